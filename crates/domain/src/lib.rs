@@ -1,0 +1,23 @@
+//! The iot-api domain: types that are valid on construction, and the rules that act on them.
+//!
+//! Layer rule: this crate does no I/O and knows no framework, database or wire format
+//! (no serde on validated types). Adapters convert into these types at their edge, through the
+//! fallible constructors here, and every other layer can then rely on the invariants.
+#![forbid(unsafe_code)]
+
+pub mod group;
+pub mod tenant;
+pub mod text;
+pub mod timestamp;
+pub mod window;
+
+pub use group::{
+    Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
+};
+pub use tenant::{TenantId, TenantIdError};
+pub use text::TextError;
+pub use timestamp::{Timestamp, TimestampError};
+pub use window::{
+    MaintenanceWindow, NewMaintenanceWindow, Recurrence, RecurrenceError, ScopeLabel,
+    WindowChanges, WindowDefinition, WindowError, WindowName, WindowSchedule, WindowSlug,
+};

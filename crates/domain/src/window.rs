@@ -1,0 +1,465 @@
+//! Maintenance windows (seed 001), valid on construction: a window that ends before it starts,
+//! a recurrence with an out-of-range value, or an empty scope label cannot be built.
+
+use thiserror::Error;
+
+use crate::group::SlugError;
+use crate::text::{self, TextError};
+use crate::Timestamp;
+
+/// Longest window name (seed 001: `max_length=128`).
+pub const WINDOW_NAME_MAX: usize = 128;
+/// Longest site id or device type in a window's scope.
+pub const SCOPE_LABEL_MAX: usize = 128;
+/// Most entries a scope list (`site_ids`, `device_types`) may hold.
+pub const SCOPE_LIST_MAX: usize = 1_000;
+
+/// A window's display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowName(String);
+
+impl WindowName {
+    /// # Errors
+    /// [`TextError`] when blank, over [`WINDOW_NAME_MAX`] characters, or holding control characters.
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        text::label(value, WINDOW_NAME_MAX).map(Self)
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A window's address (`mw-` + 8 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WindowSlug(String);
+
+impl WindowSlug {
+    /// Checks a slug read from a URL or from storage.
+    ///
+    /// # Errors
+    /// [`SlugError`] when empty, over [`SLUG_MAX`](crate::group::SLUG_MAX) characters, or not URL-safe.
+    pub fn parse(value: &str) -> Result<Self, SlugError> {
+        crate::group::GroupSlug::parse(value).map(|s| Self(s.as_str().to_owned()))
+    }
+
+    /// A fresh slug from 32 random bits, as the seed does (`mw-{uuid4.hex[:8]}`).
+    #[must_use]
+    pub fn generate(random: u32) -> Self {
+        Self(format!("mw-{random:08x}"))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One entry of `site_ids` or `device_types`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScopeLabel(String);
+
+/// Why a scope list was refused; `index` locates the offending entry.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ScopeListError {
+    #[error("must hold at most {SCOPE_LIST_MAX} entries, got {0}")]
+    TooMany(usize),
+    #[error("entry {index} {reason}")]
+    Entry { index: usize, reason: TextError },
+}
+
+impl ScopeLabel {
+    /// # Errors
+    /// [`TextError`] when blank, over [`SCOPE_LABEL_MAX`] characters, or holding control characters.
+    pub fn parse(value: &str) -> Result<Self, TextError> {
+        text::label(value, SCOPE_LABEL_MAX).map(Self)
+    }
+
+    /// Parses a whole list, naming the first bad entry.
+    ///
+    /// # Errors
+    /// [`ScopeListError`] when the list is too long or one entry is not a valid label.
+    pub fn parse_list<S: AsRef<str>>(values: &[S]) -> Result<Vec<Self>, ScopeListError> {
+        if values.len() > SCOPE_LIST_MAX {
+            return Err(ScopeListError::TooMany(values.len()));
+        }
+        values
+            .iter()
+            .enumerate()
+            .map(|(index, v)| {
+                Self::parse(v.as_ref()).map_err(|reason| ScopeListError::Entry { index, reason })
+            })
+            .collect()
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a `recurring` rule was refused. [`RecurrenceError::field`] names the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecurrenceError {
+    #[error("must not be empty (leave it out to mean every day)")]
+    NoDays,
+    #[error("must be 0 (Sunday) to 6 (Saturday), got {value}")]
+    DayOutOfRange { index: usize, value: i64 },
+    #[error("must be 0 to 23, got {0}")]
+    StartHourOutOfRange(i64),
+    #[error("must be 1 to 24, got {0}")]
+    EndHourOutOfRange(i64),
+    #[error("must be greater than start_hour ({start_hour}), got {end_hour}")]
+    EmptySlot { start_hour: u8, end_hour: u8 },
+}
+
+impl RecurrenceError {
+    /// The JSON path of the offending value, relative to the window.
+    #[must_use]
+    pub fn field(&self) -> String {
+        match self {
+            Self::NoDays => "recurring.dow".to_owned(),
+            Self::DayOutOfRange { index, .. } => format!("recurring.dow[{index}]"),
+            Self::StartHourOutOfRange(_) => "recurring.start_hour".to_owned(),
+            Self::EndHourOutOfRange(_) | Self::EmptySlot { .. } => "recurring.end_hour".to_owned(),
+        }
+    }
+}
+
+/// A daily slot `[start_hour, end_hour)` in UTC, on the given days of the week (0 = Sunday) or
+/// on every day when `days` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recurrence {
+    days: Option<Vec<u8>>,
+    start_hour: u8,
+    end_hour: u8,
+}
+
+impl Recurrence {
+    /// Days are kept sorted and without repeats.
+    ///
+    /// # Errors
+    /// [`RecurrenceError`] for an empty day list, a day outside 0..=6, a start hour outside 0..=23,
+    /// an end hour outside 1..=24, or an end hour not after the start hour.
+    pub fn new(
+        days: Option<&[i64]>,
+        start_hour: i64,
+        end_hour: i64,
+    ) -> Result<Self, RecurrenceError> {
+        let days = match days {
+            None => None,
+            Some([]) => return Err(RecurrenceError::NoDays),
+            Some(values) => {
+                let mut days = values
+                    .iter()
+                    .enumerate()
+                    .map(|(index, &value)| {
+                        u8::try_from(value)
+                            .ok()
+                            .filter(|d| *d <= 6)
+                            .ok_or(RecurrenceError::DayOutOfRange { index, value })
+                    })
+                    .collect::<Result<Vec<u8>, _>>()?;
+                days.sort_unstable();
+                days.dedup();
+                Some(days)
+            }
+        };
+        let start = u8::try_from(start_hour)
+            .ok()
+            .filter(|h| *h <= 23)
+            .ok_or(RecurrenceError::StartHourOutOfRange(start_hour))?;
+        let end = u8::try_from(end_hour)
+            .ok()
+            .filter(|h| (1..=24).contains(h))
+            .ok_or(RecurrenceError::EndHourOutOfRange(end_hour))?;
+        if end <= start {
+            return Err(RecurrenceError::EmptySlot {
+                start_hour: start,
+                end_hour: end,
+            });
+        }
+        Ok(Self {
+            days,
+            start_hour: start,
+            end_hour: end,
+        })
+    }
+
+    /// Days of the week (0 = Sunday), sorted; `None` means every day.
+    #[must_use]
+    pub fn days(&self) -> Option<&[u8]> {
+        self.days.as_deref()
+    }
+
+    #[must_use]
+    pub fn start_hour(&self) -> u8 {
+        self.start_hour
+    }
+
+    #[must_use]
+    pub fn end_hour(&self) -> u8 {
+        self.end_hour
+    }
+}
+
+/// Why a window as a whole was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WindowError {
+    #[error("must be later than starts_at")]
+    EndsNotAfterStart,
+    #[error(transparent)]
+    Recurrence(#[from] RecurrenceError),
+}
+
+impl WindowError {
+    /// The JSON path of the offending value.
+    #[must_use]
+    pub fn field(&self) -> String {
+        match self {
+            Self::EndsNotAfterStart => "ends_at".to_owned(),
+            Self::Recurrence(e) => e.field(),
+        }
+    }
+}
+
+/// When a window applies: from `starts_at`, up to but excluding `ends_at` (open-ended without it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSchedule {
+    starts_at: Timestamp,
+    ends_at: Option<Timestamp>,
+}
+
+impl WindowSchedule {
+    /// # Errors
+    /// [`WindowError::EndsNotAfterStart`] when `ends_at <= starts_at`.
+    pub fn new(starts_at: Timestamp, ends_at: Option<Timestamp>) -> Result<Self, WindowError> {
+        match ends_at {
+            Some(end) if end <= starts_at => Err(WindowError::EndsNotAfterStart),
+            _ => Ok(Self { starts_at, ends_at }),
+        }
+    }
+
+    #[must_use]
+    pub fn starts_at(&self) -> Timestamp {
+        self.starts_at
+    }
+
+    #[must_use]
+    pub fn ends_at(&self) -> Option<Timestamp> {
+        self.ends_at
+    }
+}
+
+/// Everything a client sets on a window. Each field upholds its own rules; the schedule
+/// upholds `starts_at < ends_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowDefinition {
+    pub name: WindowName,
+    pub schedule: WindowSchedule,
+    pub recurring: Option<Recurrence>,
+    /// Sites the window covers; `None` covers all.
+    pub site_ids: Option<Vec<ScopeLabel>>,
+    /// Device types the window covers; `None` covers all.
+    pub device_types: Option<Vec<ScopeLabel>>,
+    pub enabled: bool,
+}
+
+/// A partial update. `None` leaves a field as it is; `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowChanges {
+    pub name: Option<WindowName>,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Option<Timestamp>>,
+    pub recurring: Option<Option<Recurrence>>,
+    pub site_ids: Option<Option<Vec<ScopeLabel>>>,
+    pub device_types: Option<Option<Vec<ScopeLabel>>>,
+    pub enabled: Option<bool>,
+}
+
+impl WindowChanges {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl WindowDefinition {
+    /// The definition with `changes` applied, re-validated as a whole (a new `ends_at` must still
+    /// be after the kept `starts_at`, and the other way round).
+    ///
+    /// # Errors
+    /// [`WindowError::EndsNotAfterStart`] when the merged schedule is empty.
+    pub fn apply(&self, changes: WindowChanges) -> Result<Self, WindowError> {
+        let schedule = WindowSchedule::new(
+            changes.starts_at.unwrap_or(self.schedule.starts_at),
+            changes.ends_at.unwrap_or(self.schedule.ends_at),
+        )?;
+        Ok(Self {
+            name: changes.name.unwrap_or_else(|| self.name.clone()),
+            schedule,
+            recurring: changes.recurring.unwrap_or_else(|| self.recurring.clone()),
+            site_ids: changes.site_ids.unwrap_or_else(|| self.site_ids.clone()),
+            device_types: changes
+                .device_types
+                .unwrap_or_else(|| self.device_types.clone()),
+            enabled: changes.enabled.unwrap_or(self.enabled),
+        })
+    }
+}
+
+/// A window about to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMaintenanceWindow {
+    pub window_id: WindowSlug,
+    pub definition: WindowDefinition,
+}
+
+/// A stored window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceWindow {
+    pub window_id: WindowSlug,
+    pub definition: WindowDefinition,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn at(t: time::OffsetDateTime) -> Timestamp {
+        Timestamp::new(t).unwrap()
+    }
+
+    fn definition(ends_at: Option<Timestamp>) -> WindowDefinition {
+        WindowDefinition {
+            name: WindowName::parse("Nightly").unwrap(),
+            schedule: WindowSchedule::new(at(datetime!(2025-01-01 0:00 UTC)), ends_at).unwrap(),
+            recurring: None,
+            site_ids: None,
+            device_types: None,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn a_window_that_ends_before_or_when_it_starts_cannot_exist() {
+        let start = at(datetime!(2025-01-01 0:00 UTC));
+        assert_eq!(
+            WindowSchedule::new(start, Some(start)),
+            Err(WindowError::EndsNotAfterStart)
+        );
+        assert_eq!(
+            WindowSchedule::new(start, Some(at(datetime!(2024-12-31 23:59 UTC)))),
+            Err(WindowError::EndsNotAfterStart)
+        );
+        assert!(WindowSchedule::new(start, None).is_ok());
+        assert!(
+            WindowSchedule::new(start, Some(at(datetime!(2025-01-01 0:00:00.000_001 UTC)))).is_ok()
+        );
+    }
+
+    #[test]
+    fn recurrence_hours_must_be_in_range() {
+        assert!(Recurrence::new(None, 0, 24).is_ok());
+        assert_eq!(
+            Recurrence::new(None, -1, 5),
+            Err(RecurrenceError::StartHourOutOfRange(-1))
+        );
+        assert_eq!(
+            Recurrence::new(None, 24, 24),
+            Err(RecurrenceError::StartHourOutOfRange(24))
+        );
+        assert_eq!(
+            Recurrence::new(None, 0, 0),
+            Err(RecurrenceError::EndHourOutOfRange(0))
+        );
+        assert_eq!(
+            Recurrence::new(None, 0, 25),
+            Err(RecurrenceError::EndHourOutOfRange(25))
+        );
+        assert_eq!(
+            Recurrence::new(None, 5, 5),
+            Err(RecurrenceError::EmptySlot {
+                start_hour: 5,
+                end_hour: 5
+            })
+        );
+        assert_eq!(
+            Recurrence::new(None, 5, 5).unwrap_err().field(),
+            "recurring.end_hour"
+        );
+    }
+
+    #[test]
+    fn recurrence_days_must_be_0_to_6_and_are_kept_sorted_without_repeats() {
+        let r = Recurrence::new(Some(&[6, 0, 6, 3]), 1, 2).unwrap();
+        assert_eq!(r.days(), Some(&[0, 3, 6][..]));
+        let err = Recurrence::new(Some(&[1, 7]), 1, 2).unwrap_err();
+        assert_eq!(err, RecurrenceError::DayOutOfRange { index: 1, value: 7 });
+        assert_eq!(err.field(), "recurring.dow[1]");
+        assert!(Recurrence::new(Some(&[-1]), 1, 2).is_err());
+        assert_eq!(
+            Recurrence::new(Some(&[]), 1, 2),
+            Err(RecurrenceError::NoDays)
+        );
+        assert_eq!(Recurrence::new(None, 1, 2).unwrap().days(), None);
+    }
+
+    #[test]
+    fn scope_lists_refuse_empty_entries_and_name_the_first_one() {
+        assert_eq!(
+            ScopeLabel::parse_list(&["site-1", "site-2"]).unwrap().len(),
+            2
+        );
+        assert_eq!(
+            ScopeLabel::parse_list(&["site-1", ""]),
+            Err(ScopeListError::Entry {
+                index: 1,
+                reason: TextError::Empty
+            })
+        );
+        let many = vec!["s"; SCOPE_LIST_MAX + 1];
+        assert_eq!(
+            ScopeLabel::parse_list(&many),
+            Err(ScopeListError::TooMany(SCOPE_LIST_MAX + 1))
+        );
+    }
+
+    #[test]
+    fn applying_changes_revalidates_the_merged_schedule() {
+        let def = definition(Some(at(datetime!(2025-01-02 0:00 UTC))));
+        let moved_start = WindowChanges {
+            starts_at: Some(at(datetime!(2025-01-03 0:00 UTC))),
+            ..WindowChanges::default()
+        };
+        assert_eq!(def.apply(moved_start), Err(WindowError::EndsNotAfterStart));
+
+        let reopened = WindowChanges {
+            starts_at: Some(at(datetime!(2025-01-03 0:00 UTC))),
+            ends_at: Some(None),
+            ..WindowChanges::default()
+        };
+        let applied = def.apply(reopened).unwrap();
+        assert_eq!(applied.schedule.ends_at(), None);
+        assert_eq!(applied.name, def.name);
+    }
+
+    #[test]
+    fn empty_changes_are_detected() {
+        assert!(WindowChanges::default().is_empty());
+        assert!(!WindowChanges {
+            enabled: Some(false),
+            ..WindowChanges::default()
+        }
+        .is_empty());
+    }
+
+    #[test]
+    fn a_generated_window_slug_is_mw_and_eight_hex_digits() {
+        assert_eq!(WindowSlug::generate(0x1234_abcd).as_str(), "mw-1234abcd");
+    }
+}
