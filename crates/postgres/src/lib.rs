@@ -1,1 +1,172 @@
+//! PostgreSQL adapter of the iot-api ports, on `tokio-postgres` with a `deadpool` pool.
+//!
+//! Layer rule: all SQL, transactions and driver types stay in this crate. Driver and pool errors
+//! are translated here into the ports' error enums (constraint names into business variants,
+//! connection trouble into `StoreError::Unavailable`), so nothing above knows PostgreSQL exists.
+//!
+//! Every operation runs in one transaction that first switches to the role `iot_app` and sets
+//! `app.tenant_id`; the row-level security policies of the migrations then hold the transaction to
+//! that tenant, whatever role the connection string names.
 #![forbid(unsafe_code)]
+
+mod error;
+mod groups;
+mod windows;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
+};
+use domain::TenantId;
+use ports::{HealthProbe, StoreError};
+use tokio_postgres::NoTls;
+
+use crate::error::{pool_error, query_error};
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// Key of the advisory lock that serialises migrations between instances starting together.
+const MIGRATION_LOCK_KEY: i64 = 0x696f_745f_6170_69; // "iot_api"
+
+/// How to reach PostgreSQL and how patient to be with it.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// A `postgres://` URL or a `key=value` connection string.
+    pub url: String,
+    /// Most connections the pool opens.
+    pub pool_size: usize,
+    /// How long a request waits for a free connection (and for a new one to open) before the
+    /// store reports itself unavailable.
+    pub wait_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgSettings {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("url", &"<redacted>")
+            .field("pool_size", &self.pool_size)
+            .field("wait_timeout", &self.wait_timeout)
+            .finish()
+    }
+}
+
+/// The store, holding its pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Applies pending migrations, then opens the pool.
+    ///
+    /// # Errors
+    /// When the connection string does not parse, the server cannot be reached, or a migration
+    /// fails.
+    pub async fn connect(settings: &PgSettings) -> anyhow::Result<Self> {
+        let mut config: tokio_postgres::Config = settings
+            .url
+            .parse()
+            .context("DATABASE_URL is not a valid PostgreSQL connection string")?;
+        config.connect_timeout(settings.wait_timeout);
+        migrate(&config).await?;
+
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(settings.wait_timeout))
+            .create_timeout(Some(settings.wait_timeout))
+            .recycle_timeout(Some(settings.wait_timeout))
+            .build()
+            .context("failed to build the connection pool")?;
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// Applies the embedded migrations, one instance at a time.
+///
+/// # Errors
+/// When the server cannot be reached or a migration fails.
+pub async fn migrate(config: &tokio_postgres::Config) -> anyhow::Result<()> {
+    let (mut client, connection) = config
+        .connect(NoTls)
+        .await
+        .context("failed to connect to PostgreSQL to apply migrations")?;
+    let driver = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await
+        .context("failed to take the migration lock")?;
+    let report = embedded::migrations::runner()
+        .set_grouped(true)
+        .run_async(&mut client)
+        .await
+        .context("failed to apply migrations");
+    // Closing the session releases the advisory lock.
+    drop(client);
+    driver.abort();
+    let report = report?;
+    for applied in report.applied_migrations() {
+        tracing::info!(migration = %applied, "applied migration");
+    }
+    Ok(())
+}
+
+/// A fingerprint of the embedded migrations, to name test templates after the schema they hold.
+#[must_use]
+pub fn schema_fingerprint() -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for migration in embedded::migrations::runner().get_migrations() {
+        migration.version().hash(&mut hasher);
+        migration.checksum().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Opens a transaction bound to `tenant`: as role `iot_app`, with `app.tenant_id` set, both for
+/// this transaction only (so a pooled connection carries nothing over).
+async fn tenant_transaction<'a>(
+    client: &'a mut Object,
+    tenant: &TenantId,
+) -> Result<Transaction<'a>, StoreError> {
+    let tx = client.transaction().await.map_err(query_error)?;
+    let bind = tx
+        .prepare_cached(
+            "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', $1, true)",
+        )
+        .await
+        .map_err(query_error)?;
+    tx.execute(&bind, &[&tenant.as_str()])
+        .await
+        .map_err(query_error)?;
+    Ok(tx)
+}
+
+#[async_trait]
+impl HealthProbe for PgStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(query_error)?;
+        Ok(())
+    }
+}
