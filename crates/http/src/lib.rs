@@ -1,1 +1,101 @@
+//! The HTTP adapter: actix-web routes, DTOs, bearer authentication, error bodies, OpenAPI.
+//!
+//! Layer rule: handlers parse input into domain types (in `dto`), call a port, and map the port's
+//! error enum to a status in one place each. No SQL, no business rule beyond that mapping.
+//! [`configure`] is the single route table, used by the binary and by every handler test.
 #![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod dto;
+pub mod error;
+pub mod json;
+pub mod openapi;
+mod routes;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use ports::{DeviceGroupRepository, HealthProbe, MaintenanceWindowRepository};
+
+pub use auth::{Authenticator, Caller, Role};
+pub use error::{ApiError, ErrorBody};
+
+/// Everything the handlers need, as ports.
+#[derive(Clone)]
+pub struct AppState {
+    pub groups: Arc<dyn DeviceGroupRepository>,
+    pub windows: Arc<dyn MaintenanceWindowRepository>,
+    pub health: Arc<dyn HealthProbe>,
+    pub authenticator: Authenticator,
+}
+
+impl AppState {
+    /// All ports served by one store.
+    pub fn from_store<S>(store: Arc<S>, authenticator: Authenticator) -> Self
+    where
+        S: DeviceGroupRepository + MaintenanceWindowRepository + HealthProbe + 'static,
+    {
+        Self {
+            groups: store.clone(),
+            windows: store.clone(),
+            health: store,
+            authenticator,
+        }
+    }
+}
+
+/// Registers the state and every route.
+pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        cfg.app_data(web::Data::from(state.groups.clone()))
+            .app_data(web::Data::from(state.windows.clone()))
+            .app_data(web::Data::from(state.health.clone()))
+            .app_data(web::Data::new(state.authenticator.clone()))
+            .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
+            .route("/health/live", web::get().to(routes::meta::live))
+            .route("/health/ready", web::get().to(routes::meta::ready))
+            .route("/openapi.json", web::get().to(routes::meta::openapi_json))
+            .route("/docs", web::get().to(routes::meta::docs))
+            .service(
+                web::resource("/customer/device-groups")
+                    .get(routes::customer_groups::list)
+                    .post(routes::customer_groups::create)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/customer/device-groups/{group_id}")
+                    .get(routes::customer_groups::get)
+                    .patch(routes::customer_groups::update)
+                    .delete(routes::customer_groups::delete)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/customer/maintenance-windows")
+                    .get(routes::customer_windows::list)
+                    .post(routes::customer_windows::create)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/customer/maintenance-windows/{window_id}")
+                    .get(routes::customer_windows::get)
+                    .patch(routes::customer_windows::update)
+                    .delete(routes::customer_windows::delete)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .default_service(web::to(not_found));
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(ErrorBody {
+        detail: "Not Found".to_owned(),
+        code: None,
+    })
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed().json(ErrorBody {
+        detail: "Method Not Allowed".to_owned(),
+        code: None,
+    })
+}

@@ -1,0 +1,280 @@
+//! Bearer JWT authentication: HS256 only, `exp` required, tenant and roles from the claims.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use domain::TenantId;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Tokens longer than this are refused before any decoding work.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The roles a token may carry. Unknown role names are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Admin,
+    Operator,
+    Viewer,
+}
+
+impl Role {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "owner" => Some(Self::Owner),
+            "admin" => Some(Self::Admin),
+            "operator" => Some(Self::Operator),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// Who is calling, proven by a valid token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub subject: String,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    #[must_use]
+    pub fn has_any_role(&self, roles: &[Role]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    tenant_id: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+}
+
+/// Verifies tokens with the shared secret.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    #[must_use]
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// # Errors
+    /// 401 for a missing, oversized, malformed, unsigned, wrongly signed, expired or not yet
+    /// valid token, or one without a usable `tenant_id`.
+    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, ApiError> {
+        let header = authorization.ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+        if header.len() > MAX_TOKEN_BYTES + 7 {
+            return Err(ApiError::unauthorized("Invalid token"));
+        }
+        let header =
+            std::str::from_utf8(header).map_err(|_| ApiError::unauthorized("Invalid token"))?;
+        let token = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+        let claims = decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("Token expired")
+                }
+                _ => ApiError::unauthorized("Invalid token"),
+            })?
+            .claims;
+        let tenant = TenantId::parse(&claims.tenant_id)
+            .map_err(|_| ApiError::unauthorized("Invalid token"))?;
+        Ok(Caller {
+            tenant,
+            subject: claims.sub,
+            roles: claims.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+        })
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(authenticator) = req.app_data::<web::Data<Authenticator>>() else {
+            tracing::error!("no Authenticator registered in app data");
+            return ready(Err(ApiError::unauthorized("Not authenticated")));
+        };
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        ready(authenticator.authenticate(header))
+    }
+}
+
+/// Signs a token for `tenant` with `roles`, valid for `ttl_seconds` from `now_unix`.
+///
+/// # Errors
+/// When signing fails (it does not with an HMAC key).
+pub fn issue_token(
+    secret: &[u8],
+    subject: &str,
+    tenant: &str,
+    roles: &[String],
+    now_unix: u64,
+    ttl_seconds: u64,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let claims = Claims {
+        sub: subject.to_owned(),
+        tenant_id: tenant.to_owned(),
+        roles: roles.to_vec(),
+        exp: now_unix + ttl_seconds,
+        nbf: None,
+    };
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn bearer(token: &str) -> Vec<u8> {
+        format!("Bearer {token}").into_bytes()
+    }
+
+    fn sign(claims: &serde_json::Value, alg: Algorithm, secret: &[u8]) -> String {
+        encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn a_valid_token_yields_tenant_subject_and_known_roles() {
+        let token = issue_token(
+            SECRET,
+            "alice",
+            "acme",
+            &["admin".into(), "wizard".into()],
+            now(),
+            60,
+        )
+        .unwrap();
+        let caller = Authenticator::new(SECRET)
+            .authenticate(Some(&bearer(&token)))
+            .unwrap();
+        assert_eq!(caller.tenant.as_str(), "acme");
+        assert_eq!(caller.subject, "alice");
+        assert_eq!(caller.roles, [Role::Admin]);
+    }
+
+    #[test]
+    fn bad_tokens_are_refused_with_401() {
+        let auth = Authenticator::new(SECRET);
+        let t = now();
+        let expired = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "t", "exp": t - 1}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let no_tenant = sign(
+            &serde_json::json!({"sub": "a", "exp": t + 60}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let no_exp = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "t"}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let wrong_key = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "t", "exp": t + 60}),
+            Algorithm::HS256,
+            b"another-secret-another-secret-!!",
+        );
+        let hs512 = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "t", "exp": t + 60}),
+            Algorithm::HS512,
+            SECRET,
+        );
+        let future_nbf = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "t", "exp": t + 60, "nbf": t + 30}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        // alg "none": header and claims, no signature.
+        let unsigned = format!(
+            "{}.{}.",
+            base64_url(br#"{"alg":"none","typ":"JWT"}"#),
+            base64_url(format!(r#"{{"sub":"a","tenant_id":"t","exp":{}}}"#, t + 60).as_bytes())
+        );
+        let oversized = format!("{}.{}.x", "a".repeat(MAX_TOKEN_BYTES), "b");
+        for (name, header) in [
+            ("missing", None),
+            ("not bearer", Some(b"Basic abc".to_vec())),
+            ("empty bearer", Some(b"Bearer ".to_vec())),
+            ("garbage", Some(bearer("not.a.jwt"))),
+            ("expired", Some(bearer(&expired))),
+            ("no tenant", Some(bearer(&no_tenant))),
+            ("no exp", Some(bearer(&no_exp))),
+            ("wrong key", Some(bearer(&wrong_key))),
+            ("hs512", Some(bearer(&hs512))),
+            ("nbf in the future", Some(bearer(&future_nbf))),
+            ("alg none", Some(bearer(&unsigned))),
+            ("oversized", Some(bearer(&oversized))),
+        ] {
+            let err = auth.authenticate(header.as_deref()).expect_err(name);
+            assert_eq!(
+                err.status(),
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "{name}"
+            );
+        }
+    }
+
+    fn base64_url(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,472 @@
+//! Wire shapes of the customer API (seeds 000 and 001) and their conversion to and from the
+//! domain. All parsing of client input into domain types happens here, once.
+
+use domain::{
+    Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, MaintenanceWindow, Recurrence,
+    ScopeLabel, Timestamp, WindowChanges, WindowDefinition, WindowName, WindowSchedule,
+};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::json::present;
+
+// ---------------------------------------------------------------------------------------------
+// Device groups
+
+/// Body of `POST /customer/device-groups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceGroupCreate {
+    /// The group's slug; `grp-` and 8 hex digits are generated when absent or empty.
+    /// Letters, digits, `-`, `_`, `.` and `~`; at most 64 characters.
+    #[schema(example = "grp-lobby")]
+    pub group_id: Option<String>,
+    /// Display name, unique within the tenant; 1 to 128 characters.
+    #[schema(example = "Lobby sensors", min_length = 1, max_length = 128)]
+    pub name: String,
+    /// Free text, at most 500 characters.
+    #[schema(max_length = 500)]
+    pub description: Option<String>,
+}
+
+/// Body of `PATCH /customer/device-groups/{group_id}`. Absent fields stay as they are;
+/// `description: null` clears the description; `name: null` is refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceGroupUpdate {
+    /// New display name, 1 to 128 characters, unique within the tenant.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    pub name: Option<Option<String>>,
+    /// New description (at most 500 characters), or `null` to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub description: Option<Option<String>>,
+}
+
+/// A device group as the customer API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceGroupView {
+    /// The group's UUID, its address in the Group API (`/api/groups/{id}`).
+    pub id: Uuid,
+    /// The group's slug, its address in the customer API.
+    #[schema(example = "grp-1a2b3c4d")]
+    pub group_id: String,
+    /// Display name, unique within the tenant.
+    pub name: String,
+    /// Free text, or null.
+    pub description: Option<String>,
+    /// Number of devices in the group.
+    pub member_count: u64,
+    /// When the group was created (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the group last changed (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /customer/device-groups`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceGroupList {
+    /// The tenant's groups, ordered by name.
+    pub groups: Vec<DeviceGroupView>,
+    /// Number of groups in `groups`.
+    pub total: usize,
+}
+
+/// Answer of `DELETE /customer/device-groups/{group_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceGroupDeleted {
+    /// The deleted group's slug.
+    pub group_id: String,
+    /// Always true.
+    pub deleted: bool,
+}
+
+impl From<&DeviceGroup> for DeviceGroupView {
+    fn from(g: &DeviceGroup) -> Self {
+        Self {
+            id: g.id,
+            group_id: g.group_id.as_str().to_owned(),
+            name: g.name.as_str().to_owned(),
+            description: g.description.as_ref().map(|d| d.as_str().to_owned()),
+            member_count: g.member_count,
+            created_at: g.created_at.get(),
+            updated_at: g.updated_at.get(),
+        }
+    }
+}
+
+/// The parts of a create request, checked. `group_id` is `None` when one must be generated.
+pub struct CheckedGroupCreate {
+    pub group_id: Option<GroupSlug>,
+    pub name: GroupName,
+    pub description: Option<Description>,
+}
+
+impl DeviceGroupCreate {
+    /// # Errors
+    /// 422 naming the first invalid field.
+    pub fn try_into_domain(self) -> Result<CheckedGroupCreate, ApiError> {
+        let group_id = match self.group_id.as_deref() {
+            // As in the seed (`body.group_id or generate()`), an empty id asks for a generated one.
+            None | Some("") => None,
+            Some(slug) => {
+                Some(GroupSlug::parse(slug).map_err(|e| ApiError::invalid("group_id", e))?)
+            }
+        };
+        Ok(CheckedGroupCreate {
+            group_id,
+            name: GroupName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
+            description: description(self.description.as_deref())?,
+        })
+    }
+}
+
+fn description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
+    value
+        .map(Description::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("description", e))
+}
+
+fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
+    match value {
+        Some(None) => Err(ApiError::invalid(field, "must not be null")),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+impl DeviceGroupUpdate {
+    /// # Errors
+    /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
+    pub fn try_into_domain(self) -> Result<GroupChanges, ApiError> {
+        if self.name.is_none() && self.description.is_none() {
+            return Err(ApiError::bad_request("No fields to update"));
+        }
+        Ok(GroupChanges {
+            name: not_null("name", self.name)?
+                .map(|n| GroupName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
+                .transpose()?,
+            description: self
+                .description
+                .map(|d| description(d.as_deref()))
+                .transpose()?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance windows
+
+/// A daily slot in UTC, `[start_hour, end_hour)`, on the listed days of the week.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recurring {
+    /// Days of the week, 0 = Sunday … 6 = Saturday; absent means every day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!([1, 2, 3, 4, 5]))]
+    pub dow: Option<Vec<i64>>,
+    /// First hour of the slot (UTC), 0 to 23, inclusive.
+    #[schema(minimum = 0, maximum = 23, example = 2)]
+    pub start_hour: i64,
+    /// Hour the slot ends (UTC), 1 to 24, exclusive; greater than `start_hour`.
+    #[schema(minimum = 1, maximum = 24, example = 4)]
+    pub end_hour: i64,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Body of `POST /customer/maintenance-windows`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindowCreate {
+    /// Display name, 1 to 128 characters.
+    #[schema(example = "Nightly patching", min_length = 1, max_length = 128)]
+    pub name: String,
+    /// When the window opens (RFC 3339; a time without offset is taken as UTC).
+    #[schema(format = DateTime, example = "2025-10-20T22:00:00Z")]
+    pub starts_at: String,
+    /// When the window closes (exclusive); later than `starts_at`. Absent or null: open-ended.
+    #[schema(format = DateTime)]
+    pub ends_at: Option<String>,
+    /// Restricts the window to a daily slot.
+    pub recurring: Option<Recurring>,
+    /// Sites covered; null covers every site.
+    pub site_ids: Option<Vec<String>>,
+    /// Device types covered; null covers every type.
+    pub device_types: Option<Vec<String>>,
+    /// Whether the window acts at all. Default true.
+    #[serde(default = "enabled_by_default")]
+    #[schema(default = true)]
+    pub enabled: bool,
+}
+
+/// Body of `PATCH /customer/maintenance-windows/{window_id}`. Absent fields stay as they are;
+/// `null` clears `ends_at`, `recurring`, `site_ids` and `device_types`, and is refused for the
+/// others. The result must still be a valid window.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceWindowUpdate {
+    /// New name, 1 to 128 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    /// New start (RFC 3339).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub starts_at: Option<Option<String>>,
+    /// New end (RFC 3339), or null for open-ended.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ends_at: Option<Option<String>>,
+    /// New daily slot, or null for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Recurring>)]
+    pub recurring: Option<Option<Recurring>>,
+    /// New site list, or null for every site.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub site_ids: Option<Option<Vec<String>>>,
+    /// New device-type list, or null for every type.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub device_types: Option<Option<Vec<String>>>,
+    /// Turn the window on or off.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    pub enabled: Option<Option<bool>>,
+}
+
+/// A maintenance window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceWindowView {
+    /// The window's slug (`mw-` and 8 hex digits).
+    #[schema(example = "mw-1a2b3c4d")]
+    pub window_id: String,
+    /// Display name.
+    pub name: String,
+    /// When the window opens (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// When the window closes (exclusive), or null when open-ended.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ends_at: Option<OffsetDateTime>,
+    /// The daily slot, or null.
+    pub recurring: Option<Recurring>,
+    /// Sites covered, or null for all.
+    pub site_ids: Option<Vec<String>>,
+    /// Device types covered, or null for all.
+    pub device_types: Option<Vec<String>>,
+    /// Whether the window acts.
+    pub enabled: bool,
+    /// When the window was created (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the window last changed (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /customer/maintenance-windows`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceWindowList {
+    /// The tenant's windows, latest start first.
+    pub windows: Vec<MaintenanceWindowView>,
+    /// Number of windows in `windows`.
+    pub total: usize,
+}
+
+/// Answer of `DELETE /customer/maintenance-windows/{window_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceWindowDeleted {
+    /// The deleted window's slug.
+    pub window_id: String,
+    /// Always true.
+    pub deleted: bool,
+}
+
+fn labels(values: Option<&Vec<ScopeLabel>>) -> Option<Vec<String>> {
+    values.map(|v| v.iter().map(|l| l.as_str().to_owned()).collect())
+}
+
+impl From<&MaintenanceWindow> for MaintenanceWindowView {
+    fn from(w: &MaintenanceWindow) -> Self {
+        let d = &w.definition;
+        Self {
+            window_id: w.window_id.as_str().to_owned(),
+            name: d.name.as_str().to_owned(),
+            starts_at: d.schedule.starts_at().get(),
+            ends_at: d.schedule.ends_at().map(Timestamp::get),
+            recurring: d.recurring.as_ref().map(|r| Recurring {
+                dow: r
+                    .days()
+                    .map(|days| days.iter().map(|d| i64::from(*d)).collect()),
+                start_hour: i64::from(r.start_hour()),
+                end_hour: i64::from(r.end_hour()),
+            }),
+            site_ids: labels(d.site_ids.as_ref()),
+            device_types: labels(d.device_types.as_ref()),
+            enabled: d.enabled,
+            created_at: w.created_at.get(),
+            updated_at: w.updated_at.get(),
+        }
+    }
+}
+
+/// Parses an RFC 3339 instant; one without an offset is taken as UTC.
+///
+/// # Errors
+/// 422 naming `field` when the text is no such instant or lies outside years 1..=9999.
+pub fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
+    let naive = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    let parsed = OffsetDateTime::parse(value, &Rfc3339)
+        .or_else(|_| PrimitiveDateTime::parse(value, naive).map(PrimitiveDateTime::assume_utc))
+        .map_err(|_| ApiError::invalid(field, format!("'{value}' is not an RFC 3339 date-time")))?;
+    Timestamp::new(parsed).map_err(|e| ApiError::invalid(field, e))
+}
+
+fn recurrence(r: &Recurring) -> Result<Recurrence, ApiError> {
+    Recurrence::new(r.dow.as_deref(), r.start_hour, r.end_hour)
+        .map_err(|e| ApiError::invalid(&e.field(), e))
+}
+
+fn scope(field: &str, values: Option<&[String]>) -> Result<Option<Vec<ScopeLabel>>, ApiError> {
+    values
+        .map(|v| {
+            ScopeLabel::parse_list(v).map_err(|e| match e {
+                domain::window::ScopeListError::Entry { index, reason } => {
+                    ApiError::invalid(&format!("{field}[{index}]"), reason)
+                }
+                too_many @ domain::window::ScopeListError::TooMany(_) => {
+                    ApiError::invalid(field, too_many)
+                }
+            })
+        })
+        .transpose()
+}
+
+impl MaintenanceWindowCreate {
+    /// # Errors
+    /// 422 naming the first invalid field.
+    pub fn try_into_domain(self) -> Result<WindowDefinition, ApiError> {
+        let starts_at = instant("starts_at", &self.starts_at)?;
+        let ends_at = self
+            .ends_at
+            .as_deref()
+            .map(|v| instant("ends_at", v))
+            .transpose()?;
+        Ok(WindowDefinition {
+            name: WindowName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
+            schedule: WindowSchedule::new(starts_at, ends_at)
+                .map_err(|e| ApiError::invalid(&e.field(), e))?,
+            recurring: self.recurring.as_ref().map(recurrence).transpose()?,
+            site_ids: scope("site_ids", self.site_ids.as_deref())?,
+            device_types: scope("device_types", self.device_types.as_deref())?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+impl MaintenanceWindowUpdate {
+    /// # Errors
+    /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
+    pub fn try_into_domain(self) -> Result<WindowChanges, ApiError> {
+        let changes = WindowChanges {
+            name: not_null("name", self.name)?
+                .map(|n| WindowName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
+                .transpose()?,
+            starts_at: not_null("starts_at", self.starts_at)?
+                .map(|v| instant("starts_at", &v))
+                .transpose()?,
+            ends_at: self
+                .ends_at
+                .map(|v| v.map(|v| instant("ends_at", &v)).transpose())
+                .transpose()?,
+            recurring: self
+                .recurring
+                .map(|r| r.as_ref().map(recurrence).transpose())
+                .transpose()?,
+            site_ids: self
+                .site_ids
+                .map(|v| scope("site_ids", v.as_deref()))
+                .transpose()?,
+            device_types: self
+                .device_types
+                .map(|v| scope("device_types", v.as_deref()))
+                .transpose()?,
+            enabled: not_null("enabled", self.enabled)?,
+        };
+        if changes.is_empty() {
+            return Err(ApiError::bad_request("No fields to update"));
+        }
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn instants_parse_with_offset_or_as_utc() {
+        assert_eq!(
+            instant("t", "2025-10-20T12:00:00+02:00").unwrap().get(),
+            datetime!(2025-10-20 10:00 UTC)
+        );
+        assert_eq!(
+            instant("t", "2025-10-20T10:00:00").unwrap().get(),
+            datetime!(2025-10-20 10:00 UTC)
+        );
+        assert_eq!(
+            instant("t", "2025-10-20T10:00:00.5Z").unwrap().get(),
+            datetime!(2025-10-20 10:00:00.5 UTC)
+        );
+        assert!(instant("t", "yesterday")
+            .unwrap_err()
+            .detail()
+            .starts_with("t: "));
+        assert!(instant("t", "0000-12-31T23:00:00Z").is_err());
+    }
+
+    #[test]
+    fn an_empty_window_patch_has_no_fields_to_update() {
+        let err = MaintenanceWindowUpdate::default()
+            .try_into_domain()
+            .unwrap_err();
+        assert_eq!(err.detail(), "No fields to update");
+        assert_eq!(err.status(), actix_web::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn null_is_refused_for_fields_that_cannot_be_cleared() {
+        let patch = MaintenanceWindowUpdate {
+            enabled: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            patch.try_into_domain().unwrap_err().detail(),
+            "enabled: must not be null"
+        );
+        let patch = DeviceGroupUpdate {
+            name: Some(None),
+            description: None,
+        };
+        assert_eq!(
+            patch.try_into_domain().unwrap_err().detail(),
+            "name: must not be null"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The one error type handlers return, and its stable JSON body.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use ports::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every error body: a human-readable `detail`, and for the Group API a stable `code`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong; for invalid input it starts with the offending field.
+    #[schema(example = "name: must not be empty or blank")]
+    pub detail: String,
+    /// A stable machine-readable code (Group API: `GROUP_001` … `GROUP_005`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "GROUP_005")]
+    pub code: Option<&'static str>,
+}
+
+/// An error answered to the client. 5xx answers carry a fixed text; their cause is only logged.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+    code: Option<&'static str>,
+    cause: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            code: None,
+            cause: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+
+    /// Input that does not fit the schema: `field` is the JSON path of the offending value.
+    pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{field}: {reason}"),
+        )
+    }
+
+    #[must_use]
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body: request bodies are limited to {limit} bytes"),
+        )
+    }
+
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => Self {
+                cause: Some(cause),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable; retry later",
+                )
+            },
+            StoreError::Unknown(cause) => Self {
+                cause: Some(cause),
+                ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(cause) = &self.cause {
+            // The chain goes to the log, never to the client.
+            tracing::error!(status = self.status.as_u16(), error = ?cause, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
+            detail: self.detail.clone(),
+            code: self.code,
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! Request bodies: size-limited, and parsed so that every error names the offending field.
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use futures_util::StreamExt as _;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted (413 beyond).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A JSON body of type `T`. Malformed JSON, a wrong type, a missing or unknown field: 422 with
+/// a `detail` that starts with the JSON path of the problem.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|len| len > BODY_LIMIT) {
+                return Err(ApiError::payload_too_large(BODY_LIMIT));
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|e| ApiError::bad_request(format!("body: could not be read: {e}")))?;
+                if body.len() + chunk.len() > BODY_LIMIT {
+                    return Err(ApiError::payload_too_large(BODY_LIMIT));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            parse(&body).map(JsonBody)
+        })
+    }
+}
+
+/// Parses `bytes` as a `T`, naming the field at fault on failure.
+///
+/// # Errors
+/// 422 for an empty body, malformed JSON, or a value that does not fit `T`.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "a JSON object is required"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if inner.is_syntax() || inner.is_eof() || path == "." {
+            "body"
+        } else {
+            &path
+        };
+        let reason = if inner.is_syntax() || inner.is_eof() {
+            format!("malformed JSON: {inner}")
+        } else {
+            without_position(&inner.to_string()).to_owned()
+        };
+        ApiError::invalid(field, reason)
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::invalid("body", format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C" to data errors; the field path says more.
+fn without_position(message: &str) -> &str {
+    message
+        .rfind(" at line ")
+        .map_or(message, |i| &message[..i])
+}
+
+/// For PATCH bodies: tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+///
+/// # Errors
+/// Whatever `T`'s own deserialisation refuses.
+pub fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Nested {
+        hour: u8,
+    }
+
+    fn detail(json: &str) -> String {
+        parse::<Body>(json.as_bytes())
+            .unwrap_err()
+            .detail()
+            .to_owned()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            detail(r#"{"name": 5}"#),
+            "name: invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(
+            detail(r#"{"name": "a", "nested": {"hour": 300}}"#),
+            "nested.hour: invalid value: integer `300`, expected u8"
+        );
+        assert!(
+            detail(r#"{"name": "a", "bogus": 1}"#).starts_with("bogus: unknown field `bogus`"),
+            "{}",
+            detail(r#"{"name": "a", "bogus": 1}"#)
+        );
+        assert_eq!(detail(r"{}"), "body: missing field `name`");
+    }
+
+    #[test]
+    fn malformed_or_empty_bodies_are_named_body() {
+        assert!(detail(r#"{"name": "#).starts_with("body: malformed JSON"));
+        assert!(detail(r#"{"name": "a"} trailing"#).starts_with("body: malformed JSON"));
+        assert_eq!(detail(""), "body: a JSON object is required");
+        assert!(detail("[]").starts_with("body: invalid type"));
+    }
+}

@@ -1,0 +1,204 @@
+//! `/customer/device-groups` (seed 000): any authenticated user of the tenant may read and write.
+
+use actix_web::{web, HttpResponse};
+use domain::{GroupSlug, NewDeviceGroup};
+use ports::{CreateGroupError, DeviceGroupRepository, LookupError, UpdateGroupError};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::dto::{
+    DeviceGroupCreate, DeviceGroupDeleted, DeviceGroupList, DeviceGroupUpdate, DeviceGroupView,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+
+/// How often a create retries after its generated slug collided with an existing one.
+const GENERATED_SLUG_ATTEMPTS: usize = 3;
+
+fn group_not_found() -> ApiError {
+    ApiError::not_found("Group not found")
+}
+
+fn name_taken(name: &domain::GroupName) -> ApiError {
+    ApiError::conflict(format!(
+        "Group with name '{}' already exists",
+        name.as_str()
+    ))
+}
+
+/// A slug that cannot be valid names no group.
+fn slug(raw: &str) -> Result<GroupSlug, ApiError> {
+    GroupSlug::parse(raw).map_err(|_| group_not_found())
+}
+
+/// List the tenant's device groups, ordered by name, with their member counts.
+#[utoipa::path(
+    get, path = "/customer/device-groups", tag = "customer: device groups",
+    operation_id = "list_customer_device_groups",
+    responses(
+        (status = 200, description = "The tenant's groups", body = DeviceGroupList),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+) -> Result<HttpResponse, ApiError> {
+    let groups = groups.list_groups(&caller.tenant).await?;
+    let groups: Vec<DeviceGroupView> = groups.iter().map(DeviceGroupView::from).collect();
+    Ok(HttpResponse::Ok().json(DeviceGroupList {
+        total: groups.len(),
+        groups,
+    }))
+}
+
+/// Create a device group. Without `group_id`, one is generated (`grp-` + 8 hex digits).
+#[utoipa::path(
+    post, path = "/customer/device-groups", tag = "customer: device groups",
+    operation_id = "create_customer_device_group",
+    request_body = DeviceGroupCreate,
+    responses(
+        (status = 200, description = "The created group", body = DeviceGroupView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 409, description = "`Group ID already exists`, or the name is taken", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    body: JsonBody<DeviceGroupCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let checked = body.0.try_into_domain()?;
+    let generated = checked.group_id.is_none();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let new = NewDeviceGroup {
+            id: Uuid::new_v4(),
+            group_id: checked.group_id.clone().unwrap_or_else(random_group_slug),
+            name: checked.name.clone(),
+            description: checked.description.clone(),
+        };
+        match groups.create_group(&caller.tenant, new).await {
+            Ok(group) => return Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group))),
+            Err(CreateGroupError::GroupIdTaken(_))
+                if generated && attempts < GENERATED_SLUG_ATTEMPTS => {}
+            Err(CreateGroupError::GroupIdTaken(_)) => {
+                return Err(ApiError::conflict("Group ID already exists"))
+            }
+            Err(CreateGroupError::NameTaken(name)) => return Err(name_taken(&name)),
+            Err(CreateGroupError::Store(e)) => return Err(e.into()),
+        }
+    }
+}
+
+fn random_group_slug() -> GroupSlug {
+    GroupSlug::generate(random_u32())
+}
+
+pub(crate) fn random_u32() -> u32 {
+    let bytes = Uuid::new_v4().into_bytes();
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// Read one device group.
+#[utoipa::path(
+    get, path = "/customer/device-groups/{group_id}", tag = "customer: device groups",
+    operation_id = "get_customer_device_group",
+    params(("group_id" = String, Path, description = "The group's slug")),
+    responses(
+        (status = 200, description = "The group", body = DeviceGroupView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Group not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let group = groups
+        .get_group(&caller.tenant, &slug(&path)?)
+        .await
+        .map_err(|e| match e {
+            LookupError::NotFound => group_not_found(),
+            LookupError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
+}
+
+/// Change a group's name or description. Absent fields stay; `description: null` clears it.
+#[utoipa::path(
+    patch, path = "/customer/device-groups/{group_id}", tag = "customer: device groups",
+    operation_id = "update_customer_device_group",
+    params(("group_id" = String, Path, description = "The group's slug")),
+    request_body = DeviceGroupUpdate,
+    responses(
+        (status = 200, description = "The updated group", body = DeviceGroupView),
+        (status = 400, description = "`No fields to update`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Group not found`", body = ErrorBody),
+        (status = 409, description = "The new name is taken", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+    body: JsonBody<DeviceGroupUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.0.try_into_domain()?;
+    let group = groups
+        .update_group(&caller.tenant, &slug(&path)?, changes)
+        .await
+        .map_err(|e| match e {
+            UpdateGroupError::NotFound => group_not_found(),
+            UpdateGroupError::NameTaken(name) => name_taken(&name),
+            UpdateGroupError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
+}
+
+/// Delete a group and its memberships; its devices stay.
+#[utoipa::path(
+    delete, path = "/customer/device-groups/{group_id}", tag = "customer: device groups",
+    operation_id = "delete_customer_device_group",
+    params(("group_id" = String, Path, description = "The group's slug")),
+    responses(
+        (status = 200, description = "Deleted", body = DeviceGroupDeleted),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Group not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let group_id = slug(&path)?;
+    groups
+        .delete_group(&caller.tenant, &group_id)
+        .await
+        .map_err(|e| match e {
+            LookupError::NotFound => group_not_found(),
+            LookupError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(DeviceGroupDeleted {
+        group_id: group_id.as_str().to_owned(),
+        deleted: true,
+    }))
+}

@@ -1,0 +1,188 @@
+//! `/customer/maintenance-windows` (seed 001): any authenticated user of the tenant.
+
+use actix_web::{web, HttpResponse};
+use domain::{NewMaintenanceWindow, WindowSlug};
+use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
+
+use crate::auth::Caller;
+use crate::dto::{
+    MaintenanceWindowCreate, MaintenanceWindowDeleted, MaintenanceWindowList,
+    MaintenanceWindowUpdate, MaintenanceWindowView,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+use crate::routes::customer_groups::random_u32;
+
+/// How often a create retries after its generated slug collided with an existing one.
+const GENERATED_SLUG_ATTEMPTS: usize = 3;
+
+fn window_not_found() -> ApiError {
+    ApiError::not_found("Window not found")
+}
+
+/// A slug that cannot be valid names no window.
+fn slug(raw: &str) -> Result<WindowSlug, ApiError> {
+    WindowSlug::parse(raw).map_err(|_| window_not_found())
+}
+
+fn lookup_error(e: LookupError) -> ApiError {
+    match e {
+        LookupError::NotFound => window_not_found(),
+        LookupError::Store(e) => e.into(),
+    }
+}
+
+/// List the tenant's maintenance windows, latest start first.
+#[utoipa::path(
+    get, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
+    operation_id = "list_maintenance_windows",
+    responses(
+        (status = 200, description = "The tenant's windows", body = MaintenanceWindowList),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+) -> Result<HttpResponse, ApiError> {
+    let windows = windows.list_windows(&caller.tenant).await?;
+    let windows: Vec<MaintenanceWindowView> =
+        windows.iter().map(MaintenanceWindowView::from).collect();
+    Ok(HttpResponse::Ok().json(MaintenanceWindowList {
+        total: windows.len(),
+        windows,
+    }))
+}
+
+/// Create a maintenance window; its id (`mw-` + 8 hex digits) is generated.
+#[utoipa::path(
+    post, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
+    operation_id = "create_maintenance_window",
+    request_body = MaintenanceWindowCreate,
+    responses(
+        (status = 200, description = "The created window", body = MaintenanceWindowView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    body: JsonBody<MaintenanceWindowCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let definition = body.0.try_into_domain()?;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let new = NewMaintenanceWindow {
+            window_id: WindowSlug::generate(random_u32()),
+            definition: definition.clone(),
+        };
+        match windows.create_window(&caller.tenant, new).await {
+            Ok(window) => return Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window))),
+            Err(CreateWindowError::WindowIdTaken(_)) if attempts < GENERATED_SLUG_ATTEMPTS => {}
+            Err(CreateWindowError::WindowIdTaken(id)) => {
+                return Err(ApiError::from(ports::StoreError::Unknown(anyhow::anyhow!(
+                    "generated window id {} collided {attempts} times",
+                    id.as_str()
+                ))))
+            }
+            Err(CreateWindowError::Store(e)) => return Err(e.into()),
+        }
+    }
+}
+
+/// Read one maintenance window.
+#[utoipa::path(
+    get, path = "/customer/maintenance-windows/{window_id}", tag = "customer: maintenance windows",
+    operation_id = "get_maintenance_window",
+    params(("window_id" = String, Path, description = "The window's slug")),
+    responses(
+        (status = 200, description = "The window", body = MaintenanceWindowView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Window not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let window = windows
+        .get_window(&caller.tenant, &slug(&path)?)
+        .await
+        .map_err(lookup_error)?;
+    Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
+}
+
+/// Change a window. Absent fields stay; `null` clears `ends_at`, `recurring`, `site_ids` and
+/// `device_types`. The merged window must still be valid.
+#[utoipa::path(
+    patch, path = "/customer/maintenance-windows/{window_id}", tag = "customer: maintenance windows",
+    operation_id = "update_maintenance_window",
+    params(("window_id" = String, Path, description = "The window's slug")),
+    request_body = MaintenanceWindowUpdate,
+    responses(
+        (status = 200, description = "The updated window", body = MaintenanceWindowView),
+        (status = 400, description = "`No fields to update`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Window not found`", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    path: web::Path<String>,
+    body: JsonBody<MaintenanceWindowUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = body.0.try_into_domain()?;
+    let window = windows
+        .update_window(&caller.tenant, &slug(&path)?, changes)
+        .await
+        .map_err(|e| match e {
+            UpdateWindowError::NotFound => window_not_found(),
+            UpdateWindowError::Invalid(e) => ApiError::invalid(&e.field(), e),
+            UpdateWindowError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
+}
+
+/// Delete a maintenance window.
+#[utoipa::path(
+    delete, path = "/customer/maintenance-windows/{window_id}", tag = "customer: maintenance windows",
+    operation_id = "delete_maintenance_window",
+    params(("window_id" = String, Path, description = "The window's slug")),
+    responses(
+        (status = 200, description = "Deleted", body = MaintenanceWindowDeleted),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Window not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let window_id = slug(&path)?;
+    windows
+        .delete_window(&caller.tenant, &window_id)
+        .await
+        .map_err(lookup_error)?;
+    Ok(HttpResponse::Ok().json(MaintenanceWindowDeleted {
+        window_id: window_id.as_str().to_owned(),
+        deleted: true,
+    }))
+}

@@ -1,0 +1,77 @@
+//! Health, the OpenAPI document and its docs page: no token needed.
+
+use actix_web::{http::header::ContentType, web, HttpResponse};
+use ports::HealthProbe;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ErrorBody;
+
+/// A health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `ready`.
+    pub status: &'static str,
+}
+
+/// Liveness: 200 while the process runs.
+#[utoipa::path(
+    get, path = "/health/live", tag = "health", operation_id = "health_live",
+    responses((status = 200, description = "The process runs", body = Health)),
+    security(())
+)]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: 200 when the store answers, else 503.
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health", operation_id = "health_ready",
+    responses(
+        (status = 200, description = "The store answers", body = Health),
+        (status = 503, description = "The store does not answer", body = ErrorBody),
+    ),
+    security(())
+)]
+pub async fn ready(probe: web::Data<dyn HealthProbe>) -> HttpResponse {
+    match probe.check().await {
+        Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
+        Err(e) => {
+            tracing::warn!(error = ?e, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(ErrorBody {
+                detail: "The store is not reachable".to_owned(),
+                code: None,
+            })
+        }
+    }
+}
+
+/// The OpenAPI document of this service (the committed `openapi/openapi.json`).
+pub async fn openapi_json(spec: web::Data<crate::openapi::SpecJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(spec.0.clone())
+}
+
+/// A readable rendering of the OpenAPI document. Its script loads from a CDN when viewed;
+/// nothing is fetched at build time.
+pub async fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .body(DOCS_PAGE)
+}
+
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>iot-api reference</title>
+  </head>
+  <body>
+    <redoc spec-url="/openapi.json"></redoc>
+    <noscript>This page needs JavaScript; the raw document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+    <script src="https://cdn.redoc.ly/redoc/v2.5.0/bundles/redoc.standalone.js"></script>
+  </body>
+</html>
+"#;

@@ -1,0 +1,3 @@
+pub mod customer_groups;
+pub mod customer_windows;
+pub mod meta;
