@@ -34,7 +34,7 @@ mod embedded {
 }
 
 /// Key of the advisory lock that serialises migrations between instances starting together.
-const MIGRATION_LOCK_KEY: i64 = 0x696f_745f_6170_69; // "iot_api"
+const MIGRATION_LOCK_KEY: i64 = 0x0069_6f74_5f61_7069; // "iot_api"
 
 /// How to reach PostgreSQL and how patient to be with it.
 #[derive(Clone)]

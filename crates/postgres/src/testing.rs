@@ -16,7 +16,7 @@ use tokio_postgres::NoTls;
 use crate::{PgSettings, PgStore};
 
 /// Advisory lock key serialising template creation across test processes.
-const TEMPLATE_LOCK_KEY: i64 = 0x696f_745f_7470_6c; // "iot_tpl"
+const TEMPLATE_LOCK_KEY: i64 = 0x0069_6f74_5f74_706c; // "iot_tpl"
 
 /// One test's private database.
 pub struct TestDatabase {
@@ -309,6 +309,8 @@ fn start_cluster() -> String {
         data = data.display(),
         dir = dir.display(),
     );
+    // Deliberately not waited for: it must outlive this process.
+    #[allow(clippy::zombie_processes)]
     Command::new("sh")
         .args(["-c", &stop])
         .stdin(Stdio::null())
