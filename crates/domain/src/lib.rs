@@ -5,15 +5,24 @@
 //! fallible constructors here, and every other layer can then rely on the invariants.
 #![forbid(unsafe_code)]
 
+pub mod alert;
+pub mod device;
 pub mod group;
+pub mod reading;
 pub mod tenant;
 pub mod text;
 pub mod timestamp;
 pub mod window;
 
+pub use alert::{alert_status, AlertStatus, AlertSummary};
+pub use device::{
+    Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, NewDevice, ThresholdError,
+    Thresholds, Unit,
+};
 pub use group::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
 };
+pub use reading::{Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
 pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;
 pub use timestamp::{Timestamp, TimestampError};

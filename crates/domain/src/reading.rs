@@ -1,0 +1,211 @@
+//! Readings: one value of one device at one instant.
+
+use thiserror::Error;
+use time::Duration;
+use uuid::Uuid;
+
+use crate::Timestamp;
+
+/// Most readings one ingest request may carry.
+pub const MAX_READINGS_PER_BATCH: usize = 10_000;
+/// Look-back bounds of reading queries, in hours (up to a year).
+pub const MAX_LOOKBACK_HOURS: u32 = 8_760;
+/// Most readings one query returns.
+pub const MAX_READINGS_PER_QUERY: u32 = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("must be a finite number")]
+pub struct ReadingValueError;
+
+/// A measured value; always finite (JSON cannot carry NaN or infinities either).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct ReadingValue(f64);
+
+impl ReadingValue {
+    /// # Errors
+    /// [`ReadingValueError`] for NaN or an infinity.
+    pub fn new(value: f64) -> Result<Self, ReadingValueError> {
+        if value.is_finite() {
+            Ok(Self(value))
+        } else {
+            Err(ReadingValueError)
+        }
+    }
+
+    #[must_use]
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// One reading to store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub device_id: Uuid,
+    pub timestamp: Timestamp,
+    pub value: ReadingValue,
+}
+
+/// A batch of readings, at most [`MAX_READINGS_PER_BATCH`], with at most one reading per device
+/// and instant (a later entry for the same device and instant replaces an earlier one, as a
+/// re-sent reading replaces the stored one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadingBatch(Vec<Reading>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReadingBatchError {
+    #[error("must hold at least one reading")]
+    Empty,
+    #[error("must hold at most {MAX_READINGS_PER_BATCH} readings, got {0}")]
+    TooMany(usize),
+}
+
+impl ReadingBatch {
+    /// # Errors
+    /// [`ReadingBatchError`] for an empty or oversized batch.
+    pub fn new(readings: Vec<Reading>) -> Result<Self, ReadingBatchError> {
+        if readings.is_empty() {
+            return Err(ReadingBatchError::Empty);
+        }
+        if readings.len() > MAX_READINGS_PER_BATCH {
+            return Err(ReadingBatchError::TooMany(readings.len()));
+        }
+        let mut seen = std::collections::HashMap::with_capacity(readings.len());
+        let mut unique: Vec<Reading> = Vec::with_capacity(readings.len());
+        for reading in readings {
+            match seen.entry((reading.device_id, reading.timestamp)) {
+                std::collections::hash_map::Entry::Occupied(at) => unique[*at.get()] = reading,
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(unique.len());
+                    unique.push(reading);
+                }
+            }
+        }
+        Ok(Self(unique))
+    }
+
+    #[must_use]
+    pub fn readings(&self) -> &[Reading] {
+        &self.0
+    }
+
+    #[must_use]
+    pub fn into_readings(self) -> Vec<Reading> {
+        self.0
+    }
+}
+
+/// Which readings a query wants: those at or after `since`, newest first, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadingQuery {
+    since: Timestamp,
+    limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReadingQueryError {
+    #[error("must be between 1 and {MAX_LOOKBACK_HOURS}, got {0}")]
+    Hours(i64),
+    #[error("must be between 1 and {MAX_READINGS_PER_QUERY}, got {0}")]
+    Limit(i64),
+}
+
+impl ReadingQuery {
+    /// The last `hours` hours before `now`, at most `limit` readings.
+    ///
+    /// # Errors
+    /// [`ReadingQueryError`] when `hours` is outside 1..=8760 or `limit` outside 1..=10000.
+    pub fn last_hours(now: Timestamp, hours: i64, limit: i64) -> Result<Self, ReadingQueryError> {
+        if !(1..=i64::from(MAX_LOOKBACK_HOURS)).contains(&hours) {
+            return Err(ReadingQueryError::Hours(hours));
+        }
+        let limit = u32::try_from(limit)
+            .ok()
+            .filter(|l| (1..=MAX_READINGS_PER_QUERY).contains(l))
+            .ok_or(ReadingQueryError::Limit(limit))?;
+        let since = now.checked_add(Duration::hours(-hours)).unwrap_or_else(|| {
+            Timestamp::new(time::macros::datetime!(0001-01-01 0:00 UTC))
+                .expect("year 1 is in range")
+        });
+        Ok(Self { since, limit })
+    }
+
+    #[must_use]
+    pub fn since(&self) -> Timestamp {
+        self.since
+    }
+
+    #[must_use]
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+/// A stored reading of a known device.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadingPoint {
+    pub timestamp: Timestamp,
+    pub value: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn at(t: time::OffsetDateTime) -> Timestamp {
+        Timestamp::new(t).unwrap()
+    }
+
+    #[test]
+    fn values_must_be_finite() {
+        assert!(ReadingValue::new(1.5).is_ok());
+        assert!(ReadingValue::new(f64::NAN).is_err());
+        assert!(ReadingValue::new(f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_reading_per_device_and_instant() {
+        let device = Uuid::new_v4();
+        let t = at(datetime!(2025-01-01 0:00 UTC));
+        let reading = |v: f64| Reading {
+            device_id: device,
+            timestamp: t,
+            value: ReadingValue::new(v).unwrap(),
+        };
+        let batch = ReadingBatch::new(vec![reading(1.0), reading(2.0)]).unwrap();
+        assert_eq!(batch.readings(), &[reading(2.0)]);
+        assert_eq!(ReadingBatch::new(vec![]), Err(ReadingBatchError::Empty));
+        assert_eq!(
+            ReadingBatch::new(vec![reading(1.0); MAX_READINGS_PER_BATCH + 1]),
+            Err(ReadingBatchError::TooMany(MAX_READINGS_PER_BATCH + 1))
+        );
+    }
+
+    #[test]
+    fn queries_are_bounded() {
+        let now = at(datetime!(2025-01-02 0:00 UTC));
+        let q = ReadingQuery::last_hours(now, 24, 1000).unwrap();
+        assert_eq!(q.since(), at(datetime!(2025-01-01 0:00 UTC)));
+        assert_eq!(q.limit(), 1000);
+        assert_eq!(
+            ReadingQuery::last_hours(now, 0, 10),
+            Err(ReadingQueryError::Hours(0))
+        );
+        assert_eq!(
+            ReadingQuery::last_hours(now, 8761, 10),
+            Err(ReadingQueryError::Hours(8761))
+        );
+        assert_eq!(
+            ReadingQuery::last_hours(now, 1, 0),
+            Err(ReadingQueryError::Limit(0))
+        );
+        assert_eq!(
+            ReadingQuery::last_hours(now, 1, 10_001),
+            Err(ReadingQueryError::Limit(10_001))
+        );
+        assert!(ReadingQuery::last_hours(now, 8760, 10_000).is_ok());
+        let early = ReadingQuery::last_hours(at(datetime!(0001-01-01 1:00 UTC)), 24, 1).unwrap();
+        assert_eq!(early.since(), at(datetime!(0001-01-01 0:00 UTC)));
+    }
+}
