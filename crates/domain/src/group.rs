@@ -108,6 +108,8 @@ pub struct NewDeviceGroup {
     pub group_id: GroupSlug,
     pub name: GroupName,
     pub description: Option<Description>,
+    /// Devices to add at once, without repeats.
+    pub members: Vec<Uuid>,
 }
 
 /// A stored group, as every read returns it.
@@ -128,13 +130,22 @@ pub struct DeviceGroup {
 pub struct GroupChanges {
     pub name: Option<GroupName>,
     pub description: Option<Option<Description>>,
+    /// A new member list, replacing the old one; without repeats.
+    pub members: Option<Vec<Uuid>>,
 }
 
 impl GroupChanges {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.description.is_none()
+        self.name.is_none() && self.description.is_none() && self.members.is_none()
     }
+}
+
+/// `ids` without repeats, in the order of their first appearance.
+#[must_use]
+pub fn without_repeats(ids: impl IntoIterator<Item = Uuid>) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }
 
 #[cfg(test)]

@@ -88,6 +88,28 @@ pub struct DeviceGroupDeleted {
     pub deleted: bool,
 }
 
+/// `GET /customer/device-groups/{group_id}/devices`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupMembers {
+    /// The group's slug.
+    pub group_id: String,
+    /// The group's devices, ordered by name.
+    pub devices: Vec<crate::api_dto::DeviceView>,
+    /// Number of devices.
+    pub total: usize,
+}
+
+/// Answer of adding a device to, or removing it from, a group.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipChanged {
+    /// The group's slug.
+    pub group_id: String,
+    /// The device's UUID.
+    pub device_id: Uuid,
+    /// Whether the device is now a member.
+    pub member: bool,
+}
+
 impl From<&DeviceGroup> for DeviceGroupView {
     fn from(g: &DeviceGroup) -> Self {
         Self {
@@ -158,6 +180,7 @@ impl DeviceGroupUpdate {
                 .description
                 .map(|d| description(d.as_deref()))
                 .transpose()?,
+            members: None,
         })
     }
 }

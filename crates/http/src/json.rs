@@ -9,12 +9,12 @@ use crate::error::ApiError;
 /// The largest request body accepted (413 beyond).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// A JSON body of type `T`. Malformed JSON, a wrong type, a missing or unknown field: 422 with
-/// a `detail` that starts with the JSON path of the problem.
+/// A JSON body of type `T`, at most `LIMIT` bytes (413 beyond). Malformed JSON, a wrong type, a
+/// missing or unknown field: 422 with a `detail` that starts with the JSON path of the problem.
 #[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T, const LIMIT: usize = BODY_LIMIT>(pub T);
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for JsonBody<T, LIMIT> {
     type Error = ApiError;
     type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
@@ -26,15 +26,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            if declared.is_some_and(|len| len > BODY_LIMIT) {
-                return Err(ApiError::payload_too_large(BODY_LIMIT));
+            if declared.is_some_and(|len| len > LIMIT) {
+                return Err(ApiError::payload_too_large(LIMIT));
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk
                     .map_err(|e| ApiError::bad_request(format!("body: could not be read: {e}")))?;
-                if body.len() + chunk.len() > BODY_LIMIT {
-                    return Err(ApiError::payload_too_large(BODY_LIMIT));
+                if body.len() + chunk.len() > LIMIT {
+                    return Err(ApiError::payload_too_large(LIMIT));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -48,8 +48,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 /// # Errors
 /// 422 for an empty body, malformed JSON, or a value that does not fit `T`.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("body", "a JSON object is required"));
+    // serde would also fill a struct from an array, positionally; clients mean objects.
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::invalid("body", "a JSON object is required")),
+        Some(b'{') => {}
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() => {
+            return Err(ApiError::invalid("body", "malformed JSON"));
+        }
+        Some(_) => return Err(ApiError::invalid("body", "must be a JSON object")),
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -142,6 +148,9 @@ mod tests {
         assert!(detail(r#"{"name": "#).starts_with("body: malformed JSON"));
         assert!(detail(r#"{"name": "a"} trailing"#).starts_with("body: malformed JSON"));
         assert_eq!(detail(""), "body: a JSON object is required");
-        assert!(detail("[]").starts_with("body: invalid type"));
+        assert_eq!(detail("[]"), "body: must be a JSON object");
+        assert_eq!(detail(r#"["a", null]"#), "body: must be a JSON object");
+        assert_eq!(detail("5"), "body: must be a JSON object");
+        assert!(detail("[").starts_with("body: malformed JSON"));
     }
 }

@@ -5,6 +5,7 @@
 //! [`configure`] is the single route table, used by the binary and by every handler test.
 #![forbid(unsafe_code)]
 
+pub mod api_dto;
 pub mod auth;
 pub mod dto;
 pub mod error;
@@ -15,7 +16,10 @@ mod routes;
 use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
-use ports::{DeviceGroupRepository, HealthProbe, MaintenanceWindowRepository};
+use ports::{
+    DeviceGroupRepository, DeviceRepository, HealthProbe, MaintenanceWindowRepository,
+    ReadingRepository,
+};
 
 pub use auth::{Authenticator, Caller, Role};
 pub use error::{ApiError, ErrorBody};
@@ -24,6 +28,8 @@ pub use error::{ApiError, ErrorBody};
 #[derive(Clone)]
 pub struct AppState {
     pub groups: Arc<dyn DeviceGroupRepository>,
+    pub devices: Arc<dyn DeviceRepository>,
+    pub readings: Arc<dyn ReadingRepository>,
     pub windows: Arc<dyn MaintenanceWindowRepository>,
     pub health: Arc<dyn HealthProbe>,
     pub authenticator: Authenticator,
@@ -33,10 +39,17 @@ impl AppState {
     /// All ports served by one store.
     pub fn from_store<S>(store: Arc<S>, authenticator: Authenticator) -> Self
     where
-        S: DeviceGroupRepository + MaintenanceWindowRepository + HealthProbe + 'static,
+        S: DeviceGroupRepository
+            + DeviceRepository
+            + ReadingRepository
+            + MaintenanceWindowRepository
+            + HealthProbe
+            + 'static,
     {
         Self {
             groups: store.clone(),
+            devices: store.clone(),
+            readings: store.clone(),
             windows: store.clone(),
             health: store,
             authenticator,
@@ -48,6 +61,12 @@ impl AppState {
 pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         cfg.app_data(web::Data::from(state.groups.clone()))
+            .app_data(web::Data::from(state.devices.clone()))
+            .app_data(web::Data::from(state.readings.clone()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::invalid("query", e).into()),
+            )
             .app_data(web::Data::from(state.windows.clone()))
             .app_data(web::Data::from(state.health.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
@@ -80,6 +99,69 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .get(routes::customer_windows::get)
                     .patch(routes::customer_windows::update)
                     .delete(routes::customer_windows::delete)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/customer/device-groups/{group_id}/devices")
+                    .get(routes::customer_groups::members)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/customer/device-groups/{group_id}/devices/{device_id}")
+                    .put(routes::customer_groups::add_member)
+                    .delete(routes::customer_groups::remove_member)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/devices")
+                    .get(routes::devices::list)
+                    .post(routes::devices::create)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/devices/{id}")
+                    .get(routes::devices::get)
+                    .put(routes::devices::update)
+                    .delete(routes::devices::delete)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/devices/{id}/groups")
+                    .get(routes::devices::groups)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/devices/{id}/readings")
+                    .get(routes::devices::readings)
+                    .post(routes::devices::record)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/readings")
+                    .post(routes::readings::ingest)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/groups")
+                    .get(routes::groups::list)
+                    .post(routes::groups::create)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/groups/{group_id}")
+                    .get(routes::groups::get)
+                    .put(routes::groups::update)
+                    .delete(routes::groups::delete)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/groups/{group_id}/readings")
+                    .get(routes::groups::readings)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/api/groups/{group_id}/alerts")
+                    .get(routes::groups::alerts)
                     .default_service(web::to(method_not_allowed)),
             )
             .default_service(web::to(not_found));

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{customer_groups, customer_windows, meta};
+use crate::routes::{customer_groups, customer_windows, devices, groups, meta, readings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,14 +22,36 @@ needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
         customer_groups::get,
         customer_groups::update,
         customer_groups::delete,
+        customer_groups::members,
+        customer_groups::add_member,
+        customer_groups::remove_member,
         customer_windows::list,
         customer_windows::create,
         customer_windows::get,
         customer_windows::update,
         customer_windows::delete,
+        groups::create,
+        groups::list,
+        groups::get,
+        groups::update,
+        groups::delete,
+        groups::readings,
+        groups::alerts,
+        devices::list,
+        devices::create,
+        devices::get,
+        devices::update,
+        devices::delete,
+        devices::groups,
+        devices::readings,
+        devices::record,
+        readings::ingest,
     ),
     modifiers(&BearerScheme),
     tags(
+        (name = "groups", description = "Group API: groups by UUID with devices, alert summary and readings (seed 002)"),
+        (name = "devices", description = "Devices and their thresholds"),
+        (name = "readings", description = "Ingest and read device readings"),
         (name = "customer: device groups", description = "Device groups addressed by slug (seed 000)"),
         (name = "customer: maintenance windows", description = "Maintenance windows (seed 001)"),
         (name = "health", description = "Liveness and readiness, no token"),

@@ -5,24 +5,83 @@
 //! lives as long as the process.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use domain::{
-    DeviceGroup, GroupChanges, GroupSlug, MaintenanceWindow, NewDeviceGroup, NewMaintenanceWindow,
-    TenantId, Timestamp, WindowChanges, WindowSlug,
+    Device, DeviceChanges, DeviceGroup, GroupChanges, MaintenanceWindow, NewDevice, NewDeviceGroup,
+    NewMaintenanceWindow, ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp,
+    WindowChanges, WindowSlug,
 };
 use ports::{
-    CreateGroupError, CreateWindowError, DeviceGroupRepository, HealthProbe, LookupError,
-    MaintenanceWindowRepository, StoreError, UpdateGroupError, UpdateWindowError,
+    CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
+    DeviceRepository, GroupDetail, GroupKey, GroupReading, HealthProbe, IngestError, LookupError,
+    MaintenanceWindowRepository, Member, MembershipError, ReadingRepository, StoreError,
+    UpdateDeviceError, UpdateGroupError, UpdateWindowError,
 };
+use uuid::Uuid;
 
-/// One tenant's rows. Each operation takes the lock once, so every operation is atomic.
+/// One tenant's rows. Each operation takes the lock once, so every operation is atomic and
+/// sees one snapshot.
 #[derive(Default)]
 struct TenantData {
+    /// `member_count` is not kept here; it is counted from `members` when read.
     groups: Vec<DeviceGroup>,
     windows: Vec<MaintenanceWindow>,
+    devices: Vec<Device>,
+    /// (group id, device id)
+    members: BTreeSet<(Uuid, Uuid)>,
+    readings: BTreeMap<(Uuid, Timestamp), f64>,
+    latest: HashMap<Uuid, ReadingPoint>,
+}
+
+impl TenantData {
+    fn group_index(&self, key: &GroupKey) -> Option<usize> {
+        self.groups.iter().position(|g| match key {
+            GroupKey::Id(id) => g.id == *id,
+            GroupKey::Slug(slug) => g.group_id == *slug,
+        })
+    }
+
+    fn device(&self, id: Uuid) -> Option<&Device> {
+        self.devices.iter().find(|d| d.id == id)
+    }
+
+    fn counted(&self, group: &DeviceGroup) -> DeviceGroup {
+        let count = self
+            .members
+            .range((group.id, Uuid::nil())..=(group.id, Uuid::max()))
+            .count();
+        DeviceGroup {
+            member_count: count as u64,
+            ..group.clone()
+        }
+    }
+
+    fn member_ids(&self, group: Uuid) -> impl Iterator<Item = Uuid> + '_ {
+        self.members
+            .range((group, Uuid::nil())..=(group, Uuid::max()))
+            .map(|(_, d)| *d)
+    }
+
+    fn detail(&self, index: usize) -> GroupDetail {
+        let group = self.counted(&self.groups[index]);
+        let mut members: Vec<Member> = self
+            .member_ids(group.id)
+            .filter_map(|id| self.device(id))
+            .map(|device| Member {
+                device: device.clone(),
+                latest: self.latest.get(&device.id).copied(),
+            })
+            .collect();
+        members.sort_by(|a, b| a.device.spec.name.as_str().cmp(b.device.spec.name.as_str()));
+        GroupDetail { group, members }
+    }
+
+    fn first_unknown_device(&self, ids: &[Uuid]) -> Option<Uuid> {
+        ids.iter().copied().find(|id| self.device(*id).is_none())
+    }
 }
 
 /// The in-process store.
@@ -38,34 +97,33 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<TenantId, TenantData>> {
-        // A panic while holding the lock cannot leave a half-applied change (every mutation is
-        // a single push, assignment or removal), so a poisoned lock is safe to keep using.
+        // Every mutation below checks first and changes after, so a panic cannot leave a
+        // half-applied change: a poisoned lock is safe to keep using.
         self.tenants
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// A strictly increasing clock, so `updated_at` never goes backwards within the process.
+/// A clock that never goes backwards for one row, so `updated_at` only grows.
 fn now_after(previous: Timestamp) -> Timestamp {
-    let now = Timestamp::now();
-    if now > previous {
-        now
-    } else {
-        previous
-    }
+    Timestamp::now().max(previous)
+}
+
+fn by_name(groups: &mut [DeviceGroup]) {
+    // Byte order, as PostgreSQL's "C" collation sorts.
+    groups.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
 }
 
 #[async_trait]
 impl DeviceGroupRepository for MemoryStore {
     async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<DeviceGroup>, StoreError> {
         let tenants = self.lock();
-        let mut groups = tenants
-            .get(tenant)
-            .map(|t| t.groups.clone())
-            .unwrap_or_default();
-        // Byte order, as PostgreSQL's "C" collation sorts.
-        groups.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        let Some(data) = tenants.get(tenant) else {
+            return Ok(Vec::new());
+        };
+        let mut groups: Vec<DeviceGroup> = data.groups.iter().map(|g| data.counted(g)).collect();
+        by_name(&mut groups);
         Ok(groups)
     }
 
@@ -73,7 +131,7 @@ impl DeviceGroupRepository for MemoryStore {
         &self,
         tenant: &TenantId,
         group: NewDeviceGroup,
-    ) -> Result<DeviceGroup, CreateGroupError> {
+    ) -> Result<GroupDetail, CreateGroupError> {
         let mut tenants = self.lock();
         let data = tenants.entry(tenant.clone()).or_default();
         if data.groups.iter().any(|g| g.group_id == group.group_id) {
@@ -82,8 +140,11 @@ impl DeviceGroupRepository for MemoryStore {
         if data.groups.iter().any(|g| g.name == group.name) {
             return Err(CreateGroupError::NameTaken(group.name));
         }
+        if let Some(missing) = data.first_unknown_device(&group.members) {
+            return Err(CreateGroupError::DeviceNotFound(missing));
+        }
         let now = Timestamp::now();
-        let stored = DeviceGroup {
+        data.groups.push(DeviceGroup {
             id: group.id,
             group_id: group.group_id,
             name: group.name,
@@ -91,70 +152,319 @@ impl DeviceGroupRepository for MemoryStore {
             member_count: 0,
             created_at: now,
             updated_at: now,
-        };
-        data.groups.push(stored.clone());
-        Ok(stored)
+        });
+        data.members
+            .extend(group.members.iter().map(|d| (group.id, *d)));
+        Ok(data.detail(data.groups.len() - 1))
     }
 
     async fn get_group(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
-    ) -> Result<DeviceGroup, LookupError> {
-        self.lock()
-            .get(tenant)
-            .and_then(|t| t.groups.iter().find(|g| &g.group_id == group_id))
-            .cloned()
-            .ok_or(LookupError::NotFound)
+        group: &GroupKey,
+    ) -> Result<GroupDetail, LookupError> {
+        let tenants = self.lock();
+        let data = tenants.get(tenant).ok_or(LookupError::NotFound)?;
+        let index = data.group_index(group).ok_or(LookupError::NotFound)?;
+        Ok(data.detail(index))
     }
 
     async fn update_group(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
+        group: &GroupKey,
         changes: GroupChanges,
-    ) -> Result<DeviceGroup, UpdateGroupError> {
+    ) -> Result<GroupDetail, UpdateGroupError> {
         let mut tenants = self.lock();
         let data = tenants.get_mut(tenant).ok_or(UpdateGroupError::NotFound)?;
-        let index = data
-            .groups
-            .iter()
-            .position(|g| &g.group_id == group_id)
-            .ok_or(UpdateGroupError::NotFound)?;
+        let index = data.group_index(group).ok_or(UpdateGroupError::NotFound)?;
+        let id = data.groups[index].id;
         if let Some(name) = &changes.name {
-            if data
-                .groups
-                .iter()
-                .any(|g| &g.name == name && &g.group_id != group_id)
-            {
+            if data.groups.iter().any(|g| &g.name == name && g.id != id) {
                 return Err(UpdateGroupError::NameTaken(name.clone()));
             }
         }
-        let group = &mut data.groups[index];
+        if let Some(missing) = changes
+            .members
+            .as_deref()
+            .and_then(|m| data.first_unknown_device(m))
+        {
+            return Err(UpdateGroupError::DeviceNotFound(missing));
+        }
+        if changes.is_empty() {
+            return Ok(data.detail(index));
+        }
+        if let Some(members) = changes.members {
+            data.members.retain(|(g, _)| *g != id);
+            data.members.extend(members.into_iter().map(|d| (id, d)));
+        }
+        let stored = &mut data.groups[index];
         if let Some(name) = changes.name {
-            group.name = name;
+            stored.name = name;
         }
         if let Some(description) = changes.description {
-            group.description = description;
+            stored.description = description;
         }
-        group.updated_at = now_after(group.updated_at);
-        Ok(group.clone())
+        stored.updated_at = now_after(stored.updated_at);
+        Ok(data.detail(index))
     }
 
-    async fn delete_group(
+    async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError> {
+        let mut tenants = self.lock();
+        let data = tenants.get_mut(tenant).ok_or(LookupError::NotFound)?;
+        let index = data.group_index(group).ok_or(LookupError::NotFound)?;
+        let removed = data.groups.remove(index);
+        data.members.retain(|(g, _)| *g != removed.id);
+        Ok(())
+    }
+
+    async fn add_member(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
-    ) -> Result<(), LookupError> {
+        group: &GroupKey,
+        device: Uuid,
+    ) -> Result<(), MembershipError> {
+        let mut tenants = self.lock();
+        let data = tenants
+            .get_mut(tenant)
+            .ok_or(MembershipError::GroupNotFound)?;
+        let index = data
+            .group_index(group)
+            .ok_or(MembershipError::GroupNotFound)?;
+        if data.device(device).is_none() {
+            return Err(MembershipError::DeviceNotFound);
+        }
+        let id = data.groups[index].id;
+        if data.members.insert((id, device)) {
+            let stored = &mut data.groups[index];
+            stored.updated_at = now_after(stored.updated_at);
+        }
+        Ok(())
+    }
+
+    async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        device: Uuid,
+    ) -> Result<(), MembershipError> {
+        let mut tenants = self.lock();
+        let data = tenants
+            .get_mut(tenant)
+            .ok_or(MembershipError::GroupNotFound)?;
+        let index = data
+            .group_index(group)
+            .ok_or(MembershipError::GroupNotFound)?;
+        let id = data.groups[index].id;
+        if !data.members.remove(&(id, device)) {
+            return Err(MembershipError::NotMember);
+        }
+        let stored = &mut data.groups[index];
+        stored.updated_at = now_after(stored.updated_at);
+        Ok(())
+    }
+
+    async fn group_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<Vec<GroupReading>, LookupError> {
+        let tenants = self.lock();
+        let data = tenants.get(tenant).ok_or(LookupError::NotFound)?;
+        let index = data.group_index(group).ok_or(LookupError::NotFound)?;
+        let mut readings: Vec<GroupReading> = data
+            .member_ids(data.groups[index].id)
+            .filter_map(|id| data.device(id))
+            .flat_map(|device| {
+                data.readings
+                    .range(
+                        (device.id, query.since())
+                            ..=(
+                                device.id,
+                                Timestamp::new(
+                                    time::macros::datetime!(9999-12-31 23:59:59.999_999 UTC),
+                                )
+                                .expect("in range"),
+                            ),
+                    )
+                    .rev()
+                    .take(query.limit() as usize)
+                    .map(move |((_, timestamp), value)| GroupReading {
+                        device_id: device.id,
+                        device_name: device.spec.name.clone(),
+                        unit: device.spec.unit.clone(),
+                        timestamp: *timestamp,
+                        value: *value,
+                    })
+            })
+            .collect();
+        readings.sort_by(|a, b| {
+            b.timestamp
+                .cmp(&a.timestamp)
+                .then(a.device_id.cmp(&b.device_id))
+        });
+        readings.truncate(query.limit() as usize);
+        Ok(readings)
+    }
+}
+
+#[async_trait]
+impl DeviceRepository for MemoryStore {
+    async fn list_devices(&self, tenant: &TenantId) -> Result<Vec<Device>, StoreError> {
+        let tenants = self.lock();
+        let mut devices = tenants
+            .get(tenant)
+            .map(|t| t.devices.clone())
+            .unwrap_or_default();
+        devices.sort_by(|a, b| a.spec.name.as_str().cmp(b.spec.name.as_str()));
+        Ok(devices)
+    }
+
+    async fn create_device(
+        &self,
+        tenant: &TenantId,
+        device: NewDevice,
+    ) -> Result<Device, CreateDeviceError> {
+        let mut tenants = self.lock();
+        let data = tenants.entry(tenant.clone()).or_default();
+        if data.devices.iter().any(|d| d.spec.name == device.spec.name) {
+            return Err(CreateDeviceError::NameTaken(device.spec.name));
+        }
+        let now = Timestamp::now();
+        let stored = Device {
+            id: device.id,
+            spec: device.spec,
+            created_at: now,
+            updated_at: now,
+        };
+        data.devices.push(stored.clone());
+        Ok(stored)
+    }
+
+    async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError> {
+        self.lock()
+            .get(tenant)
+            .and_then(|t| t.device(id))
+            .cloned()
+            .ok_or(LookupError::NotFound)
+    }
+
+    async fn update_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        changes: DeviceChanges,
+    ) -> Result<Device, UpdateDeviceError> {
+        let mut tenants = self.lock();
+        let data = tenants.get_mut(tenant).ok_or(UpdateDeviceError::NotFound)?;
+        let index = data
+            .devices
+            .iter()
+            .position(|d| d.id == id)
+            .ok_or(UpdateDeviceError::NotFound)?;
+        if let Some(name) = &changes.name {
+            if data
+                .devices
+                .iter()
+                .any(|d| &d.spec.name == name && d.id != id)
+            {
+                return Err(UpdateDeviceError::NameTaken(name.clone()));
+            }
+        }
+        let device = &mut data.devices[index];
+        device.spec = device.spec.apply(changes)?;
+        device.updated_at = now_after(device.updated_at);
+        Ok(device.clone())
+    }
+
+    async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError> {
         let mut tenants = self.lock();
         let data = tenants.get_mut(tenant).ok_or(LookupError::NotFound)?;
         let index = data
+            .devices
+            .iter()
+            .position(|d| d.id == id)
+            .ok_or(LookupError::NotFound)?;
+        data.devices.remove(index);
+        data.members.retain(|(_, d)| *d != id);
+        data.readings.retain(|(d, _), _| *d != id);
+        data.latest.remove(&id);
+        Ok(())
+    }
+
+    async fn groups_of_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Vec<DeviceGroup>, LookupError> {
+        let tenants = self.lock();
+        let data = tenants.get(tenant).ok_or(LookupError::NotFound)?;
+        data.device(id).ok_or(LookupError::NotFound)?;
+        let mut groups: Vec<DeviceGroup> = data
             .groups
             .iter()
-            .position(|g| &g.group_id == group_id)
-            .ok_or(LookupError::NotFound)?;
-        data.groups.remove(index);
-        Ok(())
+            .filter(|g| data.members.contains(&(g.id, id)))
+            .map(|g| data.counted(g))
+            .collect();
+        by_name(&mut groups);
+        Ok(groups)
+    }
+}
+
+#[async_trait]
+impl ReadingRepository for MemoryStore {
+    async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError> {
+        let mut tenants = self.lock();
+        let data = tenants.entry(tenant.clone()).or_default();
+        let ids: Vec<Uuid> = batch.readings().iter().map(|r| r.device_id).collect();
+        if let Some(missing) = data.first_unknown_device(&ids) {
+            return Err(IngestError::UnknownDevice(missing));
+        }
+        let count = batch.readings().len() as u64;
+        for reading in batch.into_readings() {
+            let value = reading.value.get();
+            data.readings
+                .insert((reading.device_id, reading.timestamp), value);
+            let latest = data
+                .latest
+                .entry(reading.device_id)
+                .or_insert(ReadingPoint {
+                    timestamp: reading.timestamp,
+                    value,
+                });
+            if reading.timestamp >= latest.timestamp {
+                *latest = ReadingPoint {
+                    timestamp: reading.timestamp,
+                    value,
+                };
+            }
+        }
+        Ok(count)
+    }
+
+    async fn device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<Vec<ReadingPoint>, LookupError> {
+        let tenants = self.lock();
+        let data = tenants.get(tenant).ok_or(LookupError::NotFound)?;
+        data.device(device).ok_or(LookupError::NotFound)?;
+        Ok(data
+            .readings
+            .range((device, query.since())..)
+            .take_while(|((d, _), _)| *d == device)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .take(query.limit() as usize)
+            .map(|((_, timestamp), value)| ReadingPoint {
+                timestamp: *timestamp,
+                value: *value,
+            })
+            .collect())
     }
 }
 

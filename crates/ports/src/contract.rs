@@ -6,19 +6,25 @@ use time::macros::datetime;
 use uuid::Uuid;
 
 use crate::{
-    CreateGroupError, CreateWindowError, DeviceGroupRepository, HealthProbe, LookupError,
-    MaintenanceWindowRepository, UpdateGroupError, UpdateWindowError,
+    CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
+    DeviceRepository, GroupKey, HealthProbe, IngestError, LookupError, MaintenanceWindowRepository,
+    MembershipError, ReadingRepository, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
 };
 use domain::{
-    Description, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, NewMaintenanceWindow,
-    Recurrence, ScopeLabel, TenantId, Timestamp, WindowChanges, WindowDefinition, WindowName,
-    WindowSchedule, WindowSlug,
+    Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges, GroupName,
+    GroupSlug, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading, ReadingBatch,
+    ReadingQuery, ReadingValue, Recurrence, ScopeLabel, TenantId, Thresholds, Timestamp, Unit,
+    WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
 };
 
 /// Runs the whole suite. The store must be empty.
 pub async fn run_all<S>(store: &S)
 where
-    S: DeviceGroupRepository + MaintenanceWindowRepository + HealthProbe,
+    S: DeviceGroupRepository
+        + DeviceRepository
+        + ReadingRepository
+        + MaintenanceWindowRepository
+        + HealthProbe,
 {
     store.check().await.expect("a fresh store is healthy");
     groups_round_trip(store).await;
@@ -31,6 +37,14 @@ where
     windows_are_listed_latest_start_first(store).await;
     window_updates_merge_and_revalidate(store).await;
     tenants_never_see_each_others_windows(store).await;
+    devices_round_trip_with_unique_names(store).await;
+    device_updates_recheck_the_merged_thresholds(store).await;
+    groups_hold_members_with_their_latest_reading(store).await;
+    member_lists_are_replaced_whole_or_not_at_all(store).await;
+    ingest_is_all_or_nothing_and_resending_replaces(store).await;
+    readings_are_read_newest_first_within_bounds(store).await;
+    deleting_a_device_takes_its_readings_and_memberships(store).await;
+    tenants_never_see_each_others_devices_or_readings(store).await;
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -43,7 +57,43 @@ fn new_group(slug: &str, name: &str) -> NewDeviceGroup {
         group_id: GroupSlug::parse(slug).expect("valid slug"),
         name: GroupName::parse(name).expect("valid name"),
         description: None,
+        members: Vec::new(),
     }
+}
+
+fn slug_key(slug: &str) -> GroupKey {
+    GroupKey::Slug(GroupSlug::parse(slug).expect("valid slug"))
+}
+
+fn new_device(name: &str) -> NewDevice {
+    NewDevice {
+        id: Uuid::new_v4(),
+        spec: DeviceSpec {
+            name: DeviceName::parse(name).expect("valid name"),
+            unit: Unit::parse("°C").expect("valid unit"),
+            status: DeviceStatus::Connected,
+            site_id: Some(ScopeLabel::parse("site-1").expect("valid")),
+            device_type: None,
+            thresholds: Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0))
+                .expect("ordered"),
+        },
+    }
+}
+
+fn reading(device: Uuid, t: time::OffsetDateTime, value: f64) -> Reading {
+    Reading {
+        device_id: device,
+        timestamp: at(t),
+        value: ReadingValue::new(value).expect("finite"),
+    }
+}
+
+fn batch(readings: Vec<Reading>) -> ReadingBatch {
+    ReadingBatch::new(readings).expect("valid batch")
+}
+
+fn last_hours(hours: i64, limit: i64) -> ReadingQuery {
+    ReadingQuery::last_hours(at(datetime!(2025-06-02 0:00 UTC)), hours, limit).expect("valid query")
 }
 
 fn at(t: time::OffsetDateTime) -> Timestamp {
@@ -69,7 +119,9 @@ async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
     let mut new = new_group("grp-round", "Round trip");
     new.description = Some(Description::parse("with\nnewline ' \" ; -- é").expect("valid"));
 
-    let created = store.create_group(&t, new.clone()).await.expect("created");
+    let detail = store.create_group(&t, new.clone()).await.expect("created");
+    assert!(detail.members.is_empty());
+    let created = detail.group;
     assert_eq!(created.id, new.id);
     assert_eq!(created.group_id, new.group_id);
     assert_eq!(created.name, new.name);
@@ -77,8 +129,16 @@ async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
     assert_eq!(created.member_count, 0);
     assert_eq!(created.created_at, created.updated_at);
 
-    let read = store.get_group(&t, &new.group_id).await.expect("found");
-    assert_eq!(read, created);
+    let read = store
+        .get_group(&t, &GroupKey::Slug(new.group_id.clone()))
+        .await
+        .expect("found");
+    assert_eq!(read.group, created);
+    let by_id = store
+        .get_group(&t, &GroupKey::Id(new.id))
+        .await
+        .expect("found by id");
+    assert_eq!(by_id.group, created, "both keys address the same group");
 }
 
 async fn taken_group_ids_and_names_are_refused<S: DeviceGroupRepository>(store: &S) {
@@ -136,23 +196,23 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
     let created = store
         .create_group(&t, first.clone())
         .await
-        .expect("created");
+        .expect("created")
+        .group;
     store
         .create_group(&t, new_group("grp-2", "Second"))
         .await
         .expect("created");
+    let first_key = GroupKey::Slug(first.group_id.clone());
 
+    let rename = GroupChanges {
+        name: Some(GroupName::parse("Renamed").expect("valid")),
+        ..GroupChanges::default()
+    };
     let renamed = store
-        .update_group(
-            &t,
-            &first.group_id,
-            GroupChanges {
-                name: Some(GroupName::parse("Renamed").expect("valid")),
-                description: None,
-            },
-        )
+        .update_group(&t, &first_key, rename)
         .await
-        .expect("updated");
+        .expect("updated")
+        .group;
     assert_eq!(renamed.name.as_str(), "Renamed");
     assert_eq!(
         renamed.description, first.description,
@@ -161,47 +221,38 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
     assert_eq!(renamed.created_at, created.created_at);
     assert!(renamed.updated_at >= created.updated_at);
 
+    let clear = GroupChanges {
+        description: Some(None),
+        ..GroupChanges::default()
+    };
     let cleared = store
-        .update_group(
-            &t,
-            &first.group_id,
-            GroupChanges {
-                name: None,
-                description: Some(None),
-            },
-        )
+        .update_group(&t, &first_key, clear)
         .await
-        .expect("updated");
+        .expect("updated")
+        .group;
     assert_eq!(cleared.description, None);
     assert_eq!(cleared.name.as_str(), "Renamed");
 
-    let clash = store
-        .update_group(
-            &t,
-            &first.group_id,
-            GroupChanges {
-                name: Some(GroupName::parse("Second").expect("valid")),
-                description: Some(None),
-            },
-        )
-        .await;
+    let clash = GroupChanges {
+        name: Some(GroupName::parse("Second").expect("valid")),
+        description: Some(Some(Description::parse("lost").expect("valid"))),
+        members: None,
+    };
+    let clash = store.update_group(&t, &first_key, clash).await;
     assert!(
         matches!(clash, Err(UpdateGroupError::NameTaken(_))),
         "{clash:?}"
     );
-    let after = store.get_group(&t, &first.group_id).await.expect("found");
+    let after = store.get_group(&t, &first_key).await.expect("found").group;
     assert_eq!(
         after.name.as_str(),
         "Renamed",
         "a refused update changes nothing"
     );
+    assert_eq!(after.description, None, "a refused update changes nothing");
 
     let missing = store
-        .update_group(
-            &t,
-            &GroupSlug::parse("grp-none").expect("valid"),
-            GroupChanges::default(),
-        )
+        .update_group(&t, &slug_key("grp-none"), GroupChanges::default())
         .await;
     assert!(
         matches!(missing, Err(UpdateGroupError::NotFound)),
@@ -213,13 +264,14 @@ async fn deleted_groups_are_gone<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-delete");
     let g = new_group("grp-del", "Doomed");
     store.create_group(&t, g.clone()).await.expect("created");
-    store.delete_group(&t, &g.group_id).await.expect("deleted");
+    let key = GroupKey::Id(g.id);
+    store.delete_group(&t, &key).await.expect("deleted");
     assert!(matches!(
-        store.get_group(&t, &g.group_id).await,
+        store.get_group(&t, &key).await,
         Err(LookupError::NotFound)
     ));
     assert!(matches!(
-        store.delete_group(&t, &g.group_id).await,
+        store.delete_group(&t, &slug_key("grp-del")).await,
         Err(LookupError::NotFound)
     ));
     // The slug and the name are free again.
@@ -238,48 +290,43 @@ async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &
         .create_group(&b, new_group("grp-shared", "Shared name"))
         .await
         .expect("created for b");
-    store
-        .create_group(&a, new_group("grp-only-a", "Only A"))
-        .await
-        .expect("created");
+    let only = new_group("grp-only-a", "Only A");
+    store.create_group(&a, only.clone()).await.expect("created");
 
     assert_eq!(store.list_groups(&b).await.expect("listed").len(), 1);
-    let only_a = GroupSlug::parse("grp-only-a").expect("valid");
-    assert!(matches!(
-        store.get_group(&b, &only_a).await,
-        Err(LookupError::NotFound)
-    ));
-    let rename = GroupChanges {
-        name: Some(GroupName::parse("Stolen").expect("valid")),
-        description: None,
-    };
-    assert!(matches!(
-        store.update_group(&b, &only_a, rename).await,
-        Err(UpdateGroupError::NotFound)
-    ));
-    assert!(matches!(
-        store.delete_group(&b, &only_a).await,
-        Err(LookupError::NotFound)
-    ));
+    for key in [slug_key("grp-only-a"), GroupKey::Id(only.id)] {
+        assert!(matches!(
+            store.get_group(&b, &key).await,
+            Err(LookupError::NotFound)
+        ));
+        let rename = GroupChanges {
+            name: Some(GroupName::parse("Stolen").expect("valid")),
+            ..GroupChanges::default()
+        };
+        assert!(matches!(
+            store.update_group(&b, &key, rename).await,
+            Err(UpdateGroupError::NotFound)
+        ));
+        assert!(matches!(
+            store.delete_group(&b, &key).await,
+            Err(LookupError::NotFound)
+        ));
+    }
 
     store
-        .delete_group(&b, &g.group_id)
+        .delete_group(&b, &GroupKey::Slug(g.group_id.clone()))
         .await
         .expect("b deletes its own");
     let still = store
-        .get_group(&a, &g.group_id)
+        .get_group(&a, &GroupKey::Slug(g.group_id.clone()))
         .await
         .expect("a's group survives");
-    assert_eq!(still.id, g.id);
-    assert_eq!(
-        store
-            .get_group(&a, &only_a)
-            .await
-            .expect("untouched")
-            .name
-            .as_str(),
-        "Only A"
-    );
+    assert_eq!(still.group.id, g.id);
+    let untouched = store
+        .get_group(&a, &GroupKey::Id(only.id))
+        .await
+        .expect("untouched");
+    assert_eq!(untouched.group.name.as_str(), "Only A");
 }
 
 async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
@@ -439,4 +486,518 @@ async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(s
             .definition
             .enabled
     );
+}
+
+async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
+    let t = tenant("contract-devices");
+    let d = new_device("Sensor ' 1");
+    let created = store.create_device(&t, d.clone()).await.expect("created");
+    assert_eq!(created.id, d.id);
+    assert_eq!(created.spec, d.spec);
+    assert_eq!(created.created_at, created.updated_at);
+    assert_eq!(store.get_device(&t, d.id).await.expect("found"), created);
+
+    let clash = store
+        .create_device(
+            &t,
+            NewDevice {
+                id: Uuid::new_v4(),
+                ..new_device("Sensor ' 1")
+            },
+        )
+        .await;
+    assert!(
+        matches!(clash, Err(CreateDeviceError::NameTaken(_))),
+        "{clash:?}"
+    );
+    store
+        .create_device(&t, new_device("A first"))
+        .await
+        .expect("created");
+    let names: Vec<String> = store
+        .list_devices(&t)
+        .await
+        .expect("listed")
+        .iter()
+        .map(|d| d.spec.name.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["A first", "Sensor ' 1"]);
+
+    store.delete_device(&t, d.id).await.expect("deleted");
+    assert!(matches!(
+        store.get_device(&t, d.id).await,
+        Err(LookupError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_device(&t, d.id).await,
+        Err(LookupError::NotFound)
+    ));
+}
+
+async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store: &S) {
+    let t = tenant("contract-device-updates");
+    let d = new_device("T1");
+    store.create_device(&t, d.clone()).await.expect("created");
+    store
+        .create_device(&t, new_device("T2"))
+        .await
+        .expect("created");
+
+    // warning_lower 35 above the stored warning_upper 30: refused, nothing changes.
+    let out_of_order = DeviceChanges {
+        thresholds: [None, Some(Some(35.0)), None, None],
+        ..DeviceChanges::default()
+    };
+    let refused = store.update_device(&t, d.id, out_of_order).await;
+    assert!(
+        matches!(refused, Err(UpdateDeviceError::Invalid(_))),
+        "{refused:?}"
+    );
+    let rename = DeviceChanges {
+        name: Some(DeviceName::parse("T2").expect("valid")),
+        ..DeviceChanges::default()
+    };
+    assert!(matches!(
+        store.update_device(&t, d.id, rename).await,
+        Err(UpdateDeviceError::NameTaken(_))
+    ));
+    assert_eq!(
+        store.get_device(&t, d.id).await.expect("found").spec,
+        d.spec,
+        "refused updates change nothing"
+    );
+
+    let widen = DeviceChanges {
+        status: Some(DeviceStatus::Error),
+        site_id: Some(None),
+        thresholds: [None, Some(Some(35.0)), Some(None), Some(None)],
+        ..DeviceChanges::default()
+    };
+    let updated = store.update_device(&t, d.id, widen).await.expect("updated");
+    assert_eq!(updated.spec.status, DeviceStatus::Error);
+    assert_eq!(updated.spec.site_id, None);
+    assert_eq!(updated.spec.thresholds.warning_lower(), Some(35.0));
+    assert_eq!(updated.spec.thresholds.critical_upper(), None);
+    assert_eq!(updated.spec.name, d.spec.name);
+    assert!(matches!(
+        store
+            .update_device(&t, Uuid::new_v4(), DeviceChanges::default())
+            .await,
+        Err(UpdateDeviceError::NotFound)
+    ));
+}
+
+async fn groups_hold_members_with_their_latest_reading<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
+{
+    let t = tenant("contract-members");
+    let (b, a) = (new_device("b-device"), new_device("a-device"));
+    store.create_device(&t, a.clone()).await.expect("created");
+    store.create_device(&t, b.clone()).await.expect("created");
+    let mut g = new_group("grp-m", "Members");
+    g.members = vec![b.id, a.id];
+    let created = store.create_group(&t, g.clone()).await.expect("created");
+    let names: Vec<&str> = created
+        .members
+        .iter()
+        .map(|m| m.device.spec.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["a-device", "b-device"],
+        "members are ordered by name"
+    );
+    assert_eq!(created.group.member_count, 2);
+    assert!(created.members.iter().all(|m| m.latest.is_none()));
+
+    store
+        .ingest(
+            &t,
+            batch(vec![
+                reading(a.id, datetime!(2025-06-01 10:00 UTC), 1.0),
+                reading(a.id, datetime!(2025-06-01 12:00 UTC), 3.0),
+                reading(a.id, datetime!(2025-06-01 11:00 UTC), 2.0),
+            ]),
+        )
+        .await
+        .expect("ingested");
+    // An older reading arriving later does not move the latest one back.
+    store
+        .ingest(
+            &t,
+            batch(vec![reading(a.id, datetime!(2025-06-01 09:00 UTC), 9.0)]),
+        )
+        .await
+        .expect("ingested");
+    let detail = store
+        .get_group(&t, &GroupKey::Id(g.id))
+        .await
+        .expect("found");
+    let latest_a = detail.members[0].latest.expect("a has readings");
+    assert_eq!(latest_a.value, 3.0);
+    assert_eq!(latest_a.timestamp, at(datetime!(2025-06-01 12:00 UTC)));
+    assert!(detail.members[1].latest.is_none());
+
+    // Adding again changes nothing; removing a non-member is refused.
+    store
+        .add_member(&t, &slug_key("grp-m"), a.id)
+        .await
+        .expect("idempotent");
+    assert_eq!(
+        store
+            .get_group(&t, &slug_key("grp-m"))
+            .await
+            .expect("found")
+            .group
+            .member_count,
+        2
+    );
+    assert!(matches!(
+        store
+            .add_member(&t, &slug_key("grp-m"), Uuid::new_v4())
+            .await,
+        Err(MembershipError::DeviceNotFound)
+    ));
+    assert!(matches!(
+        store.add_member(&t, &slug_key("grp-none"), a.id).await,
+        Err(MembershipError::GroupNotFound)
+    ));
+    store
+        .remove_member(&t, &slug_key("grp-m"), a.id)
+        .await
+        .expect("removed");
+    assert!(matches!(
+        store.remove_member(&t, &slug_key("grp-m"), a.id).await,
+        Err(MembershipError::NotMember)
+    ));
+    assert!(matches!(
+        store.remove_member(&t, &slug_key("grp-none"), a.id).await,
+        Err(MembershipError::GroupNotFound)
+    ));
+    let groups_of_a = store.groups_of_device(&t, a.id).await.expect("found");
+    assert!(groups_of_a.is_empty());
+    let groups_of_b = store.groups_of_device(&t, b.id).await.expect("found");
+    assert_eq!(groups_of_b.len(), 1);
+    assert_eq!(groups_of_b[0].member_count, 1);
+}
+
+async fn member_lists_are_replaced_whole_or_not_at_all<
+    S: DeviceGroupRepository + DeviceRepository,
+>(
+    store: &S,
+) {
+    let t = tenant("contract-member-replace");
+    let (d1, d2, d3) = (new_device("d1"), new_device("d2"), new_device("d3"));
+    for d in [&d1, &d2, &d3] {
+        store.create_device(&t, d.clone()).await.expect("created");
+    }
+    let unknown = Uuid::new_v4();
+    let mut g = new_group("grp-r", "Replace");
+    g.members = vec![d1.id, unknown];
+    let refused = store.create_group(&t, g.clone()).await;
+    assert!(
+        matches!(refused, Err(CreateGroupError::DeviceNotFound(id)) if id == unknown),
+        "{refused:?}"
+    );
+    assert!(
+        store.list_groups(&t).await.expect("listed").is_empty(),
+        "a refused create stores nothing"
+    );
+
+    g.members = vec![d1.id, d2.id];
+    store.create_group(&t, g.clone()).await.expect("created");
+    let key = GroupKey::Id(g.id);
+    let replace = GroupChanges {
+        members: Some(vec![d3.id, d2.id]),
+        ..GroupChanges::default()
+    };
+    let replaced = store
+        .update_group(&t, &key, replace)
+        .await
+        .expect("updated");
+    let ids: Vec<Uuid> = replaced.members.iter().map(|m| m.device.id).collect();
+    assert_eq!(ids, [d2.id, d3.id]);
+
+    let bad = GroupChanges {
+        name: Some(GroupName::parse("Renamed").expect("valid")),
+        members: Some(vec![d1.id, unknown]),
+        ..GroupChanges::default()
+    };
+    let refused = store.update_group(&t, &key, bad).await;
+    assert!(
+        matches!(refused, Err(UpdateGroupError::DeviceNotFound(id)) if id == unknown),
+        "{refused:?}"
+    );
+    let after = store.get_group(&t, &key).await.expect("found");
+    assert_eq!(
+        after.group.name.as_str(),
+        "Replace",
+        "a refused update changes nothing"
+    );
+    assert_eq!(after.members.len(), 2);
+
+    let emptied = store
+        .update_group(
+            &t,
+            &key,
+            GroupChanges {
+                members: Some(vec![]),
+                ..GroupChanges::default()
+            },
+        )
+        .await
+        .expect("updated");
+    assert!(emptied.members.is_empty());
+    assert_eq!(emptied.group.member_count, 0);
+}
+
+async fn ingest_is_all_or_nothing_and_resending_replaces<
+    S: DeviceRepository + ReadingRepository,
+>(
+    store: &S,
+) {
+    let t = tenant("contract-ingest");
+    let d = new_device("ingest");
+    store.create_device(&t, d.clone()).await.expect("created");
+    let unknown = Uuid::new_v4();
+    let refused = store
+        .ingest(
+            &t,
+            batch(vec![
+                reading(d.id, datetime!(2025-06-01 10:00 UTC), 1.0),
+                reading(unknown, datetime!(2025-06-01 10:00 UTC), 1.0),
+                reading(Uuid::new_v4(), datetime!(2025-06-01 10:00 UTC), 1.0),
+            ]),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(IngestError::UnknownDevice(id)) if id == unknown),
+        "the first offender is named: {refused:?}"
+    );
+    assert!(
+        store
+            .device_readings(&t, d.id, last_hours(48, 100))
+            .await
+            .expect("read")
+            .is_empty(),
+        "nothing stored"
+    );
+
+    let stored = store
+        .ingest(
+            &t,
+            batch(vec![reading(d.id, datetime!(2025-06-01 10:00 UTC), 1.0)]),
+        )
+        .await
+        .expect("ingested");
+    assert_eq!(stored, 1);
+    store
+        .ingest(
+            &t,
+            batch(vec![reading(d.id, datetime!(2025-06-01 10:00 UTC), 7.5)]),
+        )
+        .await
+        .expect("re-sent");
+    let points = store
+        .device_readings(&t, d.id, last_hours(48, 100))
+        .await
+        .expect("read");
+    assert_eq!(points.len(), 1, "re-sending replaces, never duplicates");
+    assert_eq!(points[0].value, 7.5);
+}
+
+async fn readings_are_read_newest_first_within_bounds<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
+{
+    let t = tenant("contract-reading-queries");
+    let (x, y) = (new_device("x"), new_device("y"));
+    store.create_device(&t, x.clone()).await.expect("created");
+    store.create_device(&t, y.clone()).await.expect("created");
+    store
+        .ingest(
+            &t,
+            batch(vec![
+                reading(x.id, datetime!(2025-05-30 0:00 UTC), 0.0), // older than 48 h before the query's now
+                reading(x.id, datetime!(2025-06-01 1:00 UTC), 1.0),
+                reading(x.id, datetime!(2025-06-01 3:00 UTC), 3.0),
+                reading(y.id, datetime!(2025-06-01 2:00 UTC), 2.0),
+                reading(y.id, datetime!(2025-06-01 3:00 UTC), 3.5),
+            ]),
+        )
+        .await
+        .expect("ingested");
+    let xs: Vec<f64> = store
+        .device_readings(&t, x.id, last_hours(48, 100))
+        .await
+        .expect("read")
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(xs, [3.0, 1.0]);
+    let one: Vec<f64> = store
+        .device_readings(&t, x.id, last_hours(48, 1))
+        .await
+        .expect("read")
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(one, [3.0]);
+    let all: Vec<f64> = store
+        .device_readings(&t, x.id, last_hours(8760, 100))
+        .await
+        .expect("read")
+        .iter()
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(all, [3.0, 1.0, 0.0]);
+    assert!(matches!(
+        store
+            .device_readings(&t, Uuid::new_v4(), last_hours(1, 1))
+            .await,
+        Err(LookupError::NotFound)
+    ));
+
+    let mut g = new_group("grp-q", "Queries");
+    g.members = vec![x.id, y.id];
+    store.create_group(&t, g.clone()).await.expect("created");
+    let readings = store
+        .group_readings(&t, &GroupKey::Id(g.id), last_hours(48, 3))
+        .await
+        .expect("read");
+    let got: Vec<(Uuid, f64)> = readings.iter().map(|r| (r.device_id, r.value)).collect();
+    let (first, second) = if x.id < y.id {
+        ((x.id, 3.0), (y.id, 3.5))
+    } else {
+        ((y.id, 3.5), (x.id, 3.0))
+    };
+    assert_eq!(
+        got,
+        [first, second, (y.id, 2.0)],
+        "newest first, ties by device id, limit over the whole group"
+    );
+    assert_eq!(readings[2].device_name.as_str(), "y");
+    assert_eq!(readings[2].unit.as_str(), "°C");
+    assert!(matches!(
+        store
+            .group_readings(&t, &slug_key("grp-none"), last_hours(1, 1))
+            .await,
+        Err(LookupError::NotFound)
+    ));
+}
+
+async fn deleting_a_device_takes_its_readings_and_memberships<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
+{
+    let t = tenant("contract-device-delete");
+    let d = new_device("doomed");
+    store.create_device(&t, d.clone()).await.expect("created");
+    store
+        .ingest(
+            &t,
+            batch(vec![reading(d.id, datetime!(2025-06-01 10:00 UTC), 1.0)]),
+        )
+        .await
+        .expect("ingested");
+    let mut g = new_group("grp-keep", "Kept");
+    g.members = vec![d.id];
+    store.create_group(&t, g.clone()).await.expect("created");
+
+    store.delete_device(&t, d.id).await.expect("deleted");
+    let kept = store
+        .get_group(&t, &GroupKey::Id(g.id))
+        .await
+        .expect("the group stays");
+    assert!(kept.members.is_empty());
+    assert_eq!(kept.group.member_count, 0);
+    assert!(matches!(
+        store.device_readings(&t, d.id, last_hours(48, 10)).await,
+        Err(LookupError::NotFound)
+    ));
+    // A device of the same id would start with no readings.
+    store
+        .create_device(&t, d.clone())
+        .await
+        .expect("re-created");
+    assert!(store
+        .device_readings(&t, d.id, last_hours(48, 10))
+        .await
+        .expect("read")
+        .is_empty());
+}
+
+async fn tenants_never_see_each_others_devices_or_readings<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
+{
+    let (a, b) = (tenant("contract-devices-a"), tenant("contract-devices-b"));
+    let d = new_device("private");
+    store.create_device(&a, d.clone()).await.expect("created");
+    store
+        .ingest(
+            &a,
+            batch(vec![reading(d.id, datetime!(2025-06-01 10:00 UTC), 1.0)]),
+        )
+        .await
+        .expect("ingested");
+    // The same name is free in another tenant.
+    store
+        .create_device(&b, new_device("private"))
+        .await
+        .expect("created for b");
+
+    assert!(matches!(
+        store.get_device(&b, d.id).await,
+        Err(LookupError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .update_device(&b, d.id, DeviceChanges::default())
+            .await,
+        Err(UpdateDeviceError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_device(&b, d.id).await,
+        Err(LookupError::NotFound)
+    ));
+    assert!(matches!(
+        store.groups_of_device(&b, d.id).await,
+        Err(LookupError::NotFound)
+    ));
+    assert!(matches!(
+        store.device_readings(&b, d.id, last_hours(48, 10)).await,
+        Err(LookupError::NotFound)
+    ));
+    let borrowed = store
+        .ingest(
+            &b,
+            batch(vec![reading(d.id, datetime!(2025-06-01 11:00 UTC), 2.0)]),
+        )
+        .await;
+    assert!(
+        matches!(borrowed, Err(IngestError::UnknownDevice(id)) if id == d.id),
+        "{borrowed:?}"
+    );
+
+    let mut g = new_group("grp-b", "B's");
+    g.members = vec![d.id];
+    assert!(matches!(
+        store.create_group(&b, g.clone()).await,
+        Err(CreateGroupError::DeviceNotFound(_))
+    ));
+    g.members = vec![];
+    store.create_group(&b, g.clone()).await.expect("created");
+    assert!(matches!(
+        store.add_member(&b, &GroupKey::Id(g.id), d.id).await,
+        Err(MembershipError::DeviceNotFound)
+    ));
+
+    let readings = store
+        .device_readings(&a, d.id, last_hours(48, 10))
+        .await
+        .expect("a still reads its own");
+    assert_eq!(readings.len(), 1);
+    assert_eq!(readings[0].value, 1.0);
 }

@@ -8,10 +8,13 @@
 
 use async_trait::async_trait;
 use domain::{
-    DeviceGroup, GroupChanges, GroupName, GroupSlug, MaintenanceWindow, NewDeviceGroup,
-    NewMaintenanceWindow, TenantId, WindowChanges, WindowError, WindowSlug,
+    Device, DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint,
+    ReadingQuery, TenantId, ThresholdError, Timestamp, Unit, WindowChanges, WindowError,
+    WindowSlug,
 };
 use thiserror::Error;
+use uuid::Uuid;
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -35,6 +38,9 @@ pub enum CreateGroupError {
     GroupIdTaken(GroupSlug),
     #[error("group name {} is taken", .0.as_str())]
     NameTaken(GroupName),
+    /// The first listed member that the tenant has no device for.
+    #[error("device {0} not found")]
+    DeviceNotFound(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -46,8 +52,89 @@ pub enum UpdateGroupError {
     NotFound,
     #[error("group name {} is taken", .0.as_str())]
     NameTaken(GroupName),
+    /// The first listed member that the tenant has no device for.
+    #[error("device {0} not found")]
+    DeviceNotFound(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Errors of adding a device to, or removing it from, a group.
+#[derive(Debug, Error)]
+pub enum MembershipError {
+    #[error("group not found")]
+    GroupNotFound,
+    #[error("device not found")]
+    DeviceNotFound,
+    #[error("device not in group")]
+    NotMember,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of [`DeviceRepository::create_device`].
+#[derive(Debug, Error)]
+pub enum CreateDeviceError {
+    #[error("device name {} is taken", .0.as_str())]
+    NameTaken(DeviceName),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of [`DeviceRepository::update_device`].
+#[derive(Debug, Error)]
+pub enum UpdateDeviceError {
+    #[error("device not found")]
+    NotFound,
+    #[error("device name {} is taken", .0.as_str())]
+    NameTaken(DeviceName),
+    /// The changes, merged with the stored thresholds, put them out of order.
+    #[error(transparent)]
+    Invalid(#[from] ThresholdError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of [`ReadingRepository::ingest`].
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The first reading, in batch order, whose device the tenant does not have.
+    #[error("device {0} not found")]
+    UnknownDevice(Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a group is addressed: by UUID (Group API) or by slug (customer API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupKey {
+    Id(Uuid),
+    Slug(GroupSlug),
+}
+
+/// A member device with what its alert status is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub device: Device,
+    /// The device's newest reading, if it has any.
+    pub latest: Option<ReadingPoint>,
+}
+
+/// A group with its members, ordered by device name (byte order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDetail {
+    pub group: DeviceGroup,
+    pub members: Vec<Member>,
+}
+
+/// One reading of a group's member, with what a reader needs to show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupReading {
+    pub device_id: Uuid,
+    pub device_name: DeviceName,
+    pub unit: Unit,
+    pub timestamp: Timestamp,
+    pub value: f64,
 }
 
 /// Errors of reading or deleting one group or window.
@@ -81,9 +168,10 @@ pub enum UpdateWindowError {
     Store(#[from] StoreError),
 }
 
-/// Device groups of one tenant, addressed by their slug.
+/// Device groups of one tenant and their members.
 ///
-/// Every method is scoped by `tenant`: a group of another tenant behaves as if it did not exist.
+/// Every method is scoped by `tenant`: a group or device of another tenant behaves as if it did
+/// not exist.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DeviceGroupRepository: Send + Sync {
@@ -93,47 +181,161 @@ pub trait DeviceGroupRepository: Send + Sync {
     /// [`StoreError`] only.
     async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<DeviceGroup>, StoreError>;
 
-    /// Stores a new group with no members.
+    /// Stores a new group with its (de-duplicated) members, atomically.
     ///
     /// # Errors
     /// MUST return [`CreateGroupError::GroupIdTaken`] when the tenant has a group with that slug,
-    /// and [`CreateGroupError::NameTaken`] when it has one with that name; nothing is stored then.
+    /// [`CreateGroupError::NameTaken`] when it has one with that name, and
+    /// [`CreateGroupError::DeviceNotFound`] naming the first member it has no device for; nothing
+    /// is stored then.
     async fn create_group(
         &self,
         tenant: &TenantId,
         group: NewDeviceGroup,
-    ) -> Result<DeviceGroup, CreateGroupError>;
+    ) -> Result<GroupDetail, CreateGroupError>;
 
+    /// The group with its members and their latest readings, read in one snapshot.
+    ///
     /// # Errors
-    /// MUST return [`LookupError::NotFound`] when the tenant has no group with that slug.
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
     async fn get_group(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
-    ) -> Result<DeviceGroup, LookupError>;
+        group: &GroupKey,
+    ) -> Result<GroupDetail, LookupError>;
 
-    /// Applies `changes` (which are not empty) and bumps `updated_at`.
+    /// Applies `changes` atomically and bumps `updated_at` when there were any. New `members`
+    /// replace the whole member list.
     ///
     /// # Errors
-    /// MUST return [`UpdateGroupError::NotFound`] for an unknown slug and
-    /// [`UpdateGroupError::NameTaken`] when another group of the tenant has the new name; nothing
-    /// changes then.
+    /// MUST return [`UpdateGroupError::NotFound`] for an unknown group,
+    /// [`UpdateGroupError::NameTaken`] when another group of the tenant has the new name, and
+    /// [`UpdateGroupError::DeviceNotFound`] naming the first new member it has no device for;
+    /// nothing changes then.
     async fn update_group(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
+        group: &GroupKey,
         changes: GroupChanges,
-    ) -> Result<DeviceGroup, UpdateGroupError>;
+    ) -> Result<GroupDetail, UpdateGroupError>;
 
     /// Deletes the group and its memberships; the devices stay.
     ///
     /// # Errors
-    /// MUST return [`LookupError::NotFound`] when the tenant has no group with that slug.
-    async fn delete_group(
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
+    async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError>;
+
+    /// Adds a device to a group; adding a member again changes nothing.
+    ///
+    /// # Errors
+    /// MUST return [`MembershipError::GroupNotFound`] for an unknown group (checked first) and
+    /// [`MembershipError::DeviceNotFound`] for an unknown device.
+    async fn add_member(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
-    ) -> Result<(), LookupError>;
+        group: &GroupKey,
+        device: Uuid,
+    ) -> Result<(), MembershipError>;
+
+    /// Removes a device from a group.
+    ///
+    /// # Errors
+    /// MUST return [`MembershipError::GroupNotFound`] for an unknown group and
+    /// [`MembershipError::NotMember`] when the device is not a member.
+    async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        device: Uuid,
+    ) -> Result<(), MembershipError>;
+
+    /// Readings of all members within `query`, newest first (ties by device id), at most
+    /// `query.limit()` in all.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
+    async fn group_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<Vec<GroupReading>, LookupError>;
+}
+
+/// Devices of one tenant.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DeviceRepository: Send + Sync {
+    /// All devices of the tenant, ordered by name (byte order).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn list_devices(&self, tenant: &TenantId) -> Result<Vec<Device>, StoreError>;
+
+    /// # Errors
+    /// MUST return [`CreateDeviceError::NameTaken`] when the tenant has a device of that name.
+    async fn create_device(
+        &self,
+        tenant: &TenantId,
+        device: NewDevice,
+    ) -> Result<Device, CreateDeviceError>;
+
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
+    async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError>;
+
+    /// Merges `changes` into the stored device, re-checking its thresholds, atomically.
+    ///
+    /// # Errors
+    /// MUST return [`UpdateDeviceError::NotFound`], [`UpdateDeviceError::NameTaken`] or
+    /// [`UpdateDeviceError::Invalid`]; nothing changes then.
+    async fn update_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        changes: DeviceChanges,
+    ) -> Result<Device, UpdateDeviceError>;
+
+    /// Deletes the device with its readings and memberships; its groups stay.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
+    async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError>;
+
+    /// The groups the device belongs to, ordered by name.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
+    async fn groups_of_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Vec<DeviceGroup>, LookupError>;
+}
+
+/// Readings of one tenant's devices.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ReadingRepository: Send + Sync {
+    /// Stores the whole batch or nothing. A reading for a device and instant already stored
+    /// replaces its value. Keeps each device's latest reading current in the same transaction.
+    /// Returns how many readings were stored.
+    ///
+    /// # Errors
+    /// MUST return [`IngestError::UnknownDevice`] naming the first reading whose device the
+    /// tenant does not have; nothing is stored then.
+    async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError>;
+
+    /// The device's readings within `query`, newest first.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
+    async fn device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<Vec<ReadingPoint>, LookupError>;
 }
 
 /// Maintenance windows of one tenant.
@@ -202,5 +404,7 @@ mod tests {
         let _groups = MockDeviceGroupRepository::new();
         let _windows = MockMaintenanceWindowRepository::new();
         let _health = MockHealthProbe::new();
+        let _devices = MockDeviceRepository::new();
+        let _readings = MockReadingRepository::new();
     }
 }

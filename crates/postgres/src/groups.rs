@@ -1,13 +1,19 @@
-//! Device groups in PostgreSQL.
+//! Device groups and their members in PostgreSQL.
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use domain::{
-    Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, TenantId,
-    Timestamp,
+    Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, NewDeviceGroup,
+    ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
 };
-use ports::{CreateGroupError, DeviceGroupRepository, LookupError, StoreError, UpdateGroupError};
+use ports::{
+    CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
+    Member, MembershipError, StoreError, UpdateGroupError,
+};
 use tokio_postgres::Row;
+use uuid::Uuid;
 
+use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::{tenant_transaction, PgStore};
 
@@ -35,34 +41,68 @@ macro_rules! group_columns {
         )
     };
 }
+pub(crate) use group_columns;
 
 const LIST: &str = concat!(
     "SELECT ",
     group_columns!("g"),
     " FROM device_groups g WHERE g.tenant_id = $1 ORDER BY g.name COLLATE \"C\""
 );
-const GET: &str = concat!(
+const GET_BY_ID: &str = concat!(
     "SELECT ",
     group_columns!("g"),
-    " FROM device_groups g WHERE g.tenant_id = $1 AND g.group_id = $2"
+    " FROM device_groups g WHERE g.tenant_id = $1 AND g.id = $2"
 );
-const INSERT: &str = concat!(
-    "INSERT INTO device_groups AS g (tenant_id, id, group_id, name, description) ",
-    "VALUES ($1, $2, $3, $4, $5) RETURNING ",
-    group_columns!("g")
-);
+const FIND_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2";
+const FIND_BY_SLUG: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
+const LOCK_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
+const LOCK_BY_SLUG: &str =
+    "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2 FOR UPDATE";
+const INSERT: &str = "INSERT INTO device_groups (tenant_id, id, group_id, name, description) VALUES ($1, $2, $3, $4, $5)";
 // $4 says whether the description is being set (to $5, which may be NULL) or kept.
 // greatest() keeps updated_at from going backwards if the server clock does.
-const UPDATE: &str = concat!(
-    "UPDATE device_groups AS g SET name = COALESCE($3, g.name), ",
-    "description = CASE WHEN $4 THEN $5 ELSE g.description END, ",
-    "updated_at = greatest(now(), g.updated_at) ",
-    "WHERE g.tenant_id = $1 AND g.group_id = $2 RETURNING ",
-    group_columns!("g")
-);
-const DELETE: &str = "DELETE FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
+const UPDATE: &str = "UPDATE device_groups SET name = COALESCE($3, name), \
+     description = CASE WHEN $4 THEN $5 ELSE description END, \
+     updated_at = greatest(now(), updated_at) WHERE tenant_id = $1 AND id = $2";
+const TOUCH: &str = "UPDATE device_groups SET updated_at = greatest(now(), updated_at) WHERE tenant_id = $1 AND id = $2";
+const DELETE: &str = "DELETE FROM device_groups WHERE tenant_id = $1 AND id = $2";
+/// Locks the listed devices that exist against a concurrent delete until the transaction ends.
+const LOCK_DEVICES: &str =
+    "SELECT id FROM devices WHERE tenant_id = $1 AND id = ANY($2) FOR KEY SHARE";
+const DROP_OTHER_MEMBERS: &str =
+    "DELETE FROM device_group_members WHERE tenant_id = $1 AND group_id = $2 AND NOT (device_id = ANY($3))";
+const ADD_MEMBERS: &str = "INSERT INTO device_group_members (tenant_id, group_id, device_id) \
+     SELECT $1, $2, unnest($3::uuid[]) ON CONFLICT DO NOTHING";
+const REMOVE_MEMBER: &str =
+    "DELETE FROM device_group_members WHERE tenant_id = $1 AND group_id = $2 AND device_id = $3";
+const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE";
 
-fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
+/// The statement that reads a group's members with their latest readings (public for the
+/// plan test).
+#[doc(hidden)]
+#[must_use]
+pub fn members_sql() -> String {
+    format!(
+        "SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value \
+         FROM device_group_members m \
+         JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
+         LEFT JOIN latest_readings l ON l.tenant_id = d.tenant_id AND l.device_id = d.id \
+         WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY d.name COLLATE \"C\""
+    )
+}
+
+/// Newest readings of every member: each member contributes at most `limit` of its own (an index
+/// range scan), and the newest `limit` of those are kept.
+const GROUP_READINGS: &str = "SELECT d.id, d.name, d.unit, r.ts, r.value \
+     FROM device_group_members m \
+     JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
+     CROSS JOIN LATERAL (SELECT ts, value FROM readings r \
+        WHERE r.tenant_id = m.tenant_id AND r.device_id = m.device_id AND r.ts >= $3 \
+        ORDER BY r.ts DESC LIMIT $4) r \
+     WHERE m.tenant_id = $1 AND m.group_id = $2 \
+     ORDER BY r.ts DESC, d.id LIMIT $4";
+
+pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("group", reason);
     let slug: String = row.try_get("group_id").map_err(query_error)?;
     let name: String = row.try_get("name").map_err(query_error)?;
@@ -88,6 +128,131 @@ pub(crate) fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError
     Timestamp::new(value).map_err(|e| corrupt_row(column, e))
 }
 
+/// The group's id, optionally locking its row for the rest of the transaction.
+async fn find_group(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    key: &GroupKey,
+    lock: bool,
+) -> Result<Option<Uuid>, StoreError> {
+    let row = match key {
+        GroupKey::Id(id) => {
+            let sql = if lock { LOCK_BY_ID } else { FIND_BY_ID };
+            let statement = tx.prepare_cached(sql).await.map_err(query_error)?;
+            tx.query_opt(&statement, &[&tenant.as_str(), id]).await
+        }
+        GroupKey::Slug(slug) => {
+            let sql = if lock { LOCK_BY_SLUG } else { FIND_BY_SLUG };
+            let statement = tx.prepare_cached(sql).await.map_err(query_error)?;
+            tx.query_opt(&statement, &[&tenant.as_str(), &slug.as_str()])
+                .await
+        }
+    }
+    .map_err(query_error)?;
+    row.map(|r| r.try_get("id").map_err(query_error))
+        .transpose()
+}
+
+/// The group and its members with their latest readings: two index lookups, however large the
+/// group, and never a scan of the readings table.
+async fn load_detail(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<GroupDetail, StoreError> {
+    let group = tx.prepare_cached(GET_BY_ID).await.map_err(query_error)?;
+    let members = tx
+        .prepare_cached(&members_sql())
+        .await
+        .map_err(query_error)?;
+    let tenant_id = tenant.as_str();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
+    // Polled together, the two queries are pipelined: one round trip.
+    let (group, members) =
+        tokio::try_join!(tx.query_one(&group, &params), tx.query(&members, &params))
+            .map_err(query_error)?;
+    let members = members
+        .iter()
+        .map(|row| {
+            let latest_ts: Option<time::OffsetDateTime> =
+                row.try_get("latest_ts").map_err(query_error)?;
+            let latest = match latest_ts {
+                None => None,
+                Some(_) => Some(ReadingPoint {
+                    timestamp: timestamp(row, "latest_ts")?,
+                    value: row.try_get("latest_value").map_err(query_error)?,
+                }),
+            };
+            Ok(Member {
+                device: device_from_row(row)?,
+                latest,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(GroupDetail {
+        group: group_from_row(&group)?,
+        members,
+    })
+}
+
+/// The first of `ids` the tenant has no device for; the others stay locked against deletion.
+pub(crate) async fn first_missing_device(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    ids: &[Uuid],
+) -> Result<Option<Uuid>, StoreError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let statement = tx.prepare_cached(LOCK_DEVICES).await.map_err(query_error)?;
+    let rows = tx
+        .query(&statement, &[&tenant.as_str(), &ids])
+        .await
+        .map_err(query_error)?;
+    let found: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.get::<_, Uuid>(0)).collect();
+    Ok(ids.iter().copied().find(|id| !found.contains(id)))
+}
+
+async fn replace_members(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    group: Uuid,
+    members: &[Uuid],
+) -> Result<(), StoreError> {
+    let drop = tx
+        .prepare_cached(DROP_OTHER_MEMBERS)
+        .await
+        .map_err(query_error)?;
+    tx.execute(&drop, &[&tenant.as_str(), &group, &members])
+        .await
+        .map_err(query_error)?;
+    add_members(tx, tenant, group, members).await
+}
+
+async fn add_members(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    group: Uuid,
+    members: &[Uuid],
+) -> Result<(), StoreError> {
+    if members.is_empty() {
+        return Ok(());
+    }
+    let add = tx.prepare_cached(ADD_MEMBERS).await.map_err(query_error)?;
+    tx.execute(&add, &[&tenant.as_str(), &group, &members])
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
+async fn touch(tx: &Transaction<'_>, tenant: &TenantId, group: Uuid) -> Result<(), StoreError> {
+    let statement = tx.prepare_cached(TOUCH).await.map_err(query_error)?;
+    tx.execute(&statement, &[&tenant.as_str(), &group])
+        .await
+        .map_err(query_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl DeviceGroupRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -108,13 +273,13 @@ impl DeviceGroupRepository for PgStore {
         &self,
         tenant: &TenantId,
         group: NewDeviceGroup,
-    ) -> Result<DeviceGroup, CreateGroupError> {
+    ) -> Result<GroupDetail, CreateGroupError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
         let statement = tx.prepare_cached(INSERT).await.map_err(query_error)?;
         let description = group.description.as_ref().map(Description::as_str);
         let inserted = tx
-            .query_one(
+            .execute(
                 &statement,
                 &[
                     &tenant.as_str(),
@@ -125,99 +290,212 @@ impl DeviceGroupRepository for PgStore {
                 ],
             )
             .await;
-        let row = match inserted {
-            Ok(row) => row,
-            Err(e) => {
-                return Err(match unique_violation(&e) {
-                    Some("device_groups_group_id_key") => {
-                        CreateGroupError::GroupIdTaken(group.group_id)
-                    }
-                    Some("device_groups_name_key") => CreateGroupError::NameTaken(group.name),
-                    _ => query_error(e).into(),
-                })
-            }
-        };
+        if let Err(e) = inserted {
+            return Err(match unique_violation(&e) {
+                Some("device_groups_group_id_key") => {
+                    CreateGroupError::GroupIdTaken(group.group_id)
+                }
+                Some("device_groups_name_key") => CreateGroupError::NameTaken(group.name),
+                _ => query_error(e).into(),
+            });
+        }
+        if let Some(missing) = first_missing_device(&tx, tenant, &group.members).await? {
+            return Err(CreateGroupError::DeviceNotFound(missing));
+        }
+        add_members(&tx, tenant, group.id, &group.members).await?;
+        let detail = load_detail(&tx, tenant, group.id).await?;
         tx.commit().await.map_err(query_error)?;
-        Ok(group_from_row(&row)?)
+        Ok(detail)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn get_group(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
-    ) -> Result<DeviceGroup, LookupError> {
+        group: &GroupKey,
+    ) -> Result<GroupDetail, LookupError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx.prepare_cached(GET).await.map_err(query_error)?;
-        let row = tx
-            .query_opt(&statement, &[&tenant.as_str(), &group_id.as_str()])
-            .await
-            .map_err(query_error)?;
+        let id = find_group(&tx, tenant, group, false)
+            .await?
+            .ok_or(LookupError::NotFound)?;
+        let detail = load_detail(&tx, tenant, id).await?;
         tx.commit().await.map_err(query_error)?;
-        Ok(group_from_row(&row.ok_or(LookupError::NotFound)?)?)
+        Ok(detail)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn update_group(
         &self,
         tenant: &TenantId,
-        group_id: &GroupSlug,
+        group: &GroupKey,
         changes: GroupChanges,
-    ) -> Result<DeviceGroup, UpdateGroupError> {
+    ) -> Result<GroupDetail, UpdateGroupError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx.prepare_cached(UPDATE).await.map_err(query_error)?;
-        let name = changes.name.as_ref().map(GroupName::as_str);
-        let sets_description = changes.description.is_some();
-        let description = changes
-            .description
-            .as_ref()
-            .and_then(|d| d.as_ref().map(Description::as_str));
-        let updated = tx
-            .query_opt(
-                &statement,
-                &[
-                    &tenant.as_str(),
-                    &group_id.as_str(),
-                    &name,
-                    &sets_description,
-                    &description,
-                ],
-            )
-            .await;
-        let row = match updated {
-            Ok(row) => row.ok_or(UpdateGroupError::NotFound)?,
-            Err(e) => {
+        // Locked: concurrent updates of one group apply one after the other, never interleaved.
+        let id = find_group(&tx, tenant, group, true)
+            .await?
+            .ok_or(UpdateGroupError::NotFound)?;
+        if !changes.is_empty() {
+            let statement = tx.prepare_cached(UPDATE).await.map_err(query_error)?;
+            let name = changes.name.as_ref().map(GroupName::as_str);
+            let sets_description = changes.description.is_some();
+            let description = changes
+                .description
+                .as_ref()
+                .and_then(|d| d.as_ref().map(Description::as_str));
+            let updated = tx
+                .execute(
+                    &statement,
+                    &[
+                        &tenant.as_str(),
+                        &id,
+                        &name,
+                        &sets_description,
+                        &description,
+                    ],
+                )
+                .await;
+            if let Err(e) = updated {
                 return Err(match (unique_violation(&e), changes.name) {
                     (Some("device_groups_name_key"), Some(name)) => {
                         UpdateGroupError::NameTaken(name)
                     }
                     _ => query_error(e).into(),
-                })
+                });
             }
-        };
+            if let Some(members) = &changes.members {
+                if let Some(missing) = first_missing_device(&tx, tenant, members).await? {
+                    return Err(UpdateGroupError::DeviceNotFound(missing));
+                }
+                replace_members(&tx, tenant, id, members).await?;
+            }
+        }
+        let detail = load_detail(&tx, tenant, id).await?;
         tx.commit().await.map_err(query_error)?;
-        Ok(group_from_row(&row)?)
+        Ok(detail)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn delete_group(
-        &self,
-        tenant: &TenantId,
-        group_id: &GroupSlug,
-    ) -> Result<(), LookupError> {
+    async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
+        let id = find_group(&tx, tenant, group, true)
+            .await?
+            .ok_or(LookupError::NotFound)?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
-        let deleted = tx
-            .execute(&statement, &[&tenant.as_str(), &group_id.as_str()])
+        tx.execute(&statement, &[&tenant.as_str(), &id])
             .await
             .map_err(query_error)?;
         tx.commit().await.map_err(query_error)?;
-        if deleted == 0 {
-            return Err(LookupError::NotFound);
-        }
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn add_member(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        device: Uuid,
+    ) -> Result<(), MembershipError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let id = find_group(&tx, tenant, group, true)
+            .await?
+            .ok_or(MembershipError::GroupNotFound)?;
+        let exists = tx
+            .prepare_cached(DEVICE_EXISTS)
+            .await
+            .map_err(query_error)?;
+        if tx
+            .query_opt(&exists, &[&tenant.as_str(), &device])
+            .await
+            .map_err(query_error)?
+            .is_none()
+        {
+            return Err(MembershipError::DeviceNotFound);
+        }
+        let add = tx.prepare_cached(ADD_MEMBERS).await.map_err(query_error)?;
+        let added = tx
+            .execute(&add, &[&tenant.as_str(), &id, &vec![device]])
+            .await
+            .map_err(query_error)?;
+        if added > 0 {
+            touch(&tx, tenant, id).await?;
+        }
+        tx.commit().await.map_err(query_error)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn remove_member(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        device: Uuid,
+    ) -> Result<(), MembershipError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let id = find_group(&tx, tenant, group, true)
+            .await?
+            .ok_or(MembershipError::GroupNotFound)?;
+        let remove = tx
+            .prepare_cached(REMOVE_MEMBER)
+            .await
+            .map_err(query_error)?;
+        if tx
+            .execute(&remove, &[&tenant.as_str(), &id, &device])
+            .await
+            .map_err(query_error)?
+            == 0
+        {
+            return Err(MembershipError::NotMember);
+        }
+        touch(&tx, tenant, id).await?;
+        tx.commit().await.map_err(query_error)?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn group_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<Vec<GroupReading>, LookupError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let id = find_group(&tx, tenant, group, false)
+            .await?
+            .ok_or(LookupError::NotFound)?;
+        let statement = tx
+            .prepare_cached(GROUP_READINGS)
+            .await
+            .map_err(query_error)?;
+        let limit = i64::from(query.limit());
+        let rows = tx
+            .query(
+                &statement,
+                &[&tenant.as_str(), &id, &query.since().get(), &limit],
+            )
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("reading", reason);
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let name: String = row.try_get("name").map_err(query_error)?;
+                let unit: String = row.try_get("unit").map_err(query_error)?;
+                Ok(GroupReading {
+                    device_id: row.try_get("id").map_err(query_error)?,
+                    device_name: DeviceName::parse(&name).map_err(|e| corrupt(&e))?,
+                    unit: Unit::parse(&unit).map_err(|e| corrupt(&e))?,
+                    timestamp: timestamp(row, "ts")?,
+                    value: row.try_get("value").map_err(query_error)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?)
     }
 }

@@ -9,8 +9,13 @@
 //! that tenant, whatever role the connection string names.
 #![forbid(unsafe_code)]
 
+mod devices;
 mod error;
 mod groups;
+
+#[doc(hidden)]
+pub use groups::members_sql;
+mod readings;
 mod windows;
 
 #[cfg(feature = "test-support")]

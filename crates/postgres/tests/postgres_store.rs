@@ -115,3 +115,49 @@ async fn an_unreachable_server_reports_the_store_unavailable() {
         "connecting to a missing database fails with an error"
     );
 }
+
+/// The alert summary's data comes from one statement over the members, the devices and the
+/// latest-reading rows, all by index: never the readings table, however many readings exist.
+#[tokio::test]
+async fn the_group_summary_query_never_reads_the_readings_table() {
+    let db = TestDatabase::create().await;
+    let _migrated = db.store().await;
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    // A group of 2,000 devices with 20 readings each, so the planner has real tables to weigh.
+    client
+        .batch_execute(
+            "INSERT INTO devices (tenant_id, id, name) \
+               SELECT 't', md5(i::text)::uuid, 'd' || i FROM generate_series(1, 2000) i; \
+             INSERT INTO device_groups (tenant_id, id, group_id, name) VALUES ('t', md5('g')::uuid, 'grp-g', 'G'); \
+             INSERT INTO device_group_members (tenant_id, group_id, device_id) \
+               SELECT 't', md5('g')::uuid, id FROM devices; \
+             INSERT INTO readings (tenant_id, device_id, ts, value) \
+               SELECT 't', d.id, now() - make_interval(mins => k), k FROM devices d, generate_series(1, 20) k; \
+             INSERT INTO latest_readings (tenant_id, device_id, ts, value) \
+               SELECT DISTINCT ON (device_id) tenant_id, device_id, ts, value FROM readings ORDER BY device_id, ts DESC; \
+             ANALYZE",
+        )
+        .await
+        .expect("seed");
+    let plan: Vec<String> = client
+        .query(
+            &format!("EXPLAIN {}", store_postgres::members_sql())
+                .replace("$1", "'t'")
+                .replace("$2", "md5('g')::uuid"),
+            &[],
+        )
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        !plan.contains(" on readings"),
+        "the summary must not read the readings table:\n{plan}"
+    );
+    assert!(plan.contains("latest_readings"), "{plan}");
+}

@@ -2,12 +2,17 @@
 
 use actix_web::{web, HttpResponse};
 use domain::{GroupSlug, NewDeviceGroup};
-use ports::{CreateGroupError, DeviceGroupRepository, LookupError, UpdateGroupError};
+use ports::{
+    CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, MembershipError,
+    UpdateGroupError,
+};
 use uuid::Uuid;
 
+use crate::api_dto::DeviceView;
 use crate::auth::Caller;
 use crate::dto::{
     DeviceGroupCreate, DeviceGroupDeleted, DeviceGroupList, DeviceGroupUpdate, DeviceGroupView,
+    GroupMembers, MembershipChanged,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
@@ -29,6 +34,25 @@ fn name_taken(name: &domain::GroupName) -> ApiError {
 /// A slug that cannot be valid names no group.
 fn slug(raw: &str) -> Result<GroupSlug, ApiError> {
     GroupSlug::parse(raw).map_err(|_| group_not_found())
+}
+
+fn key(raw: &str) -> Result<GroupKey, ApiError> {
+    slug(raw).map(GroupKey::Slug)
+}
+
+fn lookup_error(e: LookupError) -> ApiError {
+    match e {
+        LookupError::NotFound => group_not_found(),
+        LookupError::Store(e) => e.into(),
+    }
+}
+
+/// The customer API never sends members, so a missing device here is a broken invariant.
+fn unexpected_member_error(id: Uuid) -> ApiError {
+    ports::StoreError::Unknown(anyhow::anyhow!(
+        "device {id} reported missing for a change without members"
+    ))
+    .into()
 }
 
 /// List the tenant's device groups, ordered by name, with their member counts.
@@ -84,15 +108,17 @@ pub async fn create(
             group_id: checked.group_id.clone().unwrap_or_else(random_group_slug),
             name: checked.name.clone(),
             description: checked.description.clone(),
+            members: Vec::new(),
         };
         match groups.create_group(&caller.tenant, new).await {
-            Ok(group) => return Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group))),
+            Ok(detail) => return Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group))),
             Err(CreateGroupError::GroupIdTaken(_))
                 if generated && attempts < GENERATED_SLUG_ATTEMPTS => {}
             Err(CreateGroupError::GroupIdTaken(_)) => {
                 return Err(ApiError::conflict("Group ID already exists"))
             }
             Err(CreateGroupError::NameTaken(name)) => return Err(name_taken(&name)),
+            Err(CreateGroupError::DeviceNotFound(id)) => return Err(unexpected_member_error(id)),
             Err(CreateGroupError::Store(e)) => return Err(e.into()),
         }
     }
@@ -125,14 +151,11 @@ pub async fn get(
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = groups
-        .get_group(&caller.tenant, &slug(&path)?)
+    let detail = groups
+        .get_group(&caller.tenant, &key(&path)?)
         .await
-        .map_err(|e| match e {
-            LookupError::NotFound => group_not_found(),
-            LookupError::Store(e) => e.into(),
-        })?;
-    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
+        .map_err(lookup_error)?;
+    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
 }
 
 /// Change a group's name or description. Absent fields stay; `description: null` clears it.
@@ -160,15 +183,16 @@ pub async fn update(
     body: JsonBody<DeviceGroupUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.0.try_into_domain()?;
-    let group = groups
-        .update_group(&caller.tenant, &slug(&path)?, changes)
+    let detail = groups
+        .update_group(&caller.tenant, &key(&path)?, changes)
         .await
         .map_err(|e| match e {
             UpdateGroupError::NotFound => group_not_found(),
             UpdateGroupError::NameTaken(name) => name_taken(&name),
+            UpdateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
             UpdateGroupError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
+    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
 }
 
 /// Delete a group and its memberships; its devices stay.
@@ -191,14 +215,131 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let group_id = slug(&path)?;
     groups
-        .delete_group(&caller.tenant, &group_id)
+        .delete_group(&caller.tenant, &GroupKey::Slug(group_id.clone()))
         .await
-        .map_err(|e| match e {
-            LookupError::NotFound => group_not_found(),
-            LookupError::Store(e) => e.into(),
-        })?;
+        .map_err(lookup_error)?;
     Ok(HttpResponse::Ok().json(DeviceGroupDeleted {
         group_id: group_id.as_str().to_owned(),
         deleted: true,
+    }))
+}
+
+/// A path segment that is no UUID names no device. The nil UUID names none either, so passing
+/// it lets the store still report an unknown group first.
+fn device_or_nil(raw: &str) -> Uuid {
+    Uuid::parse_str(raw).unwrap_or(Uuid::nil())
+}
+
+/// The group's devices, ordered by name.
+#[utoipa::path(
+    get, path = "/customer/device-groups/{group_id}/devices", tag = "customer: device groups",
+    operation_id = "list_customer_group_devices",
+    params(("group_id" = String, Path, description = "The group's slug")),
+    responses(
+        (status = 200, description = "The group's devices", body = GroupMembers),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Group not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn members(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = groups
+        .get_group(&caller.tenant, &key(&path)?)
+        .await
+        .map_err(lookup_error)?;
+    let devices: Vec<DeviceView> = detail
+        .members
+        .iter()
+        .map(|m| DeviceView::from(&m.device))
+        .collect();
+    Ok(HttpResponse::Ok().json(GroupMembers {
+        group_id: detail.group.group_id.as_str().to_owned(),
+        total: devices.len(),
+        devices,
+    }))
+}
+
+/// Put a device in the group; doing it again changes nothing.
+#[utoipa::path(
+    put, path = "/customer/device-groups/{group_id}/devices/{device_id}", tag = "customer: device groups",
+    operation_id = "add_customer_group_device",
+    params(
+        ("group_id" = String, Path, description = "The group's slug"),
+        ("device_id" = String, Path, description = "The device's UUID"),
+    ),
+    responses(
+        (status = 200, description = "The device is a member", body = MembershipChanged),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Group not found` or `Device not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_member(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (group, device) = path.into_inner();
+    let device_id = device_or_nil(&device);
+    groups
+        .add_member(&caller.tenant, &key(&group)?, device_id)
+        .await
+        .map_err(|e| match e {
+            MembershipError::GroupNotFound => group_not_found(),
+            MembershipError::DeviceNotFound | MembershipError::NotMember => {
+                ApiError::not_found("Device not found")
+            }
+            MembershipError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(MembershipChanged {
+        group_id: group,
+        device_id,
+        member: true,
+    }))
+}
+
+/// Take a device out of the group.
+#[utoipa::path(
+    delete, path = "/customer/device-groups/{group_id}/devices/{device_id}", tag = "customer: device groups",
+    operation_id = "remove_customer_group_device",
+    params(
+        ("group_id" = String, Path, description = "The group's slug"),
+        ("device_id" = String, Path, description = "The device's UUID"),
+    ),
+    responses(
+        (status = 200, description = "The device is no longer a member", body = MembershipChanged),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Group not found` or `Device not in group`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove_member(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (group, device) = path.into_inner();
+    let device_id = device_or_nil(&device);
+    groups
+        .remove_member(&caller.tenant, &key(&group)?, device_id)
+        .await
+        .map_err(|e| match e {
+            MembershipError::GroupNotFound => group_not_found(),
+            MembershipError::DeviceNotFound | MembershipError::NotMember => {
+                ApiError::not_found("Device not in group")
+            }
+            MembershipError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(MembershipChanged {
+        group_id: group,
+        device_id,
+        member: false,
     }))
 }

@@ -1,0 +1,296 @@
+//! `/api/devices`: reads for every role, writes for admins and owners.
+
+use actix_web::{web, HttpResponse};
+use domain::{NewDevice, Reading, ReadingBatch, Timestamp};
+use ports::{
+    CreateDeviceError, DeviceRepository, IngestError, LookupError, ReadingRepository,
+    UpdateDeviceError,
+};
+use uuid::Uuid;
+
+use crate::api_dto::{
+    reading_value, threshold_error, DeviceCreate, DeviceReadingIn, DeviceReadingStored,
+    DeviceReadings, DeviceUpdate, DeviceView, GroupListItem, ReadingView,
+};
+use crate::auth::Caller;
+use crate::dto::instant;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+use crate::routes::{require_writer, ReadingsParams};
+
+fn device_not_found(raw: &str) -> ApiError {
+    ApiError::not_found(format!("Device {raw} not found"))
+}
+
+/// A path segment that is no UUID names no device.
+fn device_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| device_not_found(raw))
+}
+
+fn name_taken(name: &domain::DeviceName) -> ApiError {
+    ApiError::bad_request(format!(
+        "Device with name '{}' already exists",
+        name.as_str()
+    ))
+}
+
+fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
+    move |e| match e {
+        LookupError::NotFound => device_not_found(raw),
+        LookupError::Store(e) => e.into(),
+    }
+}
+
+/// List the tenant's devices, ordered by name.
+#[utoipa::path(
+    get, path = "/api/devices", tag = "devices", operation_id = "list_devices",
+    responses(
+        (status = 200, description = "The tenant's devices", body = Vec<DeviceView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+) -> Result<HttpResponse, ApiError> {
+    let devices = devices.list_devices(&caller.tenant).await?;
+    Ok(HttpResponse::Ok().json(devices.iter().map(DeviceView::from).collect::<Vec<_>>()))
+}
+
+/// Create a device (admin or owner).
+#[utoipa::path(
+    post, path = "/api/devices", tag = "devices", operation_id = "create_device",
+    request_body = DeviceCreate,
+    responses(
+        (status = 201, description = "The created device", body = DeviceView),
+        (status = 400, description = "The name is taken", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+    body: JsonBody<DeviceCreate>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&caller)?;
+    let spec = body.0.try_into_domain()?;
+    let device = devices
+        .create_device(
+            &caller.tenant,
+            NewDevice {
+                id: Uuid::new_v4(),
+                spec,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            CreateDeviceError::NameTaken(name) => name_taken(&name),
+            CreateDeviceError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Created().json(DeviceView::from(&device)))
+}
+
+/// Read one device.
+#[utoipa::path(
+    get, path = "/api/devices/{id}", tag = "devices", operation_id = "get_device",
+    params(("id" = Uuid, Path, description = "Device UUID")),
+    responses(
+        (status = 200, description = "The device", body = DeviceView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let device = devices
+        .get_device(&caller.tenant, device_id(&path)?)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::Ok().json(DeviceView::from(&device)))
+}
+
+/// Change a device (admin or owner). Absent fields stay; thresholds are checked as merged.
+#[utoipa::path(
+    put, path = "/api/devices/{id}", tag = "devices", operation_id = "update_device",
+    params(("id" = Uuid, Path, description = "Device UUID")),
+    request_body = DeviceUpdate,
+    responses(
+        (status = 200, description = "The updated device", body = DeviceView),
+        (status = 400, description = "The name is taken", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid body or thresholds out of order", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+    path: web::Path<String>,
+    body: JsonBody<DeviceUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&caller)?;
+    let changes = body.0.try_into_domain()?;
+    let device = devices
+        .update_device(&caller.tenant, device_id(&path)?, changes)
+        .await
+        .map_err(|e| match e {
+            UpdateDeviceError::NotFound => device_not_found(&path),
+            UpdateDeviceError::NameTaken(name) => name_taken(&name),
+            UpdateDeviceError::Invalid(e) => threshold_error(&e),
+            UpdateDeviceError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(DeviceView::from(&device)))
+}
+
+/// Delete a device with its readings and memberships (admin or owner); its groups stay.
+#[utoipa::path(
+    delete, path = "/api/devices/{id}", tag = "devices", operation_id = "delete_device",
+    params(("id" = Uuid, Path, description = "Device UUID")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&caller)?;
+    devices
+        .delete_device(&caller.tenant, device_id(&path)?)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The groups a device belongs to, ordered by name.
+#[utoipa::path(
+    get, path = "/api/devices/{id}/groups", tag = "devices", operation_id = "list_device_groups_of_device",
+    params(("id" = Uuid, Path, description = "Device UUID")),
+    responses(
+        (status = 200, description = "The device's groups", body = Vec<GroupListItem>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn groups(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let groups = devices
+        .groups_of_device(&caller.tenant, device_id(&path)?)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::Ok().json(groups.iter().map(GroupListItem::from).collect::<Vec<_>>()))
+}
+
+/// A device's readings, newest first.
+#[utoipa::path(
+    get, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "list_device_readings",
+    params(("id" = Uuid, Path, description = "Device UUID"), ReadingsParams),
+    responses(
+        (status = 200, description = "The readings", body = DeviceReadings),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 422, description = "`hours` or `limit` out of range", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn readings(
+    caller: Caller,
+    readings: web::Data<dyn ReadingRepository>,
+    path: web::Path<String>,
+    params: web::Query<ReadingsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let query = params.query()?;
+    let id = device_id(&path)?;
+    let points = readings
+        .device_readings(&caller.tenant, id, query)
+        .await
+        .map_err(lookup(&path))?;
+    let readings: Vec<ReadingView> = points
+        .iter()
+        .map(|p| ReadingView {
+            timestamp: p.timestamp.get(),
+            value: p.value,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(DeviceReadings {
+        device_id: id,
+        total: readings.len(),
+        readings,
+    }))
+}
+
+/// Record one reading of a device (admin or owner); `timestamp` defaults to now. Re-sending a
+/// reading for the same instant replaces its value.
+#[utoipa::path(
+    post, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "create_device_reading",
+    params(("id" = Uuid, Path, description = "Device UUID")),
+    request_body = DeviceReadingIn,
+    responses(
+        (status = 201, description = "Stored", body = DeviceReadingStored),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn record(
+    caller: Caller,
+    readings: web::Data<dyn ReadingRepository>,
+    path: web::Path<String>,
+    body: JsonBody<DeviceReadingIn>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&caller)?;
+    let id = device_id(&path)?;
+    let body = body.0;
+    let reading = Reading {
+        device_id: id,
+        timestamp: body
+            .timestamp
+            .as_deref()
+            .map_or_else(|| Ok(Timestamp::now()), |t| instant("timestamp", t))?,
+        value: reading_value("value", body.value)?,
+    };
+    let batch = ReadingBatch::new(vec![reading]).map_err(|e| ApiError::invalid("body", e))?;
+    readings
+        .ingest(&caller.tenant, batch)
+        .await
+        .map_err(|e| match e {
+            IngestError::UnknownDevice(_) => device_not_found(&path),
+            IngestError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Created().json(DeviceReadingStored {
+        device_id: id,
+        timestamp: reading.timestamp.get(),
+        value: reading.value.get(),
+    }))
+}

@@ -1,0 +1,295 @@
+//! The Group API, `/api/groups` (seed 002): groups by UUID with devices, alert summary and
+//! readings. Reads for every role; writes for admins and owners. Errors carry `GROUP_00x` codes.
+
+use actix_web::{web, HttpResponse};
+use domain::{GroupChanges, GroupSlug, NewDeviceGroup};
+use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
+use uuid::Uuid;
+
+use crate::api_dto::{
+    device_ids, group_api_name, group_description, AlertSummaryView, GroupCreate, GroupDetailView,
+    GroupListItem, GroupReadingView, GroupReadingsView, GroupUpdate,
+};
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+use crate::routes::customer_groups::random_u32;
+use crate::routes::{require_writer, ReadingsParams, FORBIDDEN};
+
+/// How often a create retries after its generated slug collided with an existing one.
+const GENERATED_SLUG_ATTEMPTS: usize = 3;
+
+fn group_not_found(raw: &str) -> ApiError {
+    ApiError::not_found(format!("Group {raw} not found")).with_code("GROUP_005")
+}
+
+/// A path segment that is no UUID names no group.
+fn group_key(raw: &str) -> Result<GroupKey, ApiError> {
+    Uuid::parse_str(raw)
+        .map(GroupKey::Id)
+        .map_err(|_| group_not_found(raw))
+}
+
+fn writer(caller: &Caller) -> Result<(), ApiError> {
+    require_writer(caller).map_err(|_| ApiError::forbidden(FORBIDDEN).with_code("GROUP_004"))
+}
+
+fn name_taken(name: &domain::GroupName) -> ApiError {
+    ApiError::bad_request(format!(
+        "Group with name '{}' already exists",
+        name.as_str()
+    ))
+    .with_code("GROUP_001")
+}
+
+fn device_not_found(id: Uuid) -> ApiError {
+    ApiError::bad_request(format!("Device {id} not found")).with_code("GROUP_002")
+}
+
+fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
+    move |e| match e {
+        LookupError::NotFound => group_not_found(raw),
+        LookupError::Store(e) => e.into(),
+    }
+}
+
+/// Create a group, optionally with devices (admin or owner).
+#[utoipa::path(
+    post, path = "/api/groups", tag = "groups", operation_id = "create_group",
+    request_body = GroupCreate,
+    responses(
+        (status = 201, description = "Group created", body = GroupDetailView),
+        (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`GROUP_004` not admin or owner", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    body: JsonBody<GroupCreate>,
+) -> Result<HttpResponse, ApiError> {
+    writer(&caller)?;
+    let body = body.0;
+    let name = group_api_name(&body.name)?;
+    let description = group_description(body.description.as_deref())?;
+    let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let new = NewDeviceGroup {
+            id: Uuid::new_v4(),
+            group_id: GroupSlug::generate(random_u32()),
+            name: name.clone(),
+            description: description.clone(),
+            members: members.clone(),
+        };
+        match groups.create_group(&caller.tenant, new).await {
+            Ok(detail) => return Ok(HttpResponse::Created().json(GroupDetailView::from(&detail))),
+            Err(CreateGroupError::GroupIdTaken(_)) if attempts < GENERATED_SLUG_ATTEMPTS => {}
+            Err(CreateGroupError::GroupIdTaken(slug)) => {
+                return Err(ports::StoreError::Unknown(anyhow::anyhow!(
+                    "generated group id {} collided {attempts} times",
+                    slug.as_str()
+                ))
+                .into())
+            }
+            Err(CreateGroupError::NameTaken(name)) => return Err(name_taken(&name)),
+            Err(CreateGroupError::DeviceNotFound(id)) => return Err(device_not_found(id)),
+            Err(CreateGroupError::Store(e)) => return Err(e.into()),
+        }
+    }
+}
+
+/// List all groups with their device counts.
+#[utoipa::path(
+    get, path = "/api/groups", tag = "groups", operation_id = "list_groups",
+    responses(
+        (status = 200, description = "The tenant's groups, ordered by name", body = Vec<GroupListItem>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+) -> Result<HttpResponse, ApiError> {
+    let groups = groups.list_groups(&caller.tenant).await?;
+    Ok(HttpResponse::Ok().json(groups.iter().map(GroupListItem::from).collect::<Vec<_>>()))
+}
+
+/// A group with its devices and alert summary.
+#[utoipa::path(
+    get, path = "/api/groups/{group_id}", tag = "groups", operation_id = "get_group",
+    params(("group_id" = Uuid, Path, description = "Group UUID")),
+    responses(
+        (status = 200, description = "The group", body = GroupDetailView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = groups
+        .get_group(&caller.tenant, &group_key(&path)?)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::Ok().json(GroupDetailView::from(&detail)))
+}
+
+/// Update a group (admin or owner). Every field is optional; `device_ids` replaces the whole
+/// member list. A refused update changes nothing.
+#[utoipa::path(
+    put, path = "/api/groups/{group_id}", tag = "groups", operation_id = "update_group",
+    params(("group_id" = Uuid, Path, description = "Group UUID")),
+    request_body = GroupUpdate,
+    responses(
+        (status = 200, description = "Group updated", body = GroupDetailView),
+        (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`GROUP_004` not admin or owner", body = ErrorBody),
+        (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+    body: JsonBody<GroupUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    writer(&caller)?;
+    let key = group_key(&path)?;
+    let body = body.0;
+    let not_null = |field: &str, present: bool| {
+        if present {
+            Err(ApiError::invalid(field, "must not be null"))
+        } else {
+            Ok(())
+        }
+    };
+    not_null("name", matches!(body.name, Some(None)))?;
+    not_null("device_ids", matches!(body.device_ids, Some(None)))?;
+    let changes = GroupChanges {
+        name: body
+            .name
+            .flatten()
+            .map(|n| group_api_name(&n))
+            .transpose()?,
+        description: body
+            .description
+            .map(|d| group_description(d.as_deref()))
+            .transpose()?,
+        members: body
+            .device_ids
+            .flatten()
+            .map(|ids| device_ids(&ids))
+            .transpose()?,
+    };
+    let detail = groups
+        .update_group(&caller.tenant, &key, changes)
+        .await
+        .map_err(|e| match e {
+            UpdateGroupError::NotFound => group_not_found(&path),
+            UpdateGroupError::NameTaken(name) => name_taken(&name),
+            UpdateGroupError::DeviceNotFound(id) => device_not_found(id),
+            UpdateGroupError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(GroupDetailView::from(&detail)))
+}
+
+/// Delete a group (admin or owner); its devices stay.
+#[utoipa::path(
+    delete, path = "/api/groups/{group_id}", tag = "groups", operation_id = "delete_group",
+    params(("group_id" = Uuid, Path, description = "Group UUID")),
+    responses(
+        (status = 204, description = "Group deleted"),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`GROUP_004` not admin or owner", body = ErrorBody),
+        (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    writer(&caller)?;
+    groups
+        .delete_group(&caller.tenant, &group_key(&path)?)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Readings of all the group's devices, newest first.
+#[utoipa::path(
+    get, path = "/api/groups/{group_id}/readings", tag = "groups", operation_id = "list_group_readings",
+    params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams),
+    responses(
+        (status = 200, description = "The readings", body = GroupReadingsView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 422, description = "`hours` or `limit` out of range", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn readings(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+    params: web::Query<ReadingsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
+    let query = params.query()?;
+    let readings = groups
+        .group_readings(&caller.tenant, &GroupKey::Id(group_id), query)
+        .await
+        .map_err(lookup(&path))?;
+    let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();
+    Ok(HttpResponse::Ok().json(GroupReadingsView {
+        group_id,
+        total: readings.len(),
+        readings,
+    }))
+}
+
+/// The group's alert summary (the `alert_summary` of the group detail).
+#[utoipa::path(
+    get, path = "/api/groups/{group_id}/alerts", tag = "groups", operation_id = "get_group_alerts",
+    params(("group_id" = Uuid, Path, description = "Group UUID")),
+    responses(
+        (status = 200, description = "The alert summary", body = AlertSummaryView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn alerts(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let detail = groups
+        .get_group(&caller.tenant, &group_key(&path)?)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::Ok().json(crate::api_dto::summary_of(&detail)))
+}

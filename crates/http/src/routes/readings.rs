@@ -1,0 +1,86 @@
+//! `POST /api/readings`: bulk ingest, all or nothing.
+
+use actix_web::{web, HttpResponse};
+use domain::{Reading, ReadingBatch};
+use ports::{IngestError, ReadingRepository};
+use uuid::Uuid;
+
+use crate::api_dto::{reading_value, IngestAccepted, ReadingsIngest};
+use crate::auth::Caller;
+use crate::dto::instant;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+use crate::routes::require_writer;
+
+/// Bulk bodies may be larger than the default limit: 10,000 readings of ~100 bytes each.
+pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Store up to 10,000 readings at once (admin or owner). Any bad reading (unknown or foreign
+/// device, bad timestamp, non-number) refuses the whole batch, naming the first offender; a
+/// reading re-sent for the same device and instant replaces its value. Bodies up to 4 MiB.
+#[utoipa::path(
+    post, path = "/api/readings", tag = "readings", operation_id = "ingest_readings",
+    request_body = ReadingsIngest,
+    responses(
+        (status = 201, description = "All readings stored", body = IngestAccepted),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 422, description = "A reading is invalid or names an unknown device; nothing stored", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn ingest(
+    caller: Caller,
+    readings: web::Data<dyn ReadingRepository>,
+    body: JsonBody<ReadingsIngest, INGEST_BODY_LIMIT>,
+) -> Result<HttpResponse, ApiError> {
+    require_writer(&caller)?;
+    let incoming = body.0.readings;
+    if incoming.len() > domain::reading::MAX_READINGS_PER_BATCH {
+        return Err(ApiError::invalid(
+            "readings",
+            format!(
+                "must hold at most {} readings, got {}",
+                domain::reading::MAX_READINGS_PER_BATCH,
+                incoming.len()
+            ),
+        ));
+    }
+    let parsed = incoming
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(Reading {
+                device_id: Uuid::parse_str(&r.device_id).map_err(|_| {
+                    ApiError::invalid(
+                        &format!("readings[{i}].device_id"),
+                        format!("'{}' is not a UUID", r.device_id),
+                    )
+                })?,
+                timestamp: instant(&format!("readings[{i}].timestamp"), &r.timestamp)?,
+                value: reading_value(&format!("readings[{i}].value"), r.value)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let batch = ReadingBatch::new(parsed).map_err(|e| ApiError::invalid("readings", e))?;
+    let stored = readings
+        .ingest(&caller.tenant, batch)
+        .await
+        .map_err(|e| match e {
+            IngestError::UnknownDevice(id) => {
+                let index = incoming
+                    .iter()
+                    .position(|r| Uuid::parse_str(&r.device_id).ok() == Some(id))
+                    .unwrap_or(0);
+                ApiError::invalid(
+                    &format!("readings[{index}].device_id"),
+                    format!("device {id} not found"),
+                )
+            }
+            IngestError::Store(e) => e.into(),
+        })?;
+    let accepted = usize::try_from(stored).unwrap_or(usize::MAX);
+    Ok(HttpResponse::Created().json(IngestAccepted { accepted }))
+}

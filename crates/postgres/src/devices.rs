@@ -1,0 +1,297 @@
+//! Devices in PostgreSQL.
+
+use async_trait::async_trait;
+use domain::{
+    Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, NewDevice,
+    ScopeLabel, TenantId, Thresholds, Unit,
+};
+use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, UpdateDeviceError};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::error::{corrupt_row, query_error, unique_violation};
+use crate::groups::{group_columns, group_from_row, timestamp};
+use crate::{tenant_transaction, PgStore};
+
+/// Device columns, qualified by the alias `d`, in the order [`device_from_row`] reads by name.
+pub(crate) const DEVICE_COLUMNS: &str =
+    "d.id, d.name, d.unit, d.status, d.site_id, d.device_type, \
+     d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
+     d.threshold_critical_upper, d.created_at, d.updated_at";
+
+fn list_sql() -> String {
+    format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 ORDER BY d.name COLLATE \"C\"")
+}
+fn get_sql(lock: bool) -> String {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 AND d.id = $2{lock}")
+}
+fn insert_sql() -> String {
+    format!(
+        "INSERT INTO devices AS d (tenant_id, id, name, unit, status, site_id, device_type, \
+         threshold_critical_lower, threshold_warning_lower, threshold_warning_upper, threshold_critical_upper) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {DEVICE_COLUMNS}"
+    )
+}
+fn update_sql() -> String {
+    format!(
+        "UPDATE devices AS d SET name = $3, unit = $4, status = $5, site_id = $6, device_type = $7, \
+         threshold_critical_lower = $8, threshold_warning_lower = $9, threshold_warning_upper = $10, \
+         threshold_critical_upper = $11, updated_at = greatest(now(), d.updated_at) \
+         WHERE d.tenant_id = $1 AND d.id = $2 RETURNING {DEVICE_COLUMNS}"
+    )
+}
+const DELETE: &str = "DELETE FROM devices WHERE tenant_id = $1 AND id = $2";
+const EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
+const GROUPS_OF_DEVICE: &str = concat!(
+    "SELECT ", group_columns!("g"),
+    " FROM device_groups g JOIN device_group_members dm ON dm.tenant_id = g.tenant_id AND dm.group_id = g.id",
+    " WHERE g.tenant_id = $1 AND dm.device_id = $2 ORDER BY g.name COLLATE \"C\""
+);
+
+pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
+    let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("device", reason);
+    let text =
+        |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(query_error) };
+    let label = |column: &str| -> Result<Option<ScopeLabel>, StoreError> {
+        let value: Option<String> = row.try_get(column).map_err(query_error)?;
+        value
+            .as_deref()
+            .map(ScopeLabel::parse)
+            .transpose()
+            .map_err(|e| corrupt(&e))
+    };
+    let bound = |column: &str| -> Result<Option<f64>, StoreError> {
+        row.try_get(column).map_err(query_error)
+    };
+    Ok(Device {
+        id: row.try_get("id").map_err(query_error)?,
+        spec: DeviceSpec {
+            name: DeviceName::parse(&text("name")?).map_err(|e| corrupt(&e))?,
+            unit: Unit::parse(&text("unit")?).map_err(|e| corrupt(&e))?,
+            status: DeviceStatus::parse(&text("status")?).map_err(|e| corrupt(&e))?,
+            site_id: label("site_id")?,
+            device_type: label("device_type")?,
+            thresholds: Thresholds::new(
+                bound("threshold_critical_lower")?,
+                bound("threshold_warning_lower")?,
+                bound("threshold_warning_upper")?,
+                bound("threshold_critical_upper")?,
+            )
+            .map_err(|e| corrupt(&e))?,
+        },
+        created_at: timestamp(row, "created_at")?,
+        updated_at: timestamp(row, "updated_at")?,
+    })
+}
+
+/// A spec as the SQL parameters of an insert or update take it.
+struct SpecParams {
+    name: String,
+    unit: String,
+    status: &'static str,
+    site_id: Option<String>,
+    device_type: Option<String>,
+    /// In column order: critical_lower, warning_lower, warning_upper, critical_upper.
+    bounds: [Option<f64>; 4],
+}
+
+impl SpecParams {
+    fn of(spec: &DeviceSpec) -> Self {
+        let t = &spec.thresholds;
+        Self {
+            name: spec.name.as_str().to_owned(),
+            unit: spec.unit.as_str().to_owned(),
+            status: spec.status.as_str(),
+            site_id: spec.site_id.as_ref().map(|s| s.as_str().to_owned()),
+            device_type: spec.device_type.as_ref().map(|s| s.as_str().to_owned()),
+            bounds: [
+                t.critical_lower(),
+                t.warning_lower(),
+                t.warning_upper(),
+                t.critical_upper(),
+            ],
+        }
+    }
+}
+
+#[async_trait]
+impl DeviceRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn list_devices(&self, tenant: &TenantId) -> Result<Vec<Device>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let statement = tx.prepare_cached(&list_sql()).await.map_err(query_error)?;
+        let rows = tx
+            .query(&statement, &[&tenant.as_str()])
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn create_device(
+        &self,
+        tenant: &TenantId,
+        device: NewDevice,
+    ) -> Result<Device, CreateDeviceError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let statement = tx
+            .prepare_cached(&insert_sql())
+            .await
+            .map_err(query_error)?;
+        let p = SpecParams::of(&device.spec);
+        let b = &p.bounds;
+        let inserted = tx
+            .query_one(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &device.id,
+                    &p.name,
+                    &p.unit,
+                    &p.status,
+                    &p.site_id,
+                    &p.device_type,
+                    &b[0],
+                    &b[1],
+                    &b[2],
+                    &b[3],
+                ],
+            )
+            .await;
+        let row = match inserted {
+            Ok(row) => row,
+            Err(e) => {
+                return Err(match unique_violation(&e) {
+                    Some("devices_name_key") => CreateDeviceError::NameTaken(device.spec.name),
+                    _ => query_error(e).into(),
+                })
+            }
+        };
+        tx.commit().await.map_err(query_error)?;
+        Ok(device_from_row(&row)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let statement = tx
+            .prepare_cached(&get_sql(false))
+            .await
+            .map_err(query_error)?;
+        let row = tx
+            .query_opt(&statement, &[&tenant.as_str(), &id])
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        Ok(device_from_row(&row.ok_or(LookupError::NotFound)?)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn update_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        changes: DeviceChanges,
+    ) -> Result<Device, UpdateDeviceError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let select = tx
+            .prepare_cached(&get_sql(true))
+            .await
+            .map_err(query_error)?;
+        let current = tx
+            .query_opt(&select, &[&tenant.as_str(), &id])
+            .await
+            .map_err(query_error)?
+            .ok_or(UpdateDeviceError::NotFound)?;
+        let spec = device_from_row(&current)?.spec.apply(changes)?;
+        let statement = tx
+            .prepare_cached(&update_sql())
+            .await
+            .map_err(query_error)?;
+        let p = SpecParams::of(&spec);
+        let b = &p.bounds;
+        let updated = tx
+            .query_one(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &id,
+                    &p.name,
+                    &p.unit,
+                    &p.status,
+                    &p.site_id,
+                    &p.device_type,
+                    &b[0],
+                    &b[1],
+                    &b[2],
+                    &b[3],
+                ],
+            )
+            .await;
+        let row = match updated {
+            Ok(row) => row,
+            Err(e) => {
+                return Err(match unique_violation(&e) {
+                    Some("devices_name_key") => UpdateDeviceError::NameTaken(spec.name),
+                    _ => query_error(e).into(),
+                })
+            }
+        };
+        tx.commit().await.map_err(query_error)?;
+        Ok(device_from_row(&row)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
+        let deleted = tx
+            .execute(&statement, &[&tenant.as_str(), &id])
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        if deleted == 0 {
+            return Err(LookupError::NotFound);
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn groups_of_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Vec<DeviceGroup>, LookupError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let exists = tx.prepare_cached(EXISTS).await.map_err(query_error)?;
+        if tx
+            .query_opt(&exists, &[&tenant.as_str(), &id])
+            .await
+            .map_err(query_error)?
+            .is_none()
+        {
+            return Err(LookupError::NotFound);
+        }
+        let statement = tx
+            .prepare_cached(GROUPS_OF_DEVICE)
+            .await
+            .map_err(query_error)?;
+        let rows = tx
+            .query(&statement, &[&tenant.as_str(), &id])
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        Ok(rows
+            .iter()
+            .map(group_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+}

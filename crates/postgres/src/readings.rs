@@ -1,0 +1,107 @@
+//! Readings in PostgreSQL: batch ingest in one statement, and per-device reads.
+
+use async_trait::async_trait;
+use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId};
+use ports::{IngestError, LookupError, ReadingRepository, StoreError};
+use uuid::Uuid;
+
+use crate::error::query_error;
+use crate::groups::{first_missing_device, timestamp};
+use crate::{tenant_transaction, PgStore};
+
+/// Upserts the batch into `readings` and moves each device's `latest_readings` row forward, in
+/// one statement. A reading re-sent for the same device and instant replaces the stored value;
+/// the latest row only ever moves to an instant at or after the one it holds.
+const INGEST: &str = "WITH batch AS ( \
+        SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) AS b(device_id, ts, value) \
+     ), stored AS ( \
+        INSERT INTO readings (tenant_id, device_id, ts, value) \
+        SELECT $1, device_id, ts, value FROM batch \
+        ON CONFLICT (tenant_id, device_id, ts) DO UPDATE SET value = EXCLUDED.value \
+        RETURNING 1 \
+     ), latest AS ( \
+        INSERT INTO latest_readings (tenant_id, device_id, ts, value) \
+        SELECT DISTINCT ON (device_id) $1, device_id, ts, value FROM batch ORDER BY device_id, ts DESC \
+        ON CONFLICT (tenant_id, device_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value \
+        WHERE latest_readings.ts <= EXCLUDED.ts \
+     ) SELECT count(*) FROM stored";
+const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
+const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
+     WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 ORDER BY ts DESC LIMIT $4";
+
+#[async_trait]
+impl ReadingRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, readings = batch.readings().len()))]
+    async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError> {
+        let readings = batch.readings();
+        let devices: Vec<Uuid> = readings.iter().map(|r| r.device_id).collect();
+        // In batch order, so the first unknown one reported is the first offender.
+        let distinct = domain::group::without_repeats(devices.iter().copied());
+        let instants: Vec<time::OffsetDateTime> =
+            readings.iter().map(|r| r.timestamp.get()).collect();
+        let values: Vec<f64> = readings.iter().map(|r| r.value.get()).collect();
+
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        // Locks the devices against deletion until commit, so the check below stays true.
+        if let Some(unknown) = first_missing_device(&tx, tenant, &distinct).await? {
+            return Err(IngestError::UnknownDevice(unknown));
+        }
+        let statement = tx.prepare_cached(INGEST).await.map_err(query_error)?;
+        let row = tx
+            .query_one(
+                &statement,
+                &[&tenant.as_str(), &devices, &instants, &values],
+            )
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        let stored: i64 = row.get(0);
+        Ok(u64::try_from(stored).unwrap_or_default())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<Vec<ReadingPoint>, LookupError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let exists = tx
+            .prepare_cached(DEVICE_EXISTS)
+            .await
+            .map_err(query_error)?;
+        if tx
+            .query_opt(&exists, &[&tenant.as_str(), &device])
+            .await
+            .map_err(query_error)?
+            .is_none()
+        {
+            return Err(LookupError::NotFound);
+        }
+        let statement = tx
+            .prepare_cached(DEVICE_READINGS)
+            .await
+            .map_err(query_error)?;
+        let limit = i64::from(query.limit());
+        let rows = tx
+            .query(
+                &statement,
+                &[&tenant.as_str(), &device, &query.since().get(), &limit],
+            )
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(ReadingPoint {
+                    timestamp: timestamp(row, "ts")?,
+                    value: row.try_get("value").map_err(query_error)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?)
+    }
+}
