@@ -126,13 +126,18 @@ on_both_stores! {
         assert!(detail(&body).starts_with("ends_at:"), "{body}");
 
         for refused in [json!({"name": null}), json!({"enabled": null}), json!({"starts_at": null}),
-                        json!({"recurring": {"start_hour": 9, "end_hour": 3}}), json!({"bogus": 1})] {
+                        json!({"recurring": {"start_hour": 9, "end_hour": 9}}), json!({"bogus": 1})] {
             let (status, body) = app.patch(&path, &t, refused.clone()).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused} -> {body}");
         }
 
         let (_, after) = app.get(&path, &t).await;
         assert_eq!(after, created, "refused patches changed nothing");
+
+        // A slot whose end is not after its start runs past midnight: valid.
+        let (status, body) = app.patch(&path, &t, json!({"recurring": {"start_hour": 9, "end_hour": 3}})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["recurring"], json!({"start_hour": 9, "end_hour": 3}));
 
         let (status, body) = app.patch(&path, &t, json!({"recurring": null, "device_types": null, "name": "Renamed"})).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -27,7 +27,8 @@ pub struct TestApp {
     _db: Option<TestDatabase>,
 }
 
-/// Runs the test body once per store, each against a server of its own.
+/// Runs the test body once per store, each against a server of its own. Attributes before
+/// `async fn` (such as `#[ignore = "..."]`) apply to both tests.
 #[macro_export]
 macro_rules! on_both_stores {
     ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
@@ -36,11 +37,13 @@ macro_rules! on_both_stores {
             use super::*;
             async fn scenario($app: $crate::helpers::TestApp) $body
 
+            $(#[$meta])*
             #[tokio::test]
             async fn on_the_embedded_store() {
                 scenario($crate::helpers::TestApp::spawn($crate::helpers::Store::Memory).await).await;
             }
 
+            $(#[$meta])*
             #[tokio::test]
             async fn on_postgres() {
                 scenario($crate::helpers::TestApp::spawn($crate::helpers::Store::Postgres).await).await;

@@ -9,6 +9,7 @@ mod customer_windows;
 mod devices;
 mod group_api;
 mod hostile_input;
+mod maintenance;
 mod membership;
 mod meta;
 mod readings;

@@ -40,24 +40,37 @@ pub fn alert_status(thresholds: &Thresholds, latest: Option<f64>) -> AlertStatus
     }
 }
 
-/// How many of a group's devices are in each status; the three always add up to the group size.
+/// How many of a group's devices are in each status; `normal + warning + critical` always adds
+/// up to the group size. Maintenance does not change a device's status: it is counted apart, in
+/// `in_maintenance`, and `suppressed` counts those of them whose alert it mutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AlertSummary {
     pub normal: u64,
     pub warning: u64,
     pub critical: u64,
+    /// Devices covered by an active maintenance window.
+    pub in_maintenance: u64,
+    /// Devices in maintenance whose status is warning or critical.
+    pub suppressed: u64,
 }
 
 impl AlertSummary {
+    /// From each device's status and whether a window covers it.
     #[must_use]
-    pub fn of(statuses: impl IntoIterator<Item = AlertStatus>) -> Self {
-        statuses
+    pub fn of(devices: impl IntoIterator<Item = (AlertStatus, bool)>) -> Self {
+        devices
             .into_iter()
-            .fold(Self::default(), |mut summary, status| {
+            .fold(Self::default(), |mut summary, (status, in_maintenance)| {
                 match status {
                     AlertStatus::Normal => summary.normal += 1,
                     AlertStatus::Warning => summary.warning += 1,
                     AlertStatus::Critical => summary.critical += 1,
+                }
+                if in_maintenance {
+                    summary.in_maintenance += 1;
+                    if status != AlertStatus::Normal {
+                        summary.suppressed += 1;
+                    }
                 }
                 summary
             })
@@ -97,6 +110,26 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_is_counted_apart_and_mutes_only_alerts() {
+        let summary = AlertSummary::of([
+            (AlertStatus::Normal, true),
+            (AlertStatus::Warning, true),
+            (AlertStatus::Critical, true),
+            (AlertStatus::Critical, false),
+        ]);
+        assert_eq!(
+            summary,
+            AlertSummary {
+                normal: 1,
+                warning: 1,
+                critical: 2,
+                in_maintenance: 3,
+                suppressed: 2
+            }
+        );
+    }
+
+    #[test]
     fn no_reading_is_normal_and_unset_bounds_are_skipped() {
         assert_eq!(alert_status(&full(), None), AlertStatus::Normal);
         let none = Thresholds::default();
@@ -121,8 +154,10 @@ mod tests {
         #[test]
         fn the_summary_always_adds_up_to_the_number_of_devices(values in proptest::collection::vec(proptest::option::of(-100.0f64..100.0), 0..200)) {
             let t = full();
-            let summary = AlertSummary::of(values.iter().map(|v| alert_status(&t, *v)));
+            let summary = AlertSummary::of(values.iter().enumerate().map(|(i, v)| (alert_status(&t, *v), i % 3 == 0)));
             prop_assert_eq!(summary.total(), values.len() as u64);
+            prop_assert!(summary.suppressed <= summary.in_maintenance);
+            prop_assert!(summary.suppressed <= summary.warning + summary.critical);
         }
     }
 }

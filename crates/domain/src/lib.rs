@@ -9,6 +9,7 @@ pub mod alert;
 pub mod device;
 pub mod group;
 pub mod reading;
+pub mod recurrence;
 pub mod tenant;
 pub mod text;
 pub mod timestamp;
@@ -27,6 +28,7 @@ pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;
 pub use timestamp::{Timestamp, TimestampError};
 pub use window::{
-    MaintenanceWindow, NewMaintenanceWindow, Recurrence, RecurrenceError, ScopeLabel,
-    WindowChanges, WindowDefinition, WindowError, WindowName, WindowSchedule, WindowSlug,
+    MaintenanceWindow, NewMaintenanceWindow, Occurrence, Recurrence, RecurrenceError,
+    RecurrenceParts, ScopeLabel, WindowChanges, WindowDefinition, WindowError, WindowName,
+    WindowSchedule, WindowSlug, WindowStatus,
 };

@@ -3,7 +3,8 @@
 
 use thiserror::Error;
 
-use crate::group::SlugError;
+use crate::group::{GroupSlug, SlugError};
+pub use crate::recurrence::{Recurrence, RecurrenceError, RecurrenceParts};
 use crate::text::{self, TextError};
 use crate::Timestamp;
 
@@ -99,111 +100,6 @@ impl ScopeLabel {
     }
 }
 
-/// Why a `recurring` rule was refused. [`RecurrenceError::field`] names the key at fault.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum RecurrenceError {
-    #[error("must not be empty (leave it out to mean every day)")]
-    NoDays,
-    #[error("must be 0 (Sunday) to 6 (Saturday), got {value}")]
-    DayOutOfRange { index: usize, value: i64 },
-    #[error("must be 0 to 23, got {0}")]
-    StartHourOutOfRange(i64),
-    #[error("must be 1 to 24, got {0}")]
-    EndHourOutOfRange(i64),
-    #[error("must be greater than start_hour ({start_hour}), got {end_hour}")]
-    EmptySlot { start_hour: u8, end_hour: u8 },
-}
-
-impl RecurrenceError {
-    /// The JSON path of the offending value, relative to the window.
-    #[must_use]
-    pub fn field(&self) -> String {
-        match self {
-            Self::NoDays => "recurring.dow".to_owned(),
-            Self::DayOutOfRange { index, .. } => format!("recurring.dow[{index}]"),
-            Self::StartHourOutOfRange(_) => "recurring.start_hour".to_owned(),
-            Self::EndHourOutOfRange(_) | Self::EmptySlot { .. } => "recurring.end_hour".to_owned(),
-        }
-    }
-}
-
-/// A daily slot `[start_hour, end_hour)` in UTC, on the given days of the week (0 = Sunday) or
-/// on every day when `days` is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recurrence {
-    days: Option<Vec<u8>>,
-    start_hour: u8,
-    end_hour: u8,
-}
-
-impl Recurrence {
-    /// Days are kept sorted and without repeats.
-    ///
-    /// # Errors
-    /// [`RecurrenceError`] for an empty day list, a day outside 0..=6, a start hour outside 0..=23,
-    /// an end hour outside 1..=24, or an end hour not after the start hour.
-    pub fn new(
-        days: Option<&[i64]>,
-        start_hour: i64,
-        end_hour: i64,
-    ) -> Result<Self, RecurrenceError> {
-        let days = match days {
-            None => None,
-            Some([]) => return Err(RecurrenceError::NoDays),
-            Some(values) => {
-                let mut days = values
-                    .iter()
-                    .enumerate()
-                    .map(|(index, &value)| {
-                        u8::try_from(value)
-                            .ok()
-                            .filter(|d| *d <= 6)
-                            .ok_or(RecurrenceError::DayOutOfRange { index, value })
-                    })
-                    .collect::<Result<Vec<u8>, _>>()?;
-                days.sort_unstable();
-                days.dedup();
-                Some(days)
-            }
-        };
-        let start = u8::try_from(start_hour)
-            .ok()
-            .filter(|h| *h <= 23)
-            .ok_or(RecurrenceError::StartHourOutOfRange(start_hour))?;
-        let end = u8::try_from(end_hour)
-            .ok()
-            .filter(|h| (1..=24).contains(h))
-            .ok_or(RecurrenceError::EndHourOutOfRange(end_hour))?;
-        if end <= start {
-            return Err(RecurrenceError::EmptySlot {
-                start_hour: start,
-                end_hour: end,
-            });
-        }
-        Ok(Self {
-            days,
-            start_hour: start,
-            end_hour: end,
-        })
-    }
-
-    /// Days of the week (0 = Sunday), sorted; `None` means every day.
-    #[must_use]
-    pub fn days(&self) -> Option<&[u8]> {
-        self.days.as_deref()
-    }
-
-    #[must_use]
-    pub fn start_hour(&self) -> u8 {
-        self.start_hour
-    }
-
-    #[must_use]
-    pub fn end_hour(&self) -> u8 {
-        self.end_hour
-    }
-}
-
 /// Why a window as a whole was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WindowError {
@@ -263,7 +159,130 @@ pub struct WindowDefinition {
     pub site_ids: Option<Vec<ScopeLabel>>,
     /// Device types the window covers; `None` covers all.
     pub device_types: Option<Vec<ScopeLabel>>,
+    /// Groups (customer slugs) whose members alone the window covers; `None` does not narrow.
+    pub group_ids: Option<Vec<GroupSlug>>,
     pub enabled: bool,
+}
+
+/// Where a window stands at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WindowStatus {
+    /// Not enabled.
+    Disabled,
+    /// Its `ends_at` has passed.
+    Expired,
+    /// It covers the instant.
+    Active,
+    /// Anything else: it will (or might) apply later.
+    Scheduled,
+}
+
+impl WindowStatus {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Expired => "expired",
+            Self::Active => "active",
+            Self::Scheduled => "scheduled",
+        }
+    }
+
+    /// # Errors
+    /// When `value` is none of the four names.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "disabled" => Ok(Self::Disabled),
+            "expired" => Ok(Self::Expired),
+            "active" => Ok(Self::Active),
+            "scheduled" => Ok(Self::Scheduled),
+            other => Err(format!(
+                "must be one of disabled, expired, active, scheduled, got '{other}'"
+            )),
+        }
+    }
+}
+
+/// One stretch of time a window applies, `[starts_at, ends_at)`; no `ends_at`: open-ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    pub starts_at: Timestamp,
+    pub ends_at: Option<Timestamp>,
+}
+
+impl Occurrence {
+    #[must_use]
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.starts_at <= t && self.ends_at.is_none_or(|end| t < end)
+    }
+}
+
+impl WindowDefinition {
+    /// The stretches of time the window applies that end after `from`, in time order, at most
+    /// `limit`. They never overlap and lie within `[starts_at, ends_at)`. A window without
+    /// `recurring` has at most one; a disabled window has none.
+    #[must_use]
+    pub fn occurrences(&self, from: Timestamp, limit: usize) -> Vec<Occurrence> {
+        if !self.enabled || limit == 0 {
+            return Vec::new();
+        }
+        let (starts_at, ends_at) = (self.schedule.starts_at(), self.schedule.ends_at());
+        match &self.recurring {
+            None if ends_at.is_some_and(|end| end <= from) => Vec::new(),
+            None => vec![Occurrence { starts_at, ends_at }],
+            Some(rule) => rule
+                .slots(from, starts_at, ends_at, limit)
+                .into_iter()
+                .map(|(start, end)| Occurrence {
+                    starts_at: start,
+                    ends_at: Some(end),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether the window applies at `t`.
+    #[must_use]
+    pub fn is_active(&self, t: Timestamp) -> bool {
+        self.occurrences(t, 1)
+            .first()
+            .is_some_and(|o| o.contains(t))
+    }
+
+    #[must_use]
+    pub fn status(&self, now: Timestamp) -> WindowStatus {
+        if !self.enabled {
+            WindowStatus::Disabled
+        } else if self.schedule.ends_at().is_some_and(|end| end <= now) {
+            WindowStatus::Expired
+        } else if self.is_active(now) {
+            WindowStatus::Active
+        } else {
+            WindowStatus::Scheduled
+        }
+    }
+
+    /// Whether a device with this site, type and group membership is in the window's scope
+    /// (whatever the time). A list that is `None` matches everything; a device without a site or
+    /// type is outside any list of sites or types.
+    #[must_use]
+    pub fn in_scope(
+        &self,
+        site_id: Option<&ScopeLabel>,
+        device_type: Option<&ScopeLabel>,
+        groups: &[GroupSlug],
+    ) -> bool {
+        let listed = |list: &Option<Vec<ScopeLabel>>, value: Option<&ScopeLabel>| {
+            list.as_ref()
+                .is_none_or(|list| value.is_some_and(|v| list.contains(v)))
+        };
+        listed(&self.site_ids, site_id)
+            && listed(&self.device_types, device_type)
+            && self
+                .group_ids
+                .as_ref()
+                .is_none_or(|ids| groups.iter().any(|g| ids.contains(g)))
+    }
 }
 
 /// A partial update. `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -275,6 +294,7 @@ pub struct WindowChanges {
     pub recurring: Option<Option<Recurrence>>,
     pub site_ids: Option<Option<Vec<ScopeLabel>>>,
     pub device_types: Option<Option<Vec<ScopeLabel>>>,
+    pub group_ids: Option<Option<Vec<GroupSlug>>>,
     pub enabled: Option<bool>,
 }
 
@@ -304,6 +324,7 @@ impl WindowDefinition {
             device_types: changes
                 .device_types
                 .unwrap_or_else(|| self.device_types.clone()),
+            group_ids: changes.group_ids.unwrap_or_else(|| self.group_ids.clone()),
             enabled: changes.enabled.unwrap_or(self.enabled),
         })
     }
@@ -341,6 +362,7 @@ mod tests {
             recurring: None,
             site_ids: None,
             device_types: None,
+            group_ids: None,
             enabled: true,
         }
     }
@@ -381,16 +403,14 @@ mod tests {
             Recurrence::new(None, 0, 25),
             Err(RecurrenceError::EndHourOutOfRange(25))
         );
-        assert_eq!(
-            Recurrence::new(None, 5, 5),
-            Err(RecurrenceError::EmptySlot {
-                start_hour: 5,
-                end_hour: 5
-            })
-        );
+        assert_eq!(Recurrence::new(None, 5, 5), Err(RecurrenceError::EmptySlot));
         assert_eq!(
             Recurrence::new(None, 5, 5).unwrap_err().field(),
             "recurring.end_hour"
+        );
+        assert!(
+            Recurrence::new(None, 22, 6).is_ok(),
+            "a slot may run past midnight"
         );
     }
 

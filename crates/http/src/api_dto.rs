@@ -3,8 +3,9 @@
 
 use domain::device::ThresholdError;
 use domain::{
-    alert_status, AlertSummary, Description, Device, DeviceChanges, DeviceGroup, DeviceName,
-    DeviceSpec, DeviceStatus, GroupName, ReadingValue, ScopeLabel, Thresholds, Unit,
+    alert_status, AlertStatus, AlertSummary, Description, Device, DeviceChanges, DeviceGroup,
+    DeviceName, DeviceSpec, DeviceStatus, GroupName, ReadingValue, ScopeLabel, Thresholds,
+    Timestamp, Unit, WindowDefinition,
 };
 use ports::{GroupDetail, GroupReading};
 use serde::{Deserialize, Serialize};
@@ -375,6 +376,25 @@ pub struct GroupUpdate {
     pub device_ids: Option<Option<Vec<String>>>,
 }
 
+/// A device's alert status from its latest reading.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatusDto {
+    Normal,
+    Warning,
+    Critical,
+}
+
+impl From<AlertStatus> for AlertStatusDto {
+    fn from(s: AlertStatus) -> Self {
+        match s {
+            AlertStatus::Normal => Self::Normal,
+            AlertStatus::Warning => Self::Warning,
+            AlertStatus::Critical => Self::Critical,
+        }
+    }
+}
+
 /// A member device as the Group API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GroupDeviceView {
@@ -386,9 +406,14 @@ pub struct GroupDeviceView {
     pub unit: String,
     /// Device status (connected/disconnected/error).
     pub status: DeviceStatusDto,
+    /// Alert status from the latest reading (normal/warning/critical), maintenance or not.
+    pub alert_status: AlertStatusDto,
+    /// Whether an active maintenance window covers the device now.
+    pub in_maintenance: bool,
 }
 
-/// Count of a group's devices by alert status; the three add up to the number of devices.
+/// Count of a group's devices by alert status; `normal + warning + critical` is the number of
+/// devices. Maintenance is counted apart and does not change those three.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertSummaryView {
     /// Devices whose latest reading is within all thresholds, or that have none.
@@ -397,6 +422,10 @@ pub struct AlertSummaryView {
     pub warning: u64,
     /// Devices whose latest reading is beyond a critical threshold.
     pub critical: u64,
+    /// Devices covered by an active maintenance window.
+    pub in_maintenance: u64,
+    /// Devices in maintenance whose status is warning or critical: alerts muted.
+    pub suppressed: u64,
 }
 
 /// A group with its devices and alert summary.
@@ -484,25 +513,57 @@ impl From<&DeviceGroup> for GroupListItem {
     }
 }
 
-/// The alert summary of a group's members, from their thresholds and latest readings.
+/// Each member's alert status and whether an active window covers it at `now`.
 #[must_use]
-pub fn summary_of(detail: &GroupDetail) -> AlertSummaryView {
-    let summary = AlertSummary::of(
-        detail
-            .members
-            .iter()
-            .map(|m| alert_status(&m.device.spec.thresholds, m.latest.map(|l| l.value))),
-    );
+pub fn assess(detail: &GroupDetail, now: Timestamp) -> Vec<(AlertStatus, bool)> {
+    // Activity depends on time only, so it is decided once per window, not once per member.
+    let active: Vec<&WindowDefinition> = detail
+        .windows
+        .iter()
+        .map(|w| &w.definition)
+        .filter(|d| d.is_active(now))
+        .collect();
+    detail
+        .members
+        .iter()
+        .map(|m| {
+            let spec = &m.device.spec;
+            let status = alert_status(&spec.thresholds, m.latest.map(|l| l.value));
+            let muted = active.iter().any(|w| {
+                w.in_scope(
+                    spec.site_id.as_ref(),
+                    spec.device_type.as_ref(),
+                    &m.window_groups,
+                )
+            });
+            (status, muted)
+        })
+        .collect()
+}
+
+/// The alert summary of a group at `now`.
+#[must_use]
+pub fn summary_of(detail: &GroupDetail, now: Timestamp) -> AlertSummaryView {
+    summary_view(&assess(detail, now))
+}
+
+fn summary_view(assessed: &[(AlertStatus, bool)]) -> AlertSummaryView {
+    let s = AlertSummary::of(assessed.iter().copied());
     AlertSummaryView {
-        normal: summary.normal,
-        warning: summary.warning,
-        critical: summary.critical,
+        normal: s.normal,
+        warning: s.warning,
+        critical: s.critical,
+        in_maintenance: s.in_maintenance,
+        suppressed: s.suppressed,
     }
 }
 
-impl From<&GroupDetail> for GroupDetailView {
-    fn from(detail: &GroupDetail) -> Self {
+impl GroupDetailView {
+    /// The group as seen at `now` (maintenance depends on it).
+    #[must_use]
+    pub fn at(detail: &GroupDetail, now: Timestamp) -> Self {
         let g = &detail.group;
+        let assessed = assess(detail, now);
         Self {
             id: g.id,
             group_id: g.group_id.as_str().to_owned(),
@@ -511,14 +572,17 @@ impl From<&GroupDetail> for GroupDetailView {
             devices: detail
                 .members
                 .iter()
-                .map(|m| GroupDeviceView {
+                .zip(&assessed)
+                .map(|(m, (alert, muted))| GroupDeviceView {
                     id: m.device.id,
                     name: m.device.spec.name.as_str().to_owned(),
                     unit: m.device.spec.unit.as_str().to_owned(),
                     status: m.device.spec.status.into(),
+                    alert_status: (*alert).into(),
+                    in_maintenance: *muted,
                 })
                 .collect(),
-            alert_summary: summary_of(detail),
+            alert_summary: summary_view(&assessed),
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
         }

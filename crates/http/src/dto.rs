@@ -3,7 +3,8 @@
 
 use domain::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, MaintenanceWindow, Recurrence,
-    ScopeLabel, Timestamp, WindowChanges, WindowDefinition, WindowName, WindowSchedule,
+    RecurrenceParts, ScopeLabel, Timestamp, WindowChanges, WindowDefinition, WindowName,
+    WindowSchedule, WindowStatus,
 };
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -188,7 +189,9 @@ impl DeviceGroupUpdate {
 // ---------------------------------------------------------------------------------------------
 // Maintenance windows
 
-/// A daily slot in UTC, `[start_hour, end_hour)`, on the listed days of the week.
+/// A daily slot `[start, end)` in local time of `timezone`, on the days that match both `dow`
+/// and `days_of_month`. An end not after the start runs past midnight; such a slot belongs to
+/// the day it starts on. Keys left out take their defaults and are left out of answers too.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recurring {
@@ -196,12 +199,59 @@ pub struct Recurring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = json!([1, 2, 3, 4, 5]))]
     pub dow: Option<Vec<i64>>,
-    /// First hour of the slot (UTC), 0 to 23, inclusive.
+    /// Days of the month, 1 to 31, or -1 to -31 counting from the month's end (-1 = last day);
+    /// absent means every day. With `dow`, both must hold (`dow: [1]` with 1..7 = first Monday).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!([1, 2, 3, 4, 5, 6, 7]))]
+    pub days_of_month: Option<Vec<i64>>,
+    /// Hour the slot starts, 0 to 23, inclusive.
     #[schema(minimum = 0, maximum = 23, example = 2)]
     pub start_hour: i64,
-    /// Hour the slot ends (UTC), 1 to 24, exclusive; greater than `start_hour`.
+    /// Minute the slot starts, 0 to 59. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schema(minimum = 0, maximum = 59)]
+    pub start_minute: Option<i64>,
+    /// Hour the slot ends, 1 to 24, exclusive.
     #[schema(minimum = 1, maximum = 24, example = 4)]
     pub end_hour: i64,
+    /// Minute the slot ends, 0 to 59 (0 when `end_hour` is 24). Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schema(minimum = 0, maximum = 59)]
+    pub end_minute: Option<i64>,
+    /// IANA time zone the hours are read in, such as `Europe/Berlin`. Default `UTC`.
+    #[serde(default, skip_serializing_if = "is_utc")]
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: Option<String>,
+}
+
+#[allow(clippy::ref_option, clippy::trivially_copy_pass_by_ref)]
+fn is_zero(value: &Option<i64>) -> bool {
+    value.is_none_or(|v| v == 0)
+}
+
+#[allow(clippy::ref_option)]
+fn is_utc(value: &Option<String>) -> bool {
+    value
+        .as_deref()
+        .is_none_or(|v| v == domain::recurrence::DEFAULT_TIMEZONE)
+}
+
+impl From<&Recurrence> for Recurring {
+    fn from(r: &Recurrence) -> Self {
+        Self {
+            dow: r
+                .days()
+                .map(|days| days.iter().map(|d| i64::from(*d)).collect()),
+            days_of_month: r
+                .days_of_month()
+                .map(|days| days.iter().map(|d| i64::from(*d)).collect()),
+            start_hour: i64::from(r.start_hour()),
+            start_minute: Some(i64::from(r.start_minute())),
+            end_hour: i64::from(r.end_hour()),
+            end_minute: Some(i64::from(r.end_minute())),
+            timezone: Some(r.timezone().to_owned()),
+        }
+    }
 }
 
 fn enabled_by_default() -> bool {
@@ -227,6 +277,9 @@ pub struct MaintenanceWindowCreate {
     pub site_ids: Option<Vec<String>>,
     /// Device types covered; null covers every type.
     pub device_types: Option<Vec<String>>,
+    /// Groups (customer slugs) to narrow the scope to their members; null does not narrow.
+    #[schema(example = json!(["grp-lobby"]))]
+    pub group_ids: Option<Vec<String>>,
     /// Whether the window acts at all. Default true.
     #[serde(default = "enabled_by_default")]
     #[schema(default = true)]
@@ -234,7 +287,7 @@ pub struct MaintenanceWindowCreate {
 }
 
 /// Body of `PATCH /customer/maintenance-windows/{window_id}`. Absent fields stay as they are;
-/// `null` clears `ends_at`, `recurring`, `site_ids` and `device_types`, and is refused for the
+/// `null` clears `ends_at`, `recurring`, `site_ids`, `device_types` and `group_ids`, and is refused for the
 /// others. The result must still be a valid window.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -263,6 +316,10 @@ pub struct MaintenanceWindowUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<String>>)]
     pub device_types: Option<Option<Vec<String>>>,
+    /// New group list, or null to stop narrowing by group.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub group_ids: Option<Option<Vec<String>>>,
     /// Turn the window on or off.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<bool>)]
@@ -289,8 +346,12 @@ pub struct MaintenanceWindowView {
     pub site_ids: Option<Vec<String>>,
     /// Device types covered, or null for all.
     pub device_types: Option<Vec<String>>,
+    /// Groups whose members alone the window covers, or null.
+    pub group_ids: Option<Vec<String>>,
     /// Whether the window acts.
     pub enabled: bool,
+    /// Where the window stands now: disabled, expired, active or scheduled.
+    pub status: WindowStatusDto,
     /// When the window was created (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -321,26 +382,58 @@ fn labels(values: Option<&Vec<ScopeLabel>>) -> Option<Vec<String>> {
     values.map(|v| v.iter().map(|l| l.as_str().to_owned()).collect())
 }
 
-impl From<&MaintenanceWindow> for MaintenanceWindowView {
-    fn from(w: &MaintenanceWindow) -> Self {
+impl MaintenanceWindowView {
+    /// The window as seen at `now` (its `status` depends on it).
+    #[must_use]
+    pub fn at(w: &MaintenanceWindow, now: Timestamp) -> Self {
         let d = &w.definition;
         Self {
             window_id: w.window_id.as_str().to_owned(),
             name: d.name.as_str().to_owned(),
             starts_at: d.schedule.starts_at().get(),
             ends_at: d.schedule.ends_at().map(Timestamp::get),
-            recurring: d.recurring.as_ref().map(|r| Recurring {
-                dow: r
-                    .days()
-                    .map(|days| days.iter().map(|d| i64::from(*d)).collect()),
-                start_hour: i64::from(r.start_hour()),
-                end_hour: i64::from(r.end_hour()),
-            }),
+            recurring: d.recurring.as_ref().map(Recurring::from),
             site_ids: labels(d.site_ids.as_ref()),
             device_types: labels(d.device_types.as_ref()),
+            group_ids: d
+                .group_ids
+                .as_ref()
+                .map(|ids| ids.iter().map(|g| g.as_str().to_owned()).collect()),
             enabled: d.enabled,
+            status: d.status(now).into(),
             created_at: w.created_at.get(),
             updated_at: w.updated_at.get(),
+        }
+    }
+}
+
+impl From<&MaintenanceWindow> for MaintenanceWindowView {
+    fn from(w: &MaintenanceWindow) -> Self {
+        Self::at(w, Timestamp::now())
+    }
+}
+
+/// Where a window stands now.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowStatusDto {
+    /// Not enabled.
+    Disabled,
+    /// Its `ends_at` has passed.
+    Expired,
+    /// It covers the current instant.
+    Active,
+    /// Enabled and not ended, but not covering the current instant.
+    Scheduled,
+}
+
+impl From<WindowStatus> for WindowStatusDto {
+    fn from(s: WindowStatus) -> Self {
+        match s {
+            WindowStatus::Disabled => Self::Disabled,
+            WindowStatus::Expired => Self::Expired,
+            WindowStatus::Active => Self::Active,
+            WindowStatus::Scheduled => Self::Scheduled,
         }
     }
 }
@@ -361,8 +454,37 @@ pub fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
 }
 
 fn recurrence(r: &Recurring) -> Result<Recurrence, ApiError> {
-    Recurrence::new(r.dow.as_deref(), r.start_hour, r.end_hour)
-        .map_err(|e| ApiError::invalid(&e.field(), e))
+    Recurrence::from_parts(RecurrenceParts {
+        dow: r.dow.as_deref(),
+        days_of_month: r.days_of_month.as_deref(),
+        start_hour: r.start_hour,
+        start_minute: r.start_minute,
+        end_hour: r.end_hour,
+        end_minute: r.end_minute,
+        timezone: r.timezone.as_deref(),
+    })
+    .map_err(|e| ApiError::invalid(&e.field(), e))
+}
+
+fn group_slugs(values: Option<&[String]>) -> Result<Option<Vec<GroupSlug>>, ApiError> {
+    let limit = domain::window::SCOPE_LIST_MAX;
+    if let Some(ids) = values.filter(|ids| ids.len() > limit) {
+        return Err(ApiError::invalid(
+            "group_ids",
+            format!("must hold at most {limit} entries, got {}", ids.len()),
+        ));
+    }
+    values
+        .map(|ids| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    GroupSlug::parse(id)
+                        .map_err(|e| ApiError::invalid(&format!("group_ids[{i}]"), e))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
 }
 
 fn scope(field: &str, values: Option<&[String]>) -> Result<Option<Vec<ScopeLabel>>, ApiError> {
@@ -397,6 +519,7 @@ impl MaintenanceWindowCreate {
             recurring: self.recurring.as_ref().map(recurrence).transpose()?,
             site_ids: scope("site_ids", self.site_ids.as_deref())?,
             device_types: scope("device_types", self.device_types.as_deref())?,
+            group_ids: group_slugs(self.group_ids.as_deref())?,
             enabled: self.enabled,
         })
     }
@@ -428,6 +551,10 @@ impl MaintenanceWindowUpdate {
             device_types: self
                 .device_types
                 .map(|v| scope("device_types", v.as_deref()))
+                .transpose()?,
+            group_ids: self
+                .group_ids
+                .map(|v| group_slugs(v.as_deref()))
                 .transpose()?,
             enabled: not_null("enabled", self.enabled)?,
         };
@@ -492,4 +619,94 @@ mod tests {
             "name: must not be null"
         );
     }
+}
+
+/// Query of `GET /customer/maintenance-windows`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WindowListParams {
+    /// Only windows with this status now.
+    #[param(value_type = Option<WindowStatusDto>)]
+    pub status: Option<String>,
+}
+
+/// Query of `GET /customer/maintenance-windows/{window_id}/occurrences`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OccurrenceParams {
+    /// List occurrences that end after this instant (RFC 3339). Default: now.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<String>,
+    /// Most occurrences to return, 1 to 100. Default 10.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+}
+
+/// Most occurrences one request lists.
+pub const MAX_OCCURRENCES: usize = 100;
+
+impl OccurrenceParams {
+    /// # Errors
+    /// 422 naming `from` or `limit`.
+    pub fn parse(&self, now: Timestamp) -> Result<(Timestamp, usize), ApiError> {
+        let from = self
+            .from
+            .as_deref()
+            .map_or(Ok(now), |v| instant("from", v))?;
+        let limit = match self.limit.as_deref() {
+            None => 10,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|l| (1..=MAX_OCCURRENCES).contains(l))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_OCCURRENCES}, got '{raw}'"),
+                    )
+                })?,
+        };
+        Ok((from, limit))
+    }
+}
+
+/// One stretch of time a window applies.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OccurrenceView {
+    /// When it starts (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// When it ends (exclusive), or null for an open-ended window.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ends_at: Option<OffsetDateTime>,
+}
+
+/// `GET /customer/maintenance-windows/{window_id}/occurrences`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowOccurrences {
+    /// The window's slug.
+    pub window_id: String,
+    /// Occurrences ending after `from`, in time order; never overlapping.
+    pub occurrences: Vec<OccurrenceView>,
+}
+
+/// A device in a window's scope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowDeviceView {
+    /// The device.
+    #[serde(flatten)]
+    pub device: crate::api_dto::DeviceView,
+    /// Whether the window covers the device now (it is in scope and the window is active).
+    pub active_now: bool,
+}
+
+/// `GET /customer/maintenance-windows/{window_id}/devices`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WindowDevices {
+    /// The window's slug.
+    pub window_id: String,
+    /// Devices in the window's scope (sites, types, groups), ordered by name.
+    pub devices: Vec<WindowDeviceView>,
+    /// Number of devices.
+    pub total: usize,
 }

@@ -102,6 +102,16 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/customer/maintenance-windows/{window_id}/occurrences")
+                    .get(routes::customer_windows::occurrences)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/customer/maintenance-windows/{window_id}/devices")
+                    .get(routes::customer_windows::devices)
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/customer/device-groups/{group_id}/devices")
                     .get(routes::customer_groups::members)
                     .default_service(web::to(method_not_allowed)),

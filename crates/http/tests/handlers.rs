@@ -17,8 +17,8 @@ use domain::{
     Description, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus,
     GroupChanges, GroupName, GroupSlug, MaintenanceWindow, NewDevice, NewDeviceGroup,
     NewMaintenanceWindow, Reading, ReadingPoint, ReadingQuery, ReadingValue, Recurrence,
-    ScopeLabel, TenantId, ThresholdError, Thresholds, Timestamp, Unit, WindowChanges,
-    WindowDefinition, WindowError, WindowName, WindowSchedule, WindowSlug,
+    RecurrenceParts, ScopeLabel, TenantId, ThresholdError, Thresholds, Timestamp, Unit,
+    WindowChanges, WindowDefinition, WindowError, WindowName, WindowSchedule, WindowSlug,
 };
 use http_api::{AppState, Authenticator};
 use ports::{
@@ -119,6 +119,7 @@ impl Mocks {
         m.windows.expect_get_window().never();
         m.windows.expect_update_window().never();
         m.windows.expect_delete_window().never();
+        m.windows.expect_window_devices().never();
         m.health.expect_check().never();
         m
     }
@@ -288,6 +289,7 @@ fn stored_detail(group_id: &str, name: &str) -> GroupDetail {
     GroupDetail {
         group: stored_group(group_id, name),
         members: Vec::new(),
+        windows: Vec::new(),
     }
 }
 
@@ -296,7 +298,11 @@ fn api_group(members: Vec<Member>) -> GroupDetail {
     let mut group = stored_group("grp-0000abcd", "Building A");
     group.id = uuid(GROUP_ID);
     group.member_count = members.len() as u64;
-    GroupDetail { group, members }
+    GroupDetail {
+        group,
+        members,
+        windows: Vec::new(),
+    }
 }
 
 /// The group a store would return after saving `new`; each member a fresh sensor.
@@ -309,6 +315,7 @@ fn saved_group(new: NewDeviceGroup) -> GroupDetail {
         .map(|(i, id)| Member {
             device: device(*id, &format!("Sensor {}", i + 1), Thresholds::default()),
             latest: None,
+            window_groups: Vec::new(),
         })
         .collect();
     GroupDetail {
@@ -322,6 +329,7 @@ fn saved_group(new: NewDeviceGroup) -> GroupDetail {
             updated_at: now,
         },
         members,
+        windows: Vec::new(),
     }
 }
 
@@ -365,6 +373,7 @@ fn member(id: &str, name: &str, thresholds: Thresholds, latest: Option<f64>) -> 
             timestamp: at(datetime!(2025-10-20 10:00 UTC)),
             value,
         }),
+        window_groups: Vec::new(),
     }
 }
 
@@ -387,6 +396,7 @@ fn nightly_definition() -> WindowDefinition {
         recurring: Some(Recurrence::new(Some(&[1, 2, 3]), 2, 4).expect("valid recurrence")),
         site_ids: Some(vec![ScopeLabel::parse("site-1").expect("valid label")]),
         device_types: None,
+        group_ids: None,
         enabled: true,
     }
 }
@@ -418,6 +428,117 @@ fn nightly_body() -> Value {
         "starts_at": "2025-10-20T22:00:00Z",
         "ends_at": "2025-10-21T02:00:00Z",
     })
+}
+
+/// A stored window with `definition`.
+fn window_of(window_id: &str, definition: WindowDefinition) -> MaintenanceWindow {
+    MaintenanceWindow {
+        window_id: WindowSlug::parse(window_id).expect("valid slug"),
+        definition,
+        created_at: at(datetime!(2019-12-01 00:00 UTC)),
+        updated_at: at(datetime!(2019-12-01 00:00 UTC)),
+    }
+}
+
+/// An enabled window over every device from `starts_at` until `ends_at`, without recurrence.
+fn plain_definition(
+    starts_at: time::OffsetDateTime,
+    ends_at: Option<time::OffsetDateTime>,
+) -> WindowDefinition {
+    WindowDefinition {
+        name: WindowName::parse("Plain").expect("valid name"),
+        schedule: WindowSchedule::new(at(starts_at), ends_at.map(at)).expect("valid schedule"),
+        recurring: None,
+        site_ids: None,
+        device_types: None,
+        group_ids: None,
+        enabled: true,
+    }
+}
+
+/// Enabled since 2020 without an end or a recurrence: active whenever the test runs.
+fn always_active() -> WindowDefinition {
+    plain_definition(datetime!(2020-01-01 00:00 UTC), None)
+}
+
+/// [`always_active`], but disabled.
+fn disabled_window() -> WindowDefinition {
+    WindowDefinition {
+        enabled: false,
+        ..always_active()
+    }
+}
+
+/// Enabled, but over since 2021.
+fn expired_window() -> WindowDefinition {
+    plain_definition(
+        datetime!(2020-01-01 00:00 UTC),
+        Some(datetime!(2021-01-01 00:00 UTC)),
+    )
+}
+
+/// Enabled, but not starting before 2099.
+fn future_window() -> WindowDefinition {
+    plain_definition(datetime!(2099-01-01 00:00 UTC), None)
+}
+
+/// Enabled since 2020 with a daily slot `rule`.
+fn recurring_since_2020(rule: Recurrence) -> WindowDefinition {
+    WindowDefinition {
+        recurring: Some(rule),
+        ..always_active()
+    }
+}
+
+/// A daily one-hour slot (UTC) starting two hours after the current hour: it never covers the
+/// instant the test runs.
+fn slot_elsewhere() -> Recurrence {
+    let start = (i64::from(Timestamp::now().get().hour()) + 2) % 24;
+    Recurrence::new(None, start, start + 1).expect("valid recurrence")
+}
+
+/// A slot covering the whole day, every day.
+fn all_day() -> Recurrence {
+    Recurrence::new(None, 0, 24).expect("valid recurrence")
+}
+
+/// Windows in every status, as a store lists them.
+fn windows_in_every_status() -> Vec<MaintenanceWindow> {
+    vec![
+        window_of("mw-active", always_active()),
+        window_of("mw-all-day", recurring_since_2020(all_day())),
+        window_of("mw-disabled", disabled_window()),
+        window_of(
+            "mw-off-and-over",
+            WindowDefinition {
+                enabled: false,
+                ..expired_window()
+            },
+        ),
+        window_of("mw-expired", expired_window()),
+        window_of("mw-future", future_window()),
+        window_of("mw-elsewhere", recurring_since_2020(slot_elsewhere())),
+    ]
+}
+
+/// The window ids of a window list answer.
+fn window_ids(body: &Value) -> Vec<String> {
+    body["windows"]
+        .as_array()
+        .expect("a windows array")
+        .iter()
+        .map(|w| w["window_id"].as_str().expect("window_id").to_owned())
+        .collect()
+}
+
+/// The `[starts_at, ends_at]` pairs of an occurrences answer.
+fn spans(body: &Value) -> Vec<(Value, Value)> {
+    body["occurrences"]
+        .as_array()
+        .expect("an occurrences array")
+        .iter()
+        .map(|o| (o["starts_at"].clone(), o["ends_at"].clone()))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,7 +586,7 @@ async fn every_route_answers_through_the_production_route_table() {
     mocks
         .windows
         .expect_get_window()
-        .times(1)
+        .times(2)
         .returning(|_, _| Ok(stored_window("mw-0000abcd")));
     mocks
         .windows
@@ -477,6 +598,11 @@ async fn every_route_answers_through_the_production_route_table() {
         .expect_delete_window()
         .times(1)
         .returning(|_, _| Ok(()));
+    mocks
+        .windows
+        .expect_window_devices()
+        .times(1)
+        .returning(|_, _| Ok((stored_window("mw-0000abcd"), vec![])));
     mocks.health.expect_check().times(1).returning(|| Ok(()));
     let requests = vec![
         get(GROUPS),
@@ -495,6 +621,8 @@ async fn every_route_answers_through_the_production_route_table() {
             &json!({"enabled": false}),
         ),
         delete("/customer/maintenance-windows/mw-0000abcd"),
+        get("/customer/maintenance-windows/mw-0000abcd/occurrences"),
+        get("/customer/maintenance-windows/mw-0000abcd/devices"),
         TestRequest::get().uri("/health/live"),
         TestRequest::get().uri("/health/ready"),
         TestRequest::get().uri("/openapi.json"),
@@ -511,6 +639,8 @@ async fn every_route_answers_through_the_production_route_table() {
         "GET window",
         "PATCH window",
         "DELETE window",
+        "GET window occurrences",
+        "GET window devices",
         "GET /health/live",
         "GET /health/ready",
         "GET /openapi.json",
@@ -591,6 +721,8 @@ async fn the_openapi_document_is_served_as_json_without_a_token() {
     for path in [
         GROUPS,
         WINDOWS,
+        "/customer/maintenance-windows/{window_id}/occurrences",
+        "/customer/maintenance-windows/{window_id}/devices",
         "/customer/device-groups/{group_id}/devices",
         "/customer/device-groups/{group_id}/devices/{device_id}",
         DEVICES,
@@ -656,6 +788,10 @@ async fn an_unsupported_method_on_a_known_path_answers_405_with_a_json_detail() 
         vec![
             authed(TestRequest::put().uri(GROUPS)),
             authed(TestRequest::post().uri("/customer/maintenance-windows/mw-0000abcd")),
+            authed(
+                TestRequest::post().uri("/customer/maintenance-windows/mw-0000abcd/occurrences"),
+            ),
+            authed(TestRequest::delete().uri("/customer/maintenance-windows/mw-0000abcd/devices")),
             authed(TestRequest::post().uri(&format!("{GROUPS}/grp-lobby/devices"))),
             authed(TestRequest::patch().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}"))),
             authed(TestRequest::patch().uri(&format!("{DEVICES}/{DEVICE_A}"))),
@@ -698,6 +834,8 @@ async fn a_request_without_a_token_is_refused_with_401_and_never_reaches_a_repos
             .uri("/customer/maintenance-windows/mw-0000abcd")
             .set_json(json!({"enabled": false})),
         TestRequest::delete().uri("/customer/maintenance-windows/mw-0000abcd"),
+        TestRequest::get().uri("/customer/maintenance-windows/mw-0000abcd/occurrences"),
+        TestRequest::get().uri("/customer/maintenance-windows/mw-0000abcd/devices"),
         TestRequest::get().uri(&format!("{GROUPS}/grp-lobby/devices")),
         TestRequest::put().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
         TestRequest::delete().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
@@ -1569,6 +1707,7 @@ async fn creating_a_window_generates_an_mw_slug_and_enables_it_by_default() {
                 && d.recurring.is_none()
                 && d.site_ids.is_none()
                 && d.device_types.is_none()
+                && d.group_ids.is_none()
                 && d.enabled
         })
         .times(1)
@@ -1588,6 +1727,8 @@ async fn creating_a_window_generates_an_mw_slug_and_enables_it_by_default() {
     assert_eq!(body["ends_at"], "2025-10-21T02:00:00Z");
     assert_eq!(body["recurring"], Value::Null);
     assert_eq!(body["site_ids"], Value::Null);
+    assert_eq!(body["group_ids"], Value::Null);
+    assert_eq!(body["status"], "expired", "it ended on 2025-10-21");
 }
 
 #[actix_web::test]
@@ -1605,6 +1746,7 @@ async fn creating_a_window_passes_recurrence_scope_and_offsets_normalised_to_utc
                 && recurring.and_then(Recurrence::days) == Some(&[1, 5][..])
                 && recurring.map(Recurrence::start_hour) == Some(2)
                 && recurring.map(Recurrence::end_hour) == Some(4)
+                && recurring.map(Recurrence::timezone) == Some("UTC")
                 && d.site_ids
                     .as_ref()
                     .is_some_and(|s| s.len() == 1 && s[0].as_str() == "site-1")
@@ -1644,6 +1786,7 @@ async fn creating_a_window_passes_recurrence_scope_and_offsets_normalised_to_utc
     );
     assert_eq!(body["site_ids"], json!(["site-1"]));
     assert_eq!(body["enabled"], false);
+    assert_eq!(body["status"], "disabled");
 }
 
 #[actix_web::test]
@@ -1878,6 +2021,8 @@ async fn listing_windows_returns_the_tenants_windows_and_their_total() {
     );
     assert_eq!(body["windows"][0]["site_ids"], json!(["site-1"]));
     assert_eq!(body["windows"][0]["device_types"], Value::Null);
+    assert_eq!(body["windows"][0]["group_ids"], Value::Null);
+    assert_eq!(body["windows"][0]["status"], "expired");
 }
 
 #[actix_web::test]
@@ -1902,6 +2047,8 @@ async fn getting_a_window_returns_it() {
     assert_eq!(body["starts_at"], "2025-10-20T22:00:00Z");
     assert_eq!(body["ends_at"], "2025-10-21T02:00:00Z");
     assert_eq!(body["enabled"], true);
+    assert_eq!(body["group_ids"], Value::Null);
+    assert_eq!(body["status"], "expired");
 }
 
 #[actix_web::test]
@@ -1995,6 +2142,7 @@ async fn patching_a_window_passes_every_given_field_and_clears_the_nulled_ones()
                     recurring: Some(None),
                     site_ids: Some(None),
                     device_types: Some(Some(vec![ScopeLabel::parse("meter").expect("valid")])),
+                    group_ids: None,
                     enabled: Some(false),
                 }
         })
@@ -2158,6 +2306,1205 @@ async fn deleting_an_unknown_window_answers_404_window_not_found() {
     // Assert
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.json(), json!({"detail": "Window not found"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance windows: status now, and the status filter
+
+#[actix_web::test]
+async fn listing_windows_reports_each_windows_status_now() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_list_windows()
+        .withf(is_tenant_a)
+        .times(1)
+        .returning(|_| Ok(windows_in_every_status()));
+
+    // Act
+    let answer = call(mocks, get(WINDOWS)).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["total"], 7);
+    let statuses: Vec<(&str, &str)> = body["windows"]
+        .as_array()
+        .expect("a windows array")
+        .iter()
+        .map(|w| {
+            (
+                w["window_id"].as_str().expect("window_id"),
+                w["status"].as_str().expect("status"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("mw-active", "active"),
+            ("mw-all-day", "active"),
+            ("mw-disabled", "disabled"),
+            ("mw-off-and-over", "disabled"),
+            ("mw-expired", "expired"),
+            ("mw-future", "scheduled"),
+            ("mw-elsewhere", "scheduled"),
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn getting_a_window_reports_its_status_now() {
+    // Arrange: the store answers each slug with the window of that name.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .withf(|tenant, _| is_tenant_a(tenant))
+        .times(5)
+        .returning(|_, id| {
+            windows_in_every_status()
+                .into_iter()
+                .find(|w| w.window_id == *id)
+                .ok_or(LookupError::NotFound)
+        });
+    let cases = [
+        ("mw-active", "active"),
+        ("mw-disabled", "disabled"),
+        ("mw-expired", "expired"),
+        ("mw-future", "scheduled"),
+        ("mw-elsewhere", "scheduled"),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(id, _)| get(&format!("{WINDOWS}/{id}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((id, status), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{id}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(body["window_id"], *id);
+        assert_eq!(body["status"], *status, "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn the_status_filter_keeps_exactly_the_windows_with_that_status_in_store_order() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_list_windows()
+        .withf(is_tenant_a)
+        .times(5)
+        .returning(|_| Ok(windows_in_every_status()));
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "",
+            &[
+                "mw-active",
+                "mw-all-day",
+                "mw-disabled",
+                "mw-off-and-over",
+                "mw-expired",
+                "mw-future",
+                "mw-elsewhere",
+            ],
+        ),
+        ("?status=active", &["mw-active", "mw-all-day"]),
+        ("?status=disabled", &["mw-disabled", "mw-off-and-over"]),
+        ("?status=expired", &["mw-expired"]),
+        ("?status=scheduled", &["mw-future", "mw-elsewhere"]),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(query, _)| get(&format!("{WINDOWS}{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((query, expected), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(window_ids(&body), *expected, "{query}");
+        assert_eq!(body["total"], expected.len(), "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn an_unknown_status_filter_is_refused_with_422_before_the_repository() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!("{WINDOWS}?status=bogus")),
+            get(&format!("{WINDOWS}?status=")),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in answers {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.text()
+        );
+        assert!(
+            answer.detail().starts_with("status: "),
+            "{}",
+            answer.detail()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance windows: occurrences
+
+#[actix_web::test]
+async fn occurrences_of_a_berlin_night_slot_follow_the_dst_change() {
+    // Arrange: the window is created through the API; the store keeps what it was given.
+    let saved: Arc<Mutex<Option<WindowDefinition>>> = Arc::default();
+    let keep = saved.clone();
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .times(1)
+        .returning(move |_, new| {
+            *keep.lock().expect("not poisoned") = Some(new.definition.clone());
+            Ok(saved_window(new))
+        });
+    let created = call(
+        mocks,
+        post(
+            WINDOWS,
+            &json!({
+                "name": "Berlin nights",
+                "starts_at": "2025-01-01T00:00:00Z",
+                "recurring": {"start_hour": 22, "end_hour": 6, "timezone": "Europe/Berlin"},
+            }),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let definition = saved
+        .lock()
+        .expect("not poisoned")
+        .take()
+        .expect("the window reached the store");
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .withf(|tenant, id| is_tenant_a(tenant) && id.as_str() == "mw-0000abcd")
+        .times(1)
+        .return_once(move |_, _| Ok(window_of("mw-0000abcd", definition)));
+
+    // Act
+    let answer = call(
+        mocks,
+        get(&format!(
+            "{WINDOWS}/mw-0000abcd/occurrences?from=2025-03-28T00:00:00Z&limit=4"
+        )),
+    )
+    .await;
+
+    // Assert: 22:00 to 06:00 CET is 21:00Z to 05:00Z; from the night of 30 March, CEST (UTC+2).
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.json(),
+        json!({
+            "window_id": "mw-0000abcd",
+            "occurrences": [
+                {"starts_at": "2025-03-27T21:00:00Z", "ends_at": "2025-03-28T05:00:00Z"},
+                {"starts_at": "2025-03-28T21:00:00Z", "ends_at": "2025-03-29T05:00:00Z"},
+                {"starts_at": "2025-03-29T21:00:00Z", "ends_at": "2025-03-30T04:00:00Z"},
+                {"starts_at": "2025-03-30T20:00:00Z", "ends_at": "2025-03-31T04:00:00Z"},
+            ],
+        })
+    );
+}
+
+#[actix_web::test]
+async fn occurrences_default_to_ten_from_now() {
+    // Arrange: a daily UTC slot since 2020.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .times(2)
+        .returning(|_, id| {
+            let rule = Recurrence::new(None, 2, 4).expect("valid recurrence");
+            Ok(window_of(id.as_str(), recurring_since_2020(rule)))
+        });
+    let before = time::OffsetDateTime::now_utc();
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!(
+                "{WINDOWS}/mw-0000abcd/occurrences?from=2025-03-01T00:00:00Z"
+            )),
+            get(&format!("{WINDOWS}/mw-0000abcd/occurrences?limit=2")),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
+    let ten = spans(&answers[0].json());
+    assert_eq!(ten.len(), 10);
+    assert_eq!(
+        ten[0],
+        (json!("2025-03-01T02:00:00Z"), json!("2025-03-01T04:00:00Z"))
+    );
+    assert_eq!(
+        ten[9],
+        (json!("2025-03-10T02:00:00Z"), json!("2025-03-10T04:00:00Z"))
+    );
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    let next = spans(&answers[1].json());
+    assert_eq!(next.len(), 2);
+    let rfc3339 = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().expect("a string"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("RFC 3339")
+    };
+    let (first_start, first_end) = (rfc3339(&next[0].0), rfc3339(&next[0].1));
+    assert!(first_end > before, "the first occurrence ends after now");
+    assert!(
+        first_start < before + time::Duration::days(1),
+        "the first occurrence is the next one"
+    );
+}
+
+#[actix_web::test]
+async fn a_window_without_recurrence_has_at_most_one_occurrence() {
+    // Arrange: 2025-10-20 22:00Z to 2025-10-21 02:00Z, and an open-ended one.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .times(5)
+        .returning(|_, id| {
+            let definition = if id.as_str() == "mw-open" {
+                always_active()
+            } else {
+                plain_definition(
+                    datetime!(2025-10-20 22:00 UTC),
+                    Some(datetime!(2025-10-21 02:00 UTC)),
+                )
+            };
+            Ok(window_of(id.as_str(), definition))
+        });
+    let one = vec![(json!("2025-10-20T22:00:00Z"), json!("2025-10-21T02:00:00Z"))];
+    let cases = [
+        (
+            "mw-0000abcd",
+            "from=2025-01-01T00:00:00Z&limit=5",
+            one.clone(),
+        ),
+        (
+            "mw-0000abcd",
+            "from=2025-10-21T03:59:00%2B02:00&limit=5",
+            one,
+        ),
+        (
+            "mw-0000abcd",
+            "from=2025-10-21T04:00:00%2B02:00&limit=5",
+            vec![],
+        ),
+        ("mw-0000abcd", "from=2030-01-01T00:00:00Z", vec![]),
+        (
+            "mw-open",
+            "from=2025-01-01T00:00:00Z&limit=100",
+            vec![(json!("2020-01-01T00:00:00Z"), Value::Null)],
+        ),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(id, query, _)| get(&format!("{WINDOWS}/{id}/occurrences?{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((id, query, expected), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(body["window_id"], *id);
+        assert_eq!(spans(&body), *expected, "{id}?{query}");
+    }
+}
+
+#[actix_web::test]
+async fn a_recurring_window_starting_in_year_one_lists_its_first_slots() {
+    // Arrange: POST accepts any start in years 1..=9999.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .times(1)
+        .returning(|_, id| {
+            let rule = Recurrence::new(None, 2, 4).expect("valid recurrence");
+            let definition = WindowDefinition {
+                recurring: Some(rule),
+                ..plain_definition(datetime!(0001-01-01 00:00 UTC), None)
+            };
+            Ok(window_of(id.as_str(), definition))
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        get(&format!(
+            "{WINDOWS}/mw-0000abcd/occurrences?from=0001-01-01T00:00:00Z&limit=2"
+        )),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        spans(&answer.json()),
+        [
+            (json!("0001-01-01T02:00:00Z"), json!("0001-01-01T04:00:00Z")),
+            (json!("0001-01-02T02:00:00Z"), json!("0001-01-02T04:00:00Z")),
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn a_disabled_window_has_no_occurrences() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .times(1)
+        .returning(|_, id| Ok(window_of(id.as_str(), disabled_window())));
+
+    // Act
+    let answer = call(
+        mocks,
+        get(&format!(
+            "{WINDOWS}/mw-0000abcd/occurrences?from=2025-01-01T00:00:00Z"
+        )),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.json(),
+        json!({"window_id": "mw-0000abcd", "occurrences": []})
+    );
+}
+
+#[actix_web::test]
+async fn an_occurrence_limit_of_1_or_100_is_accepted() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .times(2)
+        .returning(|_, id| {
+            let rule = Recurrence::new(None, 2, 4).expect("valid recurrence");
+            Ok(window_of(id.as_str(), recurring_since_2020(rule)))
+        });
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!(
+                "{WINDOWS}/mw-0000abcd/occurrences?from=2025-01-01T00:00:00Z&limit=1"
+            )),
+            get(&format!(
+                "{WINDOWS}/mw-0000abcd/occurrences?from=2025-01-01T00:00:00Z&limit=100"
+            )),
+        ],
+    )
+    .await;
+
+    // Assert
+    for (answer, count) in answers.iter().zip([1, 100]) {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(spans(&answer.json()).len(), count);
+    }
+}
+
+#[actix_web::test]
+async fn an_occurrence_limit_out_of_range_or_not_an_integer_is_refused_with_422_before_the_repository(
+) {
+    // Arrange
+    let mocks = Mocks::untouchable();
+    let limits = ["0", "101", "abc", "-1", "1.5", ""];
+    let requests = limits
+        .iter()
+        .map(|limit| get(&format!("{WINDOWS}/mw-0000abcd/occurrences?limit={limit}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for (limit, answer) in limits.iter().zip(&answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit={limit}: {}",
+            answer.text()
+        );
+        assert!(
+            answer.detail().starts_with("limit: "),
+            "limit={limit}: {}",
+            answer.detail()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_occurrence_start_that_is_no_instant_is_refused_with_422_before_the_repository() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+    let froms = ["yesterday", "2025-13-01T00:00:00Z", "2025-03-28"];
+    let requests = froms
+        .iter()
+        .map(|from| get(&format!("{WINDOWS}/mw-0000abcd/occurrences?from={from}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for (from, answer) in froms.iter().zip(&answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "from={from}: {}",
+            answer.text()
+        );
+        assert!(
+            answer.detail().starts_with("from: "),
+            "from={from}: {}",
+            answer.detail()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn occurrences_and_devices_of_an_unknown_window_answer_404_window_not_found() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .withf(|tenant, id| is_tenant_a(tenant) && id.as_str() == "mw-00000000")
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .windows
+        .expect_window_devices()
+        .withf(|tenant, id| is_tenant_a(tenant) && id.as_str() == "mw-00000000")
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!("{WINDOWS}/mw-00000000/occurrences")),
+            get(&format!("{WINDOWS}/mw-00000000/devices")),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text());
+        assert_eq!(answer.json(), json!({"detail": "Window not found"}));
+    }
+}
+
+#[actix_web::test]
+async fn a_window_path_that_cannot_be_a_slug_answers_404_without_reaching_the_repository() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!("{WINDOWS}/a%20b/occurrences")),
+            get(&format!("{WINDOWS}/a%20b/devices")),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text());
+        assert_eq!(answer.json(), json!({"detail": "Window not found"}));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance windows: recurrence rules
+
+#[actix_web::test]
+async fn a_recurring_slot_that_ends_before_it_starts_runs_past_midnight_and_is_accepted() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .withf(|_, new| {
+            new.definition.recurring
+                == Some(Recurrence::new(None, 9, 3).expect("a slot past midnight is valid"))
+        })
+        .times(1)
+        .returning(|_, new| Ok(saved_window(new)));
+
+    // Act
+    let answer = call(
+        mocks,
+        post(
+            WINDOWS,
+            &json!({
+                "name": "Overnight",
+                "starts_at": "2025-10-20T00:00:00Z",
+                "recurring": {"start_hour": 9, "end_hour": 3},
+            }),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.json()["recurring"],
+        json!({"start_hour": 9, "end_hour": 3})
+    );
+}
+
+#[actix_web::test]
+async fn a_recurring_slot_that_ends_when_it_starts_is_refused_with_422_naming_end_hour() {
+    for recurring in [
+        json!({"start_hour": 9, "end_hour": 9}),
+        json!({"start_hour": 9, "start_minute": 30, "end_hour": 9, "end_minute": 30}),
+    ] {
+        // Arrange
+        let body = json!({
+            "name": "Nightly",
+            "starts_at": "2025-10-20T22:00:00Z",
+            "recurring": recurring,
+        });
+
+        // Act
+        let answer = refused_window(body).await;
+
+        // Assert
+        assert!(
+            answer.detail().starts_with("recurring.end_hour: "),
+            "{recurring}: {}",
+            answer.detail()
+        );
+    }
+}
+
+/// Posts a window whose `recurring` is `rule` and returns the 422 `detail`.
+async fn refused_rule(rule: Value) -> String {
+    let body = json!({
+        "name": "Nightly",
+        "starts_at": "2025-10-20T22:00:00Z",
+        "recurring": rule,
+    });
+    refused_window(body).await.detail()
+}
+
+#[actix_web::test]
+async fn a_recurring_rule_with_an_unknown_time_zone_is_refused_with_422_naming_it() {
+    // Act
+    let detail = refused_rule(json!({
+        "start_hour": 1,
+        "end_hour": 2,
+        "timezone": "Mars/Olympus",
+    }))
+    .await;
+
+    // Assert
+    assert!(detail.starts_with("recurring.timezone: "), "{detail}");
+    assert!(detail.contains("Mars/Olympus"), "{detail}");
+}
+
+#[actix_web::test]
+async fn recurring_minutes_out_of_range_are_refused_with_422_naming_them() {
+    for (rule, field) in [
+        (
+            json!({"start_hour": 1, "start_minute": 60, "end_hour": 2}),
+            "recurring.start_minute: ",
+        ),
+        (
+            json!({"start_hour": 1, "start_minute": -1, "end_hour": 2}),
+            "recurring.start_minute: ",
+        ),
+        (
+            json!({"start_hour": 1, "end_hour": 2, "end_minute": 60}),
+            "recurring.end_minute: ",
+        ),
+        (
+            json!({"start_hour": 1, "end_hour": 24, "end_minute": 5}),
+            "recurring.end_minute: ",
+        ),
+    ] {
+        // Act
+        let detail = refused_rule(rule.clone()).await;
+
+        // Assert
+        assert!(detail.starts_with(field), "{rule}: {detail}");
+    }
+}
+
+#[actix_web::test]
+async fn recurring_days_of_month_out_of_range_are_refused_with_422_naming_the_entry() {
+    for (days, field) in [
+        (json!([0]), "recurring.days_of_month[0]: "),
+        (json!([1, 32]), "recurring.days_of_month[1]: "),
+        (json!([-32]), "recurring.days_of_month[0]: "),
+        (json!([]), "recurring.days_of_month: "),
+    ] {
+        // Act
+        let detail = refused_rule(json!({
+            "days_of_month": days,
+            "start_hour": 1,
+            "end_hour": 2,
+        }))
+        .await;
+
+        // Assert
+        assert!(detail.starts_with(field), "{days}: {detail}");
+    }
+}
+
+#[actix_web::test]
+async fn a_misspelt_new_recurring_key_is_refused_with_422_naming_it() {
+    // Act
+    let detail = refused_rule(json!({
+        "start_hour": 1,
+        "end_hour": 2,
+        "time_zone": "Europe/Berlin",
+    }))
+    .await;
+
+    // Assert
+    assert!(detail.starts_with("recurring.time_zone: "), "{detail}");
+}
+
+#[actix_web::test]
+async fn an_accepted_rule_echoes_minutes_only_when_not_zero_and_the_zone_only_when_not_utc() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .times(2)
+        .returning(|_, new| Ok(saved_window(new)));
+    let rules = [
+        (
+            json!({
+                "start_hour": 22, "start_minute": 0,
+                "end_hour": 6, "end_minute": 30,
+                "timezone": "UTC",
+            }),
+            json!({"start_hour": 22, "end_hour": 6, "end_minute": 30}),
+        ),
+        (
+            json!({
+                "dow": [5], "days_of_month": [1, -1, 1],
+                "start_hour": 23, "start_minute": 15,
+                "end_hour": 24, "end_minute": 0,
+                "timezone": "europe/berlin",
+            }),
+            json!({
+                "dow": [5], "days_of_month": [-1, 1],
+                "start_hour": 23, "start_minute": 15,
+                "end_hour": 24,
+                "timezone": "Europe/Berlin",
+            }),
+        ),
+    ];
+    let requests = rules
+        .iter()
+        .map(|(rule, _)| {
+            post(
+                WINDOWS,
+                &json!({
+                    "name": "Slots",
+                    "starts_at": "2025-10-20T00:00:00Z",
+                    "recurring": rule,
+                }),
+            )
+        })
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((rule, echoed), answer) in rules.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{rule}: {}", answer.text());
+        assert_eq!(answer.json()["recurring"], *echoed, "{rule}");
+    }
+}
+
+#[actix_web::test]
+async fn a_rule_reaches_the_repository_with_its_zone_minutes_and_days_of_month() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .withf(|_, new| {
+            let expected = Recurrence::from_parts(RecurrenceParts {
+                dow: Some(&[1, 2]),
+                days_of_month: Some(&[-1, 15]),
+                start_hour: 21,
+                start_minute: Some(45),
+                end_hour: 5,
+                end_minute: Some(10),
+                timezone: Some("America/New_York"),
+            })
+            .expect("valid recurrence");
+            new.definition.recurring.as_ref() == Some(&expected)
+        })
+        .times(1)
+        .returning(|_, new| Ok(saved_window(new)));
+
+    // Act
+    let answer = call(
+        mocks,
+        post(
+            WINDOWS,
+            &json!({
+                "name": "Slots",
+                "starts_at": "2025-10-20T00:00:00Z",
+                "recurring": {
+                    "dow": [2, 1], "days_of_month": [15, -1],
+                    "start_hour": 21, "start_minute": 45,
+                    "end_hour": 5, "end_minute": 10,
+                    "timezone": "America/New_York",
+                },
+            }),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+#[actix_web::test]
+async fn patching_a_window_recurrence_passes_the_new_rule_in_its_zone() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_update_window()
+        .withf(|_, _, changes| {
+            let rule = Recurrence::from_parts(RecurrenceParts {
+                start_hour: 22,
+                end_hour: 6,
+                timezone: Some("Europe/Berlin"),
+                ..RecurrenceParts::default()
+            })
+            .expect("valid recurrence");
+            *changes
+                == WindowChanges {
+                    recurring: Some(Some(rule)),
+                    ..WindowChanges::default()
+                }
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+
+    // Act
+    let answer = call(
+        mocks,
+        patch(
+            "/customer/maintenance-windows/mw-0000abcd",
+            &json!({"recurring": {"start_hour": 22, "end_hour": 6, "timezone": "Europe/Berlin"}}),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}
+
+#[actix_web::test]
+async fn patching_a_window_recurrence_with_an_unknown_zone_is_refused_with_422_before_the_repository(
+) {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answer = call(
+        mocks,
+        patch(
+            "/customer/maintenance-windows/mw-0000abcd",
+            &json!({"recurring": {"start_hour": 1, "end_hour": 2, "timezone": "Nowhere/Land"}}),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.detail().starts_with("recurring.timezone: "),
+        "{}",
+        answer.detail()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance windows: group_ids
+
+#[actix_web::test]
+async fn creating_a_window_with_group_ids_passes_and_echoes_them() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .withf(|_, new| {
+            new.definition.group_ids
+                == Some(vec![
+                    GroupSlug::parse("grp-lobby").expect("valid"),
+                    GroupSlug::parse("grp-night").expect("valid"),
+                ])
+        })
+        .times(1)
+        .returning(|_, new| Ok(saved_window(new)));
+    let mut body = nightly_body();
+    body["group_ids"] = json!(["grp-lobby", "grp-night"]);
+
+    // Act
+    let answer = call(mocks, post(WINDOWS, &body)).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.json()["group_ids"],
+        json!(["grp-lobby", "grp-night"])
+    );
+}
+
+#[actix_web::test]
+async fn a_group_id_that_cannot_be_a_slug_is_refused_with_422_naming_its_index() {
+    for (group_ids, field) in [
+        (json!(["bad slug"]), "group_ids[0]: "),
+        (json!(["grp-lobby", ""]), "group_ids[1]: "),
+    ] {
+        // Arrange
+        let mut body = nightly_body();
+        body["group_ids"] = group_ids.clone();
+
+        // Act
+        let answer = refused_window(body).await;
+
+        // Assert
+        assert!(
+            answer.detail().starts_with(field),
+            "{group_ids}: {}",
+            answer.detail()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn patching_window_group_ids_to_null_asks_the_repository_to_stop_narrowing() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_update_window()
+        .withf(|tenant, window_id, changes| {
+            is_tenant_a(tenant)
+                && window_id.as_str() == "mw-0000abcd"
+                && *changes
+                    == WindowChanges {
+                        group_ids: Some(None),
+                        ..WindowChanges::default()
+                    }
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+
+    // Act
+    let answer = call(
+        mocks,
+        patch(
+            "/customer/maintenance-windows/mw-0000abcd",
+            &json!({"group_ids": null}),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.json()["group_ids"], Value::Null);
+}
+
+#[actix_web::test]
+async fn patching_window_group_ids_passes_the_new_list() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_update_window()
+        .withf(|_, _, changes| {
+            *changes
+                == WindowChanges {
+                    group_ids: Some(Some(vec![GroupSlug::parse("grp-night").expect("valid")])),
+                    ..WindowChanges::default()
+                }
+        })
+        .times(1)
+        .returning(|_, _, _| {
+            let mut window = stored_window("mw-0000abcd");
+            window.definition.group_ids = Some(vec![GroupSlug::parse("grp-night").expect("valid")]);
+            Ok(window)
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        patch(
+            "/customer/maintenance-windows/mw-0000abcd",
+            &json!({"group_ids": ["grp-night"]}),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.json()["group_ids"], json!(["grp-night"]));
+}
+
+#[actix_web::test]
+async fn patching_window_group_ids_with_a_bad_slug_is_refused_with_422_before_the_repository() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answer = call(
+        mocks,
+        patch(
+            "/customer/maintenance-windows/mw-0000abcd",
+            &json!({"group_ids": ["bad slug"]}),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.detail().starts_with("group_ids[0]: "),
+        "{}",
+        answer.detail()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maintenance windows: the devices in scope
+
+#[actix_web::test]
+async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_window_devices()
+        .withf(|tenant, id| is_tenant_a(tenant) && id.as_str() == "mw-0000abcd")
+        .times(1)
+        .returning(|_, id| {
+            Ok((
+                window_of(id.as_str(), always_active()),
+                vec![
+                    device(uuid(DEVICE_A), "A sensor", office_thresholds()),
+                    device(uuid(DEVICE_B), "B sensor", Thresholds::default()),
+                ],
+            ))
+        });
+
+    // Act
+    let answer = call(mocks, get(&format!("{WINDOWS}/mw-0000abcd/devices"))).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.json(),
+        json!({
+            "window_id": "mw-0000abcd",
+            "devices": [
+                {
+                    "id": DEVICE_A, "name": "A sensor", "unit": "°C", "status": "connected",
+                    "site_id": "site-1", "device_type": "thermostat",
+                    "threshold_warning_lower": 0.0, "threshold_warning_upper": 30.0,
+                    "threshold_critical_lower": -10.0, "threshold_critical_upper": 40.0,
+                    "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
+                    "active_now": true,
+                },
+                {
+                    "id": DEVICE_B, "name": "B sensor", "unit": "°C", "status": "connected",
+                    "site_id": "site-1", "device_type": "thermostat",
+                    "threshold_warning_lower": null, "threshold_warning_upper": null,
+                    "threshold_critical_lower": null, "threshold_critical_upper": null,
+                    "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
+                    "active_now": true,
+                },
+            ],
+            "total": 2,
+        })
+    );
+}
+
+#[actix_web::test]
+async fn a_windows_devices_are_active_now_only_while_the_window_covers_now() {
+    // Arrange: the store answers each slug with the window of that name and two devices.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_window_devices()
+        .times(6)
+        .returning(|_, id| {
+            let window = windows_in_every_status()
+                .into_iter()
+                .find(|w| w.window_id == *id)
+                .ok_or(LookupError::NotFound)?;
+            Ok((
+                window,
+                vec![
+                    device(uuid(DEVICE_A), "A", Thresholds::default()),
+                    device(uuid(DEVICE_B), "B", Thresholds::default()),
+                ],
+            ))
+        });
+    let cases = [
+        ("mw-active", true),
+        ("mw-all-day", true),
+        ("mw-disabled", false),
+        ("mw-expired", false),
+        ("mw-future", false),
+        ("mw-elsewhere", false),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(id, _)| get(&format!("{WINDOWS}/{id}/devices")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((id, active), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{id}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(body["window_id"], *id);
+        assert_eq!(body["total"], 2, "{id}");
+        let flags: Vec<&Value> = body["devices"]
+            .as_array()
+            .expect("a devices array")
+            .iter()
+            .map(|d| &d["active_now"])
+            .collect();
+        assert_eq!(flags, [&json!(active), &json!(active)], "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn a_window_without_devices_in_scope_lists_none() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_window_devices()
+        .times(1)
+        .returning(|_, id| Ok((window_of(id.as_str(), always_active()), vec![])));
+
+    // Act
+    let answer = call(mocks, get(&format!("{WINDOWS}/mw-0000abcd/devices"))).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        answer.json(),
+        json!({"window_id": "mw-0000abcd", "devices": [], "total": 0})
+    );
+}
+
+#[actix_web::test]
+async fn store_failures_on_occurrences_and_window_devices_answer_503_or_500_without_leaking() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_get_window()
+        .times(1)
+        .returning(|_, _| {
+            Err(LookupError::Store(StoreError::Unavailable(anyhow!(
+                "pool exhausted"
+            ))))
+        });
+    mocks
+        .windows
+        .expect_window_devices()
+        .times(1)
+        .returning(|_, _| {
+            Err(LookupError::Store(StoreError::Unknown(anyhow!(
+                "secret SQL detail"
+            ))))
+        });
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!("{WINDOWS}/mw-0000abcd/occurrences")),
+            get(&format!("{WINDOWS}/mw-0000abcd/devices")),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answers[1].status, StatusCode::INTERNAL_SERVER_ERROR);
+    for answer in answers {
+        assert!(!answer.detail().is_empty());
+        assert!(
+            !answer.text().contains("pool exhausted") && !answer.text().contains("secret SQL"),
+            "{}",
+            answer.text()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -4274,13 +5621,15 @@ async fn creating_an_api_group_answers_201_with_its_devices_and_alert_summary() 
     assert_eq!(
         body["devices"],
         json!([
-            {"id": DEVICE_A, "name": "Sensor 1", "unit": "°C", "status": "connected"},
-            {"id": DEVICE_B, "name": "Sensor 2", "unit": "°C", "status": "connected"},
+            {"id": DEVICE_A, "name": "Sensor 1", "unit": "°C", "status": "connected",
+             "alert_status": "normal", "in_maintenance": false},
+            {"id": DEVICE_B, "name": "Sensor 2", "unit": "°C", "status": "connected",
+             "alert_status": "normal", "in_maintenance": false},
         ])
     );
     assert_eq!(
         body["alert_summary"],
-        json!({"normal": 2, "warning": 0, "critical": 0})
+        json!({"normal": 2, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0})
     );
     assert!(body["created_at"].is_string());
     assert!(body["updated_at"].is_string());
@@ -4307,7 +5656,7 @@ async fn creating_an_api_group_without_device_ids_creates_it_empty() {
     assert_eq!(body["description"], Value::Null);
     assert_eq!(
         body["alert_summary"],
-        json!({"normal": 0, "warning": 0, "critical": 0})
+        json!({"normal": 0, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0})
     );
 }
 
@@ -4641,15 +5990,19 @@ async fn getting_an_api_group_returns_its_devices_and_their_alert_summary() {
     assert_eq!(
         body["devices"],
         json!([
-            {"id": DEVICE_A, "name": "A normal", "unit": "°C", "status": "connected"},
-            {"id": DEVICE_B, "name": "B warning", "unit": "°C", "status": "connected"},
-            {"id": DEVICE_C, "name": "C critical", "unit": "°C", "status": "connected"},
-            {"id": DEVICE_D, "name": "D silent", "unit": "°C", "status": "connected"},
+            {"id": DEVICE_A, "name": "A normal", "unit": "°C", "status": "connected",
+             "alert_status": "normal", "in_maintenance": false},
+            {"id": DEVICE_B, "name": "B warning", "unit": "°C", "status": "connected",
+             "alert_status": "warning", "in_maintenance": false},
+            {"id": DEVICE_C, "name": "C critical", "unit": "°C", "status": "connected",
+             "alert_status": "critical", "in_maintenance": false},
+            {"id": DEVICE_D, "name": "D silent", "unit": "°C", "status": "connected",
+             "alert_status": "normal", "in_maintenance": false},
         ])
     );
     assert_eq!(
         body["alert_summary"],
-        json!({"normal": 2, "warning": 1, "critical": 1})
+        json!({"normal": 2, "warning": 1, "critical": 1, "in_maintenance": 0, "suppressed": 0})
     );
 }
 
@@ -4671,7 +6024,7 @@ async fn a_groups_alerts_are_its_alert_summary_object() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(
         answer.json(),
-        json!({"normal": 2, "warning": 1, "critical": 1})
+        json!({"normal": 2, "warning": 1, "critical": 1, "in_maintenance": 0, "suppressed": 0})
     );
 }
 
@@ -4714,7 +6067,7 @@ async fn alert_bounds_are_strict_and_unset_bounds_are_skipped() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(
         answer.json(),
-        json!({"normal": 3, "warning": 1, "critical": 0})
+        json!({"normal": 3, "warning": 1, "critical": 0, "in_maintenance": 0, "suppressed": 0})
     );
 }
 
@@ -4886,7 +6239,7 @@ async fn updating_an_api_group_passes_device_ids_as_the_new_member_list_without_
     assert_eq!(body["devices"].as_array().map(Vec::len), Some(2));
     assert_eq!(
         body["alert_summary"],
-        json!({"normal": 1, "warning": 0, "critical": 1})
+        json!({"normal": 1, "warning": 0, "critical": 1, "in_maintenance": 0, "suppressed": 0})
     );
 }
 
@@ -5305,4 +6658,395 @@ async fn the_accepted_count_is_what_the_repository_stored_when_a_reading_is_repe
     // Assert
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
     assert_eq!(answer.json(), json!({"accepted": 1}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group API: maintenance windows mute alerts
+
+/// `m` moved to `site`, or to no site.
+fn at_site(mut m: Member, site: Option<&str>) -> Member {
+    m.device.spec.site_id = site.map(|s| ScopeLabel::parse(s).expect("valid label"));
+    m
+}
+
+/// `m` in the window-named groups `slugs`.
+fn in_window_groups(mut m: Member, slugs: &[&str]) -> Member {
+    m.window_groups = slugs
+        .iter()
+        .map(|s| GroupSlug::parse(s).expect("valid slug"))
+        .collect();
+    m
+}
+
+/// `definition` narrowed to `site_ids` and `group_ids`.
+fn scoped(
+    definition: WindowDefinition,
+    site_ids: Option<&[&str]>,
+    group_ids: Option<&[&str]>,
+) -> WindowDefinition {
+    WindowDefinition {
+        site_ids: site_ids.map(|ids| {
+            ids.iter()
+                .map(|s| ScopeLabel::parse(s).expect("valid label"))
+                .collect()
+        }),
+        group_ids: group_ids.map(|ids| {
+            ids.iter()
+                .map(|s| GroupSlug::parse(s).expect("valid slug"))
+                .collect()
+        }),
+        ..definition
+    }
+}
+
+/// [`api_group`] with `windows` as the tenant's windows.
+fn api_group_with_windows(members: Vec<Member>, windows: Vec<MaintenanceWindow>) -> GroupDetail {
+    GroupDetail {
+        windows,
+        ..api_group(members)
+    }
+}
+
+/// The `(id, alert_status, in_maintenance)` of each device of a Group API group answer.
+fn device_flags(body: &Value) -> Vec<(String, String, bool)> {
+    body["devices"]
+        .as_array()
+        .expect("a devices array")
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().expect("id").to_owned(),
+                d["alert_status"].as_str().expect("alert_status").to_owned(),
+                d["in_maintenance"].as_bool().expect("in_maintenance"),
+            )
+        })
+        .collect()
+}
+
+fn flags(expected: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
+    expected
+        .iter()
+        .map(|(id, status, muted)| ((*id).to_owned(), (*status).to_owned(), *muted))
+        .collect()
+}
+
+/// Asks for the group and for its alerts, with the store answering `detail` both times.
+async fn group_and_alerts(detail: GroupDetail) -> (Value, Value) {
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_get_group()
+        .withf(|tenant, key| is_tenant_a(tenant) && is_id(key, GROUP_ID))
+        .times(2)
+        .returning(move |_, _| Ok(detail.clone()));
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!("{API_GROUPS}/{GROUP_ID}")),
+            get(&format!("{API_GROUPS}/{GROUP_ID}/alerts")),
+        ],
+    )
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    (answers[0].json(), answers[1].json())
+}
+
+#[actix_web::test]
+async fn an_active_window_mutes_the_members_at_its_sites_and_counts_them_apart() {
+    // Arrange: one window over site-1; a critical and a normal member there, a warning one
+    // at site-2.
+    let members = vec![
+        member(DEVICE_A, "A critical", office_thresholds(), Some(-20.0)),
+        at_site(
+            member(DEVICE_B, "B warning", office_thresholds(), Some(35.0)),
+            Some("site-2"),
+        ),
+        member(DEVICE_C, "C normal", office_thresholds(), Some(20.0)),
+    ];
+    let window = window_of(
+        "mw-site-1",
+        scoped(always_active(), Some(&["site-1"]), None),
+    );
+
+    // Act
+    let (group, alerts) = group_and_alerts(api_group_with_windows(members, vec![window])).await;
+
+    // Assert: statuses are unchanged; maintenance is counted apart.
+    let summary = json!({
+        "normal": 1, "warning": 1, "critical": 1, "in_maintenance": 2, "suppressed": 1,
+    });
+    assert_eq!(group["alert_summary"], summary);
+    assert_eq!(alerts, summary);
+    assert_eq!(
+        device_flags(&group),
+        flags(&[
+            (DEVICE_A, "critical", true),
+            (DEVICE_B, "warning", false),
+            (DEVICE_C, "normal", true),
+        ])
+    );
+}
+
+#[actix_web::test]
+async fn a_window_narrowed_by_group_ids_mutes_only_members_of_those_groups() {
+    // Arrange
+    let members = vec![
+        in_window_groups(
+            member(DEVICE_A, "A critical", office_thresholds(), Some(-20.0)),
+            &["grp-night"],
+        ),
+        in_window_groups(
+            member(DEVICE_B, "B critical", office_thresholds(), Some(50.0)),
+            &["grp-day"],
+        ),
+        member(DEVICE_C, "C warning", office_thresholds(), Some(-5.0)),
+        in_window_groups(
+            member(DEVICE_D, "D normal", office_thresholds(), Some(20.0)),
+            &["grp-day", "grp-night"],
+        ),
+    ];
+    let window = window_of(
+        "mw-night",
+        scoped(always_active(), None, Some(&["grp-night", "grp-other"])),
+    );
+
+    // Act
+    let (group, alerts) = group_and_alerts(api_group_with_windows(members, vec![window])).await;
+
+    // Assert
+    let summary = json!({
+        "normal": 1, "warning": 1, "critical": 2, "in_maintenance": 2, "suppressed": 1,
+    });
+    assert_eq!(group["alert_summary"], summary);
+    assert_eq!(alerts, summary);
+    assert_eq!(
+        device_flags(&group),
+        flags(&[
+            (DEVICE_A, "critical", true),
+            (DEVICE_B, "critical", false),
+            (DEVICE_C, "warning", false),
+            (DEVICE_D, "normal", true),
+        ])
+    );
+}
+
+#[actix_web::test]
+async fn a_window_narrowed_by_site_and_group_mutes_only_members_matching_both() {
+    // Arrange
+    let members = vec![
+        in_window_groups(
+            member(DEVICE_A, "A site-1 night", office_thresholds(), Some(50.0)),
+            &["grp-night"],
+        ),
+        in_window_groups(
+            at_site(
+                member(DEVICE_B, "B site-2 night", office_thresholds(), Some(50.0)),
+                Some("site-2"),
+            ),
+            &["grp-night"],
+        ),
+        member(DEVICE_C, "C site-1", office_thresholds(), Some(50.0)),
+    ];
+    let window = window_of(
+        "mw-both",
+        scoped(always_active(), Some(&["site-1"]), Some(&["grp-night"])),
+    );
+
+    // Act
+    let (group, alerts) = group_and_alerts(api_group_with_windows(members, vec![window])).await;
+
+    // Assert
+    assert_eq!(
+        alerts,
+        json!({"normal": 0, "warning": 0, "critical": 3, "in_maintenance": 1, "suppressed": 1})
+    );
+    assert_eq!(
+        device_flags(&group),
+        flags(&[
+            (DEVICE_A, "critical", true),
+            (DEVICE_B, "critical", false),
+            (DEVICE_C, "critical", false),
+        ])
+    );
+}
+
+#[actix_web::test]
+async fn a_site_list_never_covers_a_device_without_a_site_but_an_unscoped_window_does() {
+    // Arrange
+    let siteless = || {
+        vec![at_site(
+            member(DEVICE_A, "A nowhere", office_thresholds(), Some(35.0)),
+            None,
+        )]
+    };
+    let by_site = window_of(
+        "mw-site-1",
+        scoped(always_active(), Some(&["site-1"]), None),
+    );
+    let everywhere = window_of("mw-everywhere", always_active());
+
+    // Act
+    let (_, outside) = group_and_alerts(api_group_with_windows(siteless(), vec![by_site])).await;
+    let (_, covered) = group_and_alerts(api_group_with_windows(siteless(), vec![everywhere])).await;
+
+    // Assert
+    assert_eq!(
+        outside,
+        json!({"normal": 0, "warning": 1, "critical": 0, "in_maintenance": 0, "suppressed": 0})
+    );
+    assert_eq!(
+        covered,
+        json!({"normal": 0, "warning": 1, "critical": 0, "in_maintenance": 1, "suppressed": 1})
+    );
+}
+
+#[actix_web::test]
+async fn disabled_ended_future_or_off_slot_windows_mute_nothing() {
+    // Arrange: every window covers every member, but none is active now.
+    let members = vec![
+        member(DEVICE_A, "A critical", office_thresholds(), Some(-20.0)),
+        member(DEVICE_B, "B warning", office_thresholds(), Some(35.0)),
+        member(DEVICE_C, "C normal", office_thresholds(), Some(20.0)),
+    ];
+    let windows = vec![
+        window_of("mw-disabled", disabled_window()),
+        window_of("mw-future", future_window()),
+        window_of("mw-expired", expired_window()),
+        window_of("mw-elsewhere", recurring_since_2020(slot_elsewhere())),
+    ];
+
+    // Act
+    let (group, alerts) = group_and_alerts(api_group_with_windows(members, windows)).await;
+
+    // Assert
+    let summary = json!({
+        "normal": 1, "warning": 1, "critical": 1, "in_maintenance": 0, "suppressed": 0,
+    });
+    assert_eq!(group["alert_summary"], summary);
+    assert_eq!(alerts, summary);
+    assert_eq!(
+        device_flags(&group),
+        flags(&[
+            (DEVICE_A, "critical", false),
+            (DEVICE_B, "warning", false),
+            (DEVICE_C, "normal", false),
+        ])
+    );
+}
+
+#[actix_web::test]
+async fn a_disabled_window_mutes_nothing_even_while_an_all_day_slot_covers_now() {
+    // Arrange
+    let members = vec![member(
+        DEVICE_A,
+        "A critical",
+        office_thresholds(),
+        Some(-20.0),
+    )];
+    let windows = vec![window_of(
+        "mw-off",
+        WindowDefinition {
+            enabled: false,
+            ..recurring_since_2020(all_day())
+        },
+    )];
+
+    // Act
+    let (group, _) = group_and_alerts(api_group_with_windows(members, windows)).await;
+
+    // Assert
+    assert_eq!(
+        device_flags(&group),
+        flags(&[(DEVICE_A, "critical", false)])
+    );
+    assert_eq!(group["alert_summary"]["suppressed"], 0);
+}
+
+#[actix_web::test]
+async fn an_active_recurring_slot_mutes_like_a_plain_window() {
+    // Arrange
+    let members = vec![member(
+        DEVICE_A,
+        "A warning",
+        office_thresholds(),
+        Some(35.0),
+    )];
+    let windows = vec![window_of("mw-all-day", recurring_since_2020(all_day()))];
+
+    // Act
+    let (group, alerts) = group_and_alerts(api_group_with_windows(members, windows)).await;
+
+    // Assert
+    assert_eq!(device_flags(&group), flags(&[(DEVICE_A, "warning", true)]));
+    assert_eq!(
+        alerts,
+        json!({"normal": 0, "warning": 1, "critical": 0, "in_maintenance": 1, "suppressed": 1})
+    );
+}
+
+#[actix_web::test]
+async fn creating_and_updating_an_api_group_answer_with_maintenance_applied() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_create_group()
+        .times(1)
+        .returning(|_, new| {
+            let mut detail = saved_group(new);
+            detail.windows = vec![window_of("mw-active", always_active())];
+            Ok(detail)
+        });
+    mocks
+        .groups
+        .expect_update_group()
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(api_group_with_windows(
+                vec![member(
+                    DEVICE_A,
+                    "A critical",
+                    office_thresholds(),
+                    Some(-20.0),
+                )],
+                vec![window_of("mw-active", always_active())],
+            ))
+        });
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            post(
+                API_GROUPS,
+                &json!({"name": "Building A", "device_ids": [DEVICE_A]}),
+            ),
+            put(
+                &format!("{API_GROUPS}/{GROUP_ID}"),
+                &json!({"name": "Building B"}),
+            ),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(
+        answers[0].status,
+        StatusCode::CREATED,
+        "{}",
+        answers[0].text()
+    );
+    let created = answers[0].json();
+    assert_eq!(device_flags(&created), flags(&[(DEVICE_A, "normal", true)]));
+    assert_eq!(
+        created["alert_summary"],
+        json!({"normal": 1, "warning": 0, "critical": 0, "in_maintenance": 1, "suppressed": 0})
+    );
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    assert_eq!(
+        answers[1].json()["alert_summary"],
+        json!({"normal": 0, "warning": 0, "critical": 1, "in_maintenance": 1, "suppressed": 1})
+    );
 }

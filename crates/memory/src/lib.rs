@@ -10,9 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use domain::{
-    Device, DeviceChanges, DeviceGroup, GroupChanges, MaintenanceWindow, NewDevice, NewDeviceGroup,
-    NewMaintenanceWindow, ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp,
-    WindowChanges, WindowSlug,
+    Device, DeviceChanges, DeviceGroup, GroupChanges, GroupSlug, MaintenanceWindow, NewDevice,
+    NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint, ReadingQuery, TenantId,
+    Timestamp, WindowChanges, WindowSlug,
 };
 use ports::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
@@ -67,16 +67,47 @@ impl TenantData {
 
     fn detail(&self, index: usize) -> GroupDetail {
         let group = self.counted(&self.groups[index]);
+        let now = Timestamp::now();
+        let windows: Vec<MaintenanceWindow> = self
+            .windows
+            .iter()
+            .filter(|w| {
+                w.definition.enabled && w.definition.schedule.ends_at().is_none_or(|end| end > now)
+            })
+            .cloned()
+            .collect();
+        let named: Vec<&GroupSlug> = windows
+            .iter()
+            .filter_map(|w| w.definition.group_ids.as_ref())
+            .flatten()
+            .collect();
         let mut members: Vec<Member> = self
             .member_ids(group.id)
             .filter_map(|id| self.device(id))
             .map(|device| Member {
                 device: device.clone(),
                 latest: self.latest.get(&device.id).copied(),
+                window_groups: self
+                    .groups_of(device.id)
+                    .filter(|slug| named.contains(slug))
+                    .cloned()
+                    .collect(),
             })
             .collect();
         members.sort_by(|a, b| a.device.spec.name.as_str().cmp(b.device.spec.name.as_str()));
-        GroupDetail { group, members }
+        GroupDetail {
+            group,
+            members,
+            windows,
+        }
+    }
+
+    /// Slugs of the groups `device` belongs to.
+    fn groups_of(&self, device: Uuid) -> impl Iterator<Item = &GroupSlug> + '_ {
+        self.groups
+            .iter()
+            .filter(move |g| self.members.contains(&(g.id, device)))
+            .map(|g| &g.group_id)
     }
 
     fn first_unknown_device(&self, ids: &[Uuid]) -> Option<Uuid> {
@@ -549,6 +580,42 @@ impl MaintenanceWindowRepository for MemoryStore {
             .ok_or(LookupError::NotFound)?;
         data.windows.remove(index);
         Ok(())
+    }
+
+    async fn window_devices(
+        &self,
+        tenant: &TenantId,
+        window_id: &WindowSlug,
+    ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError> {
+        let tenants = self.lock();
+        let data = tenants.get(tenant).ok_or(LookupError::NotFound)?;
+        let window = data
+            .windows
+            .iter()
+            .find(|w| &w.window_id == window_id)
+            .ok_or(LookupError::NotFound)?;
+        Ok((window.clone(), Self::scope_of(data, window)))
+    }
+}
+
+impl MemoryStore {
+    fn scope_of(data: &TenantData, window: &MaintenanceWindow) -> Vec<Device> {
+        let d = &window.definition;
+        let mut devices: Vec<Device> = data
+            .devices
+            .iter()
+            .filter(|device| {
+                let groups: Vec<GroupSlug> = data.groups_of(device.id).cloned().collect();
+                d.in_scope(
+                    device.spec.site_id.as_ref(),
+                    device.spec.device_type.as_ref(),
+                    &groups,
+                )
+            })
+            .cloned()
+            .collect();
+        devices.sort_by(|a, b| a.spec.name.as_str().cmp(b.spec.name.as_str()));
+        devices
     }
 }
 

@@ -13,8 +13,8 @@ use crate::{
 use domain::{
     Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges, GroupName,
     GroupSlug, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading, ReadingBatch,
-    ReadingQuery, ReadingValue, Recurrence, ScopeLabel, TenantId, Thresholds, Timestamp, Unit,
-    WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    ReadingQuery, ReadingValue, Recurrence, RecurrenceParts, ScopeLabel, TenantId, Thresholds,
+    Timestamp, Unit, WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
 };
 
 /// Runs the whole suite. The store must be empty.
@@ -45,6 +45,8 @@ where
     readings_are_read_newest_first_within_bounds(store).await;
     deleting_a_device_takes_its_readings_and_memberships(store).await;
     tenants_never_see_each_others_devices_or_readings(store).await;
+    a_windows_scope_is_its_sites_types_and_groups(store).await;
+    group_details_carry_the_windows_that_may_mute_them(store).await;
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -109,6 +111,7 @@ fn new_window(slug: &str, starts_at: Timestamp) -> NewMaintenanceWindow {
             recurring: None,
             site_ids: None,
             device_types: None,
+            group_ids: None,
             enabled: true,
         },
     }
@@ -340,6 +343,19 @@ async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
     w.definition.recurring = Some(Recurrence::new(Some(&[1, 3]), 2, 4).expect("valid"));
     w.definition.site_ids = Some(ScopeLabel::parse_list(&["site-1", "site ' 2"]).expect("valid"));
     w.definition.device_types = Some(Vec::new());
+    w.definition.group_ids = Some(vec![GroupSlug::parse("grp-x").expect("valid")]);
+    w.definition.recurring = Some(
+        Recurrence::from_parts(RecurrenceParts {
+            dow: Some(&[5]),
+            days_of_month: Some(&[-1, 1]),
+            start_hour: 22,
+            start_minute: Some(30),
+            end_hour: 6,
+            end_minute: Some(15),
+            timezone: Some("Europe/Berlin"),
+        })
+        .expect("valid"),
+    );
     w.definition.enabled = false;
 
     let created = store.create_window(&t, w.clone()).await.expect("created");
@@ -1000,4 +1016,152 @@ where
         .expect("a still reads its own");
     assert_eq!(readings.len(), 1);
     assert_eq!(readings[0].value, 1.0);
+}
+
+fn scoped_device(name: &str, site: Option<&str>, kind: Option<&str>) -> NewDevice {
+    let mut d = new_device(name);
+    d.spec.site_id = site.map(|s| ScopeLabel::parse(s).expect("valid"));
+    d.spec.device_type = kind.map(|k| ScopeLabel::parse(k).expect("valid"));
+    d
+}
+
+async fn a_windows_scope_is_its_sites_types_and_groups<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + MaintenanceWindowRepository,
+{
+    let t = tenant("contract-window-scope");
+    let a = scoped_device("a", Some("s1"), Some("thermo"));
+    let b = scoped_device("b", Some("s1"), Some("pump"));
+    let c = scoped_device("c", Some("s2"), Some("thermo"));
+    let d = scoped_device("d", None, None);
+    for device in [&a, &b, &c, &d] {
+        store
+            .create_device(&t, device.clone())
+            .await
+            .expect("created");
+    }
+    let mut g = new_group("grp-scope", "Scope");
+    g.members = vec![a.id, c.id];
+    store.create_group(&t, g).await.expect("created");
+
+    let names = |devices: &[domain::Device]| {
+        devices
+            .iter()
+            .map(|d| d.spec.name.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut w = new_window("mw-all", at(datetime!(2025-01-01 0:00 UTC)));
+    store.create_window(&t, w.clone()).await.expect("created");
+    let (_, all) = store.window_devices(&t, &w.window_id).await.expect("found");
+    assert_eq!(
+        names(&all),
+        ["a", "b", "c", "d"],
+        "null lists cover every device"
+    );
+
+    w.window_id = WindowSlug::parse("mw-site").expect("valid");
+    w.definition.site_ids = Some(ScopeLabel::parse_list(&["s1"]).expect("valid"));
+    store.create_window(&t, w.clone()).await.expect("created");
+    assert_eq!(
+        names(
+            &store
+                .window_devices(&t, &w.window_id)
+                .await
+                .expect("found")
+                .1
+        ),
+        ["a", "b"]
+    );
+
+    w.window_id = WindowSlug::parse("mw-site-type").expect("valid");
+    w.definition.device_types = Some(ScopeLabel::parse_list(&["thermo"]).expect("valid"));
+    store.create_window(&t, w.clone()).await.expect("created");
+    assert_eq!(
+        names(
+            &store
+                .window_devices(&t, &w.window_id)
+                .await
+                .expect("found")
+                .1
+        ),
+        ["a"]
+    );
+
+    w.window_id = WindowSlug::parse("mw-group").expect("valid");
+    w.definition.site_ids = None;
+    w.definition.group_ids = Some(vec![GroupSlug::parse("grp-scope").expect("valid")]);
+    store.create_window(&t, w.clone()).await.expect("created");
+    assert_eq!(
+        names(
+            &store
+                .window_devices(&t, &w.window_id)
+                .await
+                .expect("found")
+                .1
+        ),
+        ["a", "c"]
+    );
+
+    assert!(matches!(
+        store
+            .window_devices(&tenant("contract-window-scope-other"), &w.window_id)
+            .await,
+        Err(LookupError::NotFound)
+    ));
+}
+
+async fn group_details_carry_the_windows_that_may_mute_them<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + MaintenanceWindowRepository,
+{
+    let t = tenant("contract-detail-windows");
+    let a = scoped_device("a", Some("s1"), None);
+    store.create_device(&t, a.clone()).await.expect("created");
+    let mut g = new_group("grp-muted", "Muted");
+    g.members = vec![a.id];
+    store.create_group(&t, g.clone()).await.expect("created");
+    store
+        .create_group(&t, new_group("grp-other", "Other"))
+        .await
+        .expect("created");
+
+    let mut live = new_window("mw-live", at(datetime!(2025-01-01 0:00 UTC)));
+    live.definition.group_ids = Some(vec![
+        GroupSlug::parse("grp-muted").expect("valid"),
+        GroupSlug::parse("grp-other").expect("valid"),
+    ]);
+    store
+        .create_window(&t, live.clone())
+        .await
+        .expect("created");
+    let mut disabled = new_window("mw-off", at(datetime!(2025-01-01 0:00 UTC)));
+    disabled.definition.enabled = false;
+    store.create_window(&t, disabled).await.expect("created");
+    let mut ended = new_window("mw-ended", at(datetime!(2020-01-01 0:00 UTC)));
+    ended.definition.schedule = WindowSchedule::new(
+        at(datetime!(2020-01-01 0:00 UTC)),
+        Some(at(datetime!(2020-01-02 0:00 UTC))),
+    )
+    .expect("valid");
+    store.create_window(&t, ended).await.expect("created");
+
+    let detail = store
+        .get_group(&t, &GroupKey::Id(g.id))
+        .await
+        .expect("found");
+    let windows: Vec<&str> = detail
+        .windows
+        .iter()
+        .map(|w| w.window_id.as_str())
+        .collect();
+    assert_eq!(
+        windows,
+        ["mw-live"],
+        "only enabled windows that have not ended"
+    );
+    assert_eq!(
+        detail.members[0].window_groups,
+        [GroupSlug::parse("grp-muted").expect("valid")],
+        "the member's groups that some window names"
+    );
 }

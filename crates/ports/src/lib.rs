@@ -112,19 +112,24 @@ pub enum GroupKey {
     Slug(GroupSlug),
 }
 
-/// A member device with what its alert status is computed from.
+/// A member device with what its alert status and maintenance are computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub device: Device,
     /// The device's newest reading, if it has any.
     pub latest: Option<ReadingPoint>,
+    /// The groups (slugs) the device belongs to that some window of the tenant names in its
+    /// `group_ids`: all that window scoping needs to know of its memberships.
+    pub window_groups: Vec<GroupSlug>,
 }
 
-/// A group with its members, ordered by device name (byte order).
+/// A group with its members, ordered by device name (byte order), and the tenant's windows that
+/// may mute them (enabled and not ended), all read in one round trip.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupDetail {
     pub group: DeviceGroup,
     pub members: Vec<Member>,
+    pub windows: Vec<MaintenanceWindow>,
 }
 
 /// One reading of a group's member, with what a reader needs to show it.
@@ -384,6 +389,17 @@ pub trait MaintenanceWindowRepository: Send + Sync {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(), LookupError>;
+
+    /// The window and the devices in its scope (by site, type and group, whatever the time),
+    /// ordered by name.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no window with that slug.
+    async fn window_devices(
+        &self,
+        tenant: &TenantId,
+        window_id: &WindowSlug,
+    ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError>;
 }
 
 /// Whether the store answers, for `/health/ready`.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
+use crate::windows::{live_windows_sql, window_from_row};
 use crate::{tenant_transaction, PgStore};
 
 /// The columns every group read returns, in the order [`group_from_row`] expects.
@@ -83,7 +84,12 @@ const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id =
 #[must_use]
 pub fn members_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value \
+        "SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value, \
+         ARRAY(SELECT g.group_id FROM device_group_members gm \
+               JOIN device_groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id \
+               WHERE gm.tenant_id = d.tenant_id AND gm.device_id = d.id AND g.group_id IN ( \
+                   SELECT unnest(w.group_ids) FROM maintenance_windows w \
+                   WHERE w.tenant_id = $1 AND w.enabled AND w.group_ids IS NOT NULL)) AS window_groups \
          FROM device_group_members m \
          JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
          LEFT JOIN latest_readings l ON l.tenant_id = d.tenant_id AND l.device_id = d.id \
@@ -165,12 +171,19 @@ async fn load_detail(
         .prepare_cached(&members_sql())
         .await
         .map_err(query_error)?;
+    let windows = tx
+        .prepare_cached(&live_windows_sql())
+        .await
+        .map_err(query_error)?;
     let tenant_id = tenant.as_str();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
-    // Polled together, the two queries are pipelined: one round trip.
-    let (group, members) =
-        tokio::try_join!(tx.query_one(&group, &params), tx.query(&members, &params))
-            .map_err(query_error)?;
+    // Polled together, the three queries are pipelined: one round trip for all the alert data.
+    let (group, members, windows) = tokio::try_join!(
+        tx.query_one(&group, &params),
+        tx.query(&members, &params),
+        tx.query(&windows, &params[..1]),
+    )
+    .map_err(query_error)?;
     let members = members
         .iter()
         .map(|row| {
@@ -183,15 +196,24 @@ async fn load_detail(
                     value: row.try_get("latest_value").map_err(query_error)?,
                 }),
             };
+            let window_groups: Vec<String> = row.try_get("window_groups").map_err(query_error)?;
             Ok(Member {
                 device: device_from_row(row)?,
                 latest,
+                window_groups: window_groups
+                    .iter()
+                    .map(|slug| GroupSlug::parse(slug).map_err(|e| corrupt_row("group", e)))
+                    .collect::<Result<Vec<_>, _>>()?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(GroupDetail {
         group: group_from_row(&group)?,
         members,
+        windows: windows
+            .iter()
+            .map(window_from_row)
+            .collect::<Result<Vec<_>, _>>()?,
     })
 }
 

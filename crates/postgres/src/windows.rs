@@ -1,9 +1,10 @@
-//! Maintenance windows in PostgreSQL. `recurring` is stored as `jsonb` in the seed's shape.
+//! Maintenance windows in PostgreSQL. `recurring` is stored as `jsonb` in the API's shape.
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use domain::{
-    MaintenanceWindow, NewMaintenanceWindow, Recurrence, ScopeLabel, TenantId, WindowChanges,
-    WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    Device, GroupSlug, MaintenanceWindow, NewMaintenanceWindow, Recurrence, RecurrenceParts,
+    ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
 };
 use ports::{
     CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError, UpdateWindowError,
@@ -11,74 +12,119 @@ use ports::{
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
+use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::groups::timestamp;
 use crate::{tenant_transaction, PgStore};
 
-const COLUMNS: &str =
-    "window_id, name, starts_at, ends_at, recurring, site_ids, device_types, enabled, created_at, updated_at";
+/// Window columns, qualified by the alias `w`.
+pub(crate) const WINDOW_COLUMNS: &str =
+    "w.window_id, w.name, w.starts_at, w.ends_at, w.recurring, w.site_ids, \
+     w.device_types, w.group_ids, w.enabled, w.created_at, w.updated_at";
 
 fn list_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM maintenance_windows WHERE tenant_id = $1 \
-         ORDER BY starts_at DESC, window_id COLLATE \"C\""
+        "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 \
+         ORDER BY w.starts_at DESC, w.window_id COLLATE \"C\""
+    )
+}
+/// The windows that may mute alerts now: enabled and not ended.
+pub(crate) fn live_windows_sql() -> String {
+    format!(
+        "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 AND w.enabled \
+         AND (w.ends_at IS NULL OR w.ends_at > now())"
     )
 }
 fn get_sql(lock: bool) -> String {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    format!(
-        "SELECT {COLUMNS} FROM maintenance_windows WHERE tenant_id = $1 AND window_id = $2{lock}"
-    )
+    format!("SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 AND w.window_id = $2{lock}")
 }
 fn insert_sql() -> String {
     format!(
-        "INSERT INTO maintenance_windows (tenant_id, window_id, name, starts_at, ends_at, recurring, \
-         site_ids, device_types, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO maintenance_windows AS w (tenant_id, window_id, name, starts_at, ends_at, recurring, \
+         site_ids, device_types, group_ids, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {WINDOW_COLUMNS}"
     )
 }
 fn update_sql() -> String {
     format!(
-        "UPDATE maintenance_windows SET name = $3, starts_at = $4, ends_at = $5, recurring = $6, \
-         site_ids = $7, device_types = $8, enabled = $9, updated_at = greatest(now(), updated_at) \
-         WHERE tenant_id = $1 AND window_id = $2 RETURNING {COLUMNS}"
+        "UPDATE maintenance_windows AS w SET name = $3, starts_at = $4, ends_at = $5, recurring = $6, \
+         site_ids = $7, device_types = $8, group_ids = $9, enabled = $10, \
+         updated_at = greatest(now(), w.updated_at) \
+         WHERE w.tenant_id = $1 AND w.window_id = $2 RETURNING {WINDOW_COLUMNS}"
+    )
+}
+/// Devices in a window's scope: each list that is set must hold the device's value.
+fn scope_sql() -> String {
+    format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 \
+         AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
+         AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
+         AND ($4::text[] IS NULL OR EXISTS ( \
+             SELECT 1 FROM device_group_members m \
+             JOIN device_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+             WHERE m.tenant_id = d.tenant_id AND m.device_id = d.id AND g.group_id = ANY($4))) \
+         ORDER BY d.name COLLATE \"C\""
     )
 }
 const DELETE: &str = "DELETE FROM maintenance_windows WHERE tenant_id = $1 AND window_id = $2";
 
 fn recurrence_to_json(r: &Recurrence) -> Value {
-    let mut value = json!({ "start_hour": r.start_hour(), "end_hour": r.end_hour() });
+    let mut value = json!({
+        "start_hour": r.start_hour(),
+        "start_minute": r.start_minute(),
+        "end_hour": r.end_hour(),
+        "end_minute": r.end_minute(),
+        "timezone": r.timezone(),
+    });
     if let Some(days) = r.days() {
         value["dow"] = json!(days);
+    }
+    if let Some(days) = r.days_of_month() {
+        value["days_of_month"] = json!(days);
     }
     value
 }
 
 fn recurrence_from_json(value: &Value) -> Result<Recurrence, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("recurring", reason);
-    let hour = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| corrupt(&format!("no {key}")))
+    let number = |key: &str| value.get(key).and_then(Value::as_i64);
+    let list = |key: &str| -> Result<Option<Vec<i64>>, StoreError> {
+        match value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|d| {
+                    d.as_i64()
+                        .ok_or_else(|| corrupt(&format!("non-integer in {key}")))
+                })
+                .collect::<Result<Vec<i64>, _>>()
+                .map(Some),
+            Some(other) => Err(corrupt(&format!("{key} is {other}"))),
+        }
     };
-    let days = match value.get("dow") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(days)) => Some(
-            days.iter()
-                .map(|d| d.as_i64().ok_or_else(|| corrupt(&"non-integer day")))
-                .collect::<Result<Vec<i64>, _>>()?,
-        ),
-        Some(other) => return Err(corrupt(&format!("dow is {other}"))),
-    };
-    Recurrence::new(days.as_deref(), hour("start_hour")?, hour("end_hour")?)
-        .map_err(|e| corrupt(&e))
+    let (dow, days_of_month) = (list("dow")?, list("days_of_month")?);
+    Recurrence::from_parts(RecurrenceParts {
+        dow: dow.as_deref(),
+        days_of_month: days_of_month.as_deref(),
+        start_hour: number("start_hour").ok_or_else(|| corrupt(&"no start_hour"))?,
+        start_minute: number("start_minute"),
+        end_hour: number("end_hour").ok_or_else(|| corrupt(&"no end_hour"))?,
+        end_minute: number("end_minute"),
+        timezone: value.get("timezone").and_then(Value::as_str),
+    })
+    .map_err(|e| corrupt(&e))
 }
 
 fn labels(values: Option<&Vec<ScopeLabel>>) -> Option<Vec<&str>> {
     values.map(|v| v.iter().map(ScopeLabel::as_str).collect())
 }
 
-fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError> {
+fn slugs(values: Option<&Vec<GroupSlug>>) -> Option<Vec<&str>> {
+    values.map(|v| v.iter().map(GroupSlug::as_str).collect())
+}
+
+pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("window", reason);
     let slug: String = row.try_get("window_id").map_err(query_error)?;
     let name: String = row.try_get("name").map_err(query_error)?;
@@ -90,6 +136,7 @@ fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError> {
             .transpose()
             .map_err(|e| corrupt(&e))
     };
+    let group_ids: Option<Vec<String>> = row.try_get("group_ids").map_err(query_error)?;
     let ends_at = row
         .try_get::<_, Option<time::OffsetDateTime>>("ends_at")
         .map_err(query_error)?
@@ -104,11 +151,61 @@ fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError> {
             recurring: recurring.as_ref().map(recurrence_from_json).transpose()?,
             site_ids: scope("site_ids")?,
             device_types: scope("device_types")?,
+            group_ids: group_ids
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| GroupSlug::parse(id))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()
+                .map_err(|e| corrupt(&e))?,
             enabled: row.try_get("enabled").map_err(query_error)?,
         },
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
     })
+}
+
+/// Runs an insert or update whose parameters after tenant and slug are the definition's.
+async fn write(
+    tx: &Transaction<'_>,
+    sql: &str,
+    tenant: &TenantId,
+    window_id: &WindowSlug,
+    d: &WindowDefinition,
+) -> Result<Row, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query_one(
+        &statement,
+        &[
+            &tenant.as_str(),
+            &window_id.as_str(),
+            &d.name.as_str(),
+            &d.schedule.starts_at().get(),
+            &d.schedule.ends_at().map(domain::Timestamp::get),
+            &d.recurring.as_ref().map(recurrence_to_json),
+            &labels(d.site_ids.as_ref()),
+            &labels(d.device_types.as_ref()),
+            &slugs(d.group_ids.as_ref()),
+            &d.enabled,
+        ],
+    )
+    .await
+}
+
+async fn find(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    window_id: &WindowSlug,
+    lock: bool,
+) -> Result<Option<Row>, StoreError> {
+    let statement = tx
+        .prepare_cached(&get_sql(lock))
+        .await
+        .map_err(query_error)?;
+    tx.query_opt(&statement, &[&tenant.as_str(), &window_id.as_str()])
+        .await
+        .map_err(query_error)
 }
 
 #[async_trait]
@@ -134,28 +231,15 @@ impl MaintenanceWindowRepository for PgStore {
     ) -> Result<MaintenanceWindow, CreateWindowError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx
-            .prepare_cached(&insert_sql())
-            .await
-            .map_err(query_error)?;
-        let d = &window.definition;
-        let inserted = tx
-            .query_one(
-                &statement,
-                &[
-                    &tenant.as_str(),
-                    &window.window_id.as_str(),
-                    &d.name.as_str(),
-                    &d.schedule.starts_at().get(),
-                    &d.schedule.ends_at().map(domain::Timestamp::get),
-                    &d.recurring.as_ref().map(recurrence_to_json),
-                    &labels(d.site_ids.as_ref()),
-                    &labels(d.device_types.as_ref()),
-                    &d.enabled,
-                ],
-            )
-            .await;
-        let row = match inserted {
+        let row = match write(
+            &tx,
+            &insert_sql(),
+            tenant,
+            &window.window_id,
+            &window.definition,
+        )
+        .await
+        {
             Ok(row) => row,
             Err(e) => {
                 return Err(match unique_violation(&e) {
@@ -178,14 +262,7 @@ impl MaintenanceWindowRepository for PgStore {
     ) -> Result<MaintenanceWindow, LookupError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx
-            .prepare_cached(&get_sql(false))
-            .await
-            .map_err(query_error)?;
-        let row = tx
-            .query_opt(&statement, &[&tenant.as_str(), &window_id.as_str()])
-            .await
-            .map_err(query_error)?;
+        let row = find(&tx, tenant, window_id, false).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(window_from_row(&row.ok_or(LookupError::NotFound)?)?)
     }
@@ -200,35 +277,11 @@ impl MaintenanceWindowRepository for PgStore {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
         // Locked, so a concurrent update cannot slip between the check and the write.
-        let select = tx
-            .prepare_cached(&get_sql(true))
-            .await
-            .map_err(query_error)?;
-        let current = tx
-            .query_opt(&select, &[&tenant.as_str(), &window_id.as_str()])
-            .await
-            .map_err(query_error)?
+        let current = find(&tx, tenant, window_id, true)
+            .await?
             .ok_or(UpdateWindowError::NotFound)?;
-        let d = window_from_row(&current)?.definition.apply(changes)?;
-        let update = tx
-            .prepare_cached(&update_sql())
-            .await
-            .map_err(query_error)?;
-        let row = tx
-            .query_one(
-                &update,
-                &[
-                    &tenant.as_str(),
-                    &window_id.as_str(),
-                    &d.name.as_str(),
-                    &d.schedule.starts_at().get(),
-                    &d.schedule.ends_at().map(domain::Timestamp::get),
-                    &d.recurring.as_ref().map(recurrence_to_json),
-                    &labels(d.site_ids.as_ref()),
-                    &labels(d.device_types.as_ref()),
-                    &d.enabled,
-                ],
-            )
+        let definition = window_from_row(&current)?.definition.apply(changes)?;
+        let row = write(&tx, &update_sql(), tenant, window_id, &definition)
             .await
             .map_err(query_error)?;
         tx.commit().await.map_err(query_error)?;
@@ -253,5 +306,40 @@ impl MaintenanceWindowRepository for PgStore {
             return Err(LookupError::NotFound);
         }
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn window_devices(
+        &self,
+        tenant: &TenantId,
+        window_id: &WindowSlug,
+    ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError> {
+        let mut client = self.client().await?;
+        let tx = tenant_transaction(&mut client, tenant).await?;
+        let window = window_from_row(
+            &find(&tx, tenant, window_id, false)
+                .await?
+                .ok_or(LookupError::NotFound)?,
+        )?;
+        let d = &window.definition;
+        let statement = tx.prepare_cached(&scope_sql()).await.map_err(query_error)?;
+        let rows = tx
+            .query(
+                &statement,
+                &[
+                    &tenant.as_str(),
+                    &labels(d.site_ids.as_ref()),
+                    &labels(d.device_types.as_ref()),
+                    &slugs(d.group_ids.as_ref()),
+                ],
+            )
+            .await
+            .map_err(query_error)?;
+        tx.commit().await.map_err(query_error)?;
+        let devices = rows
+            .iter()
+            .map(device_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((window, devices))
     }
 }

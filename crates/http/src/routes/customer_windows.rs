@@ -1,13 +1,15 @@
 //! `/customer/maintenance-windows` (seed 001): any authenticated user of the tenant.
 
 use actix_web::{web, HttpResponse};
-use domain::{NewMaintenanceWindow, WindowSlug};
+use domain::{NewMaintenanceWindow, Timestamp, WindowSlug, WindowStatus};
 use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
 
+use crate::api_dto::DeviceView;
 use crate::auth::Caller;
 use crate::dto::{
     MaintenanceWindowCreate, MaintenanceWindowDeleted, MaintenanceWindowList,
-    MaintenanceWindowUpdate, MaintenanceWindowView,
+    MaintenanceWindowUpdate, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
+    WindowDeviceView, WindowDevices, WindowListParams, WindowOccurrences,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
@@ -32,13 +34,15 @@ fn lookup_error(e: LookupError) -> ApiError {
     }
 }
 
-/// List the tenant's maintenance windows, latest start first.
+/// List the tenant's maintenance windows, latest start first, each with its status now.
 #[utoipa::path(
     get, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "list_maintenance_windows",
+    params(WindowListParams),
     responses(
         (status = 200, description = "The tenant's windows", body = MaintenanceWindowList),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Unknown `status`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -46,13 +50,106 @@ fn lookup_error(e: LookupError) -> ApiError {
 pub async fn list(
     caller: Caller,
     windows: web::Data<dyn MaintenanceWindowRepository>,
+    params: web::Query<WindowListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let windows = windows.list_windows(&caller.tenant).await?;
-    let windows: Vec<MaintenanceWindowView> =
-        windows.iter().map(MaintenanceWindowView::from).collect();
+    let wanted = params
+        .status
+        .as_deref()
+        .map(WindowStatus::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("status", e))?;
+    let now = Timestamp::now();
+    let windows: Vec<MaintenanceWindowView> = windows
+        .list_windows(&caller.tenant)
+        .await?
+        .iter()
+        .filter(|w| wanted.is_none_or(|s| w.definition.status(now) == s))
+        .map(|w| MaintenanceWindowView::at(w, now))
+        .collect();
     Ok(HttpResponse::Ok().json(MaintenanceWindowList {
         total: windows.len(),
         windows,
+    }))
+}
+
+/// When the window applies next: its occurrences that end after `from`, in UTC and time order.
+/// A window without `recurring` has at most one; a disabled window has none.
+#[utoipa::path(
+    get, path = "/customer/maintenance-windows/{window_id}/occurrences", tag = "customer: maintenance windows",
+    operation_id = "list_maintenance_window_occurrences",
+    params(("window_id" = String, Path, description = "The window's slug"), OccurrenceParams),
+    responses(
+        (status = 200, description = "The occurrences", body = WindowOccurrences),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Window not found`", body = ErrorBody),
+        (status = 422, description = "Bad `from` or `limit`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn occurrences(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    path: web::Path<String>,
+    params: web::Query<OccurrenceParams>,
+) -> Result<HttpResponse, ApiError> {
+    let window_id = slug(&path)?;
+    let (from, limit) = params.parse(Timestamp::now())?;
+    let window = windows
+        .get_window(&caller.tenant, &window_id)
+        .await
+        .map_err(lookup_error)?;
+    let occurrences = window
+        .definition
+        .occurrences(from, limit)
+        .iter()
+        .map(|o| OccurrenceView {
+            starts_at: o.starts_at.get(),
+            ends_at: o.ends_at.map(Timestamp::get),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(WindowOccurrences {
+        window_id: window_id.as_str().to_owned(),
+        occurrences,
+    }))
+}
+
+/// The devices in the window's scope (sites, types, groups), each saying whether the window
+/// covers it now.
+#[utoipa::path(
+    get, path = "/customer/maintenance-windows/{window_id}/devices", tag = "customer: maintenance windows",
+    operation_id = "list_maintenance_window_devices",
+    params(("window_id" = String, Path, description = "The window's slug")),
+    responses(
+        (status = 200, description = "The devices in scope", body = WindowDevices),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Window not found`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn devices(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let window_id = slug(&path)?;
+    let (window, devices) = windows
+        .window_devices(&caller.tenant, &window_id)
+        .await
+        .map_err(lookup_error)?;
+    let active_now = window.definition.is_active(Timestamp::now());
+    let devices: Vec<WindowDeviceView> = devices
+        .iter()
+        .map(|d| WindowDeviceView {
+            device: DeviceView::from(d),
+            active_now,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(WindowDevices {
+        window_id: window_id.as_str().to_owned(),
+        total: devices.len(),
+        devices,
     }))
 }
 

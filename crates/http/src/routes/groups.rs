@@ -2,7 +2,7 @@
 //! readings. Reads for every role; writes for admins and owners. Errors carry `GROUP_00x` codes.
 
 use actix_web::{web, HttpResponse};
-use domain::{GroupChanges, GroupSlug, NewDeviceGroup};
+use domain::{GroupChanges, GroupSlug, NewDeviceGroup, Timestamp};
 use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
 use uuid::Uuid;
 
@@ -89,7 +89,11 @@ pub async fn create(
             members: members.clone(),
         };
         match groups.create_group(&caller.tenant, new).await {
-            Ok(detail) => return Ok(HttpResponse::Created().json(GroupDetailView::from(&detail))),
+            Ok(detail) => {
+                return Ok(
+                    HttpResponse::Created().json(GroupDetailView::at(&detail, Timestamp::now()))
+                )
+            }
             Err(CreateGroupError::GroupIdTaken(_)) if attempts < GENERATED_SLUG_ATTEMPTS => {}
             Err(CreateGroupError::GroupIdTaken(slug)) => {
                 return Err(ports::StoreError::Unknown(anyhow::anyhow!(
@@ -144,7 +148,7 @@ pub async fn get(
         .get_group(&caller.tenant, &group_key(&path)?)
         .await
         .map_err(lookup(&path))?;
-    Ok(HttpResponse::Ok().json(GroupDetailView::from(&detail)))
+    Ok(HttpResponse::Ok().json(GroupDetailView::at(&detail, Timestamp::now())))
 }
 
 /// Update a group (admin or owner). Every field is optional; `device_ids` replaces the whole
@@ -208,7 +212,7 @@ pub async fn update(
             UpdateGroupError::DeviceNotFound(id) => device_not_found(id),
             UpdateGroupError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Ok().json(GroupDetailView::from(&detail)))
+    Ok(HttpResponse::Ok().json(GroupDetailView::at(&detail, Timestamp::now())))
 }
 
 /// Delete a group (admin or owner); its devices stay.
@@ -291,5 +295,5 @@ pub async fn alerts(
         .get_group(&caller.tenant, &group_key(&path)?)
         .await
         .map_err(lookup(&path))?;
-    Ok(HttpResponse::Ok().json(crate::api_dto::summary_of(&detail)))
+    Ok(HttpResponse::Ok().json(crate::api_dto::summary_of(&detail, Timestamp::now())))
 }
