@@ -13,7 +13,7 @@ export IOT_JWT_SECRET
 # cargo-nextest when installed (one process per test), else cargo test.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
 
-.PHONY: run test fmt-check clippy purity openapi build
+.PHONY: run test fuzz fmt-check clippy purity openapi build
 
 build:
 	$(CARGO) build --release -p iot-api
@@ -34,6 +34,11 @@ run: build
 
 test: fmt-check clippy purity
 	./scripts/with-test-postgres.sh $(CARGO) $(TEST_RUNNER) --workspace --all-features
+
+# Spec-driven fuzzing with Schemathesis (installed into a virtualenv under target/) against a
+# live server on each store.
+fuzz:
+	./scripts/with-test-postgres.sh ./scripts/schemathesis.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::text::{self, TextError};
 use crate::window::ScopeLabel;
-use crate::Timestamp;
+use crate::{Actor, Timestamp};
 
 /// Longest device name (seed 002's group names share this bound).
 pub const DEVICE_NAME_MAX: usize = 100;
@@ -234,6 +234,8 @@ pub struct Device {
     pub spec: DeviceSpec,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub created_by: Actor,
+    pub updated_by: Actor,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::text::{self, TextError};
-use crate::Timestamp;
+use crate::{Actor, Timestamp};
 
 /// Longest group name the customer API accepts (seed 000: `max_length=128`).
 pub const GROUP_NAME_MAX: usize = 128;
@@ -123,6 +123,8 @@ pub struct DeviceGroup {
     pub member_count: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub created_by: Actor,
+    pub updated_by: Actor,
 }
 
 /// A partial update. `None` leaves a field as it is; `Some(None)` clears a nullable one.

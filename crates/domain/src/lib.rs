@@ -5,6 +5,7 @@
 //! fallible constructors here, and every other layer can then rely on the invariants.
 #![forbid(unsafe_code)]
 
+pub mod actor;
 pub mod alert;
 pub mod device;
 pub mod group;
@@ -15,6 +16,7 @@ pub mod text;
 pub mod timestamp;
 pub mod window;
 
+pub use actor::{Actor, ActorError};
 pub use alert::{alert_status, AlertStatus, AlertSummary};
 pub use device::{
     Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, NewDevice, ThresholdError,

@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::group::{GroupSlug, SlugError};
 pub use crate::recurrence::{Recurrence, RecurrenceError, RecurrenceParts};
 use crate::text::{self, TextError};
-use crate::Timestamp;
+use crate::{Actor, Timestamp};
 
 /// Longest window name (seed 001: `max_length=128`).
 pub const WINDOW_NAME_MAX: usize = 128;
@@ -344,6 +344,8 @@ pub struct MaintenanceWindow {
     pub definition: WindowDefinition,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub created_by: Actor,
+    pub updated_by: Actor,
 }
 
 #[cfg(test)]

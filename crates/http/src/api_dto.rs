@@ -56,16 +56,33 @@ impl From<DeviceStatus> for DeviceStatusDto {
 #[serde(deny_unknown_fields)]
 pub struct DeviceCreate {
     /// Display name, unique within the tenant; 1 to 100 characters.
-    #[schema(example = "Temperature Sensor 1", min_length = 1, max_length = 100)]
+    #[schema(
+        example = "Temperature Sensor 1",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Measurement unit, up to 20 characters; empty when absent or null.
-    #[schema(example = "°C", max_length = 20)]
+    #[schema(
+        example = "°C",
+        max_length = 20,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: Option<String>,
     /// Connection state; `disconnected` when absent.
     pub status: Option<DeviceStatusDto>,
     /// The site the device is at (maintenance windows select by it).
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub site_id: Option<String>,
     /// The kind of device (maintenance windows select by it).
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub device_type: Option<String>,
     /// Below this: warning. Must not exceed `threshold_warning_upper`.
     pub threshold_warning_lower: Option<f64>,
@@ -84,23 +101,23 @@ pub struct DeviceCreate {
 pub struct DeviceUpdate {
     /// New name, 1 to 100 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub name: Option<Option<String>>,
     /// New unit, up to 20 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 20, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub unit: Option<Option<String>>,
     /// New connection state.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<DeviceStatusDto>)]
+    #[schema(value_type = DeviceStatusDto)]
     pub status: Option<Option<DeviceStatusDto>>,
     /// New site, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub site_id: Option<Option<String>>,
     /// New device type, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub device_type: Option<Option<String>>,
     /// New bound, or null to remove it.
     #[serde(default, deserialize_with = "present")]
@@ -149,6 +166,10 @@ pub struct DeviceView {
     /// Last change (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
 }
 
 impl From<&Device> for DeviceView {
@@ -167,6 +188,8 @@ impl From<&Device> for DeviceView {
             threshold_critical_upper: t.critical_upper(),
             created_at: d.created_at.get(),
             updated_at: d.updated_at.get(),
+            created_by: d.created_by.as_str().to_owned(),
+            updated_by: d.updated_by.as_str().to_owned(),
         }
     }
 }
@@ -266,6 +289,7 @@ impl DeviceUpdate {
 #[serde(deny_unknown_fields)]
 pub struct ReadingIn {
     /// The device's UUID.
+    #[schema(format = Uuid)]
     pub device_id: String,
     /// When it was measured (RFC 3339; without offset: UTC).
     #[schema(format = DateTime, example = "2025-10-20T10:30:00Z")]
@@ -347,13 +371,22 @@ pub(crate) fn reading_value(field: &str, value: f64) -> Result<ReadingValue, Api
 #[serde(deny_unknown_fields)]
 pub struct GroupCreate {
     /// Group name, 1 to 100 characters, unique within the tenant.
-    #[schema(example = "Building A Sensors", min_length = 1, max_length = 100)]
+    #[schema(
+        example = "Building A Sensors",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Group description, at most 500 characters.
-    #[schema(example = "All temperature sensors in Building A", max_length = 500)]
+    #[schema(
+        example = "All temperature sensors in Building A",
+        max_length = 500,
+        pattern = r"^[^\u0000]*$"
+    )]
     pub description: Option<String>,
     /// Devices to put in the group (repeats are ignored). Default: none.
-    #[schema(value_type = Option<Vec<String>>, example = json!(["123e4567-e89b-12d3-a456-426614174000"]))]
+    #[schema(schema_with = crate::schemas::device_ids)]
     pub device_ids: Option<Vec<String>>,
 }
 
@@ -364,15 +397,15 @@ pub struct GroupCreate {
 pub struct GroupUpdate {
     /// New name, 1 to 100 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub name: Option<Option<String>>,
     /// New description (at most 500 characters), or null to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
     pub description: Option<Option<String>>,
     /// The new member list, replacing the old one.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::schemas::member_ids)]
     pub device_ids: Option<Option<Vec<String>>>,
 }
 
@@ -449,6 +482,10 @@ pub struct GroupDetailView {
     /// Last update timestamp (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
 }
 
 /// A group in a list.
@@ -470,6 +507,10 @@ pub struct GroupListItem {
     /// Last update timestamp (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
 }
 
 /// A reading of one of a group's devices.
@@ -509,6 +550,8 @@ impl From<&DeviceGroup> for GroupListItem {
             device_count: g.member_count,
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
+            created_by: g.created_by.as_str().to_owned(),
+            updated_by: g.updated_by.as_str().to_owned(),
         }
     }
 }
@@ -585,6 +628,8 @@ impl GroupDetailView {
             alert_summary: summary_view(&assessed),
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
+            created_by: g.created_by.as_str().to_owned(),
+            updated_by: g.updated_by.as_str().to_owned(),
         }
     }
 }

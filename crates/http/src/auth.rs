@@ -3,7 +3,7 @@
 use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
-use domain::TenantId;
+use domain::{Actor, TenantId};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,8 @@ impl Role {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant: TenantId,
-    pub subject: String,
+    /// The token's `sub`, recorded as `created_by`/`updated_by` on writes.
+    pub actor: Actor,
     pub roles: Vec<Role>,
 }
 
@@ -82,7 +83,7 @@ impl Authenticator {
 
     /// # Errors
     /// 401 for a missing, oversized, malformed, unsigned, wrongly signed, expired or not yet
-    /// valid token, or one without a usable `tenant_id`.
+    /// valid token, or one without a usable `tenant_id` or `sub`.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, ApiError> {
         let header = authorization.ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
         if header.len() > MAX_TOKEN_BYTES + 7 {
@@ -106,9 +107,11 @@ impl Authenticator {
             .claims;
         let tenant = TenantId::parse(&claims.tenant_id)
             .map_err(|_| ApiError::unauthorized("Invalid token"))?;
+        let actor =
+            Actor::parse(&claims.sub).map_err(|_| ApiError::unauthorized("Invalid token"))?;
         Ok(Caller {
             tenant,
-            subject: claims.sub,
+            actor,
             roles: claims.roles.iter().filter_map(|r| Role::parse(r)).collect(),
         })
     }
@@ -194,7 +197,7 @@ mod tests {
             .authenticate(Some(&bearer(&token)))
             .unwrap();
         assert_eq!(caller.tenant.as_str(), "acme");
-        assert_eq!(caller.subject, "alice");
+        assert_eq!(caller.actor.as_str(), "alice");
         assert_eq!(caller.roles, [Role::Admin]);
     }
 

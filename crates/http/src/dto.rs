@@ -24,13 +24,22 @@ use crate::json::present;
 pub struct DeviceGroupCreate {
     /// The group's slug; `grp-` and 8 hex digits are generated when absent or empty.
     /// Letters, digits, `-`, `_`, `.` and `~`; at most 64 characters.
-    #[schema(example = "grp-lobby")]
+    #[schema(
+        example = "grp-lobby",
+        max_length = 64,
+        pattern = r"^([A-Za-z0-9_~-][A-Za-z0-9._~-]*|\.[A-Za-z0-9_~-][A-Za-z0-9._~-]*|\.\.[A-Za-z0-9._~-]+)$"
+    )]
     pub group_id: Option<String>,
     /// Display name, unique within the tenant; 1 to 128 characters.
-    #[schema(example = "Lobby sensors", min_length = 1, max_length = 128)]
+    #[schema(
+        example = "Lobby sensors",
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// Free text, at most 500 characters.
-    #[schema(max_length = 500)]
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
 }
 
@@ -41,11 +50,11 @@ pub struct DeviceGroupCreate {
 pub struct DeviceGroupUpdate {
     /// New display name, 1 to 128 characters, unique within the tenant.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub name: Option<Option<String>>,
     /// New description (at most 500 characters), or `null` to clear it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
     pub description: Option<Option<String>>,
 }
 
@@ -69,6 +78,10 @@ pub struct DeviceGroupView {
     /// When the group last changed (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
 }
 
 /// `GET /customer/device-groups`.
@@ -121,6 +134,8 @@ impl From<&DeviceGroup> for DeviceGroupView {
             member_count: g.member_count,
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
+            created_by: g.created_by.as_str().to_owned(),
+            updated_by: g.updated_by.as_str().to_owned(),
         }
     }
 }
@@ -197,12 +212,12 @@ impl DeviceGroupUpdate {
 pub struct Recurring {
     /// Days of the week, 0 = Sunday … 6 = Saturday; absent means every day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!([1, 2, 3, 4, 5]))]
+    #[schema(schema_with = crate::schemas::days_of_week, example = json!([1, 2, 3, 4, 5]))]
     pub dow: Option<Vec<i64>>,
     /// Days of the month, 1 to 31, or -1 to -31 counting from the month's end (-1 = last day);
     /// absent means every day. With `dow`, both must hold (`dow: [1]` with 1..7 = first Monday).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!([1, 2, 3, 4, 5, 6, 7]))]
+    #[schema(schema_with = crate::schemas::days_of_month, example = json!([1, 2, 3, 4, 5, 6, 7]))]
     pub days_of_month: Option<Vec<i64>>,
     /// Hour the slot starts, 0 to 23, inclusive.
     #[schema(minimum = 0, maximum = 23, example = 2)]
@@ -263,7 +278,12 @@ fn enabled_by_default() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceWindowCreate {
     /// Display name, 1 to 128 characters.
-    #[schema(example = "Nightly patching", min_length = 1, max_length = 128)]
+    #[schema(
+        example = "Nightly patching",
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// When the window opens (RFC 3339; a time without offset is taken as UTC).
     #[schema(format = DateTime, example = "2025-10-20T22:00:00Z")]
@@ -274,11 +294,13 @@ pub struct MaintenanceWindowCreate {
     /// Restricts the window to a daily slot.
     pub recurring: Option<Recurring>,
     /// Sites covered; null covers every site.
+    #[schema(schema_with = crate::schemas::label_list)]
     pub site_ids: Option<Vec<String>>,
     /// Device types covered; null covers every type.
+    #[schema(schema_with = crate::schemas::label_list)]
     pub device_types: Option<Vec<String>>,
     /// Groups (customer slugs) to narrow the scope to their members; null does not narrow.
-    #[schema(example = json!(["grp-lobby"]))]
+    #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Vec<String>>,
     /// Whether the window acts at all. Default true.
     #[serde(default = "enabled_by_default")]
@@ -294,11 +316,11 @@ pub struct MaintenanceWindowCreate {
 pub struct MaintenanceWindowUpdate {
     /// New name, 1 to 128 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
     pub name: Option<Option<String>>,
     /// New start (RFC 3339).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = String, format = DateTime)]
     pub starts_at: Option<Option<String>>,
     /// New end (RFC 3339), or null for open-ended.
     #[serde(default, deserialize_with = "present")]
@@ -310,19 +332,19 @@ pub struct MaintenanceWindowUpdate {
     pub recurring: Option<Option<Recurring>>,
     /// New site list, or null for every site.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::schemas::label_list)]
     pub site_ids: Option<Option<Vec<String>>>,
     /// New device-type list, or null for every type.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::schemas::label_list)]
     pub device_types: Option<Option<Vec<String>>>,
     /// New group list, or null to stop narrowing by group.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Option<Vec<String>>>,
     /// Turn the window on or off.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = bool)]
     pub enabled: Option<Option<bool>>,
 }
 
@@ -358,6 +380,10 @@ pub struct MaintenanceWindowView {
     /// When the window last changed (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
 }
 
 /// `GET /customer/maintenance-windows`.
@@ -403,6 +429,8 @@ impl MaintenanceWindowView {
             status: d.status(now).into(),
             created_at: w.created_at.get(),
             updated_at: w.updated_at.get(),
+            created_by: w.created_by.as_str().to_owned(),
+            updated_by: w.updated_by.as_str().to_owned(),
         }
     }
 }

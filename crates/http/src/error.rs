@@ -71,6 +71,18 @@ impl ApiError {
         )
     }
 
+    /// The request ran past its deadline.
+    #[must_use]
+    pub fn timed_out(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "The request did not complete within {} ms; retry later",
+                limit.as_millis()
+            ),
+        )
+    }
+
     #[must_use]
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(

@@ -12,6 +12,8 @@ pub mod error;
 pub mod json;
 pub mod openapi;
 mod routes;
+pub mod schemas;
+pub mod timeout;
 
 use std::sync::Arc;
 
@@ -71,108 +73,124 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.health.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
-            .route("/health/live", web::get().to(routes::meta::live))
-            .route("/health/ready", web::get().to(routes::meta::ready))
-            .route("/openapi.json", web::get().to(routes::meta::openapi_json))
-            .route("/docs", web::get().to(routes::meta::docs))
+            .service(
+                web::resource("/health/live")
+                    .get(routes::meta::live)
+                    .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/health/ready")
+                    .get(routes::meta::ready)
+                    .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/openapi.json")
+                    .get(routes::meta::openapi_json)
+                    .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/docs")
+                    .get(routes::meta::docs)
+                    .default_service(not_allowed("GET")),
+            )
             .service(
                 web::resource("/customer/device-groups")
                     .get(routes::customer_groups::list)
                     .post(routes::customer_groups::create)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/customer/device-groups/{group_id}")
                     .get(routes::customer_groups::get)
                     .patch(routes::customer_groups::update)
                     .delete(routes::customer_groups::delete)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, PATCH, DELETE")),
             )
             .service(
                 web::resource("/customer/maintenance-windows")
                     .get(routes::customer_windows::list)
                     .post(routes::customer_windows::create)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/customer/maintenance-windows/{window_id}")
                     .get(routes::customer_windows::get)
                     .patch(routes::customer_windows::update)
                     .delete(routes::customer_windows::delete)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, PATCH, DELETE")),
             )
             .service(
                 web::resource("/customer/maintenance-windows/{window_id}/occurrences")
                     .get(routes::customer_windows::occurrences)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/customer/maintenance-windows/{window_id}/devices")
                     .get(routes::customer_windows::devices)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/customer/device-groups/{group_id}/devices")
                     .get(routes::customer_groups::members)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/customer/device-groups/{group_id}/devices/{device_id}")
                     .put(routes::customer_groups::add_member)
                     .delete(routes::customer_groups::remove_member)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("PUT, DELETE")),
             )
             .service(
                 web::resource("/api/devices")
                     .get(routes::devices::list)
                     .post(routes::devices::create)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/api/devices/{id}")
                     .get(routes::devices::get)
                     .put(routes::devices::update)
                     .delete(routes::devices::delete)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, PUT, DELETE")),
             )
             .service(
                 web::resource("/api/devices/{id}/groups")
                     .get(routes::devices::groups)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/api/devices/{id}/readings")
                     .get(routes::devices::readings)
                     .post(routes::devices::record)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/api/readings")
                     .post(routes::readings::ingest)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("POST")),
             )
             .service(
                 web::resource("/api/groups")
                     .get(routes::groups::list)
                     .post(routes::groups::create)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/api/groups/{group_id}")
                     .get(routes::groups::get)
                     .put(routes::groups::update)
                     .delete(routes::groups::delete)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET, PUT, DELETE")),
             )
             .service(
                 web::resource("/api/groups/{group_id}/readings")
                     .get(routes::groups::readings)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/api/groups/{group_id}/alerts")
                     .get(routes::groups::alerts)
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .default_service(web::to(not_found));
     }
@@ -185,9 +203,14 @@ async fn not_found() -> HttpResponse {
     })
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(ErrorBody {
-        detail: "Method Not Allowed".to_owned(),
-        code: None,
+/// 405 with the `Allow` header listing what the resource does answer.
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, allow))
+            .json(ErrorBody {
+                detail: "Method Not Allowed".to_owned(),
+                code: None,
+            })
     })
 }

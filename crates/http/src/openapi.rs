@@ -66,6 +66,15 @@ struct BearerScheme;
 impl Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        // PATCH bodies must change something ({} is 400 `No fields to update`); the derive does
+        // not emit `minProperties`, so it is set here.
+        for name in ["DeviceGroupUpdate", "MaintenanceWindowUpdate"] {
+            if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(schema))) =
+                components.schemas.get_mut(name)
+            {
+                schema.min_properties = Some(1);
+            }
+        }
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.bearer_format = Some("JWT".to_owned());
         scheme.description = Some(

@@ -14,7 +14,7 @@ use actix_web::web::Bytes;
 use actix_web::App;
 use anyhow::anyhow;
 use domain::{
-    Description, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus,
+    Actor, Description, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus,
     GroupChanges, GroupName, GroupSlug, MaintenanceWindow, NewDevice, NewDeviceGroup,
     NewMaintenanceWindow, Reading, ReadingPoint, ReadingQuery, ReadingValue, Recurrence,
     RecurrenceParts, ScopeLabel, TenantId, ThresholdError, Thresholds, Timestamp, Unit,
@@ -42,6 +42,12 @@ const DEVICES: &str = "/api/devices";
 const READINGS: &str = "/api/readings";
 const API_GROUPS: &str = "/api/groups";
 const FORBIDDEN: &str = "Access forbidden. Required roles: admin, owner";
+/// The `sub` of every token the helpers issue, so the actor of every write they send.
+const SUB: &str = "alice";
+/// Who created, and who last changed, the stored entities of the fixtures: neither is [`SUB`],
+/// so that a response showing them can only have taken them from the entity.
+const CREATOR: &str = "dave";
+const EDITOR: &str = "erin";
 
 /// Fixed ids, so that paths, bodies and expectations can name the same device or group.
 const DEVICE_A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -62,9 +68,13 @@ fn now_unix() -> u64 {
 }
 
 fn token_with_roles(tenant: &str, roles: &[&str]) -> String {
+    token_of(SUB, tenant, roles)
+}
+
+/// A token of `sub` for `tenant` carrying exactly `roles`.
+fn token_of(sub: &str, tenant: &str, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    http_api::auth::issue_token(SECRET, "alice", tenant, &roles, now_unix(), 3600)
-        .expect("token signs")
+    http_api::auth::issue_token(SECRET, sub, tenant, &roles, now_unix(), 3600).expect("token signs")
 }
 
 fn token_for(tenant: &str) -> String {
@@ -240,6 +250,10 @@ fn delete(uri: &str) -> TestRequest {
     authed(TestRequest::delete().uri(uri))
 }
 
+fn actor(sub: &str) -> Actor {
+    Actor::parse(sub).expect("valid subject")
+}
+
 fn is_tenant_a(tenant: &TenantId) -> bool {
     tenant.as_str() == TENANT
 }
@@ -281,6 +295,8 @@ fn stored_group(group_id: &str, name: &str) -> DeviceGroup {
         member_count: 3,
         created_at: now,
         updated_at: now,
+        created_by: actor(CREATOR),
+        updated_by: actor(EDITOR),
     }
 }
 
@@ -327,6 +343,8 @@ fn saved_group(new: NewDeviceGroup) -> GroupDetail {
             member_count: members.len() as u64,
             created_at: now,
             updated_at: now,
+            created_by: actor(SUB),
+            updated_by: actor(SUB),
         },
         members,
         windows: Vec::new(),
@@ -351,6 +369,8 @@ fn device(id: Uuid, name: &str, thresholds: Thresholds) -> Device {
         },
         created_at: at(datetime!(2025-10-01 08:00 UTC)),
         updated_at: at(datetime!(2025-10-02 09:30 UTC)),
+        created_by: actor(CREATOR),
+        updated_by: actor(EDITOR),
     }
 }
 
@@ -362,6 +382,8 @@ fn saved_device(new: NewDevice) -> Device {
         spec: new.spec,
         created_at: now,
         updated_at: now,
+        created_by: actor(SUB),
+        updated_by: actor(SUB),
     }
 }
 
@@ -408,6 +430,8 @@ fn stored_window(window_id: &str) -> MaintenanceWindow {
         definition: nightly_definition(),
         created_at: now,
         updated_at: now,
+        created_by: actor(CREATOR),
+        updated_by: actor(EDITOR),
     }
 }
 
@@ -419,6 +443,8 @@ fn saved_window(new: NewMaintenanceWindow) -> MaintenanceWindow {
         definition: new.definition,
         created_at: now,
         updated_at: now,
+        created_by: actor(SUB),
+        updated_by: actor(SUB),
     }
 }
 
@@ -437,6 +463,8 @@ fn window_of(window_id: &str, definition: WindowDefinition) -> MaintenanceWindow
         definition,
         created_at: at(datetime!(2019-12-01 00:00 UTC)),
         updated_at: at(datetime!(2019-12-01 00:00 UTC)),
+        created_by: actor(CREATOR),
+        updated_by: actor(EDITOR),
     }
 }
 
@@ -557,7 +585,7 @@ async fn every_route_answers_through_the_production_route_table() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
     mocks
         .groups
         .expect_get_group()
@@ -567,7 +595,7 @@ async fn every_route_answers_through_the_production_route_table() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| Ok(stored_detail("grp-lobby", "Hall")));
+        .returning(|_, _, _, _| Ok(stored_detail("grp-lobby", "Hall")));
     mocks
         .groups
         .expect_delete_group()
@@ -582,7 +610,7 @@ async fn every_route_answers_through_the_production_route_table() {
         .windows
         .expect_create_window()
         .times(1)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
     mocks
         .windows
         .expect_get_window()
@@ -592,7 +620,7 @@ async fn every_route_answers_through_the_production_route_table() {
         .windows
         .expect_update_window()
         .times(1)
-        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+        .returning(|_, _, _, _| Ok(stored_window("mw-0000abcd")));
     mocks
         .windows
         .expect_delete_window()
@@ -1010,6 +1038,8 @@ async fn listing_groups_returns_the_tenants_groups_and_their_total() {
     assert_eq!(body["groups"][1]["name"], "Lobby");
     assert_eq!(body["groups"][1]["member_count"], 3);
     assert_eq!(body["groups"][1]["description"], "Sensors in the lobby");
+    assert_eq!(body["groups"][1]["created_by"], CREATOR);
+    assert_eq!(body["groups"][1]["updated_by"], EDITOR);
 }
 
 #[actix_web::test]
@@ -1036,6 +1066,8 @@ async fn getting_a_group_returns_it() {
         .is_some_and(|id| id.parse::<Uuid>().is_ok()));
     assert!(body["created_at"].is_string());
     assert!(body["updated_at"].is_string());
+    assert_eq!(body["created_by"], CREATOR);
+    assert_eq!(body["updated_by"], EDITOR);
 }
 
 #[actix_web::test]
@@ -1088,7 +1120,7 @@ async fn creating_a_group_without_group_id_generates_a_grp_slug() {
     mocks
         .groups
         .expect_create_group()
-        .withf(|tenant, new| {
+        .withf(|tenant, _, new| {
             is_tenant_a(tenant)
                 && is_generated_slug(new.group_id.as_str(), "grp-")
                 && new.name.as_str() == "Lobby"
@@ -1096,7 +1128,7 @@ async fn creating_a_group_without_group_id_generates_a_grp_slug() {
                 && new.members.is_empty()
         })
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(mocks, post(GROUPS, &json!({"name": "Lobby"}))).await;
@@ -1118,9 +1150,9 @@ async fn creating_a_group_with_an_empty_group_id_generates_a_grp_slug() {
     mocks
         .groups
         .expect_create_group()
-        .withf(|_, new| is_generated_slug(new.group_id.as_str(), "grp-"))
+        .withf(|_, _, new| is_generated_slug(new.group_id.as_str(), "grp-"))
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(
@@ -1144,14 +1176,14 @@ async fn creating_a_group_with_a_group_id_passes_it_through() {
     mocks
         .groups
         .expect_create_group()
-        .withf(|tenant, new| {
+        .withf(|tenant, _, new| {
             is_tenant_a(tenant)
                 && new.group_id.as_str() == "lobby-sensors"
                 && new.name.as_str() == "Lobby"
                 && new.description.as_ref().map(Description::as_str) == Some("Ground floor")
         })
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(
@@ -1178,7 +1210,7 @@ async fn creating_a_group_with_a_taken_group_id_answers_409_without_retrying() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
+        .returning(|_, _, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
 
     // Act
     let answer = call(
@@ -1200,7 +1232,7 @@ async fn creating_a_group_with_a_taken_name_answers_409_naming_it() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| Err(CreateGroupError::NameTaken(new.name)));
+        .returning(|_, _, new| Err(CreateGroupError::NameTaken(new.name)));
 
     // Act
     let answer = call(mocks, post(GROUPS, &json!({"name": "X"}))).await;
@@ -1222,7 +1254,7 @@ async fn a_generated_group_id_that_is_taken_is_retried_with_a_new_slug() {
         .expect_create_group()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(move |_, new| {
+        .returning(move |_, _, new| {
             first.lock().unwrap().push(new.group_id.as_str().to_owned());
             Err(CreateGroupError::GroupIdTaken(new.group_id))
         });
@@ -1232,7 +1264,7 @@ async fn a_generated_group_id_that_is_taken_is_retried_with_a_new_slug() {
         .expect_create_group()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(move |_, new| {
+        .returning(move |_, _, new| {
             second
                 .lock()
                 .unwrap()
@@ -1263,7 +1295,7 @@ async fn a_generated_group_id_that_keeps_colliding_gives_up_with_409_after_three
         .groups
         .expect_create_group()
         .times(3)
-        .returning(|_, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
+        .returning(|_, _, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
 
     // Act
     let answer = call(mocks, post(GROUPS, &json!({"name": "Lobby"}))).await;
@@ -1282,9 +1314,9 @@ async fn a_group_name_of_128_characters_is_accepted() {
     mocks
         .groups
         .expect_create_group()
-        .withf(move |_, new| new.name.as_str() == expected)
+        .withf(move |_, _, new| new.name.as_str() == expected)
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(mocks, post(GROUPS, &json!({ "name": name }))).await;
@@ -1526,7 +1558,7 @@ async fn patching_a_group_description_to_null_asks_the_repository_to_clear_it() 
     mocks
         .groups
         .expect_update_group()
-        .withf(|tenant, group_id, changes| {
+        .withf(|tenant, _, group_id, changes| {
             is_tenant_a(tenant)
                 && is_slug(group_id, "grp-lobby")
                 && *changes
@@ -1537,7 +1569,7 @@ async fn patching_a_group_description_to_null_asks_the_repository_to_clear_it() 
                     }
         })
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             let mut detail = stored_detail("grp-lobby", "Lobby");
             detail.group.description = None;
             Ok(detail)
@@ -1565,7 +1597,7 @@ async fn patching_a_group_name_passes_only_the_new_name() {
     mocks
         .groups
         .expect_update_group()
-        .withf(|tenant, group_id, changes| {
+        .withf(|tenant, _, group_id, changes| {
             is_tenant_a(tenant)
                 && is_slug(group_id, "grp-lobby")
                 && changes.name.as_ref().map(GroupName::as_str) == Some("Hall")
@@ -1573,7 +1605,7 @@ async fn patching_a_group_name_passes_only_the_new_name() {
                 && changes.members.is_none()
         })
         .times(1)
-        .returning(|_, _, _| Ok(stored_detail("grp-lobby", "Hall")));
+        .returning(|_, _, _, _| Ok(stored_detail("grp-lobby", "Hall")));
 
     // Act
     let answer = call(
@@ -1598,7 +1630,7 @@ async fn patching_an_unknown_group_answers_404_group_not_found() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| Err(UpdateGroupError::NotFound));
+        .returning(|_, _, _, _| Err(UpdateGroupError::NotFound));
 
     // Act
     let answer = call(
@@ -1623,7 +1655,7 @@ async fn patching_a_group_to_a_taken_name_answers_409_naming_it() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, changes| {
+        .returning(|_, _, _, changes| {
             Err(UpdateGroupError::NameTaken(
                 changes.name.expect("a new name"),
             ))
@@ -1697,7 +1729,7 @@ async fn creating_a_window_generates_an_mw_slug_and_enables_it_by_default() {
     mocks
         .windows
         .expect_create_window()
-        .withf(|tenant, new| {
+        .withf(|tenant, _, new| {
             let d = &new.definition;
             is_tenant_a(tenant)
                 && is_generated_slug(new.window_id.as_str(), "mw-")
@@ -1711,7 +1743,7 @@ async fn creating_a_window_generates_an_mw_slug_and_enables_it_by_default() {
                 && d.enabled
         })
         .times(1)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
 
     // Act
     let answer = call(mocks, post(WINDOWS, &nightly_body())).await;
@@ -1738,7 +1770,7 @@ async fn creating_a_window_passes_recurrence_scope_and_offsets_normalised_to_utc
     mocks
         .windows
         .expect_create_window()
-        .withf(|_, new| {
+        .withf(|_, _, new| {
             let d = &new.definition;
             let recurring = d.recurring.as_ref();
             d.schedule.starts_at() == at(datetime!(2025-10-20 20:00 UTC))
@@ -1756,7 +1788,7 @@ async fn creating_a_window_passes_recurrence_scope_and_offsets_normalised_to_utc
                 && !d.enabled
         })
         .times(1)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
 
     // Act
     let answer = call(
@@ -1799,13 +1831,13 @@ async fn a_generated_window_id_that_is_taken_is_retried() {
         .expect_create_window()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(|_, new| Err(CreateWindowError::WindowIdTaken(new.window_id)));
+        .returning(|_, _, new| Err(CreateWindowError::WindowIdTaken(new.window_id)));
     mocks
         .windows
         .expect_create_window()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
 
     // Act
     let answer = call(mocks, post(WINDOWS, &nightly_body())).await;
@@ -2023,6 +2055,8 @@ async fn listing_windows_returns_the_tenants_windows_and_their_total() {
     assert_eq!(body["windows"][0]["device_types"], Value::Null);
     assert_eq!(body["windows"][0]["group_ids"], Value::Null);
     assert_eq!(body["windows"][0]["status"], "expired");
+    assert_eq!(body["windows"][0]["created_by"], CREATOR);
+    assert_eq!(body["windows"][0]["updated_by"], EDITOR);
 }
 
 #[actix_web::test]
@@ -2049,6 +2083,8 @@ async fn getting_a_window_returns_it() {
     assert_eq!(body["enabled"], true);
     assert_eq!(body["group_ids"], Value::Null);
     assert_eq!(body["status"], "expired");
+    assert_eq!(body["created_by"], CREATOR);
+    assert_eq!(body["updated_by"], EDITOR);
 }
 
 #[actix_web::test]
@@ -2093,7 +2129,7 @@ async fn patching_a_window_end_to_null_asks_the_repository_to_clear_it() {
     mocks
         .windows
         .expect_update_window()
-        .withf(|tenant, window_id, changes| {
+        .withf(|tenant, _, window_id, changes| {
             is_tenant_a(tenant)
                 && window_id.as_str() == "mw-0000abcd"
                 && *changes
@@ -2103,7 +2139,7 @@ async fn patching_a_window_end_to_null_asks_the_repository_to_clear_it() {
                     }
         })
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             let mut window = stored_window("mw-0000abcd");
             window.definition.schedule =
                 WindowSchedule::new(window.definition.schedule.starts_at(), None)
@@ -2133,7 +2169,7 @@ async fn patching_a_window_passes_every_given_field_and_clears_the_nulled_ones()
     mocks
         .windows
         .expect_update_window()
-        .withf(|_, _, changes| {
+        .withf(|_, _, _, changes| {
             *changes
                 == WindowChanges {
                     name: Some(WindowName::parse("Renamed").expect("valid")),
@@ -2147,7 +2183,7 @@ async fn patching_a_window_passes_every_given_field_and_clears_the_nulled_ones()
                 }
         })
         .times(1)
-        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+        .returning(|_, _, _, _| Ok(stored_window("mw-0000abcd")));
 
     // Act
     let answer = call(
@@ -2222,7 +2258,7 @@ async fn a_window_patch_that_makes_the_merged_window_invalid_answers_422_naming_
         .windows
         .expect_update_window()
         .times(1)
-        .returning(|_, _, _| Err(UpdateWindowError::Invalid(WindowError::EndsNotAfterStart)));
+        .returning(|_, _, _, _| Err(UpdateWindowError::Invalid(WindowError::EndsNotAfterStart)));
 
     // Act
     let answer = call(
@@ -2251,7 +2287,7 @@ async fn patching_an_unknown_window_answers_404_window_not_found() {
         .windows
         .expect_update_window()
         .times(1)
-        .returning(|_, _, _| Err(UpdateWindowError::NotFound));
+        .returning(|_, _, _, _| Err(UpdateWindowError::NotFound));
 
     // Act
     let answer = call(
@@ -2482,7 +2518,7 @@ async fn occurrences_of_a_berlin_night_slot_follow_the_dst_change() {
         .windows
         .expect_create_window()
         .times(1)
-        .returning(move |_, new| {
+        .returning(move |_, _, new| {
             *keep.lock().expect("not poisoned") = Some(new.definition.clone());
             Ok(saved_window(new))
         });
@@ -2876,12 +2912,12 @@ async fn a_recurring_slot_that_ends_before_it_starts_runs_past_midnight_and_is_a
     mocks
         .windows
         .expect_create_window()
-        .withf(|_, new| {
+        .withf(|_, _, new| {
             new.definition.recurring
                 == Some(Recurrence::new(None, 9, 3).expect("a slot past midnight is valid"))
         })
         .times(1)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
 
     // Act
     let answer = call(
@@ -3026,7 +3062,7 @@ async fn an_accepted_rule_echoes_minutes_only_when_not_zero_and_the_zone_only_wh
         .windows
         .expect_create_window()
         .times(2)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
     let rules = [
         (
             json!({
@@ -3082,7 +3118,7 @@ async fn a_rule_reaches_the_repository_with_its_zone_minutes_and_days_of_month()
     mocks
         .windows
         .expect_create_window()
-        .withf(|_, new| {
+        .withf(|_, _, new| {
             let expected = Recurrence::from_parts(RecurrenceParts {
                 dow: Some(&[1, 2]),
                 days_of_month: Some(&[-1, 15]),
@@ -3096,7 +3132,7 @@ async fn a_rule_reaches_the_repository_with_its_zone_minutes_and_days_of_month()
             new.definition.recurring.as_ref() == Some(&expected)
         })
         .times(1)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
 
     // Act
     let answer = call(
@@ -3128,7 +3164,7 @@ async fn patching_a_window_recurrence_passes_the_new_rule_in_its_zone() {
     mocks
         .windows
         .expect_update_window()
-        .withf(|_, _, changes| {
+        .withf(|_, _, _, changes| {
             let rule = Recurrence::from_parts(RecurrenceParts {
                 start_hour: 22,
                 end_hour: 6,
@@ -3143,7 +3179,7 @@ async fn patching_a_window_recurrence_passes_the_new_rule_in_its_zone() {
                 }
         })
         .times(1)
-        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+        .returning(|_, _, _, _| Ok(stored_window("mw-0000abcd")));
 
     // Act
     let answer = call(
@@ -3194,7 +3230,7 @@ async fn creating_a_window_with_group_ids_passes_and_echoes_them() {
     mocks
         .windows
         .expect_create_window()
-        .withf(|_, new| {
+        .withf(|_, _, new| {
             new.definition.group_ids
                 == Some(vec![
                     GroupSlug::parse("grp-lobby").expect("valid"),
@@ -3202,7 +3238,7 @@ async fn creating_a_window_with_group_ids_passes_and_echoes_them() {
                 ])
         })
         .times(1)
-        .returning(|_, new| Ok(saved_window(new)));
+        .returning(|_, _, new| Ok(saved_window(new)));
     let mut body = nightly_body();
     body["group_ids"] = json!(["grp-lobby", "grp-night"]);
 
@@ -3246,7 +3282,7 @@ async fn patching_window_group_ids_to_null_asks_the_repository_to_stop_narrowing
     mocks
         .windows
         .expect_update_window()
-        .withf(|tenant, window_id, changes| {
+        .withf(|tenant, _, window_id, changes| {
             is_tenant_a(tenant)
                 && window_id.as_str() == "mw-0000abcd"
                 && *changes
@@ -3256,7 +3292,7 @@ async fn patching_window_group_ids_to_null_asks_the_repository_to_stop_narrowing
                     }
         })
         .times(1)
-        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+        .returning(|_, _, _, _| Ok(stored_window("mw-0000abcd")));
 
     // Act
     let answer = call(
@@ -3280,7 +3316,7 @@ async fn patching_window_group_ids_passes_the_new_list() {
     mocks
         .windows
         .expect_update_window()
-        .withf(|_, _, changes| {
+        .withf(|_, _, _, changes| {
             *changes
                 == WindowChanges {
                     group_ids: Some(Some(vec![GroupSlug::parse("grp-night").expect("valid")])),
@@ -3288,7 +3324,7 @@ async fn patching_window_group_ids_passes_the_new_list() {
                 }
         })
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             let mut window = stored_window("mw-0000abcd");
             window.definition.group_ids = Some(vec![GroupSlug::parse("grp-night").expect("valid")]);
             Ok(window)
@@ -3371,6 +3407,7 @@ async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() 
                     "threshold_warning_lower": 0.0, "threshold_warning_upper": 30.0,
                     "threshold_critical_lower": -10.0, "threshold_critical_upper": 40.0,
                     "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
+                    "created_by": CREATOR, "updated_by": EDITOR,
                     "active_now": true,
                 },
                 {
@@ -3379,6 +3416,7 @@ async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() 
                     "threshold_warning_lower": null, "threshold_warning_upper": null,
                     "threshold_critical_lower": null, "threshold_critical_upper": null,
                     "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
+                    "created_by": CREATOR, "updated_by": EDITOR,
                     "active_now": true,
                 },
             ],
@@ -3523,7 +3561,7 @@ async fn an_unavailable_store_answers_503_with_a_json_detail() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Err(CreateGroupError::Store(StoreError::Unavailable(anyhow!(
                 "pool exhausted"
             ))))
@@ -3541,7 +3579,7 @@ async fn an_unavailable_store_answers_503_with_a_json_detail() {
         .windows
         .expect_update_window()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Err(UpdateWindowError::Store(StoreError::Unavailable(anyhow!(
                 "pool exhausted"
             ))))
@@ -3587,7 +3625,7 @@ async fn an_unknown_store_error_answers_500_without_leaking_its_cause() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Err(UpdateGroupError::Store(StoreError::Unknown(anyhow!(
                 "secret SQL detail"
             ))))
@@ -3605,7 +3643,7 @@ async fn an_unknown_store_error_answers_500_without_leaking_its_cause() {
         .windows
         .expect_create_window()
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Err(CreateWindowError::Store(StoreError::Unknown(anyhow!(
                 "secret SQL detail"
             ))))
@@ -3652,7 +3690,7 @@ async fn a_generated_window_id_that_keeps_colliding_answers_an_opaque_500() {
         .windows
         .expect_create_window()
         .times(3)
-        .returning(|_, new| Err(CreateWindowError::WindowIdTaken(new.window_id)));
+        .returning(|_, _, new| Err(CreateWindowError::WindowIdTaken(new.window_id)));
 
     // Act
     let answer = call(mocks, post(WINDOWS, &nightly_body())).await;
@@ -3678,12 +3716,12 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .groups
         .expect_add_member()
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     mocks
         .groups
         .expect_remove_member()
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     mocks
         .groups
         .expect_list_groups()
@@ -3693,12 +3731,12 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
     mocks
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| Ok(api_group(vec![])));
+        .returning(|_, _, _, _| Ok(api_group(vec![])));
     mocks
         .groups
         .expect_delete_group()
@@ -3718,7 +3756,7 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .devices
         .expect_create_device()
         .times(1)
-        .returning(|_, new| Ok(saved_device(new)));
+        .returning(|_, _, new| Ok(saved_device(new)));
     mocks
         .devices
         .expect_get_device()
@@ -3728,7 +3766,7 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .devices
         .expect_update_device()
         .times(1)
-        .returning(|_, id, _| Ok(device(id, "T2", Thresholds::default())));
+        .returning(|_, _, id, _| Ok(device(id, "T2", Thresholds::default())));
     mocks
         .devices
         .expect_delete_device()
@@ -3971,12 +4009,12 @@ async fn an_owner_may_write_devices_readings_and_groups() {
         .devices
         .expect_create_device()
         .times(1)
-        .returning(|_, new| Ok(saved_device(new)));
+        .returning(|_, _, new| Ok(saved_device(new)));
     mocks
         .devices
         .expect_update_device()
         .times(1)
-        .returning(|_, id, _| Ok(device(id, "T2", Thresholds::default())));
+        .returning(|_, _, id, _| Ok(device(id, "T2", Thresholds::default())));
     mocks
         .devices
         .expect_delete_device()
@@ -3991,12 +4029,12 @@ async fn an_owner_may_write_devices_readings_and_groups() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
     mocks
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| Ok(api_group(vec![])));
+        .returning(|_, _, _, _| Ok(api_group(vec![])));
     mocks
         .groups
         .expect_delete_group()
@@ -4093,12 +4131,12 @@ async fn a_viewer_may_change_customer_group_membership() {
         .groups
         .expect_add_member()
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     mocks
         .groups
         .expect_remove_member()
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     let uri = format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}");
 
     // Act
@@ -4161,6 +4199,8 @@ async fn listing_a_groups_devices_returns_its_members_by_slug() {
             "threshold_critical_upper": 40.0,
             "created_at": "2025-10-01T08:00:00Z",
             "updated_at": "2025-10-02T09:30:00Z",
+            "created_by": CREATOR,
+            "updated_by": EDITOR,
         })
     );
     assert_eq!(body["devices"][1]["id"], DEVICE_B);
@@ -4192,11 +4232,11 @@ async fn putting_a_device_in_a_group_answers_200_with_member_true() {
     mocks
         .groups
         .expect_add_member()
-        .withf(|tenant, key, device| {
+        .withf(|tenant, _, key, device| {
             is_tenant_a(tenant) && is_slug(key, "grp-lobby") && *device == uuid(DEVICE_A)
         })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
 
     // Act
     let answer = call(
@@ -4221,7 +4261,7 @@ async fn putting_a_device_in_an_unknown_group_answers_404_group_not_found() {
         .groups
         .expect_add_member()
         .times(1)
-        .returning(|_, _, _| Err(MembershipError::GroupNotFound));
+        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
 
     // Act
     let answer = call(
@@ -4243,7 +4283,7 @@ async fn putting_an_unknown_device_in_a_group_answers_404_device_not_found() {
         .groups
         .expect_add_member()
         .times(1)
-        .returning(|_, _, _| Err(MembershipError::DeviceNotFound));
+        .returning(|_, _, _, _| Err(MembershipError::DeviceNotFound));
 
     // Act
     let answer = call(
@@ -4265,15 +4305,15 @@ async fn a_device_path_that_is_no_uuid_reaches_the_store_as_the_nil_uuid_so_the_
     mocks
         .groups
         .expect_add_member()
-        .withf(|_, key, device| is_slug(key, "grp-lobby") && device.is_nil())
+        .withf(|_, _, key, device| is_slug(key, "grp-lobby") && device.is_nil())
         .times(1)
-        .returning(|_, _, _| Err(MembershipError::DeviceNotFound));
+        .returning(|_, _, _, _| Err(MembershipError::DeviceNotFound));
     mocks
         .groups
         .expect_remove_member()
-        .withf(|_, key, device| is_slug(key, "grp-nothing") && device.is_nil())
+        .withf(|_, _, key, device| is_slug(key, "grp-nothing") && device.is_nil())
         .times(1)
-        .returning(|_, _, _| Err(MembershipError::GroupNotFound));
+        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
 
     // Act
     let answers = call_all(
@@ -4299,11 +4339,11 @@ async fn removing_a_device_from_a_group_answers_200_with_member_false() {
     mocks
         .groups
         .expect_remove_member()
-        .withf(|tenant, key, device| {
+        .withf(|tenant, _, key, device| {
             is_tenant_a(tenant) && is_slug(key, "grp-lobby") && *device == uuid(DEVICE_A)
         })
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
 
     // Act
     let answer = call(
@@ -4328,7 +4368,7 @@ async fn removing_a_device_that_is_not_a_member_answers_404_device_not_in_group(
         .groups
         .expect_remove_member()
         .times(1)
-        .returning(|_, _, _| Err(MembershipError::NotMember));
+        .returning(|_, _, _, _| Err(MembershipError::NotMember));
 
     // Act
     let answer = call(
@@ -4350,7 +4390,7 @@ async fn removing_a_device_from_an_unknown_group_answers_404_group_not_found() {
         .groups
         .expect_remove_member()
         .times(1)
-        .returning(|_, _, _| Err(MembershipError::GroupNotFound));
+        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
 
     // Act
     let answer = call(
@@ -4419,6 +4459,8 @@ async fn listing_devices_returns_a_bare_array_in_the_stores_order() {
     assert_eq!(devices[0]["name"], "Hall");
     assert_eq!(devices[0]["threshold_critical_upper"], 40.0);
     assert_eq!(devices[1]["name"], "Lobby");
+    assert_eq!(devices[1]["created_by"], CREATOR);
+    assert_eq!(devices[1]["updated_by"], EDITOR);
 }
 
 #[actix_web::test]
@@ -4428,7 +4470,7 @@ async fn creating_a_device_answers_201_and_passes_every_field() {
     mocks
         .devices
         .expect_create_device()
-        .withf(|tenant, new| {
+        .withf(|tenant, _, new| {
             is_tenant_a(tenant)
                 && new.spec
                     == DeviceSpec {
@@ -4441,7 +4483,7 @@ async fn creating_a_device_answers_201_and_passes_every_field() {
                     }
         })
         .times(1)
-        .returning(|_, new| Ok(saved_device(new)));
+        .returning(|_, _, new| Ok(saved_device(new)));
 
     // Act
     let answer = call(
@@ -4485,7 +4527,7 @@ async fn a_device_created_with_only_a_name_is_disconnected_without_unit_or_thres
     mocks
         .devices
         .expect_create_device()
-        .withf(|_, new| {
+        .withf(|_, _, new| {
             new.spec.name.as_str() == "T1"
                 && new.spec.unit.as_str().is_empty()
                 && new.spec.status == DeviceStatus::Disconnected
@@ -4494,7 +4536,7 @@ async fn a_device_created_with_only_a_name_is_disconnected_without_unit_or_thres
                 && new.spec.thresholds == Thresholds::default()
         })
         .times(1)
-        .returning(|_, new| Ok(saved_device(new)));
+        .returning(|_, _, new| Ok(saved_device(new)));
 
     // Act
     let answer = call(mocks, post(DEVICES, &json!({"name": "T1"}))).await;
@@ -4568,7 +4610,7 @@ async fn creating_a_device_with_a_taken_name_answers_400_naming_it() {
         .devices
         .expect_create_device()
         .times(1)
-        .returning(|_, new| Err(CreateDeviceError::NameTaken(new.spec.name)));
+        .returning(|_, _, new| Err(CreateDeviceError::NameTaken(new.spec.name)));
 
     // Act
     let answer = call(mocks, post(DEVICES, &json!({"name": "Hall"}))).await;
@@ -4684,6 +4726,8 @@ async fn getting_a_device_returns_it() {
             "threshold_critical_upper": 40.0,
             "created_at": "2025-10-01T08:00:00Z",
             "updated_at": "2025-10-02T09:30:00Z",
+            "created_by": CREATOR,
+            "updated_by": EDITOR,
         })
     );
 }
@@ -4743,7 +4787,7 @@ async fn updating_a_device_passes_only_the_given_fields_and_clears_the_nulled_on
     mocks
         .devices
         .expect_update_device()
-        .withf(|tenant, id, changes| {
+        .withf(|tenant, _, id, changes| {
             is_tenant_a(tenant)
                 && *id == uuid(DEVICE_A)
                 && *changes
@@ -4757,7 +4801,7 @@ async fn updating_a_device_passes_only_the_given_fields_and_clears_the_nulled_on
                     }
         })
         .times(1)
-        .returning(|_, id, _| Ok(device(id, "Hall 2", Thresholds::default())));
+        .returning(|_, _, id, _| Ok(device(id, "Hall 2", Thresholds::default())));
 
     // Act
     let answer = call(
@@ -4790,7 +4834,7 @@ async fn updating_a_device_whose_merged_thresholds_are_out_of_order_answers_422_
         .devices
         .expect_update_device()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Err(UpdateDeviceError::Invalid(ThresholdError::OutOfOrder {
                 lower: "threshold_warning_lower",
                 upper: "threshold_warning_upper",
@@ -4847,7 +4891,7 @@ async fn updating_a_device_to_a_taken_name_answers_400_naming_it() {
         .devices
         .expect_update_device()
         .times(1)
-        .returning(|_, _, changes| {
+        .returning(|_, _, _, changes| {
             Err(UpdateDeviceError::NameTaken(
                 changes.name.expect("a new name"),
             ))
@@ -4873,7 +4917,7 @@ async fn updating_an_unknown_device_answers_404_naming_it() {
         .devices
         .expect_update_device()
         .times(1)
-        .returning(|_, _, _| Err(UpdateDeviceError::NotFound));
+        .returning(|_, _, _, _| Err(UpdateDeviceError::NotFound));
 
     // Act
     let answer = call(
@@ -4946,6 +4990,8 @@ async fn listing_a_devices_groups_returns_them_with_their_device_counts() {
     assert_eq!(groups[0]["group_id"], "grp-lobby");
     assert_eq!(groups[0]["name"], "Lobby");
     assert_eq!(groups[0]["device_count"], 3);
+    assert_eq!(groups[0]["created_by"], CREATOR);
+    assert_eq!(groups[0]["updated_by"], EDITOR);
 }
 
 #[actix_web::test]
@@ -5582,7 +5628,7 @@ async fn creating_an_api_group_answers_201_with_its_devices_and_alert_summary() 
     mocks
         .groups
         .expect_create_group()
-        .withf(|tenant, new| {
+        .withf(|tenant, _, new| {
             is_tenant_a(tenant)
                 && is_generated_slug(new.group_id.as_str(), "grp-")
                 && new.name.as_str() == "Building A"
@@ -5590,7 +5636,7 @@ async fn creating_an_api_group_answers_201_with_its_devices_and_alert_summary() 
                 && new.members == [uuid(DEVICE_A), uuid(DEVICE_B)]
         })
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(
@@ -5642,9 +5688,9 @@ async fn creating_an_api_group_without_device_ids_creates_it_empty() {
     mocks
         .groups
         .expect_create_group()
-        .withf(|_, new| new.members.is_empty() && new.description.is_none())
+        .withf(|_, _, new| new.members.is_empty() && new.description.is_none())
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(mocks, post(API_GROUPS, &json!({"name": "Building A"}))).await;
@@ -5667,9 +5713,9 @@ async fn duplicate_device_ids_reach_the_repository_once_in_first_seen_order() {
     mocks
         .groups
         .expect_create_group()
-        .withf(|_, new| new.members == [uuid(DEVICE_B), uuid(DEVICE_A)])
+        .withf(|_, _, new| new.members == [uuid(DEVICE_B), uuid(DEVICE_A)])
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act: B, A, B again, and A again spelled in upper case.
     let answer = call(
@@ -5697,7 +5743,7 @@ async fn creating_an_api_group_with_a_taken_name_answers_400_group_001() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| Err(CreateGroupError::NameTaken(new.name)));
+        .returning(|_, _, new| Err(CreateGroupError::NameTaken(new.name)));
 
     // Act
     let answer = call(mocks, post(API_GROUPS, &json!({"name": "X"}))).await;
@@ -5718,7 +5764,7 @@ async fn creating_an_api_group_with_an_unknown_device_answers_400_group_002_nami
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, _| Err(CreateGroupError::DeviceNotFound(uuid(DEVICE_B))));
+        .returning(|_, _, _| Err(CreateGroupError::DeviceNotFound(uuid(DEVICE_B))));
 
     // Act
     let answer = call(
@@ -5774,7 +5820,7 @@ async fn an_api_group_name_of_100_characters_and_a_description_of_500_are_accept
     mocks
         .groups
         .expect_create_group()
-        .withf(|_, new| {
+        .withf(|_, _, new| {
             new.name.char_count() == 100
                 && new
                     .description
@@ -5782,7 +5828,7 @@ async fn an_api_group_name_of_100_characters_and_a_description_of_500_are_accept
                     .is_some_and(|d| d.as_str().chars().count() == 500)
         })
         .times(1)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
 
     // Act
     let answer = call(
@@ -5888,19 +5934,19 @@ async fn a_generated_api_group_slug_that_is_taken_is_retried_and_gives_up_with_a
         .expect_create_group()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(|_, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
+        .returning(|_, _, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
     mocks
         .groups
         .expect_create_group()
         .times(1)
         .in_sequence(&mut sequence)
-        .returning(|_, new| Ok(saved_group(new)));
+        .returning(|_, _, new| Ok(saved_group(new)));
     mocks
         .groups
         .expect_create_group()
         .times(3)
         .in_sequence(&mut sequence)
-        .returning(|_, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
+        .returning(|_, _, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
 
     // Act
     let answers = call_all(
@@ -5955,6 +6001,8 @@ async fn listing_api_groups_returns_a_bare_array_with_device_counts() {
     assert_eq!(groups[1]["device_count"], 3);
     assert_eq!(groups[1]["description"], "Sensors in the lobby");
     assert!(groups[1]["id"].is_string());
+    assert_eq!(groups[1]["created_by"], CREATOR);
+    assert_eq!(groups[1]["updated_by"], EDITOR);
 }
 
 /// A normal, a warning and a critical member, and one without any reading.
@@ -5987,6 +6035,8 @@ async fn getting_an_api_group_returns_its_devices_and_their_alert_summary() {
     assert_eq!(body["id"], GROUP_ID);
     assert_eq!(body["group_id"], "grp-0000abcd");
     assert_eq!(body["name"], "Building A");
+    assert_eq!(body["created_by"], CREATOR);
+    assert_eq!(body["updated_by"], EDITOR);
     assert_eq!(
         body["devices"],
         json!([
@@ -6204,7 +6254,7 @@ async fn updating_an_api_group_passes_device_ids_as_the_new_member_list_without_
     mocks
         .groups
         .expect_update_group()
-        .withf(|tenant, key, changes| {
+        .withf(|tenant, _, key, changes| {
             is_tenant_a(tenant)
                 && is_id(key, GROUP_ID)
                 && *changes
@@ -6215,7 +6265,7 @@ async fn updating_an_api_group_passes_device_ids_as_the_new_member_list_without_
                     }
         })
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Ok(api_group(vec![
                 member(DEVICE_A, "A", office_thresholds(), Some(50.0)),
                 member(DEVICE_B, "B", office_thresholds(), None),
@@ -6250,7 +6300,7 @@ async fn updating_an_api_group_with_an_empty_device_list_empties_it() {
     mocks
         .groups
         .expect_update_group()
-        .withf(|_, _, changes| {
+        .withf(|_, _, _, changes| {
             *changes
                 == GroupChanges {
                     members: Some(vec![]),
@@ -6258,7 +6308,7 @@ async fn updating_an_api_group_with_an_empty_device_list_empties_it() {
                 }
         })
         .times(1)
-        .returning(|_, _, _| Ok(api_group(vec![])));
+        .returning(|_, _, _, _| Ok(api_group(vec![])));
 
     // Act
     let answer = call(
@@ -6282,7 +6332,7 @@ async fn updating_an_api_group_description_to_null_clears_it_and_keeps_the_membe
     mocks
         .groups
         .expect_update_group()
-        .withf(|_, key, changes| {
+        .withf(|_, _, key, changes| {
             is_id(key, GROUP_ID)
                 && *changes
                     == GroupChanges {
@@ -6292,7 +6342,7 @@ async fn updating_an_api_group_description_to_null_clears_it_and_keeps_the_membe
                     }
         })
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             let mut detail = api_group(vec![]);
             detail.group.description = None;
             Ok(detail)
@@ -6344,7 +6394,7 @@ async fn updating_an_unknown_api_group_answers_404_group_005() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| Err(UpdateGroupError::NotFound));
+        .returning(|_, _, _, _| Err(UpdateGroupError::NotFound));
 
     // Act
     let answer = call(
@@ -6372,7 +6422,7 @@ async fn updating_an_api_group_to_a_taken_name_answers_400_group_001() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, changes| {
+        .returning(|_, _, _, changes| {
             Err(UpdateGroupError::NameTaken(
                 changes.name.expect("a new name"),
             ))
@@ -6404,7 +6454,7 @@ async fn updating_an_api_group_with_an_unknown_device_answers_400_group_002() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| Err(UpdateGroupError::DeviceNotFound(uuid(DEVICE_C))));
+        .returning(|_, _, _, _| Err(UpdateGroupError::DeviceNotFound(uuid(DEVICE_C))));
 
     // Act
     let answer = call(
@@ -6481,7 +6531,7 @@ async fn an_unavailable_store_answers_503_on_devices_readings_and_groups_without
         .devices
         .expect_create_device()
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Err(CreateDeviceError::Store(StoreError::Unavailable(anyhow!(
                 "pool exhausted"
             ))))
@@ -6504,7 +6554,7 @@ async fn an_unavailable_store_answers_503_on_devices_readings_and_groups_without
         .groups
         .expect_add_member()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Err(MembershipError::Store(StoreError::Unavailable(anyhow!(
                 "pool exhausted"
             ))))
@@ -6551,7 +6601,7 @@ async fn an_unknown_store_error_answers_500_on_the_new_routes_without_leaking_it
         .devices
         .expect_update_device()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Err(UpdateDeviceError::Store(StoreError::Unknown(anyhow!(
                 "secret SQL detail"
             ))))
@@ -6569,7 +6619,7 @@ async fn an_unknown_store_error_answers_500_on_the_new_routes_without_leaking_it
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Err(CreateGroupError::Store(StoreError::Unknown(anyhow!(
                 "secret SQL detail"
             ))))
@@ -6578,7 +6628,7 @@ async fn an_unknown_store_error_answers_500_on_the_new_routes_without_leaking_it
         .groups
         .expect_remove_member()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Err(MembershipError::Store(StoreError::Unknown(anyhow!(
                 "secret SQL detail"
             ))))
@@ -6994,7 +7044,7 @@ async fn creating_and_updating_an_api_group_answer_with_maintenance_applied() {
         .groups
         .expect_create_group()
         .times(1)
-        .returning(|_, new| {
+        .returning(|_, _, new| {
             let mut detail = saved_group(new);
             detail.windows = vec![window_of("mw-active", always_active())];
             Ok(detail)
@@ -7003,7 +7053,7 @@ async fn creating_and_updating_an_api_group_answer_with_maintenance_applied() {
         .groups
         .expect_update_group()
         .times(1)
-        .returning(|_, _, _| {
+        .returning(|_, _, _, _| {
             Ok(api_group_with_windows(
                 vec![member(
                     DEVICE_A,
@@ -7049,4 +7099,607 @@ async fn creating_and_updating_an_api_group_answer_with_maintenance_applied() {
         answers[1].json()["alert_summary"],
         json!({"normal": 0, "warning": 0, "critical": 1, "in_maintenance": 1, "suppressed": 1})
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorship: the token's `sub` is the actor of every write, and responses show the entity's
+
+/// The `sub` of the tokens below: neither [`SUB`] nor the fixtures' [`CREATOR`] or [`EDITOR`].
+const CAROL: &str = "carol";
+
+/// `request` with a tenant-a token of `sub` carrying exactly `roles`.
+fn as_sub(sub: &str, roles: &[&str], request: TestRequest) -> TestRequest {
+    request.insert_header(bearer(&token_of(sub, TENANT, roles)))
+}
+
+/// `request` as carol, an admin of tenant-a.
+fn as_carol(request: TestRequest) -> TestRequest {
+    as_sub(CAROL, &["admin"], request)
+}
+
+fn is_carol(actor: &Actor) -> bool {
+    actor.as_str() == CAROL
+}
+
+fn group_by(mut detail: GroupDetail, created_by: &Actor, updated_by: &Actor) -> GroupDetail {
+    detail.group.created_by = created_by.clone();
+    detail.group.updated_by = updated_by.clone();
+    detail
+}
+
+fn device_by(mut device: Device, created_by: &Actor, updated_by: &Actor) -> Device {
+    device.created_by = created_by.clone();
+    device.updated_by = updated_by.clone();
+    device
+}
+
+fn window_by(
+    mut window: MaintenanceWindow,
+    created_by: &Actor,
+    updated_by: &Actor,
+) -> MaintenanceWindow {
+    window.created_by = created_by.clone();
+    window.updated_by = updated_by.clone();
+    window
+}
+
+/// `created_by` and `updated_by` of a response body.
+fn authorship(body: &Value) -> (Value, Value) {
+    (body["created_by"].clone(), body["updated_by"].clone())
+}
+
+fn authored(created_by: &str, updated_by: &str) -> (Value, Value) {
+    (json!(created_by), json!(updated_by))
+}
+
+#[actix_web::test]
+async fn creating_a_customer_group_passes_the_tokens_sub_as_the_actor() {
+    // Arrange: the store records carol as creator and last editor.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_create_group()
+        .withf(|tenant, by, new| {
+            is_tenant_a(tenant) && is_carol(by) && new.name.as_str() == "Lobby"
+        })
+        .times(1)
+        .returning(|_, by, new| Ok(group_by(saved_group(new), by, by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::post()
+                .uri(GROUPS)
+                .set_json(json!({"name": "Lobby"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "Lobby");
+    assert_eq!(authorship(&body), authored(CAROL, CAROL));
+}
+
+#[actix_web::test]
+async fn a_retried_customer_group_create_passes_the_actor_on_every_attempt() {
+    // Arrange: the first generated slug is taken; both attempts must carry carol.
+    let mut mocks = Mocks::new();
+    let mut sequence = mockall::Sequence::new();
+    mocks
+        .groups
+        .expect_create_group()
+        .withf(|_, by, _| is_carol(by))
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|_, _, new| Err(CreateGroupError::GroupIdTaken(new.group_id)));
+    mocks
+        .groups
+        .expect_create_group()
+        .withf(|_, by, _| is_carol(by))
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|_, by, new| Ok(group_by(saved_group(new), by, by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::post()
+                .uri(GROUPS)
+                .set_json(json!({"name": "Lobby"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(authorship(&answer.json()), authored(CAROL, CAROL));
+}
+
+#[actix_web::test]
+async fn patching_a_customer_group_passes_the_tokens_sub_as_the_actor() {
+    // Arrange: dave created the group; carol's change makes her its last editor.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_update_group()
+        .withf(|tenant, by, key, changes| {
+            is_tenant_a(tenant)
+                && is_carol(by)
+                && is_slug(key, "grp-lobby")
+                && changes.name.as_ref().map(GroupName::as_str) == Some("Hall")
+        })
+        .times(1)
+        .returning(|_, by, _, _| {
+            Ok(group_by(
+                stored_detail("grp-lobby", "Hall"),
+                &actor(CREATOR),
+                by,
+            ))
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::patch()
+                .uri(&format!("{GROUPS}/grp-lobby"))
+                .set_json(json!({"name": "Hall"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "Hall");
+    assert_eq!(authorship(&body), authored(CREATOR, CAROL));
+}
+
+#[actix_web::test]
+async fn changing_a_customer_groups_membership_passes_the_tokens_sub_as_the_actor() {
+    // Arrange: carol is a viewer, who may change membership.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_add_member()
+        .withf(|tenant, by, key, device| {
+            is_tenant_a(tenant)
+                && is_carol(by)
+                && is_slug(key, "grp-lobby")
+                && *device == uuid(DEVICE_A)
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    mocks
+        .groups
+        .expect_remove_member()
+        .withf(|tenant, by, key, device| {
+            is_tenant_a(tenant)
+                && is_carol(by)
+                && is_slug(key, "grp-lobby")
+                && *device == uuid(DEVICE_B)
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            as_sub(
+                CAROL,
+                &["viewer"],
+                TestRequest::put().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+            ),
+            as_sub(
+                CAROL,
+                &["viewer"],
+                TestRequest::delete().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_B}")),
+            ),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
+    assert_eq!(answers[0].json()["member"], true);
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    assert_eq!(answers[1].json()["member"], false);
+}
+
+#[actix_web::test]
+async fn creating_a_window_passes_the_tokens_sub_as_the_actor() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .withf(|tenant, by, new| {
+            is_tenant_a(tenant) && is_carol(by) && is_generated_slug(new.window_id.as_str(), "mw-")
+        })
+        .times(1)
+        .returning(|_, by, new| Ok(window_by(saved_window(new), by, by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(TestRequest::post().uri(WINDOWS).set_json(nightly_body())),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "Nightly patching");
+    assert_eq!(authorship(&body), authored(CAROL, CAROL));
+}
+
+#[actix_web::test]
+async fn patching_a_window_passes_the_tokens_sub_as_the_actor() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_update_window()
+        .withf(|tenant, by, window_id, changes| {
+            is_tenant_a(tenant)
+                && is_carol(by)
+                && window_id.as_str() == "mw-0000abcd"
+                && changes.enabled == Some(false)
+        })
+        .times(1)
+        .returning(|_, by, window_id, _| {
+            Ok(window_by(
+                stored_window(window_id.as_str()),
+                &actor(CREATOR),
+                by,
+            ))
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::patch()
+                .uri(&format!("{WINDOWS}/mw-0000abcd"))
+                .set_json(json!({"enabled": false})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["window_id"], "mw-0000abcd");
+    assert_eq!(authorship(&body), authored(CREATOR, CAROL));
+}
+
+#[actix_web::test]
+async fn creating_a_device_passes_the_tokens_sub_as_the_actor() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .devices
+        .expect_create_device()
+        .withf(|tenant, by, new| {
+            is_tenant_a(tenant) && is_carol(by) && new.spec.name.as_str() == "T1"
+        })
+        .times(1)
+        .returning(|_, by, new| Ok(device_by(saved_device(new), by, by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::post()
+                .uri(DEVICES)
+                .set_json(json!({"name": "T1"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "T1");
+    assert_eq!(authorship(&body), authored(CAROL, CAROL));
+}
+
+#[actix_web::test]
+async fn updating_a_device_passes_the_tokens_sub_as_the_actor() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .devices
+        .expect_update_device()
+        .withf(|tenant, by, id, changes| {
+            is_tenant_a(tenant)
+                && is_carol(by)
+                && *id == uuid(DEVICE_A)
+                && changes.name.as_ref().map(DeviceName::as_str) == Some("T2")
+        })
+        .times(1)
+        .returning(|_, by, id, _| {
+            Ok(device_by(
+                device(id, "T2", Thresholds::default()),
+                &actor(CREATOR),
+                by,
+            ))
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::put()
+                .uri(&format!("{DEVICES}/{DEVICE_A}"))
+                .set_json(json!({"name": "T2"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "T2");
+    assert_eq!(authorship(&body), authored(CREATOR, CAROL));
+}
+
+#[actix_web::test]
+async fn creating_an_api_group_passes_the_tokens_sub_as_the_actor() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_create_group()
+        .withf(|tenant, by, new| {
+            is_tenant_a(tenant) && is_carol(by) && new.name.as_str() == "Building A"
+        })
+        .times(1)
+        .returning(|_, by, new| Ok(group_by(saved_group(new), by, by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::post()
+                .uri(API_GROUPS)
+                .set_json(json!({"name": "Building A"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["name"], "Building A");
+    assert_eq!(authorship(&body), authored(CAROL, CAROL));
+}
+
+#[actix_web::test]
+async fn updating_an_api_group_passes_the_tokens_sub_as_the_actor() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_update_group()
+        .withf(|tenant, by, key, changes| {
+            is_tenant_a(tenant)
+                && is_carol(by)
+                && is_id(key, GROUP_ID)
+                && changes.name.as_ref().map(GroupName::as_str) == Some("Building B")
+        })
+        .times(1)
+        .returning(|_, by, _, _| Ok(group_by(api_group(vec![]), &actor(CREATOR), by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_carol(
+            TestRequest::put()
+                .uri(&format!("{API_GROUPS}/{GROUP_ID}"))
+                .set_json(json!({"name": "Building B"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["id"], GROUP_ID);
+    assert_eq!(authorship(&body), authored(CREATOR, CAROL));
+}
+
+#[actix_web::test]
+async fn write_responses_show_the_authorship_the_store_returned_not_the_token() {
+    // Arrange: carol writes, but every store answers with an entity dave created and erin last
+    // changed.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_create_group()
+        .times(2)
+        .returning(|_, _, new| {
+            let mut detail = saved_group(new);
+            detail.group.created_by = actor(CREATOR);
+            detail.group.updated_by = actor(EDITOR);
+            Ok(detail)
+        });
+    mocks
+        .groups
+        .expect_update_group()
+        .times(2)
+        .returning(|_, _, _, _| Ok(api_group(vec![])));
+    mocks
+        .windows
+        .expect_create_window()
+        .times(1)
+        .returning(|_, _, _| Ok(stored_window("mw-0000abcd")));
+    mocks
+        .windows
+        .expect_update_window()
+        .times(1)
+        .returning(|_, _, _, _| Ok(stored_window("mw-0000abcd")));
+    mocks
+        .devices
+        .expect_create_device()
+        .times(1)
+        .returning(|_, _, new| Ok(device(new.id, "T1", Thresholds::default())));
+    mocks
+        .devices
+        .expect_update_device()
+        .times(1)
+        .returning(|_, _, id, _| Ok(device(id, "T2", Thresholds::default())));
+    let cases = vec![
+        (
+            "POST customer group",
+            TestRequest::post()
+                .uri(GROUPS)
+                .set_json(json!({"name": "Lobby"})),
+        ),
+        (
+            "PATCH customer group",
+            TestRequest::patch()
+                .uri(&format!("{GROUPS}/grp-lobby"))
+                .set_json(json!({"name": "Hall"})),
+        ),
+        (
+            "POST window",
+            TestRequest::post().uri(WINDOWS).set_json(nightly_body()),
+        ),
+        (
+            "PATCH window",
+            TestRequest::patch()
+                .uri(&format!("{WINDOWS}/mw-0000abcd"))
+                .set_json(json!({"enabled": false})),
+        ),
+        (
+            "POST device",
+            TestRequest::post()
+                .uri(DEVICES)
+                .set_json(json!({"name": "T1"})),
+        ),
+        (
+            "PUT device",
+            TestRequest::put()
+                .uri(&format!("{DEVICES}/{DEVICE_A}"))
+                .set_json(json!({"name": "T2"})),
+        ),
+        (
+            "POST API group",
+            TestRequest::post()
+                .uri(API_GROUPS)
+                .set_json(json!({"name": "Building A"})),
+        ),
+        (
+            "PUT API group",
+            TestRequest::put()
+                .uri(&format!("{API_GROUPS}/{GROUP_ID}"))
+                .set_json(json!({"name": "Building B"})),
+        ),
+    ];
+    let labels: Vec<&str> = cases.iter().map(|(label, _)| *label).collect();
+    let requests = cases.into_iter().map(|(_, r)| as_carol(r)).collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for (label, answer) in labels.iter().zip(&answers) {
+        assert!(answer.status.is_success(), "{label}: {}", answer.text());
+        assert_eq!(
+            authorship(&answer.json()),
+            authored(CREATOR, EDITOR),
+            "{label}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_token_whose_sub_is_empty_blank_or_holds_a_control_character_is_refused_with_401() {
+    // Arrange: no port may be called, for reads or writes.
+    let subs = [
+        String::new(),
+        "   ".to_owned(),
+        "car\nol".to_owned(),
+        "carol\r".to_owned(),
+        "\tcarol".to_owned(),
+        "car\u{0}ol".to_owned(),
+        "carol\u{7f}".to_owned(),
+        "carol\u{85}".to_owned(),
+        "c".repeat(257),
+    ];
+    let mut requests = Vec::new();
+    for sub in &subs {
+        requests.push(as_sub(sub, &["admin"], TestRequest::get().uri(GROUPS)));
+        requests.push(as_sub(
+            sub,
+            &["admin"],
+            TestRequest::post()
+                .uri(DEVICES)
+                .set_json(json!({"name": "T1"})),
+        ));
+        requests.push(as_sub(
+            sub,
+            &["viewer"],
+            TestRequest::put().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+        ));
+    }
+    let count = requests.len();
+
+    // Act
+    let answers = call_all(Mocks::untouchable(), requests).await;
+
+    // Assert
+    assert_eq!(answers.len(), count);
+    for (i, answer) in answers.iter().enumerate() {
+        let sub = &subs[i / 3];
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "sub {sub:?}: {}",
+            answer.text()
+        );
+        assert_eq!(
+            answer.header(header::WWW_AUTHENTICATE),
+            Some("Bearer"),
+            "sub {sub:?}"
+        );
+        assert_eq!(answer.detail(), "Invalid token", "sub {sub:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_sub_of_256_characters_is_accepted_and_passed_whole_as_the_actor() {
+    // Arrange: 256 characters, 512 bytes.
+    let sub = "é".repeat(256);
+    let mut mocks = Mocks::new();
+    let expected = sub.clone();
+    mocks
+        .devices
+        .expect_create_device()
+        .withf(move |tenant, by, _| is_tenant_a(tenant) && by.as_str() == expected)
+        .times(1)
+        .returning(|_, by, new| Ok(device_by(saved_device(new), by, by)));
+
+    // Act
+    let answer = call(
+        mocks,
+        as_sub(
+            &sub,
+            &["admin"],
+            TestRequest::post()
+                .uri(DEVICES)
+                .set_json(json!({"name": "T1"})),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    assert_eq!(authorship(&answer.json()), authored(&sub, &sub));
 }

@@ -10,9 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use domain::{
-    Device, DeviceChanges, DeviceGroup, GroupChanges, GroupSlug, MaintenanceWindow, NewDevice,
-    NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint, ReadingQuery, TenantId,
-    Timestamp, WindowChanges, WindowSlug,
+    Actor, Device, DeviceChanges, DeviceGroup, GroupChanges, GroupSlug, MaintenanceWindow,
+    NewDevice, NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint, ReadingQuery,
+    TenantId, Timestamp, WindowChanges, WindowSlug,
 };
 use ports::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
@@ -161,6 +161,7 @@ impl DeviceGroupRepository for MemoryStore {
     async fn create_group(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError> {
         let mut tenants = self.lock();
@@ -183,6 +184,8 @@ impl DeviceGroupRepository for MemoryStore {
             member_count: 0,
             created_at: now,
             updated_at: now,
+            created_by: actor.clone(),
+            updated_by: actor.clone(),
         });
         data.members
             .extend(group.members.iter().map(|d| (group.id, *d)));
@@ -203,6 +206,7 @@ impl DeviceGroupRepository for MemoryStore {
     async fn update_group(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError> {
@@ -237,6 +241,7 @@ impl DeviceGroupRepository for MemoryStore {
             stored.description = description;
         }
         stored.updated_at = now_after(stored.updated_at);
+        stored.updated_by = actor.clone();
         Ok(data.detail(index))
     }
 
@@ -252,6 +257,7 @@ impl DeviceGroupRepository for MemoryStore {
     async fn add_member(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
@@ -269,6 +275,7 @@ impl DeviceGroupRepository for MemoryStore {
         if data.members.insert((id, device)) {
             let stored = &mut data.groups[index];
             stored.updated_at = now_after(stored.updated_at);
+            stored.updated_by = actor.clone();
         }
         Ok(())
     }
@@ -276,6 +283,7 @@ impl DeviceGroupRepository for MemoryStore {
     async fn remove_member(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
@@ -292,6 +300,7 @@ impl DeviceGroupRepository for MemoryStore {
         }
         let stored = &mut data.groups[index];
         stored.updated_at = now_after(stored.updated_at);
+        stored.updated_by = actor.clone();
         Ok(())
     }
 
@@ -355,6 +364,7 @@ impl DeviceRepository for MemoryStore {
     async fn create_device(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
         let mut tenants = self.lock();
@@ -368,6 +378,8 @@ impl DeviceRepository for MemoryStore {
             spec: device.spec,
             created_at: now,
             updated_at: now,
+            created_by: actor.clone(),
+            updated_by: actor.clone(),
         };
         data.devices.push(stored.clone());
         Ok(stored)
@@ -384,6 +396,7 @@ impl DeviceRepository for MemoryStore {
     async fn update_device(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         id: Uuid,
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
@@ -406,6 +419,7 @@ impl DeviceRepository for MemoryStore {
         let device = &mut data.devices[index];
         device.spec = device.spec.apply(changes)?;
         device.updated_at = now_after(device.updated_at);
+        device.updated_by = actor.clone();
         Ok(device.clone())
     }
 
@@ -520,6 +534,7 @@ impl MaintenanceWindowRepository for MemoryStore {
     async fn create_window(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         window: NewMaintenanceWindow,
     ) -> Result<MaintenanceWindow, CreateWindowError> {
         let mut tenants = self.lock();
@@ -533,6 +548,8 @@ impl MaintenanceWindowRepository for MemoryStore {
             definition: window.definition,
             created_at: now,
             updated_at: now,
+            created_by: actor.clone(),
+            updated_by: actor.clone(),
         };
         data.windows.push(stored.clone());
         Ok(stored)
@@ -553,6 +570,7 @@ impl MaintenanceWindowRepository for MemoryStore {
     async fn update_window(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         window_id: &WindowSlug,
         changes: WindowChanges,
     ) -> Result<MaintenanceWindow, UpdateWindowError> {
@@ -563,6 +581,7 @@ impl MaintenanceWindowRepository for MemoryStore {
             .ok_or(UpdateWindowError::NotFound)?;
         window.definition = window.definition.apply(changes)?;
         window.updated_at = now_after(window.updated_at);
+        window.updated_by = actor.clone();
         Ok(window.clone())
     }
 

@@ -11,8 +11,8 @@ use crate::{
     MembershipError, ReadingRepository, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
 };
 use domain::{
-    Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges, GroupName,
-    GroupSlug, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading, ReadingBatch,
+    Actor, Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges,
+    GroupName, GroupSlug, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading, ReadingBatch,
     ReadingQuery, ReadingValue, Recurrence, RecurrenceParts, ScopeLabel, TenantId, Thresholds,
     Timestamp, Unit, WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
 };
@@ -47,6 +47,14 @@ where
     tenants_never_see_each_others_devices_or_readings(store).await;
     a_windows_scope_is_its_sites_types_and_groups(store).await;
     group_details_carry_the_windows_that_may_mute_them(store).await;
+}
+
+fn alice() -> Actor {
+    Actor::parse("alice").expect("valid subject")
+}
+
+fn bob() -> Actor {
+    Actor::parse("bob").expect("valid subject")
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -122,7 +130,10 @@ async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
     let mut new = new_group("grp-round", "Round trip");
     new.description = Some(Description::parse("with\nnewline ' \" ; -- é").expect("valid"));
 
-    let detail = store.create_group(&t, new.clone()).await.expect("created");
+    let detail = store
+        .create_group(&t, &alice(), new.clone())
+        .await
+        .expect("created");
     assert!(detail.members.is_empty());
     let created = detail.group;
     assert_eq!(created.id, new.id);
@@ -131,6 +142,10 @@ async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
     assert_eq!(created.description, new.description);
     assert_eq!(created.member_count, 0);
     assert_eq!(created.created_at, created.updated_at);
+    assert_eq!(
+        (created.created_by.as_str(), created.updated_by.as_str()),
+        ("alice", "alice")
+    );
 
     let read = store
         .get_group(&t, &GroupKey::Slug(new.group_id.clone()))
@@ -147,19 +162,21 @@ async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
 async fn taken_group_ids_and_names_are_refused<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-taken");
     store
-        .create_group(&t, new_group("grp-a", "Alpha"))
+        .create_group(&t, &alice(), new_group("grp-a", "Alpha"))
         .await
         .expect("created");
 
     let same_slug = store
-        .create_group(&t, new_group("grp-a", "Other name"))
+        .create_group(&t, &alice(), new_group("grp-a", "Other name"))
         .await;
     assert!(
         matches!(same_slug, Err(CreateGroupError::GroupIdTaken(ref s)) if s.as_str() == "grp-a"),
         "{same_slug:?}"
     );
 
-    let same_name = store.create_group(&t, new_group("grp-b", "Alpha")).await;
+    let same_name = store
+        .create_group(&t, &alice(), new_group("grp-b", "Alpha"))
+        .await;
     assert!(
         matches!(same_name, Err(CreateGroupError::NameTaken(ref n)) if n.as_str() == "Alpha"),
         "{same_name:?}"
@@ -178,7 +195,7 @@ async fn groups_are_listed_by_name<S: DeviceGroupRepository>(store: &S) {
         ("g4", "Zulu"),
     ] {
         store
-            .create_group(&t, new_group(slug, name))
+            .create_group(&t, &alice(), new_group(slug, name))
             .await
             .expect("created");
     }
@@ -197,12 +214,12 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
     let mut first = new_group("grp-1", "First");
     first.description = Some(Description::parse("keep me").expect("valid"));
     let created = store
-        .create_group(&t, first.clone())
+        .create_group(&t, &alice(), first.clone())
         .await
         .expect("created")
         .group;
     store
-        .create_group(&t, new_group("grp-2", "Second"))
+        .create_group(&t, &alice(), new_group("grp-2", "Second"))
         .await
         .expect("created");
     let first_key = GroupKey::Slug(first.group_id.clone());
@@ -212,10 +229,15 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
         ..GroupChanges::default()
     };
     let renamed = store
-        .update_group(&t, &first_key, rename)
+        .update_group(&t, &bob(), &first_key, rename)
         .await
         .expect("updated")
         .group;
+    assert_eq!(
+        (renamed.created_by.as_str(), renamed.updated_by.as_str()),
+        ("alice", "bob"),
+        "writes record who made them"
+    );
     assert_eq!(renamed.name.as_str(), "Renamed");
     assert_eq!(
         renamed.description, first.description,
@@ -229,7 +251,7 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
         ..GroupChanges::default()
     };
     let cleared = store
-        .update_group(&t, &first_key, clear)
+        .update_group(&t, &alice(), &first_key, clear)
         .await
         .expect("updated")
         .group;
@@ -241,7 +263,7 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
         description: Some(Some(Description::parse("lost").expect("valid"))),
         members: None,
     };
-    let clash = store.update_group(&t, &first_key, clash).await;
+    let clash = store.update_group(&t, &alice(), &first_key, clash).await;
     assert!(
         matches!(clash, Err(UpdateGroupError::NameTaken(_))),
         "{clash:?}"
@@ -255,7 +277,7 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
     assert_eq!(after.description, None, "a refused update changes nothing");
 
     let missing = store
-        .update_group(&t, &slug_key("grp-none"), GroupChanges::default())
+        .update_group(&t, &alice(), &slug_key("grp-none"), GroupChanges::default())
         .await;
     assert!(
         matches!(missing, Err(UpdateGroupError::NotFound)),
@@ -266,7 +288,10 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
 async fn deleted_groups_are_gone<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-delete");
     let g = new_group("grp-del", "Doomed");
-    store.create_group(&t, g.clone()).await.expect("created");
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
     let key = GroupKey::Id(g.id);
     store.delete_group(&t, &key).await.expect("deleted");
     assert!(matches!(
@@ -278,23 +303,29 @@ async fn deleted_groups_are_gone<S: DeviceGroupRepository>(store: &S) {
         Err(LookupError::NotFound)
     ));
     // The slug and the name are free again.
-    store.create_group(&t, g).await.expect("re-created");
+    store
+        .create_group(&t, &alice(), g)
+        .await
+        .expect("re-created");
 }
 
 async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &S) {
     let (a, b) = (tenant("contract-tenant-a"), tenant("contract-tenant-b"));
     let g = new_group("grp-shared", "Shared name");
     store
-        .create_group(&a, g.clone())
+        .create_group(&a, &alice(), g.clone())
         .await
         .expect("created for a");
     // The same slug and name are free in another tenant.
     store
-        .create_group(&b, new_group("grp-shared", "Shared name"))
+        .create_group(&b, &alice(), new_group("grp-shared", "Shared name"))
         .await
         .expect("created for b");
     let only = new_group("grp-only-a", "Only A");
-    store.create_group(&a, only.clone()).await.expect("created");
+    store
+        .create_group(&a, &alice(), only.clone())
+        .await
+        .expect("created");
 
     assert_eq!(store.list_groups(&b).await.expect("listed").len(), 1);
     for key in [slug_key("grp-only-a"), GroupKey::Id(only.id)] {
@@ -307,7 +338,7 @@ async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &
             ..GroupChanges::default()
         };
         assert!(matches!(
-            store.update_group(&b, &key, rename).await,
+            store.update_group(&b, &alice(), &key, rename).await,
             Err(UpdateGroupError::NotFound)
         ));
         assert!(matches!(
@@ -358,7 +389,14 @@ async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
     );
     w.definition.enabled = false;
 
-    let created = store.create_window(&t, w.clone()).await.expect("created");
+    let created = store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
+    assert_eq!(
+        (created.created_by.as_str(), created.updated_by.as_str()),
+        ("alice", "alice")
+    );
     assert_eq!(created.window_id, w.window_id);
     assert_eq!(created.definition, w.definition);
     assert_eq!(created.created_at, created.updated_at);
@@ -367,7 +405,7 @@ async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
         created
     );
 
-    let taken = store.create_window(&t, w.clone()).await;
+    let taken = store.create_window(&t, &alice(), w.clone()).await;
     assert!(
         matches!(taken, Err(CreateWindowError::WindowIdTaken(_))),
         "{taken:?}"
@@ -390,15 +428,27 @@ async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
 async fn windows_are_listed_latest_start_first<S: MaintenanceWindowRepository>(store: &S) {
     let t = tenant("contract-windows-order");
     store
-        .create_window(&t, new_window("mw-b", at(datetime!(2025-01-01 0:00 UTC))))
+        .create_window(
+            &t,
+            &alice(),
+            new_window("mw-b", at(datetime!(2025-01-01 0:00 UTC))),
+        )
         .await
         .expect("created");
     store
-        .create_window(&t, new_window("mw-c", at(datetime!(2025-03-01 0:00 UTC))))
+        .create_window(
+            &t,
+            &alice(),
+            new_window("mw-c", at(datetime!(2025-03-01 0:00 UTC))),
+        )
         .await
         .expect("created");
     store
-        .create_window(&t, new_window("mw-a", at(datetime!(2025-01-01 0:00 UTC))))
+        .create_window(
+            &t,
+            &alice(),
+            new_window("mw-a", at(datetime!(2025-01-01 0:00 UTC))),
+        )
         .await
         .expect("created");
     let ids: Vec<String> = store
@@ -415,12 +465,16 @@ async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(sto
     let t = tenant("contract-windows-update");
     let mut w = new_window("mw-upd", at(datetime!(2025-01-01 0:00 UTC)));
     w.definition.site_ids = Some(ScopeLabel::parse_list(&["s1"]).expect("valid"));
-    let created = store.create_window(&t, w.clone()).await.expect("created");
+    let created = store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
 
     let end = at(datetime!(2025-01-02 0:00 UTC));
     let updated = store
         .update_window(
             &t,
+            &alice(),
             &w.window_id,
             WindowChanges {
                 ends_at: Some(Some(end)),
@@ -432,6 +486,7 @@ async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(sto
         .expect("updated");
     assert_eq!(updated.definition.schedule.ends_at(), Some(end));
     assert_eq!(updated.definition.site_ids, None);
+    assert_eq!(updated.updated_by.as_str(), "alice");
     assert_eq!(
         updated.definition.name, w.definition.name,
         "an absent field is unchanged"
@@ -442,6 +497,7 @@ async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(sto
     let backwards = store
         .update_window(
             &t,
+            &alice(),
             &w.window_id,
             WindowChanges {
                 starts_at: Some(at(datetime!(2025-02-01 0:00 UTC))),
@@ -462,6 +518,7 @@ async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(sto
     let missing = store
         .update_window(
             &t,
+            &alice(),
             &WindowSlug::parse("mw-none").expect("valid"),
             WindowChanges::default(),
         )
@@ -475,7 +532,10 @@ async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(sto
 async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(store: &S) {
     let (a, b) = (tenant("contract-windows-a"), tenant("contract-windows-b"));
     let w = new_window("mw-private", at(datetime!(2025-01-01 0:00 UTC)));
-    store.create_window(&a, w.clone()).await.expect("created");
+    store
+        .create_window(&a, &alice(), w.clone())
+        .await
+        .expect("created");
 
     assert!(store.list_windows(&b).await.expect("listed").is_empty());
     assert!(matches!(
@@ -487,7 +547,9 @@ async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(s
         ..WindowChanges::default()
     };
     assert!(matches!(
-        store.update_window(&b, &w.window_id, disable).await,
+        store
+            .update_window(&b, &alice(), &w.window_id, disable)
+            .await,
         Err(UpdateWindowError::NotFound)
     ));
     assert!(matches!(
@@ -507,7 +569,10 @@ async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(s
 async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
     let t = tenant("contract-devices");
     let d = new_device("Sensor ' 1");
-    let created = store.create_device(&t, d.clone()).await.expect("created");
+    let created = store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
     assert_eq!(created.id, d.id);
     assert_eq!(created.spec, d.spec);
     assert_eq!(created.created_at, created.updated_at);
@@ -516,6 +581,7 @@ async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
     let clash = store
         .create_device(
             &t,
+            &alice(),
             NewDevice {
                 id: Uuid::new_v4(),
                 ..new_device("Sensor ' 1")
@@ -527,7 +593,7 @@ async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
         "{clash:?}"
     );
     store
-        .create_device(&t, new_device("A first"))
+        .create_device(&t, &alice(), new_device("A first"))
         .await
         .expect("created");
     let names: Vec<String> = store
@@ -553,9 +619,12 @@ async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
 async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store: &S) {
     let t = tenant("contract-device-updates");
     let d = new_device("T1");
-    store.create_device(&t, d.clone()).await.expect("created");
     store
-        .create_device(&t, new_device("T2"))
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
+    store
+        .create_device(&t, &alice(), new_device("T2"))
         .await
         .expect("created");
 
@@ -564,7 +633,7 @@ async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store
         thresholds: [None, Some(Some(35.0)), None, None],
         ..DeviceChanges::default()
     };
-    let refused = store.update_device(&t, d.id, out_of_order).await;
+    let refused = store.update_device(&t, &alice(), d.id, out_of_order).await;
     assert!(
         matches!(refused, Err(UpdateDeviceError::Invalid(_))),
         "{refused:?}"
@@ -574,7 +643,7 @@ async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store
         ..DeviceChanges::default()
     };
     assert!(matches!(
-        store.update_device(&t, d.id, rename).await,
+        store.update_device(&t, &alice(), d.id, rename).await,
         Err(UpdateDeviceError::NameTaken(_))
     ));
     assert_eq!(
@@ -589,7 +658,14 @@ async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store
         thresholds: [None, Some(Some(35.0)), Some(None), Some(None)],
         ..DeviceChanges::default()
     };
-    let updated = store.update_device(&t, d.id, widen).await.expect("updated");
+    let updated = store
+        .update_device(&t, &bob(), d.id, widen)
+        .await
+        .expect("updated");
+    assert_eq!(
+        (updated.created_by.as_str(), updated.updated_by.as_str()),
+        ("alice", "bob")
+    );
     assert_eq!(updated.spec.status, DeviceStatus::Error);
     assert_eq!(updated.spec.site_id, None);
     assert_eq!(updated.spec.thresholds.warning_lower(), Some(35.0));
@@ -597,7 +673,7 @@ async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store
     assert_eq!(updated.spec.name, d.spec.name);
     assert!(matches!(
         store
-            .update_device(&t, Uuid::new_v4(), DeviceChanges::default())
+            .update_device(&t, &alice(), Uuid::new_v4(), DeviceChanges::default())
             .await,
         Err(UpdateDeviceError::NotFound)
     ));
@@ -609,11 +685,20 @@ where
 {
     let t = tenant("contract-members");
     let (b, a) = (new_device("b-device"), new_device("a-device"));
-    store.create_device(&t, a.clone()).await.expect("created");
-    store.create_device(&t, b.clone()).await.expect("created");
+    store
+        .create_device(&t, &alice(), a.clone())
+        .await
+        .expect("created");
+    store
+        .create_device(&t, &alice(), b.clone())
+        .await
+        .expect("created");
     let mut g = new_group("grp-m", "Members");
     g.members = vec![b.id, a.id];
-    let created = store.create_group(&t, g.clone()).await.expect("created");
+    let created = store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
     let names: Vec<&str> = created
         .members
         .iter()
@@ -657,7 +742,7 @@ where
 
     // Adding again changes nothing; removing a non-member is refused.
     store
-        .add_member(&t, &slug_key("grp-m"), a.id)
+        .add_member(&t, &alice(), &slug_key("grp-m"), a.id)
         .await
         .expect("idempotent");
     assert_eq!(
@@ -671,24 +756,40 @@ where
     );
     assert!(matches!(
         store
-            .add_member(&t, &slug_key("grp-m"), Uuid::new_v4())
+            .add_member(&t, &alice(), &slug_key("grp-m"), Uuid::new_v4())
             .await,
         Err(MembershipError::DeviceNotFound)
     ));
     assert!(matches!(
-        store.add_member(&t, &slug_key("grp-none"), a.id).await,
+        store
+            .add_member(&t, &alice(), &slug_key("grp-none"), a.id)
+            .await,
         Err(MembershipError::GroupNotFound)
     ));
     store
-        .remove_member(&t, &slug_key("grp-m"), a.id)
+        .remove_member(&t, &bob(), &slug_key("grp-m"), a.id)
         .await
         .expect("removed");
+    let touched = store
+        .get_group(&t, &slug_key("grp-m"))
+        .await
+        .expect("found")
+        .group;
+    assert_eq!(
+        (touched.created_by.as_str(), touched.updated_by.as_str()),
+        ("alice", "bob"),
+        "a membership change is a change of the group"
+    );
     assert!(matches!(
-        store.remove_member(&t, &slug_key("grp-m"), a.id).await,
+        store
+            .remove_member(&t, &alice(), &slug_key("grp-m"), a.id)
+            .await,
         Err(MembershipError::NotMember)
     ));
     assert!(matches!(
-        store.remove_member(&t, &slug_key("grp-none"), a.id).await,
+        store
+            .remove_member(&t, &alice(), &slug_key("grp-none"), a.id)
+            .await,
         Err(MembershipError::GroupNotFound)
     ));
     let groups_of_a = store.groups_of_device(&t, a.id).await.expect("found");
@@ -706,12 +807,15 @@ async fn member_lists_are_replaced_whole_or_not_at_all<
     let t = tenant("contract-member-replace");
     let (d1, d2, d3) = (new_device("d1"), new_device("d2"), new_device("d3"));
     for d in [&d1, &d2, &d3] {
-        store.create_device(&t, d.clone()).await.expect("created");
+        store
+            .create_device(&t, &alice(), d.clone())
+            .await
+            .expect("created");
     }
     let unknown = Uuid::new_v4();
     let mut g = new_group("grp-r", "Replace");
     g.members = vec![d1.id, unknown];
-    let refused = store.create_group(&t, g.clone()).await;
+    let refused = store.create_group(&t, &alice(), g.clone()).await;
     assert!(
         matches!(refused, Err(CreateGroupError::DeviceNotFound(id)) if id == unknown),
         "{refused:?}"
@@ -722,14 +826,17 @@ async fn member_lists_are_replaced_whole_or_not_at_all<
     );
 
     g.members = vec![d1.id, d2.id];
-    store.create_group(&t, g.clone()).await.expect("created");
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
     let key = GroupKey::Id(g.id);
     let replace = GroupChanges {
         members: Some(vec![d3.id, d2.id]),
         ..GroupChanges::default()
     };
     let replaced = store
-        .update_group(&t, &key, replace)
+        .update_group(&t, &alice(), &key, replace)
         .await
         .expect("updated");
     let ids: Vec<Uuid> = replaced.members.iter().map(|m| m.device.id).collect();
@@ -740,7 +847,7 @@ async fn member_lists_are_replaced_whole_or_not_at_all<
         members: Some(vec![d1.id, unknown]),
         ..GroupChanges::default()
     };
-    let refused = store.update_group(&t, &key, bad).await;
+    let refused = store.update_group(&t, &alice(), &key, bad).await;
     assert!(
         matches!(refused, Err(UpdateGroupError::DeviceNotFound(id)) if id == unknown),
         "{refused:?}"
@@ -756,6 +863,7 @@ async fn member_lists_are_replaced_whole_or_not_at_all<
     let emptied = store
         .update_group(
             &t,
+            &alice(),
             &key,
             GroupChanges {
                 members: Some(vec![]),
@@ -775,7 +883,10 @@ async fn ingest_is_all_or_nothing_and_resending_replaces<
 ) {
     let t = tenant("contract-ingest");
     let d = new_device("ingest");
-    store.create_device(&t, d.clone()).await.expect("created");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
     let unknown = Uuid::new_v4();
     let refused = store
         .ingest(
@@ -829,8 +940,14 @@ where
 {
     let t = tenant("contract-reading-queries");
     let (x, y) = (new_device("x"), new_device("y"));
-    store.create_device(&t, x.clone()).await.expect("created");
-    store.create_device(&t, y.clone()).await.expect("created");
+    store
+        .create_device(&t, &alice(), x.clone())
+        .await
+        .expect("created");
+    store
+        .create_device(&t, &alice(), y.clone())
+        .await
+        .expect("created");
     store
         .ingest(
             &t,
@@ -877,7 +994,10 @@ where
 
     let mut g = new_group("grp-q", "Queries");
     g.members = vec![x.id, y.id];
-    store.create_group(&t, g.clone()).await.expect("created");
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
     let readings = store
         .group_readings(&t, &GroupKey::Id(g.id), last_hours(48, 3))
         .await
@@ -909,7 +1029,10 @@ where
 {
     let t = tenant("contract-device-delete");
     let d = new_device("doomed");
-    store.create_device(&t, d.clone()).await.expect("created");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
     store
         .ingest(
             &t,
@@ -919,7 +1042,10 @@ where
         .expect("ingested");
     let mut g = new_group("grp-keep", "Kept");
     g.members = vec![d.id];
-    store.create_group(&t, g.clone()).await.expect("created");
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
 
     store.delete_device(&t, d.id).await.expect("deleted");
     let kept = store
@@ -934,7 +1060,7 @@ where
     ));
     // A device of the same id would start with no readings.
     store
-        .create_device(&t, d.clone())
+        .create_device(&t, &alice(), d.clone())
         .await
         .expect("re-created");
     assert!(store
@@ -950,7 +1076,10 @@ where
 {
     let (a, b) = (tenant("contract-devices-a"), tenant("contract-devices-b"));
     let d = new_device("private");
-    store.create_device(&a, d.clone()).await.expect("created");
+    store
+        .create_device(&a, &alice(), d.clone())
+        .await
+        .expect("created");
     store
         .ingest(
             &a,
@@ -960,7 +1089,7 @@ where
         .expect("ingested");
     // The same name is free in another tenant.
     store
-        .create_device(&b, new_device("private"))
+        .create_device(&b, &alice(), new_device("private"))
         .await
         .expect("created for b");
 
@@ -970,7 +1099,7 @@ where
     ));
     assert!(matches!(
         store
-            .update_device(&b, d.id, DeviceChanges::default())
+            .update_device(&b, &alice(), d.id, DeviceChanges::default())
             .await,
         Err(UpdateDeviceError::NotFound)
     ));
@@ -1000,13 +1129,18 @@ where
     let mut g = new_group("grp-b", "B's");
     g.members = vec![d.id];
     assert!(matches!(
-        store.create_group(&b, g.clone()).await,
+        store.create_group(&b, &alice(), g.clone()).await,
         Err(CreateGroupError::DeviceNotFound(_))
     ));
     g.members = vec![];
-    store.create_group(&b, g.clone()).await.expect("created");
+    store
+        .create_group(&b, &alice(), g.clone())
+        .await
+        .expect("created");
     assert!(matches!(
-        store.add_member(&b, &GroupKey::Id(g.id), d.id).await,
+        store
+            .add_member(&b, &alice(), &GroupKey::Id(g.id), d.id)
+            .await,
         Err(MembershipError::DeviceNotFound)
     ));
 
@@ -1036,13 +1170,13 @@ where
     let d = scoped_device("d", None, None);
     for device in [&a, &b, &c, &d] {
         store
-            .create_device(&t, device.clone())
+            .create_device(&t, &alice(), device.clone())
             .await
             .expect("created");
     }
     let mut g = new_group("grp-scope", "Scope");
     g.members = vec![a.id, c.id];
-    store.create_group(&t, g).await.expect("created");
+    store.create_group(&t, &alice(), g).await.expect("created");
 
     let names = |devices: &[domain::Device]| {
         devices
@@ -1051,7 +1185,10 @@ where
             .collect::<Vec<_>>()
     };
     let mut w = new_window("mw-all", at(datetime!(2025-01-01 0:00 UTC)));
-    store.create_window(&t, w.clone()).await.expect("created");
+    store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
     let (_, all) = store.window_devices(&t, &w.window_id).await.expect("found");
     assert_eq!(
         names(&all),
@@ -1061,7 +1198,10 @@ where
 
     w.window_id = WindowSlug::parse("mw-site").expect("valid");
     w.definition.site_ids = Some(ScopeLabel::parse_list(&["s1"]).expect("valid"));
-    store.create_window(&t, w.clone()).await.expect("created");
+    store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
     assert_eq!(
         names(
             &store
@@ -1075,7 +1215,10 @@ where
 
     w.window_id = WindowSlug::parse("mw-site-type").expect("valid");
     w.definition.device_types = Some(ScopeLabel::parse_list(&["thermo"]).expect("valid"));
-    store.create_window(&t, w.clone()).await.expect("created");
+    store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
     assert_eq!(
         names(
             &store
@@ -1090,7 +1233,10 @@ where
     w.window_id = WindowSlug::parse("mw-group").expect("valid");
     w.definition.site_ids = None;
     w.definition.group_ids = Some(vec![GroupSlug::parse("grp-scope").expect("valid")]);
-    store.create_window(&t, w.clone()).await.expect("created");
+    store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
     assert_eq!(
         names(
             &store
@@ -1116,12 +1262,18 @@ where
 {
     let t = tenant("contract-detail-windows");
     let a = scoped_device("a", Some("s1"), None);
-    store.create_device(&t, a.clone()).await.expect("created");
+    store
+        .create_device(&t, &alice(), a.clone())
+        .await
+        .expect("created");
     let mut g = new_group("grp-muted", "Muted");
     g.members = vec![a.id];
-    store.create_group(&t, g.clone()).await.expect("created");
     store
-        .create_group(&t, new_group("grp-other", "Other"))
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
+    store
+        .create_group(&t, &alice(), new_group("grp-other", "Other"))
         .await
         .expect("created");
 
@@ -1131,19 +1283,25 @@ where
         GroupSlug::parse("grp-other").expect("valid"),
     ]);
     store
-        .create_window(&t, live.clone())
+        .create_window(&t, &alice(), live.clone())
         .await
         .expect("created");
     let mut disabled = new_window("mw-off", at(datetime!(2025-01-01 0:00 UTC)));
     disabled.definition.enabled = false;
-    store.create_window(&t, disabled).await.expect("created");
+    store
+        .create_window(&t, &alice(), disabled)
+        .await
+        .expect("created");
     let mut ended = new_window("mw-ended", at(datetime!(2020-01-01 0:00 UTC)));
     ended.definition.schedule = WindowSchedule::new(
         at(datetime!(2020-01-01 0:00 UTC)),
         Some(at(datetime!(2020-01-02 0:00 UTC))),
     )
     .expect("valid");
-    store.create_window(&t, ended).await.expect("created");
+    store
+        .create_window(&t, &alice(), ended)
+        .await
+        .expect("created");
 
     let detail = store
         .get_group(&t, &GroupKey::Id(g.id))

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use domain::{
-    Device, DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    Actor, Device, DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
     MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint,
     ReadingQuery, TenantId, ThresholdError, Timestamp, Unit, WindowChanges, WindowError,
     WindowSlug,
@@ -196,6 +196,7 @@ pub trait DeviceGroupRepository: Send + Sync {
     async fn create_group(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError>;
 
@@ -220,6 +221,7 @@ pub trait DeviceGroupRepository: Send + Sync {
     async fn update_group(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError>;
@@ -238,6 +240,7 @@ pub trait DeviceGroupRepository: Send + Sync {
     async fn add_member(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError>;
@@ -250,6 +253,7 @@ pub trait DeviceGroupRepository: Send + Sync {
     async fn remove_member(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError>;
@@ -282,6 +286,7 @@ pub trait DeviceRepository: Send + Sync {
     async fn create_device(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError>;
 
@@ -297,6 +302,7 @@ pub trait DeviceRepository: Send + Sync {
     async fn update_device(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         id: Uuid,
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError>;
@@ -359,6 +365,7 @@ pub trait MaintenanceWindowRepository: Send + Sync {
     async fn create_window(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         window: NewMaintenanceWindow,
     ) -> Result<MaintenanceWindow, CreateWindowError>;
 
@@ -378,6 +385,7 @@ pub trait MaintenanceWindowRepository: Send + Sync {
     async fn update_window(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         window_id: &WindowSlug,
         changes: WindowChanges,
     ) -> Result<MaintenanceWindow, UpdateWindowError>;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::{
-    Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, NewDevice,
+    Actor, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, NewDevice,
     ScopeLabel, TenantId, Thresholds, Unit,
 };
 use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, UpdateDeviceError};
@@ -10,14 +10,14 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{corrupt_row, query_error, unique_violation};
-use crate::groups::{group_columns, group_from_row, timestamp};
+use crate::groups::{actor, group_columns, group_from_row, timestamp};
 use crate::{tenant_transaction, PgStore};
 
 /// Device columns, qualified by the alias `d`, in the order [`device_from_row`] reads by name.
 pub(crate) const DEVICE_COLUMNS: &str =
     "d.id, d.name, d.unit, d.status, d.site_id, d.device_type, \
      d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
-     d.threshold_critical_upper, d.created_at, d.updated_at";
+     d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by";
 
 fn list_sql() -> String {
     format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 ORDER BY d.name COLLATE \"C\"")
@@ -29,15 +29,16 @@ fn get_sql(lock: bool) -> String {
 fn insert_sql() -> String {
     format!(
         "INSERT INTO devices AS d (tenant_id, id, name, unit, status, site_id, device_type, \
-         threshold_critical_lower, threshold_warning_lower, threshold_warning_upper, threshold_critical_upper) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {DEVICE_COLUMNS}"
+         threshold_critical_lower, threshold_warning_lower, threshold_warning_upper, threshold_critical_upper, \
+         created_by, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+         RETURNING {DEVICE_COLUMNS}"
     )
 }
 fn update_sql() -> String {
     format!(
         "UPDATE devices AS d SET name = $3, unit = $4, status = $5, site_id = $6, device_type = $7, \
          threshold_critical_lower = $8, threshold_warning_lower = $9, threshold_warning_upper = $10, \
-         threshold_critical_upper = $11, updated_at = greatest(now(), d.updated_at) \
+         threshold_critical_upper = $11, updated_at = greatest(now(), d.updated_at), updated_by = $12 \
          WHERE d.tenant_id = $1 AND d.id = $2 RETURNING {DEVICE_COLUMNS}"
     )
 }
@@ -82,6 +83,8 @@ pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
         },
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
+        created_by: actor(row, "created_by")?,
+        updated_by: actor(row, "updated_by")?,
     })
 }
 
@@ -134,6 +137,7 @@ impl DeviceRepository for PgStore {
     async fn create_device(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
         let mut client = self.client().await?;
@@ -159,6 +163,7 @@ impl DeviceRepository for PgStore {
                     &b[1],
                     &b[2],
                     &b[3],
+                    &actor.as_str(),
                 ],
             )
             .await;
@@ -195,6 +200,7 @@ impl DeviceRepository for PgStore {
     async fn update_device(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         id: Uuid,
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
@@ -231,6 +237,7 @@ impl DeviceRepository for PgStore {
                     &b[1],
                     &b[2],
                     &b[3],
+                    &actor.as_str(),
                 ],
             )
             .await;

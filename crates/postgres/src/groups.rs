@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use domain::{
-    Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, NewDeviceGroup,
-    ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
+    Actor, Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    NewDeviceGroup, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
@@ -34,6 +34,10 @@ macro_rules! group_columns {
             ".created_at, ",
             $g,
             ".updated_at, ",
+            $g,
+            ".created_by, ",
+            $g,
+            ".updated_by, ",
             "(SELECT count(*) FROM device_group_members m WHERE m.tenant_id = ",
             $g,
             ".tenant_id AND m.group_id = ",
@@ -59,13 +63,15 @@ const FIND_BY_SLUG: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AN
 const LOCK_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
 const LOCK_BY_SLUG: &str =
     "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2 FOR UPDATE";
-const INSERT: &str = "INSERT INTO device_groups (tenant_id, id, group_id, name, description) VALUES ($1, $2, $3, $4, $5)";
+const INSERT: &str = "INSERT INTO device_groups (tenant_id, id, group_id, name, description, created_by, updated_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6)";
 // $4 says whether the description is being set (to $5, which may be NULL) or kept.
 // greatest() keeps updated_at from going backwards if the server clock does.
 const UPDATE: &str = "UPDATE device_groups SET name = COALESCE($3, name), \
      description = CASE WHEN $4 THEN $5 ELSE description END, \
-     updated_at = greatest(now(), updated_at) WHERE tenant_id = $1 AND id = $2";
-const TOUCH: &str = "UPDATE device_groups SET updated_at = greatest(now(), updated_at) WHERE tenant_id = $1 AND id = $2";
+     updated_at = greatest(now(), updated_at), updated_by = $6 WHERE tenant_id = $1 AND id = $2";
+const TOUCH: &str =
+    "UPDATE device_groups SET updated_at = greatest(now(), updated_at), updated_by = $3 WHERE tenant_id = $1 AND id = $2";
 const DELETE: &str = "DELETE FROM device_groups WHERE tenant_id = $1 AND id = $2";
 /// Locks the listed devices that exist against a concurrent delete until the transaction ends.
 const LOCK_DEVICES: &str =
@@ -126,7 +132,14 @@ pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
         member_count: u64::try_from(member_count).map_err(|e| corrupt(&e))?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
+        created_by: actor(row, "created_by")?,
+        updated_by: actor(row, "updated_by")?,
     })
+}
+
+pub(crate) fn actor(row: &Row, column: &str) -> Result<Actor, StoreError> {
+    let value: String = row.try_get(column).map_err(query_error)?;
+    Actor::parse(&value).map_err(|e| corrupt_row(column, e))
 }
 
 pub(crate) fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
@@ -267,9 +280,14 @@ async fn add_members(
     Ok(())
 }
 
-async fn touch(tx: &Transaction<'_>, tenant: &TenantId, group: Uuid) -> Result<(), StoreError> {
+async fn touch(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    actor: &Actor,
+    group: Uuid,
+) -> Result<(), StoreError> {
     let statement = tx.prepare_cached(TOUCH).await.map_err(query_error)?;
-    tx.execute(&statement, &[&tenant.as_str(), &group])
+    tx.execute(&statement, &[&tenant.as_str(), &group, &actor.as_str()])
         .await
         .map_err(query_error)?;
     Ok(())
@@ -294,6 +312,7 @@ impl DeviceGroupRepository for PgStore {
     async fn create_group(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError> {
         let mut client = self.client().await?;
@@ -309,6 +328,7 @@ impl DeviceGroupRepository for PgStore {
                     &group.group_id.as_str(),
                     &group.name.as_str(),
                     &description,
+                    &actor.as_str(),
                 ],
             )
             .await;
@@ -350,6 +370,7 @@ impl DeviceGroupRepository for PgStore {
     async fn update_group(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError> {
@@ -376,6 +397,7 @@ impl DeviceGroupRepository for PgStore {
                         &name,
                         &sets_description,
                         &description,
+                        &actor.as_str(),
                     ],
                 )
                 .await;
@@ -418,6 +440,7 @@ impl DeviceGroupRepository for PgStore {
     async fn add_member(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
@@ -444,7 +467,7 @@ impl DeviceGroupRepository for PgStore {
             .await
             .map_err(query_error)?;
         if added > 0 {
-            touch(&tx, tenant, id).await?;
+            touch(&tx, tenant, actor, id).await?;
         }
         tx.commit().await.map_err(query_error)?;
         Ok(())
@@ -454,6 +477,7 @@ impl DeviceGroupRepository for PgStore {
     async fn remove_member(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
@@ -474,7 +498,7 @@ impl DeviceGroupRepository for PgStore {
         {
             return Err(MembershipError::NotMember);
         }
-        touch(&tx, tenant, id).await?;
+        touch(&tx, tenant, actor, id).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(())
     }

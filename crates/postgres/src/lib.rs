@@ -9,6 +9,7 @@
 //! that tenant, whatever role the connection string names.
 #![forbid(unsafe_code)]
 
+mod backoff;
 mod devices;
 mod error;
 mod groups;
@@ -68,6 +69,7 @@ impl std::fmt::Debug for PgSettings {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    backoff: std::sync::Arc<backoff::ConnectBackoff>,
 }
 
 impl PgStore {
@@ -99,11 +101,36 @@ impl PgStore {
             .recycle_timeout(Some(settings.wait_timeout))
             .build()
             .context("failed to build the connection pool")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            backoff: std::sync::Arc::default(),
+        })
     }
 
+    /// A pooled connection; while the server is unreachable, fails fast between the paced
+    /// connection attempts.
     async fn client(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+        if !self.backoff.may_attempt(std::time::Instant::now()) {
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "PostgreSQL was unreachable moments ago; backing off"
+            )));
+        }
+        match self.pool.get().await {
+            Ok(client) => {
+                self.backoff.succeeded();
+                Ok(client)
+            }
+            Err(e) => {
+                // A full pool is load, not an outage: only failures to connect back off.
+                if !matches!(
+                    e,
+                    deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)
+                ) {
+                    self.backoff.failed(std::time::Instant::now());
+                }
+                Err(pool_error(e))
+            }
+        }
     }
 }
 

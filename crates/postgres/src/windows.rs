@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use domain::{
-    Device, GroupSlug, MaintenanceWindow, NewMaintenanceWindow, Recurrence, RecurrenceParts,
+    Actor, Device, GroupSlug, MaintenanceWindow, NewMaintenanceWindow, Recurrence, RecurrenceParts,
     ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
 };
 use ports::{
@@ -14,13 +14,13 @@ use tokio_postgres::Row;
 
 use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
-use crate::groups::timestamp;
+use crate::groups::{actor, timestamp};
 use crate::{tenant_transaction, PgStore};
 
 /// Window columns, qualified by the alias `w`.
 pub(crate) const WINDOW_COLUMNS: &str =
     "w.window_id, w.name, w.starts_at, w.ends_at, w.recurring, w.site_ids, \
-     w.device_types, w.group_ids, w.enabled, w.created_at, w.updated_at";
+     w.device_types, w.group_ids, w.enabled, w.created_at, w.updated_at, w.created_by, w.updated_by";
 
 fn list_sql() -> String {
     format!(
@@ -42,7 +42,8 @@ fn get_sql(lock: bool) -> String {
 fn insert_sql() -> String {
     format!(
         "INSERT INTO maintenance_windows AS w (tenant_id, window_id, name, starts_at, ends_at, recurring, \
-         site_ids, device_types, group_ids, enabled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         site_ids, device_types, group_ids, enabled, created_by, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
          RETURNING {WINDOW_COLUMNS}"
     )
 }
@@ -50,7 +51,7 @@ fn update_sql() -> String {
     format!(
         "UPDATE maintenance_windows AS w SET name = $3, starts_at = $4, ends_at = $5, recurring = $6, \
          site_ids = $7, device_types = $8, group_ids = $9, enabled = $10, \
-         updated_at = greatest(now(), w.updated_at) \
+         updated_at = greatest(now(), w.updated_at), updated_by = $11 \
          WHERE w.tenant_id = $1 AND w.window_id = $2 RETURNING {WINDOW_COLUMNS}"
     )
 }
@@ -163,6 +164,8 @@ pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError
         },
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
+        created_by: actor(row, "created_by")?,
+        updated_by: actor(row, "updated_by")?,
     })
 }
 
@@ -171,6 +174,7 @@ async fn write(
     tx: &Transaction<'_>,
     sql: &str,
     tenant: &TenantId,
+    actor: &Actor,
     window_id: &WindowSlug,
     d: &WindowDefinition,
 ) -> Result<Row, tokio_postgres::Error> {
@@ -188,6 +192,7 @@ async fn write(
             &labels(d.device_types.as_ref()),
             &slugs(d.group_ids.as_ref()),
             &d.enabled,
+            &actor.as_str(),
         ],
     )
     .await
@@ -227,6 +232,7 @@ impl MaintenanceWindowRepository for PgStore {
     async fn create_window(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         window: NewMaintenanceWindow,
     ) -> Result<MaintenanceWindow, CreateWindowError> {
         let mut client = self.client().await?;
@@ -235,6 +241,7 @@ impl MaintenanceWindowRepository for PgStore {
             &tx,
             &insert_sql(),
             tenant,
+            actor,
             &window.window_id,
             &window.definition,
         )
@@ -271,6 +278,7 @@ impl MaintenanceWindowRepository for PgStore {
     async fn update_window(
         &self,
         tenant: &TenantId,
+        actor: &Actor,
         window_id: &WindowSlug,
         changes: WindowChanges,
     ) -> Result<MaintenanceWindow, UpdateWindowError> {
@@ -281,7 +289,7 @@ impl MaintenanceWindowRepository for PgStore {
             .await?
             .ok_or(UpdateWindowError::NotFound)?;
         let definition = window_from_row(&current)?.definition.apply(changes)?;
-        let row = write(&tx, &update_sql(), tenant, window_id, &definition)
+        let row = write(&tx, &update_sql(), tenant, actor, window_id, &definition)
             .await
             .map_err(query_error)?;
         tx.commit().await.map_err(query_error)?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_web::dev::Service as _;
 use actix_web::{middleware, App, HttpServer};
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,9 @@ struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "IOT_WORKERS")]
     workers: Option<usize>,
+    /// Milliseconds a request may take before it is answered 503 (its work is abandoned).
+    #[arg(long, env = "IOT_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
+    request_timeout_ms: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "IOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
@@ -181,9 +185,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 AppState::from_store(Arc::new(MemoryStore::new()), authenticator)
             }
         };
+        let request_timeout = Duration::from_millis(args.request_timeout_ms.max(1));
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(middleware::Logger::new("%r %s %b %Dms").log_target("iot_api::access"))
+                .wrap_fn(move |req, srv| http_api::timeout::within(request_timeout, srv.call(req)))
+                // The path without its query string: a client may put a token there by mistake,
+                // and logs must never hold one.
+                .wrap(
+                    middleware::Logger::new("%{method}xi %U %s %b %Dms")
+                        .custom_request_replace("method", |req| req.method().to_string())
+                        .log_target("iot_api::access"),
+                )
                 .configure(http_api::configure(&state))
         })
         .workers(workers)

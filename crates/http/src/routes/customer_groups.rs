@@ -110,7 +110,10 @@ pub async fn create(
             description: checked.description.clone(),
             members: Vec::new(),
         };
-        match groups.create_group(&caller.tenant, new).await {
+        match groups
+            .create_group(&caller.tenant, &caller.actor, new)
+            .await
+        {
             Ok(detail) => return Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group))),
             Err(CreateGroupError::GroupIdTaken(_))
                 if generated && attempts < GENERATED_SLUG_ATTEMPTS => {}
@@ -184,7 +187,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.0.try_into_domain()?;
     let detail = groups
-        .update_group(&caller.tenant, &key(&path)?, changes)
+        .update_group(&caller.tenant, &caller.actor, &key(&path)?, changes)
         .await
         .map_err(|e| match e {
             UpdateGroupError::NotFound => group_not_found(),
@@ -288,7 +291,7 @@ pub async fn add_member(
     let (group, device) = path.into_inner();
     let device_id = device_or_nil(&device);
     groups
-        .add_member(&caller.tenant, &key(&group)?, device_id)
+        .add_member(&caller.tenant, &caller.actor, &key(&group)?, device_id)
         .await
         .map_err(|e| match e {
             MembershipError::GroupNotFound => group_not_found(),
@@ -328,7 +331,7 @@ pub async fn remove_member(
     let (group, device) = path.into_inner();
     let device_id = device_or_nil(&device);
     groups
-        .remove_member(&caller.tenant, &key(&group)?, device_id)
+        .remove_member(&caller.tenant, &caller.actor, &key(&group)?, device_id)
         .await
         .map_err(|e| match e {
             MembershipError::GroupNotFound => group_not_found(),

@@ -180,7 +180,10 @@ pub async fn create(
             window_id: WindowSlug::generate(random_u32()),
             definition: definition.clone(),
         };
-        match windows.create_window(&caller.tenant, new).await {
+        match windows
+            .create_window(&caller.tenant, &caller.actor, new)
+            .await
+        {
             Ok(window) => return Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window))),
             Err(CreateWindowError::WindowIdTaken(_)) if attempts < GENERATED_SLUG_ATTEMPTS => {}
             Err(CreateWindowError::WindowIdTaken(id)) => {
@@ -245,7 +248,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.0.try_into_domain()?;
     let window = windows
-        .update_window(&caller.tenant, &slug(&path)?, changes)
+        .update_window(&caller.tenant, &caller.actor, &slug(&path)?, changes)
         .await
         .map_err(|e| match e {
             UpdateWindowError::NotFound => window_not_found(),

@@ -84,6 +84,7 @@ pub async fn create(
     let device = devices
         .create_device(
             &caller.tenant,
+            &caller.actor,
             NewDevice {
                 id: Uuid::new_v4(),
                 spec,
@@ -147,7 +148,7 @@ pub async fn update(
     require_writer(&caller)?;
     let changes = body.0.try_into_domain()?;
     let device = devices
-        .update_device(&caller.tenant, device_id(&path)?, changes)
+        .update_device(&caller.tenant, &caller.actor, device_id(&path)?, changes)
         .await
         .map_err(|e| match e {
             UpdateDeviceError::NotFound => device_not_found(&path),

@@ -88,7 +88,10 @@ pub async fn create(
             description: description.clone(),
             members: members.clone(),
         };
-        match groups.create_group(&caller.tenant, new).await {
+        match groups
+            .create_group(&caller.tenant, &caller.actor, new)
+            .await
+        {
             Ok(detail) => {
                 return Ok(
                     HttpResponse::Created().json(GroupDetailView::at(&detail, Timestamp::now()))
@@ -204,7 +207,7 @@ pub async fn update(
             .transpose()?,
     };
     let detail = groups
-        .update_group(&caller.tenant, &key, changes)
+        .update_group(&caller.tenant, &caller.actor, &key, changes)
         .await
         .map_err(|e| match e {
             UpdateGroupError::NotFound => group_not_found(&path),
