@@ -13,7 +13,7 @@ export IOT_JWT_SECRET
 # cargo-nextest when installed (one process per test), else cargo test.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
 
-.PHONY: run test fuzz fmt-check clippy purity openapi build
+.PHONY: run test fuzz fmt-check clippy purity openapi build clients
 
 build:
 	$(CARGO) build --release -p iot-api
@@ -52,3 +52,9 @@ purity:
 # Rewrites the committed OpenAPI document from the code.
 openapi:
 	$(CARGO) run --quiet -p iot-api -- openapi > openapi/openapi.json
+
+# Generated clients, proven: lints openapi/openapi.json, generates a Python client and TypeScript
+# types into target/clients/ (pinned tools, cached), type-checks clients/typescript/check.ts and
+# drives a live server on the embedded store with clients/python/smoke.py.
+clients:
+	./scripts/clients.sh

@@ -58,6 +58,15 @@ impl TestApp {
             Store::Memory => None,
             Store::Postgres => Some(TestDatabase::create().await),
         };
+        let url = db.as_ref().map(|db| db.url().to_owned());
+        let mut app = Self::spawn_on(url.as_deref()).await;
+        app._db = db;
+        app
+    }
+
+    /// A server on the database at `database_url` (the embedded store without one), which
+    /// this app does not own: several instances may share it.
+    pub async fn spawn_on(database_url: Option<&str>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
         command
             .arg("serve")
@@ -72,8 +81,8 @@ impl TestApp {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(db) = &db {
-            command.env("DATABASE_URL", db.url());
+        if let Some(url) = database_url {
+            command.env("DATABASE_URL", url);
         }
         let mut child = command.spawn().expect("start iot-api");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
@@ -100,7 +109,7 @@ impl TestApp {
             startup_log,
             client: reqwest::Client::new(),
             _child: child,
-            _db: db,
+            _db: None,
         }
     }
 

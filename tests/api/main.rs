@@ -4,12 +4,20 @@
 mod helpers;
 
 mod auth_and_tenancy;
+mod concurrency;
+mod configuration;
 mod customer_groups;
 mod customer_windows;
 mod devices;
+mod faults;
 mod group_api;
+mod hostile;
 mod hostile_input;
+mod lists;
 mod maintenance;
 mod membership;
 mod meta;
+mod observability;
 mod readings;
+mod scale_out;
+mod security;

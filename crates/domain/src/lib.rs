@@ -9,6 +9,7 @@ pub mod actor;
 pub mod alert;
 pub mod device;
 pub mod group;
+pub mod list;
 pub mod reading;
 pub mod recurrence;
 pub mod tenant;
@@ -25,6 +26,7 @@ pub use device::{
 pub use group::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
 };
+pub use list::{ListQuery, Page};
 pub use reading::{Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
 pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;

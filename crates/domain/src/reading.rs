@@ -95,10 +95,12 @@ impl ReadingBatch {
     }
 }
 
-/// Which readings a query wants: those at or after `since`, newest first, at most `limit`.
+/// Which readings a query wants: those at or after `since` (and before `until`, when set), newest
+/// first, at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadingQuery {
     since: Timestamp,
+    until: Option<Timestamp>,
     limit: u32,
 }
 
@@ -108,6 +110,8 @@ pub enum ReadingQueryError {
     Hours(i64),
     #[error("must be between 1 and {MAX_READINGS_PER_QUERY}, got {0}")]
     Limit(i64),
+    #[error("must be later than start_time")]
+    EmptyRange,
 }
 
 impl ReadingQuery {
@@ -127,12 +131,52 @@ impl ReadingQuery {
             Timestamp::new(time::macros::datetime!(0001-01-01 0:00 UTC))
                 .expect("year 1 is in range")
         });
-        Ok(Self { since, limit })
+        Ok(Self {
+            since,
+            until: None,
+            limit,
+        })
+    }
+
+    /// Readings in `[start, end)`, at most `limit`. Without `start`: the 24 hours before `end`;
+    /// without `end`: everything from `start` on.
+    ///
+    /// # Errors
+    /// [`ReadingQueryError::EmptyRange`] when `end <= start`; [`ReadingQueryError::Limit`] as for
+    /// [`ReadingQuery::last_hours`].
+    pub fn between(
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Self, ReadingQueryError> {
+        let limit = u32::try_from(limit)
+            .ok()
+            .filter(|l| (1..=MAX_READINGS_PER_QUERY).contains(l))
+            .ok_or(ReadingQueryError::Limit(limit))?;
+        let since = match (start, end) {
+            (Some(start), _) => start,
+            (None, end) => Self::last_hours(end.unwrap_or(now), 24, 1)?.since,
+        };
+        if end.is_some_and(|end| end <= since) {
+            return Err(ReadingQueryError::EmptyRange);
+        }
+        Ok(Self {
+            since,
+            until: end,
+            limit,
+        })
     }
 
     #[must_use]
     pub fn since(&self) -> Timestamp {
         self.since
+    }
+
+    /// The exclusive end of the range, if any.
+    #[must_use]
+    pub fn until(&self) -> Option<Timestamp> {
+        self.until
     }
 
     #[must_use]
@@ -205,6 +249,36 @@ mod tests {
             Err(ReadingQueryError::Limit(10_001))
         );
         assert!(ReadingQuery::last_hours(now, 8760, 10_000).is_ok());
+        let range = ReadingQuery::between(
+            Some(at(datetime!(2025-01-01 0:00 UTC))),
+            Some(at(datetime!(2025-01-01 6:00 UTC))),
+            now,
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            (range.since(), range.until()),
+            (
+                at(datetime!(2025-01-01 0:00 UTC)),
+                Some(at(datetime!(2025-01-01 6:00 UTC)))
+            )
+        );
+        let before_end =
+            ReadingQuery::between(None, Some(at(datetime!(2025-01-01 6:00 UTC))), now, 10).unwrap();
+        assert_eq!(
+            before_end.since(),
+            at(datetime!(2024-12-31 6:00 UTC)),
+            "24 hours before the end"
+        );
+        assert_eq!(
+            ReadingQuery::between(
+                Some(at(datetime!(2025-01-02 0:00 UTC))),
+                Some(at(datetime!(2025-01-02 0:00 UTC))),
+                now,
+                10
+            ),
+            Err(ReadingQueryError::EmptyRange)
+        );
         let early = ReadingQuery::last_hours(at(datetime!(0001-01-01 1:00 UTC)), 24, 1).unwrap();
         assert_eq!(early.since(), at(datetime!(0001-01-01 0:00 UTC)));
     }

@@ -13,10 +13,16 @@ pub struct Timestamp(OffsetDateTime);
 pub struct TimestampError;
 
 impl Timestamp {
+    /// The last instant representable: 9999-12-31T23:59:59.999999Z.
+    pub const MAX: Self = Self(time::macros::datetime!(9999-12-31 23:59:59.999_999 UTC));
+
     /// # Errors
     /// [`TimestampError`] when the instant, taken to UTC, falls outside years 1..=9999.
     pub fn new(value: OffsetDateTime) -> Result<Self, TimestampError> {
-        let utc = value.to_offset(UtcOffset::UTC);
+        // checked: the UTC instant of a local time late on 9999-12-31 lies in year 10000.
+        let utc = value
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or(TimestampError)?;
         if !(1..=9999).contains(&utc.year()) {
             return Err(TimestampError);
         }
@@ -62,5 +68,10 @@ mod tests {
         );
         assert!(Timestamp::new(datetime!(0001-01-01 00:00:00 UTC)).is_ok());
         assert!(Timestamp::new(datetime!(9999-12-31 23:59:59.999_999 UTC)).is_ok());
+        assert_eq!(
+            Timestamp::new(datetime!(9999-12-31 23:00:00 -05:00)),
+            Err(TimestampError),
+            "its UTC instant is in year 10000"
+        );
     }
 }

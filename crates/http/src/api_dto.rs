@@ -25,6 +25,7 @@ pub const GROUP_API_NAME_MAX: usize = 100;
 /// A device's connection state.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = DeviceStatus)]
 pub enum DeviceStatusDto {
     Connected,
     Disconnected,
@@ -356,7 +357,7 @@ pub struct DeviceReadings {
     /// The readings, newest first.
     pub readings: Vec<ReadingView>,
     /// Number of readings returned.
-    pub total: usize,
+    pub total: u64,
 }
 
 pub(crate) fn reading_value(field: &str, value: f64) -> Result<ReadingValue, ApiError> {
@@ -412,6 +413,7 @@ pub struct GroupUpdate {
 /// A device's alert status from its latest reading.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = AlertStatus)]
 pub enum AlertStatusDto {
     Normal,
     Warning,
@@ -537,7 +539,7 @@ pub struct GroupReadingsView {
     /// Readings of all the group's devices, newest first.
     pub readings: Vec<GroupReadingView>,
     /// Number of readings returned.
-    pub total: usize,
+    pub total: u64,
 }
 
 impl From<&DeviceGroup> for GroupListItem {

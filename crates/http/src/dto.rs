@@ -90,7 +90,7 @@ pub struct DeviceGroupList {
     /// The tenant's groups, ordered by name.
     pub groups: Vec<DeviceGroupView>,
     /// Number of groups in `groups`.
-    pub total: usize,
+    pub total: u64,
 }
 
 /// Answer of `DELETE /customer/device-groups/{group_id}`.
@@ -110,7 +110,7 @@ pub struct GroupMembers {
     /// The group's devices, ordered by name.
     pub devices: Vec<crate::api_dto::DeviceView>,
     /// Number of devices.
-    pub total: usize,
+    pub total: u64,
 }
 
 /// Answer of adding a device to, or removing it from, a group.
@@ -392,7 +392,7 @@ pub struct MaintenanceWindowList {
     /// The tenant's windows, latest start first.
     pub windows: Vec<MaintenanceWindowView>,
     /// Number of windows in `windows`.
-    pub total: usize,
+    pub total: u64,
 }
 
 /// Answer of `DELETE /customer/maintenance-windows/{window_id}`.
@@ -444,6 +444,7 @@ impl From<&MaintenanceWindow> for MaintenanceWindowView {
 /// Where a window stands now.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = WindowStatus)]
 pub enum WindowStatusDto {
     /// Not enabled.
     Disabled,
@@ -736,5 +737,5 @@ pub struct WindowDevices {
     /// Devices in the window's scope (sites, types, groups), ordered by name.
     pub devices: Vec<WindowDeviceView>,
     /// Number of devices.
-    pub total: usize,
+    pub total: u64,
 }

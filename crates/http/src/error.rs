@@ -25,6 +25,8 @@ pub struct ApiError {
     detail: String,
     code: Option<&'static str>,
     cause: Option<anyhow::Error>,
+    /// Echoed in `X-Request-Id` by answers built outside the request's own response (timeouts).
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -34,7 +36,14 @@ impl ApiError {
             detail: detail.into(),
             code: None,
             cause: None,
+            request_id: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_request_id(mut self, id: &str) -> Self {
+        self.request_id = Some(id.to_owned());
+        self
     }
 
     #[must_use]
@@ -134,11 +143,15 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let Some(cause) = &self.cause {
             // The chain goes to the log, never to the client.
-            tracing::error!(status = self.status.as_u16(), error = ?cause, "request failed");
+            // The chain ("{:#}"), not Debug: Debug would add a backtrace to every line.
+            tracing::error!(status = self.status.as_u16(), error = %format_args!("{cause:#}"), "request failed");
         }
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Some(id) = &self.request_id {
+            response.insert_header((crate::observe::REQUEST_ID, id.as_str()));
         }
         response.json(ErrorBody {
             detail: self.detail.clone(),

@@ -61,7 +61,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if inner.is_syntax() || inner.is_eof() || path == "." {
+        // A syntax error inside a field's value (a number out of range, say) still names the
+        // field; one between fields, or an early end, is the body's.
+        let field = if inner.is_eof() || path == "." {
             "body"
         } else {
             &path
@@ -146,6 +148,12 @@ mod tests {
     #[test]
     fn malformed_or_empty_bodies_are_named_body() {
         assert!(detail(r#"{"name": "#).starts_with("body: malformed JSON"));
+        assert!(
+            detail(r#"{"name": "a", "nested": {"hour": 1e400}}"#)
+                .starts_with("nested.hour: malformed JSON: number out of range"),
+            "{}",
+            detail(r#"{"name": "a", "nested": {"hour": 1e400}}"#)
+        );
         assert!(detail(r#"{"name": "a"} trailing"#).starts_with("body: malformed JSON"));
         assert_eq!(detail(""), "body: a JSON object is required");
         assert_eq!(detail("[]"), "body: must be a JSON object");

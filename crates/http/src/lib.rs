@@ -10,6 +10,7 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod json;
+pub mod observe;
 pub mod openapi;
 mod routes;
 pub mod schemas;

@@ -12,8 +12,9 @@ use crate::routes::{customer_groups, customer_windows, devices, groups, meta, re
         description = "Multi-tenant IoT backend: device groups and their alert status, device \
 readings, and maintenance windows that mute alerts. Every endpoint but health and this document \
 needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
-        license(name = "MIT")
+        license(name = "MIT", identifier = "MIT")
     ),
+    servers((url = "/", description = "This server")),
     paths(
         meta::live,
         meta::ready,

@@ -8,13 +8,13 @@ use actix_web::dev::ServiceResponse;
 
 use crate::error::ApiError;
 
-/// Awaits `response` for at most `limit`. Use it in `App::wrap_fn`:
-/// `.wrap_fn(move |req, srv| within(limit, srv.call(req)))`.
+/// Awaits `response` for at most `limit`; the 503 after it echoes `request_id`.
 ///
 /// # Errors
 /// Whatever the inner service returns in time; [`ApiError::timed_out`] (503) after `limit`.
 pub async fn within<B>(
     limit: Duration,
+    request_id: &str,
     response: impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     // The request cannot be cloned ahead of routing (actix needs it unshared), so the timeout
@@ -26,7 +26,9 @@ pub async fn within<B>(
                 limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
                 "request timed out"
             );
-            Err(ApiError::timed_out(limit).into())
+            Err(ApiError::timed_out(limit)
+                .with_request_id(request_id)
+                .into())
         }
     }
 }

@@ -15,8 +15,8 @@ use actix_web::App;
 use anyhow::anyhow;
 use domain::{
     Actor, Description, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus,
-    GroupChanges, GroupName, GroupSlug, MaintenanceWindow, NewDevice, NewDeviceGroup,
-    NewMaintenanceWindow, Reading, ReadingPoint, ReadingQuery, ReadingValue, Recurrence,
+    GroupChanges, GroupName, GroupSlug, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup,
+    NewMaintenanceWindow, Page, Reading, ReadingPoint, ReadingQuery, ReadingValue, Recurrence,
     RecurrenceParts, ScopeLabel, TenantId, ThresholdError, Thresholds, Timestamp, Unit,
     WindowChanges, WindowDefinition, WindowError, WindowName, WindowSchedule, WindowSlug,
 };
@@ -256,6 +256,17 @@ fn actor(sub: &str) -> Actor {
 
 fn is_tenant_a(tenant: &TenantId) -> bool {
     tenant.as_str() == TENANT
+}
+
+/// A whole list as one page: `total` is the number of items.
+fn page<T>(items: Vec<T>) -> Page<T> {
+    let total = items.len() as u64;
+    Page { items, total }
+}
+
+/// Whether a list was asked for in full: no filter, no limit, no offset.
+fn is_all(query: &ListQuery) -> bool {
+    *query == ListQuery::all()
 }
 
 /// Whether the customer API addressed the group by this slug.
@@ -580,7 +591,7 @@ async fn every_route_answers_through_the_production_route_table() {
         .groups
         .expect_list_groups()
         .times(1)
-        .returning(|_| Ok(vec![stored_group("grp-lobby", "Lobby")]));
+        .returning(|_, _| Ok(page(vec![stored_group("grp-lobby", "Lobby")])));
     mocks
         .groups
         .expect_create_group()
@@ -605,7 +616,7 @@ async fn every_route_answers_through_the_production_route_table() {
         .windows
         .expect_list_windows()
         .times(1)
-        .returning(|_| Ok(vec![stored_window("mw-0000abcd")]));
+        .returning(|_, _| Ok(page(vec![stored_window("mw-0000abcd")])));
     mocks
         .windows
         .expect_create_window()
@@ -977,9 +988,9 @@ async fn the_tenant_of_the_token_is_the_tenant_passed_to_the_repositories() {
     mocks
         .groups
         .expect_list_groups()
-        .withf(|tenant| tenant.as_str() == "tenant-b")
+        .withf(|tenant, query| tenant.as_str() == "tenant-b" && is_all(query))
         .times(1)
-        .returning(|_| Ok(vec![]));
+        .returning(|_, _| Ok(page(vec![])));
     mocks
         .windows
         .expect_get_window()
@@ -1018,13 +1029,13 @@ async fn listing_groups_returns_the_tenants_groups_and_their_total() {
     mocks
         .groups
         .expect_list_groups()
-        .withf(is_tenant_a)
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_| {
-            Ok(vec![
+        .returning(|_, _| {
+            Ok(page(vec![
                 stored_group("grp-hall", "Hall"),
                 stored_group("grp-lobby", "Lobby"),
-            ])
+            ]))
         });
 
     // Act
@@ -2035,9 +2046,9 @@ async fn listing_windows_returns_the_tenants_windows_and_their_total() {
     mocks
         .windows
         .expect_list_windows()
-        .withf(is_tenant_a)
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_| Ok(vec![stored_window("mw-0000abcd")]));
+        .returning(|_, _| Ok(page(vec![stored_window("mw-0000abcd")])));
 
     // Act
     let answer = call(mocks, get(WINDOWS)).await;
@@ -2354,9 +2365,9 @@ async fn listing_windows_reports_each_windows_status_now() {
     mocks
         .windows
         .expect_list_windows()
-        .withf(is_tenant_a)
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_| Ok(windows_in_every_status()));
+        .returning(|_, _| Ok(page(windows_in_every_status())));
 
     // Act
     let answer = call(mocks, get(WINDOWS)).await;
@@ -2436,9 +2447,9 @@ async fn the_status_filter_keeps_exactly_the_windows_with_that_status_in_store_o
     mocks
         .windows
         .expect_list_windows()
-        .withf(is_tenant_a)
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
         .times(5)
-        .returning(|_| Ok(windows_in_every_status()));
+        .returning(|_, _| Ok(page(windows_in_every_status())));
     let cases: [(&str, &[&str]); 5] = [
         (
             "",
@@ -3556,7 +3567,7 @@ async fn an_unavailable_store_answers_503_with_a_json_detail() {
         .groups
         .expect_list_groups()
         .times(1)
-        .returning(|_| Err(StoreError::Unavailable(anyhow!("pool exhausted"))));
+        .returning(|_, _| Err(StoreError::Unavailable(anyhow!("pool exhausted"))));
     mocks
         .groups
         .expect_create_group()
@@ -3620,7 +3631,7 @@ async fn an_unknown_store_error_answers_500_without_leaking_its_cause() {
         .groups
         .expect_list_groups()
         .times(1)
-        .returning(|_| Err(StoreError::Unknown(anyhow!("secret SQL detail"))));
+        .returning(|_, _| Err(StoreError::Unknown(anyhow!("secret SQL detail"))));
     mocks
         .groups
         .expect_update_group()
@@ -3652,7 +3663,7 @@ async fn an_unknown_store_error_answers_500_without_leaking_its_cause() {
         .windows
         .expect_list_windows()
         .times(1)
-        .returning(|_| Err(StoreError::Unknown(anyhow!("secret SQL detail"))));
+        .returning(|_, _| Err(StoreError::Unknown(anyhow!("secret SQL detail"))));
 
     // Act
     let answers = call_all(
@@ -3726,7 +3737,7 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .groups
         .expect_list_groups()
         .times(1)
-        .returning(|_| Ok(vec![]));
+        .returning(|_, _| Ok(page(vec![])));
     mocks
         .groups
         .expect_create_group()
@@ -3751,7 +3762,7 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(|_| Ok(vec![]));
+        .returning(|_, _| Ok(page(vec![])));
     mocks
         .devices
         .expect_create_device()
@@ -4066,7 +4077,13 @@ async fn a_viewer_may_read_devices_readings_and_groups() {
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(|_| Ok(vec![device(uuid(DEVICE_A), "T1", Thresholds::default())]));
+        .returning(|_, _| {
+            Ok(page(vec![device(
+                uuid(DEVICE_A),
+                "T1",
+                Thresholds::default(),
+            )]))
+        });
     mocks
         .devices
         .expect_get_device()
@@ -4086,7 +4103,7 @@ async fn a_viewer_may_read_devices_readings_and_groups() {
         .groups
         .expect_list_groups()
         .times(1)
-        .returning(|_| Ok(vec![]));
+        .returning(|_, _| Ok(page(vec![])));
     mocks
         .groups
         .expect_get_group()
@@ -4438,13 +4455,13 @@ async fn listing_devices_returns_a_bare_array_in_the_stores_order() {
     mocks
         .devices
         .expect_list_devices()
-        .withf(is_tenant_a)
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_| {
-            Ok(vec![
+        .returning(|_, _| {
+            Ok(page(vec![
                 device(uuid(DEVICE_A), "Hall", office_thresholds()),
                 device(uuid(DEVICE_B), "Lobby", Thresholds::default()),
-            ])
+            ]))
         });
 
     // Act
@@ -5979,13 +5996,13 @@ async fn listing_api_groups_returns_a_bare_array_with_device_counts() {
     mocks
         .groups
         .expect_list_groups()
-        .withf(is_tenant_a)
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_| {
-            Ok(vec![
+        .returning(|_, _| {
+            Ok(page(vec![
                 stored_group("grp-hall", "Hall"),
                 stored_group("grp-lobby", "Lobby"),
-            ])
+            ]))
         });
 
     // Act
@@ -6526,7 +6543,7 @@ async fn an_unavailable_store_answers_503_on_devices_readings_and_groups_without
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(|_| Err(StoreError::Unavailable(anyhow!("pool exhausted"))));
+        .returning(|_, _| Err(StoreError::Unavailable(anyhow!("pool exhausted"))));
     mocks
         .devices
         .expect_create_device()
@@ -7702,4 +7719,827 @@ async fn a_sub_of_256_characters_is_accepted_and_passed_whole_as_the_actor() {
     // Assert
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
     assert_eq!(authorship(&answer.json()), authored(&sub, &sub));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists: name filter and paging
+
+/// The `X-Total-Count` header of a list answered as a bare array.
+fn total_count(answer: &Answer) -> Option<&str> {
+    answer.header(header::HeaderName::from_static("x-total-count"))
+}
+
+/// `?name=lob&limit=2&offset=4`, as the repository must receive it.
+fn lob_query() -> ListQuery {
+    ListQuery::new(Some("lob"), Some(2), Some(4)).expect("valid list query")
+}
+
+/// The `name` of each object of `items`.
+fn names(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|item| item["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+/// Names as a store orders them (byte order): four of the five contain "lob" in some case.
+const LOBBY_NAMES: [&str; 5] = ["Hall", "LOBBY C", "Lobby A", "Lobby D", "lobby B"];
+
+/// A device per name of [`LOBBY_NAMES`] (or `names`), in that order.
+fn devices_named(names: &[&str]) -> Vec<Device> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| device(Uuid::from_u128(i as u128 + 1), name, Thresholds::default()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_bad_name_limit_or_offset_on_any_list_is_refused_with_422_naming_it_before_the_repository(
+) {
+    // Arrange: no port may be called.
+    let mocks = Mocks::untouchable();
+    let cases = [
+        ("limit=0".to_owned(), "limit"),
+        ("limit=1001".to_owned(), "limit"),
+        ("limit=-1".to_owned(), "limit"),
+        ("limit=abc".to_owned(), "limit"),
+        ("limit=1.5".to_owned(), "limit"),
+        ("limit=".to_owned(), "limit"),
+        ("offset=-1".to_owned(), "offset"),
+        ("offset=abc".to_owned(), "offset"),
+        ("name=".to_owned(), "name"),
+        ("name=%07".to_owned(), "name"),
+        (format!("name={}", "n".repeat(129)), "name"),
+    ];
+    let lists = [
+        GROUPS.to_owned(),
+        WINDOWS.to_owned(),
+        API_GROUPS.to_owned(),
+        DEVICES.to_owned(),
+        format!("{DEVICES}/{DEVICE_A}/groups"),
+        format!("{GROUPS}/grp-lobby/devices"),
+        format!("{WINDOWS}/mw-0000abcd/devices"),
+    ];
+    let mut expected = Vec::new();
+    let mut requests = Vec::new();
+    for (query, field) in &cases {
+        for list in &lists {
+            let uri = format!("{list}?{query}");
+            requests.push(get(&uri));
+            expected.push((uri, *field));
+        }
+    }
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    assert_eq!(answers.len(), cases.len() * lists.len());
+    for ((uri, field), answer) in expected.iter().zip(&answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{uri}: {}",
+            answer.text()
+        );
+        assert!(
+            answer.detail().starts_with(&format!("{field}: ")),
+            "{uri}: {}",
+            answer.detail()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_store_paged_lists_pass_name_limit_and_offset_to_the_repository_and_answer_its_total() {
+    // Arrange: each store answers a page of two (one for windows) out of more matches.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_list_groups()
+        .withf(|tenant, query| is_tenant_a(tenant) && *query == lob_query())
+        .times(2)
+        .returning(|_, _| {
+            Ok(Page {
+                items: vec![
+                    stored_group("grp-lobby-a", "Lobby A"),
+                    stored_group("grp-lobby-b", "Lobby B"),
+                ],
+                total: 9,
+            })
+        });
+    mocks
+        .windows
+        .expect_list_windows()
+        .withf(|tenant, query| is_tenant_a(tenant) && *query == lob_query())
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: vec![stored_window("mw-0000abcd")],
+                total: 5,
+            })
+        });
+    mocks
+        .devices
+        .expect_list_devices()
+        .withf(|tenant, query| is_tenant_a(tenant) && *query == lob_query())
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: devices_named(&["Lobby A", "Lobby B"]),
+                total: 7,
+            })
+        });
+    let query = "?name=lob&limit=2&offset=4";
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!("{GROUPS}{query}")),
+            get(&format!("{WINDOWS}{query}")),
+            get(&format!("{API_GROUPS}{query}")),
+            get(&format!("{DEVICES}{query}")),
+        ],
+    )
+    .await;
+
+    // Assert: customer lists carry the store's total, the others a bare array and the header.
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    let groups = answers[0].json();
+    assert_eq!(groups["total"], 9);
+    assert_eq!(names(&groups["groups"]), ["Lobby A", "Lobby B"]);
+    let windows = answers[1].json();
+    assert_eq!(windows["total"], 5);
+    assert_eq!(window_ids(&windows), ["mw-0000abcd"]);
+    assert_eq!(names(&answers[2].json()), ["Lobby A", "Lobby B"]);
+    assert_eq!(total_count(&answers[2]), Some("9"));
+    assert_eq!(names(&answers[3].json()), ["Lobby A", "Lobby B"]);
+    assert_eq!(total_count(&answers[3]), Some("7"));
+}
+
+#[actix_web::test]
+async fn the_store_paged_lists_without_parameters_ask_for_everything_and_answer_the_stores_total() {
+    // Arrange: the stores report more matches than they return, so a count of the items
+    // cannot pass for the total.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_list_groups()
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
+        .times(2)
+        .returning(|_, _| {
+            Ok(Page {
+                items: vec![stored_group("grp-hall", "Hall")],
+                total: 3,
+            })
+        });
+    mocks
+        .windows
+        .expect_list_windows()
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: vec![stored_window("mw-0000abcd")],
+                total: 4,
+            })
+        });
+    mocks
+        .devices
+        .expect_list_devices()
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: devices_named(&["Hall"]),
+                total: 6,
+            })
+        });
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![get(GROUPS), get(WINDOWS), get(API_GROUPS), get(DEVICES)],
+    )
+    .await;
+
+    // Assert
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    assert_eq!(answers[0].json()["total"], 3);
+    assert_eq!(names(&answers[0].json()["groups"]), ["Hall"]);
+    assert_eq!(answers[1].json()["total"], 4);
+    assert_eq!(window_ids(&answers[1].json()), ["mw-0000abcd"]);
+    assert_eq!(names(&answers[2].json()), ["Hall"]);
+    assert_eq!(total_count(&answers[2]), Some("3"));
+    assert_eq!(names(&answers[3].json()), ["Hall"]);
+    assert_eq!(total_count(&answers[3]), Some("6"));
+}
+
+#[actix_web::test]
+async fn list_parameters_at_their_bounds_reach_the_repository_as_given() {
+    // Arrange: one expectation per query; the filter keeps its case and its decoded space.
+    let mut mocks = Mocks::new();
+    let cases = [
+        (
+            "?limit=1000&offset=0",
+            ListQuery::new(None, Some(1000), None),
+        ),
+        ("?limit=1", ListQuery::new(None, Some(1), None)),
+        (
+            "?offset=4294967295",
+            ListQuery::new(None, None, Some(4_294_967_295)),
+        ),
+        (
+            "?name=Lobby%20B",
+            ListQuery::new(Some("Lobby B"), None, None),
+        ),
+        (
+            &*format!("?name={}", "%C3%A9".repeat(128)),
+            ListQuery::new(Some(&"é".repeat(128)), None, None),
+        ),
+    ]
+    .map(|(query, expected)| (query.to_owned(), expected.expect("valid list query")));
+    for (_, expected) in &cases {
+        let expected = expected.clone();
+        mocks
+            .devices
+            .expect_list_devices()
+            .withf(move |tenant, query| is_tenant_a(tenant) && *query == expected)
+            .times(1)
+            .returning(|_, _| Ok(page(vec![])));
+    }
+    let requests = cases
+        .iter()
+        .map(|(query, _)| get(&format!("{DEVICES}{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((query, _), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        assert_eq!(answer.json(), json!([]), "{query}");
+        assert_eq!(total_count(answer), Some("0"), "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn a_groups_devices_are_filtered_by_name_then_paged_and_total_counts_the_matches() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_get_group()
+        .withf(|tenant, key| is_tenant_a(tenant) && is_slug(key, "grp-lobby"))
+        .times(6)
+        .returning(|_, _| {
+            let members = devices_named(&LOBBY_NAMES)
+                .into_iter()
+                .map(|device| Member {
+                    device,
+                    latest: None,
+                    window_groups: Vec::new(),
+                })
+                .collect();
+            Ok(GroupDetail {
+                group: stored_group("grp-lobby", "Lobby"),
+                members,
+                windows: Vec::new(),
+            })
+        });
+    let cases: [(&str, &[&str], u64); 6] = [
+        ("", &LOBBY_NAMES, 5),
+        ("?name=lob&limit=2&offset=1", &["Lobby A", "Lobby D"], 4),
+        (
+            "?name=LOB",
+            &["LOBBY C", "Lobby A", "Lobby D", "lobby B"],
+            4,
+        ),
+        ("?name=by%20a", &["Lobby A"], 1),
+        ("?name=lob&offset=4", &[], 4),
+        ("?name=zzz", &[], 0),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(query, _, _)| get(&format!("{GROUPS}/grp-lobby/devices{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((query, expected, total), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(body["group_id"], "grp-lobby", "{query}");
+        assert_eq!(names(&body["devices"]), *expected, "{query}");
+        assert_eq!(body["total"], *total, "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn a_devices_groups_are_filtered_by_name_then_paged_with_the_matches_in_x_total_count() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .devices
+        .expect_groups_of_device()
+        .withf(|tenant, id| is_tenant_a(tenant) && *id == uuid(DEVICE_A))
+        .times(4)
+        .returning(|_, _| {
+            Ok(LOBBY_NAMES
+                .iter()
+                .enumerate()
+                .map(|(i, name)| stored_group(&format!("grp-{i}"), name))
+                .collect())
+        });
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("", &LOBBY_NAMES, "5"),
+        ("?name=lob&limit=2&offset=1", &["Lobby A", "Lobby D"], "4"),
+        ("?limit=1&offset=4", &["lobby B"], "5"),
+        ("?name=hall&offset=1", &[], "1"),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(query, _, _)| get(&format!("{DEVICES}/{DEVICE_A}/groups{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((query, expected, total), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        assert_eq!(names(&answer.json()), *expected, "{query}");
+        assert_eq!(total_count(answer), Some(*total), "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn a_windows_devices_are_filtered_by_name_ignoring_ascii_case_only_then_paged() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_window_devices()
+        .withf(|tenant, window_id| is_tenant_a(tenant) && window_id.as_str() == "mw-0000abcd")
+        .times(4)
+        .returning(|_, _| {
+            let mut names = vec!["CAFÉ", "Café"];
+            names.extend(LOBBY_NAMES);
+            Ok((stored_window("mw-0000abcd"), devices_named(&names)))
+        });
+    let cases: [(&str, &[&str], u64); 4] = [
+        ("?name=lob&limit=2&offset=1", &["Lobby A", "Lobby D"], 4),
+        ("?name=CAF%C3%A9", &["Café"], 1),
+        ("?limit=3", &["CAFÉ", "Café", "Hall"], 7),
+        (
+            "",
+            &[
+                "CAFÉ", "Café", "Hall", "LOBBY C", "Lobby A", "Lobby D", "lobby B",
+            ],
+            7,
+        ),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(query, _, _)| get(&format!("{WINDOWS}/mw-0000abcd/devices{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((query, expected, total), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(body["window_id"], "mw-0000abcd", "{query}");
+        assert_eq!(names(&body["devices"]), *expected, "{query}");
+        assert_eq!(body["total"], *total, "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn the_status_filter_applies_before_paging_and_total_counts_the_windows_with_that_status() {
+    // Arrange: the store is asked for every name match, unpaged; its own total is not the answer.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_list_windows()
+        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
+        .times(2)
+        .returning(|_, _| {
+            Ok(Page {
+                items: windows_in_every_status(),
+                total: 7,
+            })
+        });
+    mocks
+        .windows
+        .expect_list_windows()
+        .withf(|tenant, query| {
+            is_tenant_a(tenant) && *query == ListQuery::new(Some("pla"), None, None).expect("valid")
+        })
+        .times(1)
+        .returning(|_, _| {
+            Ok(Page {
+                items: windows_in_every_status(),
+                total: 7,
+            })
+        });
+    let cases: [(&str, &[&str], u64); 3] = [
+        ("?status=active&limit=1", &["mw-active"], 2),
+        ("?status=active&limit=1&offset=1", &["mw-all-day"], 2),
+        (
+            "?status=scheduled&name=pla&limit=1&offset=1",
+            &["mw-elsewhere"],
+            2,
+        ),
+    ];
+    let requests = cases
+        .iter()
+        .map(|(query, _, _)| get(&format!("{WINDOWS}{query}")))
+        .collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((query, expected, total), answer) in cases.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {}", answer.text());
+        let body = answer.json();
+        assert_eq!(window_ids(&body), *expected, "{query}");
+        assert_eq!(body["total"], *total, "{query}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readings: time ranges and CSV
+
+/// Whether `query` covers exactly `[since, until)` and returns at most `limit` readings.
+fn is_range(
+    query: &ReadingQuery,
+    since: time::OffsetDateTime,
+    until: Option<time::OffsetDateTime>,
+    limit: u32,
+) -> bool {
+    query.since() == at(since) && query.until() == until.map(at) && query.limit() == limit
+}
+
+#[actix_web::test]
+async fn start_and_end_time_reach_the_repositories_as_the_query_range() {
+    // Arrange: one expectation per request; an offset is taken to UTC.
+    let mut mocks = Mocks::new();
+    mocks
+        .readings
+        .expect_device_readings()
+        .withf(|tenant, device, query| {
+            is_tenant_a(tenant)
+                && *device == uuid(DEVICE_A)
+                && is_range(
+                    query,
+                    datetime!(2025-10-20 00:00 UTC),
+                    Some(datetime!(2025-10-20 06:00 UTC)),
+                    1000,
+                )
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    mocks
+        .readings
+        .expect_device_readings()
+        .withf(|_, _, query| is_range(query, datetime!(2025-10-19 00:00 UTC), None, 1000))
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    mocks
+        .groups
+        .expect_group_readings()
+        .withf(|tenant, key, query| {
+            is_tenant_a(tenant)
+                && is_id(key, GROUP_ID)
+                && is_range(
+                    query,
+                    datetime!(2025-10-20 00:00 UTC),
+                    Some(datetime!(2025-10-20 06:30 UTC)),
+                    10,
+                )
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    let device = format!("{DEVICES}/{DEVICE_A}/readings");
+    let group = format!("{API_GROUPS}/{GROUP_ID}/readings");
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!(
+                "{device}?start_time=2025-10-20T00:00:00Z&end_time=2025-10-20T06:00:00Z"
+            )),
+            get(&format!("{device}?start_time=2025-10-19T00:00:00Z")),
+            get(&format!(
+                "{group}?start_time=2025-10-20T02:00:00%2B02:00&end_time=2025-10-20T06:30:00Z&limit=10"
+            )),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.json()["total"], 0);
+    }
+}
+
+#[actix_web::test]
+async fn only_an_end_time_looks_back_24_hours_from_it() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .readings
+        .expect_device_readings()
+        .withf(|_, _, query| {
+            is_range(
+                query,
+                datetime!(2025-10-19 06:00 UTC),
+                Some(datetime!(2025-10-20 06:00 UTC)),
+                1000,
+            )
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    mocks
+        .groups
+        .expect_group_readings()
+        .withf(|_, _, query| {
+            is_range(
+                query,
+                datetime!(2025-10-19 06:00 UTC),
+                Some(datetime!(2025-10-20 06:00 UTC)),
+                1000,
+            )
+        })
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get(&format!(
+                "{DEVICES}/{DEVICE_A}/readings?end_time=2025-10-20T06:00:00Z"
+            )),
+            get(&format!(
+                "{API_GROUPS}/{GROUP_ID}/readings?end_time=2025-10-20T06:00:00Z"
+            )),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+}
+
+#[actix_web::test]
+async fn a_bad_or_empty_time_range_is_refused_with_422_naming_the_parameter_before_the_repository()
+{
+    // Arrange: no port may be called.
+    let mocks = Mocks::untouchable();
+    let cases = [
+        ("hours=6&start_time=2025-10-20T00:00:00Z", "hours"),
+        ("hours=6&end_time=2025-10-20T00:00:00Z", "hours"),
+        (
+            "start_time=2025-10-20T06:00:00Z&end_time=2025-10-20T06:00:00Z",
+            "end_time",
+        ),
+        (
+            "start_time=2025-10-20T06:00:00Z&end_time=2025-10-20T05:59:59Z",
+            "end_time",
+        ),
+        ("start_time=yesterday", "start_time"),
+        ("start_time=2025-13-01T00:00:00Z", "start_time"),
+        ("start_time=", "start_time"),
+        ("start_time=bad&end_time=2025-10-20T06:00:00Z", "start_time"),
+        ("start_time=2025-10-20T06:00:00Z&end_time=soon", "end_time"),
+    ];
+    let mut expected = Vec::new();
+    let mut requests = Vec::new();
+    for (query, field) in cases {
+        for base in [
+            format!("{DEVICES}/{DEVICE_A}/readings"),
+            format!("{API_GROUPS}/{GROUP_ID}/readings"),
+        ] {
+            let uri = format!("{base}?{query}");
+            requests.push(get(&uri));
+            expected.push((uri, field));
+        }
+    }
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert
+    for ((uri, field), answer) in expected.iter().zip(&answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{uri}: {}",
+            answer.text()
+        );
+        assert!(
+            answer.detail().starts_with(&format!("{field}: ")),
+            "{uri}: {}",
+            answer.detail()
+        );
+    }
+}
+
+/// `request` asking for CSV.
+fn as_csv(request: TestRequest) -> TestRequest {
+    request.insert_header((header::ACCEPT, "text/csv"))
+}
+
+#[actix_web::test]
+async fn a_devices_readings_as_csv_are_one_crlf_row_per_reading_under_a_header_row() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .readings
+        .expect_device_readings()
+        .withf(|tenant, device, _| is_tenant_a(tenant) && *device == uuid(DEVICE_A))
+        .times(3)
+        .returning(|_, _, _| {
+            Ok(vec![
+                ReadingPoint {
+                    timestamp: at(datetime!(2025-10-20 11:00 UTC)),
+                    value: 21.5,
+                },
+                ReadingPoint {
+                    timestamp: at(datetime!(2025-10-20 10:00 UTC)),
+                    value: -3.25,
+                },
+            ])
+        });
+    let uri = format!("{DEVICES}/{DEVICE_A}/readings");
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            as_csv(get(&uri)),
+            get(&uri),
+            get(&uri).insert_header((header::ACCEPT, "application/json")),
+        ],
+    )
+    .await;
+
+    // Assert: CSV on request; otherwise the JSON answer as before.
+    assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
+    assert_eq!(
+        answers[0].header(header::CONTENT_TYPE),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        answers[0].text(),
+        "timestamp,value\r\n2025-10-20T11:00:00Z,21.5\r\n2025-10-20T10:00:00Z,-3.25\r\n"
+    );
+    let json_answer = json!({
+        "device_id": DEVICE_A,
+        "total": 2,
+        "readings": [
+            {"timestamp": "2025-10-20T11:00:00Z", "value": 21.5},
+            {"timestamp": "2025-10-20T10:00:00Z", "value": -3.25},
+        ],
+    });
+    for answer in &answers[1..] {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(
+            answer.header(header::CONTENT_TYPE),
+            Some("application/json")
+        );
+        assert_eq!(answer.json(), json_answer);
+    }
+}
+
+#[actix_web::test]
+async fn a_groups_readings_as_csv_quote_a_device_name_holding_a_comma_and_a_quote() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_group_readings()
+        .withf(|tenant, key, _| is_tenant_a(tenant) && is_id(key, GROUP_ID))
+        .times(2)
+        .returning(|_, _, _| {
+            Ok(vec![
+                GroupReading {
+                    device_id: uuid(DEVICE_B),
+                    device_name: DeviceName::parse("Lobby").expect("valid"),
+                    unit: Unit::parse("kPa").expect("valid"),
+                    timestamp: at(datetime!(2025-10-20 11:00 UTC)),
+                    value: 101.3,
+                },
+                GroupReading {
+                    device_id: uuid(DEVICE_A),
+                    device_name: DeviceName::parse("Sensor, \"north\"").expect("valid"),
+                    unit: Unit::parse("°C").expect("valid"),
+                    timestamp: at(datetime!(2025-10-20 10:00 UTC)),
+                    value: 20.5,
+                },
+            ])
+        });
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/readings");
+
+    // Act
+    let answers = call_all(mocks, vec![as_csv(get(&uri)), get(&uri)]).await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
+    assert_eq!(
+        answers[0].header(header::CONTENT_TYPE),
+        Some("text/csv; charset=utf-8")
+    );
+    assert_eq!(
+        answers[0].text(),
+        format!(
+            "device_id,device_name,timestamp,value,unit\r\n\
+             {DEVICE_B},Lobby,2025-10-20T11:00:00Z,101.3,kPa\r\n\
+             {DEVICE_A},\"Sensor, \"\"north\"\"\",2025-10-20T10:00:00Z,20.5,°C\r\n"
+        )
+    );
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    assert_eq!(
+        answers[1].json(),
+        json!({
+            "group_id": GROUP_ID,
+            "total": 2,
+            "readings": [
+                {"device_id": DEVICE_B, "device_name": "Lobby", "timestamp": "2025-10-20T11:00:00Z", "value": 101.3, "unit": "kPa"},
+                {"device_id": DEVICE_A, "device_name": "Sensor, \"north\"", "timestamp": "2025-10-20T10:00:00Z", "value": 20.5, "unit": "°C"},
+            ],
+        })
+    );
+}
+
+#[actix_web::test]
+async fn no_readings_as_csv_are_the_header_row_alone_and_errors_stay_json() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .readings
+        .expect_device_readings()
+        .withf(|_, device, _| *device == uuid(DEVICE_A))
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    mocks
+        .readings
+        .expect_device_readings()
+        .withf(|_, device, _| *device == uuid(DEVICE_B))
+        .times(1)
+        .returning(|_, _, _| Err(LookupError::NotFound));
+    mocks
+        .groups
+        .expect_group_readings()
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            as_csv(get(&format!("{DEVICES}/{DEVICE_A}/readings"))),
+            as_csv(get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))),
+            as_csv(get(&format!("{DEVICES}/{DEVICE_B}/readings"))),
+            as_csv(get(&format!("{DEVICES}/{DEVICE_A}/readings?hours=0"))),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::OK);
+    assert_eq!(answers[0].text(), "timestamp,value\r\n");
+    assert_eq!(answers[1].status, StatusCode::OK);
+    assert_eq!(
+        answers[1].text(),
+        "device_id,device_name,timestamp,value,unit\r\n"
+    );
+    assert_eq!(answers[2].status, StatusCode::NOT_FOUND);
+    assert_eq!(answers[2].detail(), format!("Device {DEVICE_B} not found"));
+    assert_eq!(answers[3].status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answers[3].detail().starts_with("hours: "),
+        "{}",
+        answers[3].detail()
+    );
 }

@@ -6,13 +6,14 @@
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceGroup, GroupChanges, GroupSlug, MaintenanceWindow,
-    NewDevice, NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint, ReadingQuery,
-    TenantId, Timestamp, WindowChanges, WindowSlug,
+    Actor, Device, DeviceChanges, DeviceGroup, GroupChanges, GroupSlug, ListQuery,
+    MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
+    ReadingPoint, ReadingQuery, TenantId, Timestamp, WindowChanges, WindowSlug,
 };
 use ports::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
@@ -136,6 +137,9 @@ impl MemoryStore {
     }
 }
 
+/// The last instant a `Timestamp` can hold, as an inclusive upper bound of reading ranges.
+const END_OF_TIME: Timestamp = Timestamp::MAX;
+
 /// A clock that never goes backwards for one row, so `updated_at` only grows.
 fn now_after(previous: Timestamp) -> Timestamp {
     Timestamp::now().max(previous)
@@ -148,14 +152,21 @@ fn by_name(groups: &mut [DeviceGroup]) {
 
 #[async_trait]
 impl DeviceGroupRepository for MemoryStore {
-    async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<DeviceGroup>, StoreError> {
+    async fn list_groups(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<DeviceGroup>, StoreError> {
         let tenants = self.lock();
         let Some(data) = tenants.get(tenant) else {
-            return Ok(Vec::new());
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            });
         };
         let mut groups: Vec<DeviceGroup> = data.groups.iter().map(|g| data.counted(g)).collect();
         by_name(&mut groups);
-        Ok(groups)
+        Ok(query.page(groups, |g| g.name.as_str()))
     }
 
     async fn create_group(
@@ -318,16 +329,14 @@ impl DeviceGroupRepository for MemoryStore {
             .filter_map(|id| data.device(id))
             .flat_map(|device| {
                 data.readings
-                    .range(
-                        (device.id, query.since())
-                            ..=(
-                                device.id,
-                                Timestamp::new(
-                                    time::macros::datetime!(9999-12-31 23:59:59.999_999 UTC),
-                                )
-                                .expect("in range"),
-                            ),
-                    )
+                    .range((
+                        Bound::Included((device.id, query.since())),
+                        query
+                            .until()
+                            .map_or(Bound::Included((device.id, END_OF_TIME)), |until| {
+                                Bound::Excluded((device.id, until))
+                            }),
+                    ))
                     .rev()
                     .take(query.limit() as usize)
                     .map(move |((_, timestamp), value)| GroupReading {
@@ -351,14 +360,18 @@ impl DeviceGroupRepository for MemoryStore {
 
 #[async_trait]
 impl DeviceRepository for MemoryStore {
-    async fn list_devices(&self, tenant: &TenantId) -> Result<Vec<Device>, StoreError> {
+    async fn list_devices(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<Device>, StoreError> {
         let tenants = self.lock();
         let mut devices = tenants
             .get(tenant)
             .map(|t| t.devices.clone())
             .unwrap_or_default();
         devices.sort_by(|a, b| a.spec.name.as_str().cmp(b.spec.name.as_str()));
-        Ok(devices)
+        Ok(query.page(devices, |d| d.spec.name.as_str()))
     }
 
     async fn create_device(
@@ -500,7 +513,7 @@ impl ReadingRepository for MemoryStore {
         Ok(data
             .readings
             .range((device, query.since())..)
-            .take_while(|((d, _), _)| *d == device)
+            .take_while(|((d, t), _)| *d == device && query.until().is_none_or(|until| *t < until))
             .collect::<Vec<_>>()
             .into_iter()
             .rev()
@@ -515,7 +528,11 @@ impl ReadingRepository for MemoryStore {
 
 #[async_trait]
 impl MaintenanceWindowRepository for MemoryStore {
-    async fn list_windows(&self, tenant: &TenantId) -> Result<Vec<MaintenanceWindow>, StoreError> {
+    async fn list_windows(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<MaintenanceWindow>, StoreError> {
         let tenants = self.lock();
         let mut windows = tenants
             .get(tenant)
@@ -528,7 +545,7 @@ impl MaintenanceWindowRepository for MemoryStore {
                 .cmp(&a.definition.schedule.starts_at())
                 .then_with(|| a.window_id.as_str().cmp(b.window_id.as_str()))
         });
-        Ok(windows)
+        Ok(query.page(windows, |w| w.definition.name.as_str()))
     }
 
     async fn create_window(

@@ -12,9 +12,10 @@ use crate::{
 };
 use domain::{
     Actor, Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges,
-    GroupName, GroupSlug, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading, ReadingBatch,
-    ReadingQuery, ReadingValue, Recurrence, RecurrenceParts, ScopeLabel, TenantId, Thresholds,
-    Timestamp, Unit, WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    GroupName, GroupSlug, ListQuery, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading,
+    ReadingBatch, ReadingQuery, ReadingValue, Recurrence, RecurrenceParts, ScopeLabel, TenantId,
+    Thresholds, Timestamp, Unit, WindowChanges, WindowDefinition, WindowName, WindowSchedule,
+    WindowSlug,
 };
 
 /// Runs the whole suite. The store must be empty.
@@ -46,6 +47,7 @@ where
     deleting_a_device_takes_its_readings_and_memberships(store).await;
     tenants_never_see_each_others_devices_or_readings(store).await;
     a_windows_scope_is_its_sites_types_and_groups(store).await;
+    lists_filter_by_name_and_page(store).await;
     group_details_carry_the_windows_that_may_mute_them(store).await;
 }
 
@@ -182,7 +184,11 @@ async fn taken_group_ids_and_names_are_refused<S: DeviceGroupRepository>(store: 
         "{same_name:?}"
     );
 
-    let groups = store.list_groups(&t).await.expect("listed");
+    let groups = store
+        .list_groups(&t, &ListQuery::all())
+        .await
+        .expect("listed")
+        .items;
     assert_eq!(groups.len(), 1, "a refused create stores nothing");
 }
 
@@ -200,9 +206,10 @@ async fn groups_are_listed_by_name<S: DeviceGroupRepository>(store: &S) {
             .expect("created");
     }
     let names: Vec<String> = store
-        .list_groups(&t)
+        .list_groups(&t, &ListQuery::all())
         .await
         .expect("listed")
+        .items
         .into_iter()
         .map(|g| g.name.as_str().to_owned())
         .collect();
@@ -327,7 +334,15 @@ async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &
         .await
         .expect("created");
 
-    assert_eq!(store.list_groups(&b).await.expect("listed").len(), 1);
+    assert_eq!(
+        store
+            .list_groups(&b, &ListQuery::all())
+            .await
+            .expect("listed")
+            .items
+            .len(),
+        1
+    );
     for key in [slug_key("grp-only-a"), GroupKey::Id(only.id)] {
         assert!(matches!(
             store.get_group(&b, &key).await,
@@ -452,9 +467,10 @@ async fn windows_are_listed_latest_start_first<S: MaintenanceWindowRepository>(s
         .await
         .expect("created");
     let ids: Vec<String> = store
-        .list_windows(&t)
+        .list_windows(&t, &ListQuery::all())
         .await
         .expect("listed")
+        .items
         .into_iter()
         .map(|w| w.window_id.as_str().to_owned())
         .collect();
@@ -537,7 +553,12 @@ async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(s
         .await
         .expect("created");
 
-    assert!(store.list_windows(&b).await.expect("listed").is_empty());
+    assert!(store
+        .list_windows(&b, &ListQuery::all())
+        .await
+        .expect("listed")
+        .items
+        .is_empty());
     assert!(matches!(
         store.get_window(&b, &w.window_id).await,
         Err(LookupError::NotFound)
@@ -597,9 +618,10 @@ async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
         .await
         .expect("created");
     let names: Vec<String> = store
-        .list_devices(&t)
+        .list_devices(&t, &ListQuery::all())
         .await
         .expect("listed")
+        .items
         .iter()
         .map(|d| d.spec.name.as_str().to_owned())
         .collect();
@@ -821,7 +843,12 @@ async fn member_lists_are_replaced_whole_or_not_at_all<
         "{refused:?}"
     );
     assert!(
-        store.list_groups(&t).await.expect("listed").is_empty(),
+        store
+            .list_groups(&t, &ListQuery::all())
+            .await
+            .expect("listed")
+            .items
+            .is_empty(),
         "a refused create stores nothing"
     );
 
@@ -1322,4 +1349,115 @@ where
         [GroupSlug::parse("grp-muted").expect("valid")],
         "the member's groups that some window names"
     );
+}
+
+async fn lists_filter_by_name_and_page<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + MaintenanceWindowRepository,
+{
+    let t = tenant("contract-lists");
+    for (slug, name) in [
+        ("g1", "Lobby A"),
+        ("g2", "Hall"),
+        ("g3", "lobby b"),
+        ("g4", "LOBBY C"),
+        ("g5", "Lobby D"),
+        ("g6", "Café"),
+    ] {
+        store
+            .create_group(&t, &alice(), new_group(slug, name))
+            .await
+            .expect("created");
+    }
+    let q = |name: Option<&str>, limit: Option<i64>, offset: Option<i64>| {
+        ListQuery::new(name, limit, offset).expect("valid")
+    };
+    let names = |page: &domain::Page<domain::DeviceGroup>| {
+        page.items
+            .iter()
+            .map(|g| g.name.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    let all = store
+        .list_groups(&t, &ListQuery::all())
+        .await
+        .expect("listed");
+    assert_eq!(all.total, 6);
+    let lobbies = store
+        .list_groups(&t, &q(Some("lobby"), None, None))
+        .await
+        .expect("listed");
+    assert_eq!(
+        names(&lobbies),
+        ["LOBBY C", "Lobby A", "Lobby D", "lobby b"],
+        "ASCII case is ignored, order is by name"
+    );
+    let page = store
+        .list_groups(&t, &q(Some("LoBbY"), Some(2), Some(1)))
+        .await
+        .expect("listed");
+    assert_eq!(
+        (names(&page), page.total),
+        (vec!["Lobby A".to_owned(), "Lobby D".to_owned()], 4)
+    );
+    let beyond = store
+        .list_groups(&t, &q(None, Some(10), Some(100)))
+        .await
+        .expect("listed");
+    assert!(beyond.items.is_empty());
+    assert_eq!(
+        beyond.total, 6,
+        "the total counts matches even past the last page"
+    );
+    let accented = store
+        .list_groups(&t, &q(Some("CAFÉ"), None, None))
+        .await
+        .expect("listed");
+    assert!(accented.items.is_empty(), "only ASCII letters fold case");
+    assert_eq!(
+        store
+            .list_groups(&t, &q(Some("Café"), None, None))
+            .await
+            .expect("listed")
+            .total,
+        1
+    );
+    let sql_like = store
+        .list_groups(&t, &q(Some("%"), None, None))
+        .await
+        .expect("listed");
+    assert_eq!(
+        sql_like.total, 0,
+        "the filter is a plain substring, not a pattern"
+    );
+
+    for name in ["pump 2", "Pump 1", "valve"] {
+        store
+            .create_device(&t, &alice(), new_device(name))
+            .await
+            .expect("created");
+    }
+    let pumps = store
+        .list_devices(&t, &q(Some("PUMP"), Some(1), None))
+        .await
+        .expect("listed");
+    assert_eq!(pumps.total, 2);
+    assert_eq!(pumps.items[0].spec.name.as_str(), "Pump 1");
+
+    for (slug, day) in [("mw-1", 1), ("mw-2", 2), ("mw-3", 3)] {
+        let starts = at(datetime!(2025-01-01 0:00 UTC))
+            .checked_add(time::Duration::days(day))
+            .expect("in range");
+        store
+            .create_window(&t, &alice(), new_window(slug, starts))
+            .await
+            .expect("created");
+    }
+    let windows = store
+        .list_windows(&t, &q(Some("patch"), Some(2), Some(1)))
+        .await
+        .expect("listed");
+    let ids: Vec<&str> = windows.items.iter().map(|w| w.window_id.as_str()).collect();
+    assert_eq!((ids, windows.total), (vec!["mw-2", "mw-1"], 3));
 }

@@ -9,9 +9,9 @@
 use async_trait::async_trait;
 use domain::{
     Actor, Device, DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
-    MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, ReadingBatch, ReadingPoint,
-    ReadingQuery, TenantId, ThresholdError, Timestamp, Unit, WindowChanges, WindowError,
-    WindowSlug,
+    ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
+    ReadingBatch, ReadingPoint, ReadingQuery, TenantId, ThresholdError, Timestamp, Unit,
+    WindowChanges, WindowError, WindowSlug,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -180,11 +180,16 @@ pub enum UpdateWindowError {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DeviceGroupRepository: Send + Sync {
-    /// All groups of the tenant, ordered by name (byte order), each with its member count.
+    /// The page `query` selects of the tenant's groups whose name matches its filter, ordered by
+    /// name (byte order), each with its member count; `total` counts all matches.
     ///
     /// # Errors
     /// [`StoreError`] only.
-    async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<DeviceGroup>, StoreError>;
+    async fn list_groups(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<DeviceGroup>, StoreError>;
 
     /// Stores a new group with its (de-duplicated) members, atomically.
     ///
@@ -275,11 +280,16 @@ pub trait DeviceGroupRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DeviceRepository: Send + Sync {
-    /// All devices of the tenant, ordered by name (byte order).
+    /// The page `query` selects of the tenant's devices whose name matches its filter, ordered by
+    /// name (byte order); `total` counts all matches.
     ///
     /// # Errors
     /// [`StoreError`] only.
-    async fn list_devices(&self, tenant: &TenantId) -> Result<Vec<Device>, StoreError>;
+    async fn list_devices(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<Device>, StoreError>;
 
     /// # Errors
     /// MUST return [`CreateDeviceError::NameTaken`] when the tenant has a device of that name.
@@ -353,11 +363,16 @@ pub trait ReadingRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MaintenanceWindowRepository: Send + Sync {
-    /// All windows of the tenant, latest `starts_at` first (ties by `window_id`).
+    /// The page `query` selects of the tenant's windows whose name matches its filter, latest
+    /// `starts_at` first (ties by `window_id`); `total` counts all matches.
     ///
     /// # Errors
     /// [`StoreError`] only.
-    async fn list_windows(&self, tenant: &TenantId) -> Result<Vec<MaintenanceWindow>, StoreError>;
+    async fn list_windows(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<MaintenanceWindow>, StoreError>;
 
     /// # Errors
     /// MUST return [`CreateWindowError::WindowIdTaken`] when the slug is in use; nothing is

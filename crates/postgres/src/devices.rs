@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, NewDevice,
-    ScopeLabel, TenantId, Thresholds, Unit,
+    Actor, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, ListQuery,
+    NewDevice, Page, ScopeLabel, TenantId, Thresholds, Unit,
 };
 use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, UpdateDeviceError};
 use tokio_postgres::Row;
@@ -20,7 +20,16 @@ pub(crate) const DEVICE_COLUMNS: &str =
      d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by";
 
 fn list_sql() -> String {
-    format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 ORDER BY d.name COLLATE \"C\"")
+    format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 AND {} ORDER BY d.name COLLATE \"C\" LIMIT $3 OFFSET $4",
+        crate::name_filter("d.name")
+    )
+}
+fn count_sql() -> String {
+    format!(
+        "SELECT count(*) FROM devices d WHERE d.tenant_id = $1 AND {}",
+        crate::name_filter("d.name")
+    )
 }
 fn get_sql(lock: bool) -> String {
     let lock = if lock { " FOR UPDATE" } else { "" };
@@ -121,16 +130,20 @@ impl SpecParams {
 #[async_trait]
 impl DeviceRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn list_devices(&self, tenant: &TenantId) -> Result<Vec<Device>, StoreError> {
+    async fn list_devices(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<Device>, StoreError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx.prepare_cached(&list_sql()).await.map_err(query_error)?;
-        let rows = tx
-            .query(&statement, &[&tenant.as_str()])
-            .await
-            .map_err(query_error)?;
+        let (rows, total) =
+            crate::fetch_page(&tx, &list_sql(), &count_sql(), tenant, query).await?;
         tx.commit().await.map_err(query_error)?;
-        rows.iter().map(device_from_row).collect()
+        Ok(Page {
+            items: rows.iter().map(device_from_row).collect::<Result<_, _>>()?,
+            total,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

@@ -44,3 +44,10 @@ pub(crate) fn unique_violation(e: &tokio_postgres::Error) -> Option<&str> {
 pub(crate) fn corrupt_row(what: &str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow!("stored {what} is invalid: {reason}"))
 }
+
+/// Whether `e` only says the transaction lost a race (deadlock, serialisation failure) and
+/// would succeed if run again.
+pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+}

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use domain::{
-    Actor, Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
-    NewDeviceGroup, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
+    Actor, Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, ListQuery,
+    NewDeviceGroup, Page, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
@@ -48,11 +48,19 @@ macro_rules! group_columns {
 }
 pub(crate) use group_columns;
 
-const LIST: &str = concat!(
-    "SELECT ",
-    group_columns!("g"),
-    " FROM device_groups g WHERE g.tenant_id = $1 ORDER BY g.name COLLATE \"C\""
-);
+fn list_sql() -> String {
+    format!(
+        "SELECT {} FROM device_groups g WHERE g.tenant_id = $1 AND {} ORDER BY g.name COLLATE \"C\" LIMIT $3 OFFSET $4",
+        group_columns!("g"),
+        crate::name_filter("g.name")
+    )
+}
+fn count_sql() -> String {
+    format!(
+        "SELECT count(*) FROM device_groups g WHERE g.tenant_id = $1 AND {}",
+        crate::name_filter("g.name")
+    )
+}
 const GET_BY_ID: &str = concat!(
     "SELECT ",
     group_columns!("g"),
@@ -110,6 +118,7 @@ const GROUP_READINGS: &str = "SELECT d.id, d.name, d.unit, r.ts, r.value \
      JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
      CROSS JOIN LATERAL (SELECT ts, value FROM readings r \
         WHERE r.tenant_id = m.tenant_id AND r.device_id = m.device_id AND r.ts >= $3 \
+          AND ($5::timestamptz IS NULL OR r.ts < $5) \
         ORDER BY r.ts DESC LIMIT $4) r \
      WHERE m.tenant_id = $1 AND m.group_id = $2 \
      ORDER BY r.ts DESC, d.id LIMIT $4";
@@ -296,16 +305,20 @@ async fn touch(
 #[async_trait]
 impl DeviceGroupRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<DeviceGroup>, StoreError> {
+    async fn list_groups(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<DeviceGroup>, StoreError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx.prepare_cached(LIST).await.map_err(query_error)?;
-        let rows = tx
-            .query(&statement, &[&tenant.as_str()])
-            .await
-            .map_err(query_error)?;
+        let (rows, total) =
+            crate::fetch_page(&tx, &list_sql(), &count_sql(), tenant, query).await?;
         tx.commit().await.map_err(query_error)?;
-        rows.iter().map(group_from_row).collect()
+        Ok(Page {
+            items: rows.iter().map(group_from_row).collect::<Result<_, _>>()?,
+            total,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -523,7 +536,13 @@ impl DeviceGroupRepository for PgStore {
         let rows = tx
             .query(
                 &statement,
-                &[&tenant.as_str(), &id, &query.since().get(), &limit],
+                &[
+                    &tenant.as_str(),
+                    &id,
+                    &query.since().get(),
+                    &limit,
+                    &query.until().map(Timestamp::get),
+                ],
             )
             .await
             .map_err(query_error)?;

@@ -13,9 +13,11 @@ mod backoff;
 mod devices;
 mod error;
 mod groups;
+mod partitions;
 
 #[doc(hidden)]
 pub use groups::members_sql;
+pub use partitions::PartitionReport;
 mod readings;
 mod windows;
 
@@ -70,6 +72,8 @@ impl std::fmt::Debug for PgSettings {
 pub struct PgStore {
     pool: Pool,
     backoff: std::sync::Arc<backoff::ConnectBackoff>,
+    /// The most a request waits for a connection, free slot and connecting together.
+    wait_timeout: Duration,
 }
 
 impl PgStore {
@@ -104,7 +108,14 @@ impl PgStore {
         Ok(Self {
             pool,
             backoff: std::sync::Arc::default(),
+            wait_timeout: settings.wait_timeout,
         })
+    }
+
+    /// The pool's state now, for metrics.
+    #[must_use]
+    pub fn pool_status(&self) -> deadpool_postgres::Status {
+        self.pool.status()
     }
 
     /// A pooled connection; while the server is unreachable, fails fast between the paced
@@ -115,13 +126,20 @@ impl PgStore {
                 "PostgreSQL was unreachable moments ago; backing off"
             )));
         }
-        match self.pool.get().await {
+        // The pool times waiting for a slot and connecting separately; the promise is for both.
+        let got = tokio::time::timeout(self.wait_timeout, self.pool.get())
+            .await
+            .unwrap_or(Err(deadpool_postgres::PoolError::Timeout(
+                deadpool_postgres::TimeoutType::Create,
+            )));
+        match got {
             Ok(client) => {
                 self.backoff.succeeded();
                 Ok(client)
             }
             Err(e) => {
                 // A full pool is load, not an outage: only failures to connect back off.
+                // (A timeout of the whole wait counts as a failure to connect.)
                 if !matches!(
                     e,
                     deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait)
@@ -192,6 +210,38 @@ async fn tenant_transaction<'a>(
         .await
         .map_err(query_error)?;
     Ok(tx)
+}
+
+/// The SQL condition of a list's name filter (`$2`, NULL for none) on `column`: a substring,
+/// ignoring the case of ASCII letters only, as `ListQuery::matches` does.
+pub(crate) fn name_filter(column: &str) -> String {
+    format!("($2::text IS NULL OR strpos(lower({column} COLLATE \"C\"), lower($2::text COLLATE \"C\")) > 0)")
+}
+
+/// Runs a list's page (`$1` tenant, `$2` filter, `$3` limit, `$4` offset) and its count (`$1`,
+/// `$2`), pipelined in one round trip.
+pub(crate) async fn fetch_page(
+    tx: &Transaction<'_>,
+    page_sql: &str,
+    count_sql: &str,
+    tenant: &TenantId,
+    query: &domain::ListQuery,
+) -> Result<(Vec<tokio_postgres::Row>, u64), StoreError> {
+    let page = tx.prepare_cached(page_sql).await.map_err(query_error)?;
+    let count = tx.prepare_cached(count_sql).await.map_err(query_error)?;
+    let tenant = tenant.as_str();
+    let filter = query.name_contains();
+    let limit = query.limit().map(i64::from);
+    let offset = i64::from(query.offset());
+    let page_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&tenant, &filter, &limit, &offset];
+    let (rows, total) = tokio::try_join!(
+        tx.query(&page, &page_params),
+        tx.query_one(&count, &page_params[..2])
+    )
+    .map_err(query_error)?;
+    let total: i64 = total.get(0);
+    Ok((rows, u64::try_from(total).unwrap_or_default()))
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId};
 use ports::{IngestError, LookupError, ReadingRepository, StoreError};
 use uuid::Uuid;
 
-use crate::error::query_error;
+use crate::error::{is_transient, query_error};
 use crate::groups::{first_missing_device, timestamp};
 use crate::{tenant_transaction, PgStore};
 
@@ -25,39 +25,55 @@ const INGEST: &str = "WITH batch AS ( \
         ON CONFLICT (tenant_id, device_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value \
         WHERE latest_readings.ts <= EXCLUDED.ts \
      ) SELECT count(*) FROM stored";
+/// How often an ingest transaction is tried when it loses a deadlock or serialisation race.
+const INGEST_ATTEMPTS: u32 = 3;
 const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
 const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
-     WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 ORDER BY ts DESC LIMIT $4";
+     WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 AND ($5::timestamptz IS NULL OR ts < $5) \
+     ORDER BY ts DESC LIMIT $4";
 
 #[async_trait]
 impl ReadingRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant, readings = batch.readings().len()))]
     async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError> {
         let readings = batch.readings();
-        let devices: Vec<Uuid> = readings.iter().map(|r| r.device_id).collect();
         // In batch order, so the first unknown one reported is the first offender.
-        let distinct = domain::group::without_repeats(devices.iter().copied());
+        let distinct = domain::group::without_repeats(readings.iter().map(|r| r.device_id));
+        // Rows go in sorted by key, so concurrent batches lock shared rows in the same order
+        // and cannot deadlock on each other.
+        let mut sorted: Vec<&domain::Reading> = readings.iter().collect();
+        sorted.sort_by_key(|r| (r.device_id, r.timestamp));
+        let devices: Vec<Uuid> = sorted.iter().map(|r| r.device_id).collect();
         let instants: Vec<time::OffsetDateTime> =
-            readings.iter().map(|r| r.timestamp.get()).collect();
-        let values: Vec<f64> = readings.iter().map(|r| r.value.get()).collect();
+            sorted.iter().map(|r| r.timestamp.get()).collect();
+        let values: Vec<f64> = sorted.iter().map(|r| r.value.get()).collect();
 
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
-        // Locks the devices against deletion until commit, so the check below stays true.
-        if let Some(unknown) = first_missing_device(&tx, tenant, &distinct).await? {
-            return Err(IngestError::UnknownDevice(unknown));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client().await?;
+            let tx = tenant_transaction(&mut client, tenant).await?;
+            // Locks the devices against deletion until commit, so the check below stays true.
+            if let Some(unknown) = first_missing_device(&tx, tenant, &distinct).await? {
+                return Err(IngestError::UnknownDevice(unknown));
+            }
+            let statement = tx.prepare_cached(INGEST).await.map_err(query_error)?;
+            let stored = tx
+                .query_one(
+                    &statement,
+                    &[&tenant.as_str(), &devices, &instants, &values],
+                )
+                .await;
+            let stored = match stored {
+                // A deadlock with a writer that does not sort (or a serialisation failure) only
+                // means "try again": the transaction was rolled back whole.
+                Err(e) if is_transient(&e) && attempt < INGEST_ATTEMPTS => continue,
+                other => other.map_err(query_error)?,
+            };
+            tx.commit().await.map_err(query_error)?;
+            let stored: i64 = stored.get(0);
+            return Ok(u64::try_from(stored).unwrap_or_default());
         }
-        let statement = tx.prepare_cached(INGEST).await.map_err(query_error)?;
-        let row = tx
-            .query_one(
-                &statement,
-                &[&tenant.as_str(), &devices, &instants, &values],
-            )
-            .await
-            .map_err(query_error)?;
-        tx.commit().await.map_err(query_error)?;
-        let stored: i64 = row.get(0);
-        Ok(u64::try_from(stored).unwrap_or_default())
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -89,7 +105,13 @@ impl ReadingRepository for PgStore {
         let rows = tx
             .query(
                 &statement,
-                &[&tenant.as_str(), &device, &query.since().get(), &limit],
+                &[
+                    &tenant.as_str(),
+                    &device,
+                    &query.since().get(),
+                    &limit,
+                    &query.until().map(domain::Timestamp::get),
+                ],
             )
             .await
             .map_err(query_error)?;

@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use domain::{
-    Actor, Device, GroupSlug, MaintenanceWindow, NewMaintenanceWindow, Recurrence, RecurrenceParts,
-    ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    Actor, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Page, Recurrence,
+    RecurrenceParts, ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowName,
+    WindowSchedule, WindowSlug,
 };
 use ports::{
     CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError, UpdateWindowError,
@@ -24,8 +25,15 @@ pub(crate) const WINDOW_COLUMNS: &str =
 
 fn list_sql() -> String {
     format!(
-        "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 \
-         ORDER BY w.starts_at DESC, w.window_id COLLATE \"C\""
+        "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 AND {} \
+         ORDER BY w.starts_at DESC, w.window_id COLLATE \"C\" LIMIT $3 OFFSET $4",
+        crate::name_filter("w.name")
+    )
+}
+fn count_sql() -> String {
+    format!(
+        "SELECT count(*) FROM maintenance_windows w WHERE w.tenant_id = $1 AND {}",
+        crate::name_filter("w.name")
     )
 }
 /// The windows that may mute alerts now: enabled and not ended.
@@ -216,16 +224,20 @@ async fn find(
 #[async_trait]
 impl MaintenanceWindowRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn list_windows(&self, tenant: &TenantId) -> Result<Vec<MaintenanceWindow>, StoreError> {
+    async fn list_windows(
+        &self,
+        tenant: &TenantId,
+        query: &ListQuery,
+    ) -> Result<Page<MaintenanceWindow>, StoreError> {
         let mut client = self.client().await?;
         let tx = tenant_transaction(&mut client, tenant).await?;
-        let statement = tx.prepare_cached(&list_sql()).await.map_err(query_error)?;
-        let rows = tx
-            .query(&statement, &[&tenant.as_str()])
-            .await
-            .map_err(query_error)?;
+        let (rows, total) =
+            crate::fetch_page(&tx, &list_sql(), &count_sql(), tenant, query).await?;
         tx.commit().await.map_err(query_error)?;
-        rows.iter().map(window_from_row).collect()
+        Ok(Page {
+            items: rows.iter().map(window_from_row).collect::<Result<_, _>>()?,
+            total,
+        })
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

@@ -161,3 +161,166 @@ async fn the_group_summary_query_never_reads_the_readings_table() {
     );
     assert!(plan.contains("latest_readings"), "{plan}");
 }
+
+/// Ready for distribution by tenant (Citus): every primary key, unique constraint and foreign
+/// key of the schema includes `tenant_id`, on both sides of a foreign key.
+#[tokio::test]
+async fn every_key_of_the_schema_includes_tenant_id() {
+    let db = TestDatabase::create().await;
+    let _migrated = db.store().await;
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT con.conrelid::regclass::text, con.conname::text, con.contype::text,
+                    EXISTS (SELECT 1 FROM unnest(con.conkey) k JOIN pg_attribute a
+                            ON a.attrelid = con.conrelid AND a.attnum = k WHERE a.attname = 'tenant_id'),
+                    con.contype <> 'f' OR EXISTS (SELECT 1 FROM unnest(con.confkey) k JOIN pg_attribute a
+                            ON a.attrelid = con.confrelid AND a.attnum = k WHERE a.attname = 'tenant_id')
+             FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+             WHERE n.nspname = 'public' AND con.contype IN ('p', 'u', 'f')
+               AND con.conrelid::regclass::text <> 'refinery_schema_history'",
+            &[],
+        )
+        .await
+        .expect("catalog");
+    assert!(
+        rows.len() >= 10,
+        "the schema's keys were read: {}",
+        rows.len()
+    );
+    let offenders: Vec<String> = rows
+        .iter()
+        .filter(|r| !(r.get::<_, bool>(3) && r.get::<_, bool>(4)))
+        .map(|r| {
+            format!(
+                "{}.{} ({})",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2)
+            )
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "keys without tenant_id: {offenders:?}"
+    );
+}
+
+/// Readings are partitioned by month; maintenance creates partitions ahead (moving rows that
+/// waited in the default partition) and retention drops whole partitions.
+#[tokio::test]
+async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions() {
+    use ports::{DeviceRepository, ReadingRepository};
+    use time::macros::datetime;
+
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let tenant = domain::TenantId::parse("partitions").expect("valid");
+    let actor = domain::Actor::parse("tester").expect("valid");
+    let device = domain::NewDevice {
+        id: uuid::Uuid::new_v4(),
+        spec: domain::DeviceSpec {
+            name: domain::DeviceName::parse("meter").expect("valid"),
+            unit: domain::Unit::parse("kWh").expect("valid"),
+            status: domain::DeviceStatus::Connected,
+            site_id: None,
+            device_type: None,
+            thresholds: domain::Thresholds::default(),
+        },
+    };
+    store
+        .create_device(&tenant, &actor, device.clone())
+        .await
+        .expect("device");
+    let reading = |t: time::OffsetDateTime, v: f64| domain::Reading {
+        device_id: device.id,
+        timestamp: domain::Timestamp::new(t).expect("in range"),
+        value: domain::ReadingValue::new(v).expect("finite"),
+    };
+    // Before any partition exists, everything waits in the default partition.
+    store
+        .ingest(
+            &tenant,
+            domain::ReadingBatch::new(vec![
+                reading(datetime!(2026-01-15 0:00 UTC), 1.0),
+                reading(datetime!(2026-02-15 0:00 UTC), 2.0),
+                reading(datetime!(2026-03-15 0:00 UTC), 3.0),
+                reading(datetime!(2020-06-01 0:00 UTC), 0.5),
+            ])
+            .expect("valid"),
+        )
+        .await
+        .expect("ingested");
+
+    let report = store
+        .maintain_partitions(datetime!(2026-01-20 0:00 UTC), None, 2)
+        .await
+        .expect("maintained");
+    assert_eq!(
+        report.created,
+        ["readings_p202601", "readings_p202602", "readings_p202603"]
+    );
+    let again = store
+        .maintain_partitions(datetime!(2026-01-20 0:00 UTC), None, 2)
+        .await
+        .expect("maintained");
+    assert!(again.created.is_empty(), "maintenance is idempotent");
+
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let homes: Vec<(String, f64)> = client
+        .query(
+            "SELECT tableoid::regclass::text, value FROM readings ORDER BY ts",
+            &[],
+        )
+        .await
+        .expect("select")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        homes,
+        [
+            ("readings_default".to_owned(), 0.5),
+            ("readings_p202601".to_owned(), 1.0),
+            ("readings_p202602".to_owned(), 2.0),
+            ("readings_p202603".to_owned(), 3.0),
+        ],
+        "rows were moved from the default partition into their month"
+    );
+
+    // 45 days of retention on 2026-03-20: January ends 2026-02-01 (before the cutoff of
+    // 2026-02-03) and goes whole; February ends after the cutoff and stays.
+    let report = store
+        .maintain_partitions(
+            datetime!(2026-03-20 0:00 UTC),
+            Some(std::time::Duration::from_secs(45 * 86_400)),
+            0,
+        )
+        .await
+        .expect("maintained");
+    assert_eq!(report.dropped, ["readings_p202601"]);
+    assert_eq!(
+        report.deleted_from_default, 1,
+        "the 2020 reading outside any partition went too"
+    );
+    let left: Vec<f64> = client
+        .query("SELECT value FROM readings ORDER BY ts", &[])
+        .await
+        .expect("select")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, [2.0, 3.0]);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('readings_p202601') IS NOT NULL", &[])
+        .await
+        .expect("q")
+        .get(0);
+    assert!(!exists, "the whole partition is gone, not just its rows");
+}

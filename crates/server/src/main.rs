@@ -2,13 +2,14 @@
 //! or prints the OpenAPI document, or a signed token.
 #![forbid(unsafe_code)]
 
+mod metrics;
+
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::dev::Service as _;
-use actix_web::{middleware, App, HttpServer};
+use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use http_api::{AppState, Authenticator};
@@ -64,6 +65,13 @@ struct ServeArgs {
     /// Milliseconds a request may take before it is answered 503 (its work is abandoned).
     #[arg(long, env = "IOT_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     request_timeout_ms: u64,
+    /// Days of readings to keep on PostgreSQL; older monthly partitions are dropped whole.
+    /// Unset: keep everything.
+    #[arg(long, env = "IOT_READINGS_RETENTION_DAYS")]
+    readings_retention_days: Option<u32>,
+    /// Serve Prometheus metrics on this address instead of at /metrics of the main one.
+    #[arg(long, env = "IOT_METRICS_BIND")]
+    metrics_bind: Option<String>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "IOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
@@ -138,6 +146,30 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often readings partitions are created ahead and retention is applied.
+const PARTITION_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+/// How many months of partitions exist ahead of the current one.
+const PARTITION_MONTHS_AHEAD: u32 = 3;
+
+/// Runs partition maintenance once; a failure is logged and retried at the next run.
+async fn maintain_partitions(store: &PgStore, retention: Option<Duration>) {
+    let now = std::time::SystemTime::now().into();
+    match store
+        .maintain_partitions(now, retention, PARTITION_MONTHS_AHEAD)
+        .await
+    {
+        Ok(report) => tracing::info!(
+            created = ?report.created,
+            dropped = ?report.dropped,
+            deleted_from_default = report.deleted_from_default,
+            "readings partitions maintained"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %format_args!("{e:#}"), "readings partition maintenance failed; retrying later")
+        }
+    }
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -154,6 +186,24 @@ fn init_tracing() {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
     let secret = secret(args.jwt_secret)?;
+    for (name, flag, value) in [
+        ("IOT_WORKERS", "workers", args.workers.unwrap_or(1) as u64),
+        ("IOT_DB_POOL_SIZE", "db-pool-size", args.db_pool_size as u64),
+        (
+            "IOT_DB_WAIT_TIMEOUT_MS",
+            "db-wait-timeout-ms",
+            args.db_wait_timeout_ms,
+        ),
+        (
+            "IOT_REQUEST_TIMEOUT_MS",
+            "request-timeout-ms",
+            args.request_timeout_ms,
+        ),
+    ] {
+        if value == 0 {
+            bail!("{name} (--{flag}) must be at least 1");
+        }
+    }
     let database_url = args
         .database_url
         .filter(|u| !u.is_empty())
@@ -164,10 +214,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(&args.bind)
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
+    let metrics_listener = args
+        .metrics_bind
+        .as_deref()
+        .map(|bind| {
+            std::net::TcpListener::bind(bind)
+                .with_context(|| format!("cannot listen on {bind} for metrics"))
+        })
+        .transpose()?;
+    let prometheus = metrics::install()?;
 
     actix_web::rt::System::new().block_on(async move {
         let authenticator = Authenticator::new(secret.expose_secret().as_bytes());
-        let state = match database_url {
+        let (state, pool) = match database_url {
             Some(url) => {
                 let settings = PgSettings {
                     url: url.expose_secret().to_owned(),
@@ -176,33 +235,64 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 };
                 let store = PgStore::connect(&settings).await?;
                 tracing::info!(pool_size = settings.pool_size, "store: PostgreSQL (migrations applied)");
-                AppState::from_store(Arc::new(store), authenticator)
+                let retention = args.readings_retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400));
+                maintain_partitions(&store, retention).await;
+                let maintained = store.clone();
+                actix_web::rt::spawn(async move {
+                    let mut hourly = actix_web::rt::time::interval(PARTITION_MAINTENANCE_INTERVAL);
+                    hourly.tick().await; // the first tick is immediate; start-up already ran
+                    loop {
+                        hourly.tick().await;
+                        maintain_partitions(&maintained, retention).await;
+                    }
+                });
+                (AppState::from_store(Arc::new(store.clone()), authenticator), Some(store))
             }
             None => {
                 tracing::warn!(
                     "store: embedded in-memory store (DATABASE_URL is not set); data is NOT persisted and is lost when the process stops"
                 );
-                AppState::from_store(Arc::new(MemoryStore::new()), authenticator)
+                (AppState::from_store(Arc::new(MemoryStore::new()), authenticator), None)
             }
         };
-        let request_timeout = Duration::from_millis(args.request_timeout_ms.max(1));
+        let scrape = metrics::Scrape { prometheus, pool };
+        let request_timeout = Duration::from_millis(args.request_timeout_ms);
+        let metrics_here = metrics_listener.is_none();
+        let app_scrape = scrape.clone();
         let server = HttpServer::new(move || {
-            App::new()
-                .wrap_fn(move |req, srv| http_api::timeout::within(request_timeout, srv.call(req)))
-                // The path without its query string: a client may put a token there by mistake,
-                // and logs must never hold one.
-                .wrap(
-                    middleware::Logger::new("%{method}xi %U %s %b %Dms")
-                        .custom_request_replace("method", |req| req.method().to_string())
-                        .log_target("iot_api::access"),
-                )
-                .configure(http_api::configure(&state))
+            let app = App::new()
+                .wrap_fn(move |req, srv| http_api::observe::observed(req, srv, request_timeout))
+                .configure(http_api::configure(&state));
+            if metrics_here {
+                app.app_data(web::Data::new(app_scrape.clone())).route("/metrics", web::get().to(metrics::render))
+            } else {
+                app
+            }
         })
         .workers(workers)
         .shutdown_timeout(args.shutdown_timeout_secs)
         .listen(listener)?
         .run();
         tracing::info!("listening on http://{address}");
-        server.await.context("server failed")
+        match metrics_listener {
+            None => server.await.context("server failed"),
+            Some(listener) => {
+                let metrics_address = listener.local_addr()?;
+                // Signals are the main server's: the metrics server stops after it.
+                let metrics_server = HttpServer::new(move || {
+                    App::new().app_data(web::Data::new(scrape.clone())).route("/metrics", web::get().to(metrics::render))
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)?
+                .run();
+                let metrics_handle = metrics_server.handle();
+                actix_web::rt::spawn(metrics_server);
+                tracing::info!("metrics on http://{metrics_address}/metrics");
+                let result = server.await.context("server failed");
+                metrics_handle.stop(true).await;
+                result
+            }
+        }
     })
 }

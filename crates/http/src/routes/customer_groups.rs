@@ -16,6 +16,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::ListParams;
 
 /// How often a create retries after its generated slug collided with an existing one.
 const GENERATED_SLUG_ATTEMPTS: usize = 3;
@@ -59,9 +60,11 @@ fn unexpected_member_error(id: Uuid) -> ApiError {
 #[utoipa::path(
     get, path = "/customer/device-groups", tag = "customer: device groups",
     operation_id = "list_customer_device_groups",
+    params(ListParams),
     responses(
         (status = 200, description = "The tenant's groups", body = DeviceGroupList),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -69,11 +72,12 @@ fn unexpected_member_error(id: Uuid) -> ApiError {
 pub async fn list(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
+    params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let groups = groups.list_groups(&caller.tenant).await?;
-    let groups: Vec<DeviceGroupView> = groups.iter().map(DeviceGroupView::from).collect();
+    let page = groups.list_groups(&caller.tenant, &params.query()?).await?;
+    let groups: Vec<DeviceGroupView> = page.items.iter().map(DeviceGroupView::from).collect();
     Ok(HttpResponse::Ok().json(DeviceGroupList {
-        total: groups.len(),
+        total: page.total,
         groups,
     }))
 }
@@ -237,11 +241,12 @@ fn device_or_nil(raw: &str) -> Uuid {
 #[utoipa::path(
     get, path = "/customer/device-groups/{group_id}/devices", tag = "customer: device groups",
     operation_id = "list_customer_group_devices",
-    params(("group_id" = String, Path, description = "The group's slug")),
+    params(("group_id" = String, Path, description = "The group's slug"), ListParams),
     responses(
         (status = 200, description = "The group's devices", body = GroupMembers),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`Group not found`", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -250,20 +255,22 @@ pub async fn members(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
+    params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = params.query()?;
     let detail = groups
         .get_group(&caller.tenant, &key(&path)?)
         .await
         .map_err(lookup_error)?;
-    let devices: Vec<DeviceView> = detail
-        .members
-        .iter()
-        .map(|m| DeviceView::from(&m.device))
-        .collect();
+    let page = query.page(detail.members, |m| m.device.spec.name.as_str());
     Ok(HttpResponse::Ok().json(GroupMembers {
         group_id: detail.group.group_id.as_str().to_owned(),
-        total: devices.len(),
-        devices,
+        devices: page
+            .items
+            .iter()
+            .map(|m| DeviceView::from(&m.device))
+            .collect(),
+        total: page.total,
     }))
 }
 

@@ -1,7 +1,7 @@
 //! `/customer/maintenance-windows` (seed 001): any authenticated user of the tenant.
 
 use actix_web::{web, HttpResponse};
-use domain::{NewMaintenanceWindow, Timestamp, WindowSlug, WindowStatus};
+use domain::{ListQuery, NewMaintenanceWindow, Timestamp, WindowSlug, WindowStatus};
 use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
 
 use crate::api_dto::DeviceView;
@@ -14,6 +14,7 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
+use crate::routes::ListParams;
 
 /// How often a create retries after its generated slug collided with an existing one.
 const GENERATED_SLUG_ATTEMPTS: usize = 3;
@@ -38,11 +39,11 @@ fn lookup_error(e: LookupError) -> ApiError {
 #[utoipa::path(
     get, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "list_maintenance_windows",
-    params(WindowListParams),
+    params(WindowListParams, ListParams),
     responses(
         (status = 200, description = "The tenant's windows", body = MaintenanceWindowList),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Unknown `status`", body = ErrorBody),
+        (status = 422, description = "Unknown `status`; bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -51,6 +52,7 @@ pub async fn list(
     caller: Caller,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     params: web::Query<WindowListParams>,
+    list: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let wanted = params
         .status
@@ -58,16 +60,30 @@ pub async fn list(
         .map(WindowStatus::parse)
         .transpose()
         .map_err(|e| ApiError::invalid("status", e))?;
+    let query = list.query()?;
     let now = Timestamp::now();
-    let windows: Vec<MaintenanceWindowView> = windows
-        .list_windows(&caller.tenant)
-        .await?
+    let page = match wanted {
+        None => windows.list_windows(&caller.tenant, &query).await?,
+        // Status depends on the time, not on stored columns: filter the name matches here,
+        // then page them.
+        Some(status) => {
+            let matching = ListQuery::new(query.name_contains(), None, None)
+                .unwrap_or_else(|_| ListQuery::all());
+            let all = windows.list_windows(&caller.tenant, &matching).await?.items;
+            let with_status: Vec<_> = all
+                .into_iter()
+                .filter(|w| w.definition.status(now) == status)
+                .collect();
+            query.page(with_status, |w| w.definition.name.as_str())
+        }
+    };
+    let windows: Vec<MaintenanceWindowView> = page
+        .items
         .iter()
-        .filter(|w| wanted.is_none_or(|s| w.definition.status(now) == s))
         .map(|w| MaintenanceWindowView::at(w, now))
         .collect();
     Ok(HttpResponse::Ok().json(MaintenanceWindowList {
-        total: windows.len(),
+        total: page.total,
         windows,
     }))
 }
@@ -119,10 +135,11 @@ pub async fn occurrences(
 #[utoipa::path(
     get, path = "/customer/maintenance-windows/{window_id}/devices", tag = "customer: maintenance windows",
     operation_id = "list_maintenance_window_devices",
-    params(("window_id" = String, Path, description = "The window's slug")),
+    params(("window_id" = String, Path, description = "The window's slug"), ListParams),
     responses(
         (status = 200, description = "The devices in scope", body = WindowDevices),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
@@ -132,14 +149,18 @@ pub async fn devices(
     caller: Caller,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
+    params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let window_id = slug(&path)?;
+    let query = params.query()?;
     let (window, devices) = windows
         .window_devices(&caller.tenant, &window_id)
         .await
         .map_err(lookup_error)?;
     let active_now = window.definition.is_active(Timestamp::now());
-    let devices: Vec<WindowDeviceView> = devices
+    let page = query.page(devices, |d| d.spec.name.as_str());
+    let devices: Vec<WindowDeviceView> = page
+        .items
         .iter()
         .map(|d| WindowDeviceView {
             device: DeviceView::from(d),
@@ -148,7 +169,7 @@ pub async fn devices(
         .collect();
     Ok(HttpResponse::Ok().json(WindowDevices {
         window_id: window_id.as_str().to_owned(),
-        total: devices.len(),
+        total: page.total,
         devices,
     }))
 }

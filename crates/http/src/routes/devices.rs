@@ -16,7 +16,9 @@ use crate::auth::Caller;
 use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::{require_writer, ReadingsParams};
+use crate::routes::{
+    csv, require_writer, rfc3339, wants_csv, ListParams, ReadingsParams, TOTAL_COUNT,
+};
 
 fn device_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Device {raw} not found"))
@@ -44,9 +46,12 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 /// List the tenant's devices, ordered by name.
 #[utoipa::path(
     get, path = "/api/devices", tag = "devices", operation_id = "list_devices",
+    params(ListParams),
     responses(
-        (status = 200, description = "The tenant's devices", body = Vec<DeviceView>),
+        (status = 200, description = "The tenant's devices", body = Vec<DeviceView>,
+            headers(("X-Total-Count" = u64, description = "Number of matching devices"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -54,9 +59,14 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 pub async fn list(
     caller: Caller,
     devices: web::Data<dyn DeviceRepository>,
+    params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let devices = devices.list_devices(&caller.tenant).await?;
-    Ok(HttpResponse::Ok().json(devices.iter().map(DeviceView::from).collect::<Vec<_>>()))
+    let page = devices
+        .list_devices(&caller.tenant, &params.query()?)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((TOTAL_COUNT, page.total))
+        .json(page.items.iter().map(DeviceView::from).collect::<Vec<_>>()))
 }
 
 /// Create a device (admin or owner).
@@ -188,11 +198,13 @@ pub async fn delete(
 /// The groups a device belongs to, ordered by name.
 #[utoipa::path(
     get, path = "/api/devices/{id}/groups", tag = "devices", operation_id = "list_device_groups_of_device",
-    params(("id" = Uuid, Path, description = "Device UUID")),
+    params(("id" = Uuid, Path, description = "Device UUID"), ListParams),
     responses(
-        (status = 200, description = "The device's groups", body = Vec<GroupListItem>),
+        (status = 200, description = "The device's groups", body = Vec<GroupListItem>,
+            headers(("X-Total-Count" = u64, description = "Number of matching groups"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -201,12 +213,22 @@ pub async fn groups(
     caller: Caller,
     devices: web::Data<dyn DeviceRepository>,
     path: web::Path<String>,
+    params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = params.query()?;
     let groups = devices
         .groups_of_device(&caller.tenant, device_id(&path)?)
         .await
         .map_err(lookup(&path))?;
-    Ok(HttpResponse::Ok().json(groups.iter().map(GroupListItem::from).collect::<Vec<_>>()))
+    let page = query.page(groups, |g| g.name.as_str());
+    Ok(HttpResponse::Ok()
+        .insert_header((TOTAL_COUNT, page.total))
+        .json(
+            page.items
+                .iter()
+                .map(GroupListItem::from)
+                .collect::<Vec<_>>(),
+        ))
 }
 
 /// A device's readings, newest first.
@@ -214,10 +236,11 @@ pub async fn groups(
     get, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "list_device_readings",
     params(("id" = Uuid, Path, description = "Device UUID"), ReadingsParams),
     responses(
-        (status = 200, description = "The readings", body = DeviceReadings),
+        (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `timestamp,value`",
+            content((DeviceReadings = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
-        (status = 422, description = "`hours` or `limit` out of range", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time` or `end_time`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -227,6 +250,7 @@ pub async fn readings(
     readings: web::Data<dyn ReadingRepository>,
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
+    request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let query = params.query()?;
     let id = device_id(&path)?;
@@ -234,6 +258,14 @@ pub async fn readings(
         .device_readings(&caller.tenant, id, query)
         .await
         .map_err(lookup(&path))?;
+    if wants_csv(&request) {
+        return Ok(csv(
+            &["timestamp", "value"],
+            points
+                .iter()
+                .map(|p| vec![rfc3339(p.timestamp), p.value.to_string()]),
+        ));
+    }
     let readings: Vec<ReadingView> = points
         .iter()
         .map(|p| ReadingView {
@@ -243,7 +275,7 @@ pub async fn readings(
         .collect();
     Ok(HttpResponse::Ok().json(DeviceReadings {
         device_id: id,
-        total: readings.len(),
+        total: readings.len() as u64,
         readings,
     }))
 }
@@ -282,13 +314,14 @@ pub async fn record(
         value: reading_value("value", body.value)?,
     };
     let batch = ReadingBatch::new(vec![reading]).map_err(|e| ApiError::invalid("body", e))?;
-    readings
+    let stored = readings
         .ingest(&caller.tenant, batch)
         .await
         .map_err(|e| match e {
             IngestError::UnknownDevice(_) => device_not_found(&path),
             IngestError::Store(e) => e.into(),
         })?;
+    metrics::counter!("iot_readings_ingested_total").increment(stored);
     Ok(HttpResponse::Created().json(DeviceReadingStored {
         device_id: id,
         timestamp: reading.timestamp.get(),

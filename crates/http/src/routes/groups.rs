@@ -14,7 +14,9 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
-use crate::routes::{require_writer, ReadingsParams, FORBIDDEN};
+use crate::routes::{
+    csv, require_writer, rfc3339, wants_csv, ListParams, ReadingsParams, FORBIDDEN, TOTAL_COUNT,
+};
 
 /// How often a create retries after its generated slug collided with an existing one.
 const GENERATED_SLUG_ATTEMPTS: usize = 3;
@@ -115,9 +117,12 @@ pub async fn create(
 /// List all groups with their device counts.
 #[utoipa::path(
     get, path = "/api/groups", tag = "groups", operation_id = "list_groups",
+    params(ListParams),
     responses(
-        (status = 200, description = "The tenant's groups, ordered by name", body = Vec<GroupListItem>),
+        (status = 200, description = "The tenant's groups, ordered by name", body = Vec<GroupListItem>,
+            headers(("X-Total-Count" = u64, description = "Number of matching groups"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -125,9 +130,17 @@ pub async fn create(
 pub async fn list(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
+    params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let groups = groups.list_groups(&caller.tenant).await?;
-    Ok(HttpResponse::Ok().json(groups.iter().map(GroupListItem::from).collect::<Vec<_>>()))
+    let page = groups.list_groups(&caller.tenant, &params.query()?).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((TOTAL_COUNT, page.total))
+        .json(
+            page.items
+                .iter()
+                .map(GroupListItem::from)
+                .collect::<Vec<_>>(),
+        ))
 }
 
 /// A group with its devices and alert summary.
@@ -249,10 +262,11 @@ pub async fn delete(
     get, path = "/api/groups/{group_id}/readings", tag = "groups", operation_id = "list_group_readings",
     params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams),
     responses(
-        (status = 200, description = "The readings", body = GroupReadingsView),
+        (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `device_id,device_name,timestamp,value,unit`",
+            content((GroupReadingsView = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
-        (status = 422, description = "`hours` or `limit` out of range", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time` or `end_time`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -262,6 +276,7 @@ pub async fn readings(
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
+    request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
     let query = params.query()?;
@@ -269,10 +284,24 @@ pub async fn readings(
         .group_readings(&caller.tenant, &GroupKey::Id(group_id), query)
         .await
         .map_err(lookup(&path))?;
+    if wants_csv(&request) {
+        return Ok(csv(
+            &["device_id", "device_name", "timestamp", "value", "unit"],
+            readings.iter().map(|r| {
+                vec![
+                    r.device_id.to_string(),
+                    r.device_name.as_str().to_owned(),
+                    rfc3339(r.timestamp),
+                    r.value.to_string(),
+                    r.unit.as_str().to_owned(),
+                ]
+            }),
+        ));
+    }
     let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();
     Ok(HttpResponse::Ok().json(GroupReadingsView {
         group_id,
-        total: readings.len(),
+        total: readings.len() as u64,
         readings,
     }))
 }

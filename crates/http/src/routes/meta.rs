@@ -37,7 +37,7 @@ pub async fn ready(probe: web::Data<dyn HealthProbe>) -> HttpResponse {
     match probe.check().await {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
         Err(e) => {
-            tracing::warn!(error = ?e, "readiness check failed");
+            tracing::warn!(error = %e, cause = %std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default(), "readiness check failed");
             HttpResponse::ServiceUnavailable().json(ErrorBody {
                 detail: "The store is not reachable".to_owned(),
                 code: None,

@@ -5,7 +5,8 @@ pub mod groups;
 pub mod meta;
 pub mod readings;
 
-use domain::{ReadingQuery, Timestamp};
+use domain::list::ListQueryError;
+use domain::{ListQuery, ReadingQuery, Timestamp};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -25,13 +26,61 @@ pub(crate) fn require_writer(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// Look-back and size of a readings query.
+/// Name filter and paging of a list. Without them, lists answer as the seeds show, in full.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only items whose name contains this text (ASCII letters match either case).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    name: Option<String>,
+    /// Most items to return, 1 to 1000. Default: all.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// Items to skip first, 0 to 4294967295. Default 0.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4_294_967_295_i64)]
+    offset: Option<String>,
+}
+
+impl ListParams {
+    /// # Errors
+    /// 422 naming `name`, `limit` or `offset`.
+    pub(crate) fn query(&self) -> Result<ListQuery, ApiError> {
+        let integer = |field: &str, raw: Option<&str>| -> Result<Option<i64>, ApiError> {
+            raw.map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::invalid(field, format!("must be an integer, got '{v}'")))
+            })
+            .transpose()
+        };
+        let limit = integer("limit", self.limit.as_deref())?;
+        let offset = integer("offset", self.offset.as_deref())?;
+        ListQuery::new(self.name.as_deref(), limit, offset).map_err(|e| {
+            let field = match e {
+                ListQueryError::Limit(_) => "limit",
+                ListQueryError::Offset(_) => "offset",
+                ListQueryError::Name => "name",
+            };
+            ApiError::invalid(field, e)
+        })
+    }
+}
+
+/// The header that carries the number of matches of a list answered as a bare array.
+pub(crate) const TOTAL_COUNT: &str = "X-Total-Count";
+
+/// The time range and size of a readings query: the last `hours`, or `start_time`/`end_time`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadingsParams {
-    /// Hours to look back, 1 to 8760. Default 24.
+    /// Hours to look back, 1 to 8760. Default 24. Not together with `start_time`/`end_time`.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 8760)]
     hours: Option<String>,
+    /// Readings at or after this instant (RFC 3339). Default: 24 hours before `end_time`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    start_time: Option<String>,
+    /// Readings before this instant (RFC 3339), later than `start_time`. Default: no end.
+    #[param(value_type = Option<String>, format = DateTime)]
+    end_time: Option<String>,
     /// Most readings to return, 1 to 10000. Default 1000.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
@@ -39,19 +88,145 @@ pub struct ReadingsParams {
 
 impl ReadingsParams {
     /// # Errors
-    /// 422 naming `hours` or `limit` when not an integer in range.
+    /// 422 naming `hours`, `start_time`, `end_time` or `limit`.
     pub(crate) fn query(&self) -> Result<ReadingQuery, ApiError> {
+        use domain::reading::ReadingQueryError;
         let integer = |field: &str, raw: Option<&str>, default: i64| -> Result<i64, ApiError> {
             raw.map_or(Ok(default), |v| {
                 v.parse::<i64>()
                     .map_err(|_| ApiError::invalid(field, format!("must be an integer, got '{v}'")))
             })
         };
-        let hours = integer("hours", self.hours.as_deref(), 24)?;
         let limit = integer("limit", self.limit.as_deref(), 1000)?;
-        ReadingQuery::last_hours(Timestamp::now(), hours, limit).map_err(|e| match e {
-            domain::reading::ReadingQueryError::Hours(_) => ApiError::invalid("hours", e),
-            domain::reading::ReadingQueryError::Limit(_) => ApiError::invalid("limit", e),
+        let now = Timestamp::now();
+        let query = if self.start_time.is_some() || self.end_time.is_some() {
+            if self.hours.is_some() {
+                return Err(ApiError::invalid(
+                    "hours",
+                    "give either hours or start_time/end_time, not both",
+                ));
+            }
+            let start = self
+                .start_time
+                .as_deref()
+                .map(|v| crate::dto::instant("start_time", v))
+                .transpose()?;
+            let end = self
+                .end_time
+                .as_deref()
+                .map(|v| crate::dto::instant("end_time", v))
+                .transpose()?;
+            ReadingQuery::between(start, end, now, limit)
+        } else {
+            ReadingQuery::last_hours(now, integer("hours", self.hours.as_deref(), 24)?, limit)
+        };
+        query.map_err(|e| match e {
+            ReadingQueryError::Hours(_) => ApiError::invalid("hours", e),
+            ReadingQueryError::Limit(_) => ApiError::invalid("limit", e),
+            ReadingQueryError::EmptyRange => ApiError::invalid("end_time", e),
         })
+    }
+}
+
+/// Whether the client prefers CSV: `text/csv` is acceptable and weighs more than JSON (on a
+/// tie, the one listed first wins).
+pub(crate) fn wants_csv(req: &actix_web::HttpRequest) -> bool {
+    let Some(accept) = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    // (weight, position) of the best range matching CSV, and of the best matching JSON.
+    let mut csv: Option<(f32, usize)> = None;
+    let mut json: Option<(f32, usize)> = None;
+    for (position, range) in accept.split(',').enumerate() {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let weight = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let better = |best: Option<(f32, usize)>| best.is_none_or(|(w, _)| weight > w);
+        if media == "text/csv" && better(csv) {
+            csv = Some((weight, position));
+        }
+        if matches!(media.as_str(), "application/json" | "application/*" | "*/*") && better(json) {
+            json = Some((weight, position));
+        }
+    }
+    match (csv, json) {
+        (Some((c, _)), _) if c <= 0.0 => false,
+        (Some(_), None) => true,
+        (Some((c, cp)), Some((j, jp))) => c > j || (c == j && cp < jp),
+        (None, _) => false,
+    }
+}
+
+/// A CSV document: a header row, then one row per record, fields quoted where needed (RFC 4180).
+pub(crate) fn csv(
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> actix_web::HttpResponse {
+    let mut body = String::new();
+    let mut line = |fields: &mut dyn Iterator<Item = String>| {
+        let quoted: Vec<String> = fields.map(|f| csv_field(&f)).collect();
+        body.push_str(&quoted.join(","));
+        body.push_str("\r\n");
+    };
+    line(&mut header.iter().map(|h| (*h).to_owned()));
+    for row in rows {
+        line(&mut row.into_iter());
+    }
+    actix_web::HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(body)
+}
+
+/// An instant as the JSON answers write it.
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    t.get()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    fn accepts(header: &str) -> bool {
+        let req = actix_web::test::TestRequest::default()
+            .insert_header(("Accept", header))
+            .to_http_request();
+        super::wants_csv(&req)
+    }
+
+    #[test]
+    fn csv_is_chosen_by_weight_then_order() {
+        assert!(accepts("text/csv"));
+        assert!(accepts("text/csv, application/json"));
+        assert!(!accepts("application/json, text/csv"));
+        assert!(!accepts("application/json, text/csv;q=0.1"));
+        assert!(accepts("application/json;q=0.5, text/csv"));
+        assert!(!accepts("text/csv;q=0"));
+        assert!(!accepts("*/*"));
+        assert!(accepts("*/*;q=0.8, text/csv"));
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
     }
 }

@@ -81,6 +81,7 @@ pub async fn ingest(
             }
             IngestError::Store(e) => e.into(),
         })?;
+    metrics::counter!("iot_readings_ingested_total").increment(stored);
     let accepted = usize::try_from(stored).unwrap_or(usize::MAX);
     Ok(HttpResponse::Created().json(IngestAccepted { accepted }))
 }

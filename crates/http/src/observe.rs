@@ -1,0 +1,87 @@
+//! Request ids, the access log and request metrics, for every request.
+//!
+//! The request id is taken from `X-Request-Id` when the client sends a usable one, else made
+//! up; it is echoed in the response and recorded on a span that every log line of the request
+//! (handlers, store adapters, the access line) is written in.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use tracing::Instrument as _;
+
+/// The header a request id travels in.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Longest request id taken from a client.
+pub const REQUEST_ID_MAX: usize = 128;
+
+/// The client's request id if it is 1 to 128 visible ASCII characters, else a new UUID.
+#[must_use]
+pub fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= REQUEST_ID_MAX && v.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Calls `srv` with `req` inside a request span, under a deadline of `timeout`, then writes the
+/// access line, records the request metrics and echoes the request id.
+pub fn observed<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+    timeout: Duration,
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
+    // Known before routing, so a request that never finishes is still counted under its route.
+    let route = req
+        .request()
+        .resource_map()
+        .match_pattern(&path)
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let span = tracing::info_span!("request", request_id = %id);
+    let started = Instant::now();
+    let response = span.in_scope(|| srv.call(req));
+    async move {
+        let result = crate::timeout::within(timeout, &id, response)
+            .instrument(span.clone())
+            .await;
+        let status = match &result {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        let elapsed = started.elapsed();
+        let labels = [
+            ("route", route),
+            ("method", method.clone()),
+            ("status", status.as_u16().to_string()),
+        ];
+        metrics::counter!("http_requests_total", &labels).increment(1);
+        metrics::histogram!("http_request_duration_seconds", &labels[..2])
+            .record(elapsed.as_secs_f64());
+        span.in_scope(|| {
+            tracing::info!(
+                target: "iot_api::access",
+                method = %method,
+                path = %path,
+                status = status.as_u16(),
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                "request"
+            );
+        });
+        result.map(|mut res| {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                res.headers_mut().insert(REQUEST_ID, value);
+            }
+            res
+        })
+    }
+}

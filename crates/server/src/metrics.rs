@@ -1,0 +1,75 @@
+//! Prometheus metrics: request counts and latencies (recorded by `http_api::observe`), readings
+//! ingested (recorded by the ingest handlers) and, on PostgreSQL, the pool's state at scrape time.
+
+use actix_web::{web, HttpResponse};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use store_postgres::PgStore;
+
+/// Latency buckets in seconds, from sub-millisecond to the request deadline.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the global recorder.
+///
+/// # Errors
+/// When a recorder is already installed.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("http_request_duration_seconds".to_owned()),
+            &LATENCY_BUCKETS,
+        )?
+        .install_recorder()?;
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests by route template, method and status"
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP request latency by route template and method"
+    );
+    metrics::describe_counter!(
+        "iot_readings_ingested_total",
+        "Readings stored by ingest requests"
+    );
+    metrics::describe_gauge!(
+        "iot_db_pool_connections",
+        "PostgreSQL connections open in the pool"
+    );
+    metrics::describe_gauge!(
+        "iot_db_pool_idle",
+        "PostgreSQL connections idle in the pool"
+    );
+    metrics::describe_gauge!(
+        "iot_db_pool_waiting",
+        "Requests waiting for a PostgreSQL connection"
+    );
+    metrics::describe_gauge!(
+        "iot_db_pool_max",
+        "Most PostgreSQL connections the pool opens"
+    );
+    Ok(handle)
+}
+
+/// What `/metrics` renders.
+#[derive(Clone)]
+pub struct Scrape {
+    pub prometheus: PrometheusHandle,
+    pub pool: Option<PgStore>,
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub async fn render(scrape: web::Data<Scrape>) -> HttpResponse {
+    if let Some(pool) = &scrape.pool {
+        let status = pool.pool_status();
+        metrics::gauge!("iot_db_pool_connections").set(status.size as f64);
+        metrics::gauge!("iot_db_pool_idle").set(status.available as f64);
+        metrics::gauge!("iot_db_pool_waiting").set(status.waiting as f64);
+        metrics::gauge!("iot_db_pool_max").set(status.max_size as f64);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(scrape.prometheus.render())
+}
