@@ -27,10 +27,10 @@ from iot_api_client.api.groups import create_group, get_group, get_group_alerts,
 from iot_api_client.api.health import health_live
 from iot_api_client.api.readings import ingest_readings
 from iot_api_client.models import (
-    AlertStatusDto,
+    AlertStatus,
     AlertSummaryView,
     DeviceCreate,
-    DeviceStatusDto,
+    DeviceStatus,
     DeviceView,
     ErrorBody,
     GroupCreate,
@@ -42,7 +42,7 @@ from iot_api_client.models import (
     MaintenanceWindowView,
     ReadingIn,
     ReadingsIngest,
-    WindowStatusDto,
+    WindowStatus,
 )
 
 failures: list[str] = []
@@ -89,7 +89,7 @@ def main() -> int:
         body=DeviceCreate(
             name="Smoke Sensor 1",
             unit="°C",
-            status=DeviceStatusDto.CONNECTED,
+            status=DeviceStatus.CONNECTED,
             site_id="smoke-site-a",
             threshold_warning_lower=0.0,
             threshold_warning_upper=30.0,
@@ -111,9 +111,9 @@ def main() -> int:
             threshold_critical_upper=40.0,
         ),
     )
-    check("sensor_1.status", sensor_1.status, DeviceStatusDto.CONNECTED)
+    check("sensor_1.status", sensor_1.status, DeviceStatus.CONNECTED)
     check("sensor_1.threshold_critical_upper", sensor_1.threshold_critical_upper, 40.0)
-    check("sensor_2.status (default)", sensor_2.status, DeviceStatusDto.DISCONNECTED)
+    check("sensor_2.status (default)", sensor_2.status, DeviceStatus.DISCONNECTED)
     check("sensor_2.threshold_warning_lower (unset)", sensor_2.threshold_warning_lower, None)
 
     print("group (POST /api/groups)")
@@ -158,7 +158,7 @@ def main() -> int:
             site_ids=["smoke-site-b"],
         ),
     )
-    check("window.status", window.status, WindowStatusDto.ACTIVE)
+    check("window.status", window.status, WindowStatus.ACTIVE)
     check("window.site_ids", window.site_ids, ["smoke-site-b"])
 
     print("readings (POST /api/readings)")
@@ -201,7 +201,7 @@ def main() -> int:
     check(
         "detail.devices (name, alert_status, in_maintenance)",
         [(d.name, d.alert_status, d.in_maintenance) for d in detail.devices],
-        [("Smoke Sensor 1", AlertStatusDto.NORMAL, False), ("Smoke Sensor 2", AlertStatusDto.CRITICAL, True)],
+        [("Smoke Sensor 1", AlertStatus.NORMAL, False), ("Smoke Sensor 2", AlertStatus.CRITICAL, True)],
     )
 
     print("group readings (GET /api/groups/{group_id}/readings)")

@@ -240,13 +240,7 @@ impl DeviceCreate {
     }
 }
 
-fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
-    match value {
-        Some(None) => Err(ApiError::invalid(field, "must not be null")),
-        Some(Some(v)) => Ok(Some(v)),
-        None => Ok(None),
-    }
-}
+use crate::dto::not_null;
 
 impl DeviceUpdate {
     /// # Errors

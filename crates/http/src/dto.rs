@@ -173,7 +173,8 @@ fn description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
         .map_err(|e| ApiError::invalid("description", e))
 }
 
-fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
+/// A PATCH/PUT field that may be absent but not null.
+pub(crate) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
     match value {
         Some(None) => Err(ApiError::invalid(field, "must not be null")),
         Some(Some(v)) => Ok(Some(v)),
