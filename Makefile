@@ -13,7 +13,7 @@ export IOT_JWT_SECRET
 # cargo-nextest when installed (one process per test), else cargo test.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
 
-.PHONY: run test fuzz fmt-check clippy purity openapi build clients
+.PHONY: run test fuzz fmt-check clippy purity openapi build clients bench
 
 build:
 	$(CARGO) build --release -p iot-api
@@ -58,3 +58,8 @@ openapi:
 # drives a live server on the embedded store with clients/python/smoke.py.
 clients:
 	./scripts/clients.sh
+
+# Release build, a throwaway tuned PostgreSQL, the dataset seeded through the API, wrk load with
+# pgbench/COPY references in the same run; writes BENCHMARKS.md (full: ~17 min on 2 cores). BENCH_SCALE=small: ~3 min.
+bench:
+	./scripts/bench/run.sh

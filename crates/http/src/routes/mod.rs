@@ -32,7 +32,7 @@ pub(crate) fn require_writer(caller: &Caller) -> Result<(), ApiError> {
 pub struct ListParams {
     /// Only items whose name contains this text (ASCII letters match either case); no control
     /// characters.
-    #[param(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$")]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
     name: Option<String>,
     /// Most items to return, 1 to 1000. Default: all.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
