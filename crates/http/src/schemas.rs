@@ -87,25 +87,24 @@ pub fn days_of_month() -> Array {
         .build()
 }
 
+fn uuid() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+        .build()
+}
+
 /// Device ids of the Group API: UUIDs (another string is 400 `GROUP_003`).
 #[must_use]
 pub fn device_ids() -> Array {
-    let id = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-        .build();
-    nullable_array(id, None, 100_000)
+    nullable_array(uuid(), None, 100_000)
 }
 
 /// A new member list of the Group API (PUT): UUIDs, not null.
 #[must_use]
 pub fn member_ids() -> Array {
-    let id = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-        .build();
     ArrayBuilder::new()
-        .items(id)
+        .items(uuid())
         .max_items(Some(100_000))
         .build()
 }

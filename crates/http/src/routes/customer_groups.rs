@@ -17,9 +17,7 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::ListParams;
-
-/// How often a create retries after its generated slug collided with an existing one.
-const GENERATED_SLUG_ATTEMPTS: usize = 3;
+use crate::routes::GENERATED_SLUG_ATTEMPTS;
 
 fn group_not_found() -> ApiError {
     ApiError::not_found("Group not found")

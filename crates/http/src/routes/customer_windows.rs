@@ -15,9 +15,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::ListParams;
-
-/// How often a create retries after its generated slug collided with an existing one.
-const GENERATED_SLUG_ATTEMPTS: usize = 3;
+use crate::routes::GENERATED_SLUG_ATTEMPTS;
 
 fn window_not_found() -> ApiError {
     ApiError::not_found("Window not found")

@@ -11,15 +11,14 @@ use crate::api_dto::{
     GroupListItem, GroupReadingView, GroupReadingsView, GroupUpdate,
 };
 use crate::auth::Caller;
+use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
+use crate::routes::GENERATED_SLUG_ATTEMPTS;
 use crate::routes::{
     csv, require_writer, rfc3339, wants_csv, ListParams, ReadingsParams, FORBIDDEN, TOTAL_COUNT,
 };
-
-/// How often a create retries after its generated slug collided with an existing one.
-const GENERATED_SLUG_ATTEMPTS: usize = 3;
 
 fn group_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Group {raw} not found")).with_code("GROUP_005")
@@ -194,30 +193,15 @@ pub async fn update(
     writer(&caller)?;
     let key = group_key(&path)?;
     let body = body.0;
-    let not_null = |field: &str, present: bool| {
-        if present {
-            Err(ApiError::invalid(field, "must not be null"))
-        } else {
-            Ok(())
-        }
-    };
-    not_null("name", matches!(body.name, Some(None)))?;
-    not_null("device_ids", matches!(body.device_ids, Some(None)))?;
+    let name = not_null("name", body.name)?;
+    let device_ids_given = not_null("device_ids", body.device_ids)?;
     let changes = GroupChanges {
-        name: body
-            .name
-            .flatten()
-            .map(|n| group_api_name(&n))
-            .transpose()?,
+        name: name.map(|n| group_api_name(&n)).transpose()?,
         description: body
             .description
             .map(|d| group_description(d.as_deref()))
             .transpose()?,
-        members: body
-            .device_ids
-            .flatten()
-            .map(|ids| device_ids(&ids))
-            .transpose()?,
+        members: device_ids_given.map(|ids| device_ids(&ids)).transpose()?,
     };
     let detail = groups
         .update_group(&caller.tenant, &caller.actor, &key, changes)

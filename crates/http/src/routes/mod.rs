@@ -13,6 +13,9 @@ use utoipa::IntoParams;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 
+/// How often a create retries after its generated slug collided with an existing one.
+pub(crate) const GENERATED_SLUG_ATTEMPTS: usize = 3;
+
 /// Who may write devices, readings and Group API groups.
 const WRITER_ROLES: [Role; 2] = [Role::Admin, Role::Owner];
 pub(crate) const FORBIDDEN: &str = "Access forbidden. Required roles: admin, owner";
