@@ -8,8 +8,9 @@
   explain.sql             EXPLAIN (ANALYZE, BUFFERS) of the group-detail and group-readings SQL
   copy.csv                rows for the server-side COPY reference (--copy-rows N)
 
-The SQL is replicated from crates/postgres/src/*.rs (members_sql, GROUP_READINGS, ...): keep in
-step when those change.
+The statements are read from the adapter's source (crates/postgres/src/*.rs), so the references
+run exactly the SQL the service runs; only the group list's page, built by a macro, is spelled
+out here.
 
 Usage: prepare.py --seed seed.json --dir WORKDIR [--copy-rows N --copy-base EPOCH]
 """
@@ -20,45 +21,62 @@ import json
 import os
 import random
 
-DEVICE_COLUMNS = ("d.id, d.name, d.unit, d.status, d.site_id, d.device_type, "
-                  "d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, "
-                  "d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by")
-WINDOW_COLUMNS = ("w.window_id, w.name, w.starts_at, w.ends_at, w.recurring, w.site_ids, "
-                  "w.device_types, w.group_ids, w.enabled, w.created_at, w.updated_at, w.created_by, w.updated_by")
+import re
+
+SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "postgres", "src")
+
+
+def rust_literal(body):
+    """The value of a Rust string literal's body: line continuations and escaped quotes."""
+    body = re.sub(r"\\\n\s*", "", body)
+    return body.replace('\\"', '"').replace("\\\\", "\\")
+
+
+def rust_const(file, name):
+    """`const NAME: &str = "...";` of the adapter's source file."""
+    text = open(os.path.join(SRC, file)).read()
+    m = re.search(r"const " + name + r': &str =\s*"((?:[^"\\]|\\.)*)";', text, re.S)
+    if not m:
+        raise SystemExit(f"prepare.py: const {name} not found in crates/postgres/src/{file}")
+    return rust_literal(m.group(1))
+
+
+def rust_format(file, fn):
+    """The `format!` string of `fn NAME(...)`, with the column lists it interpolates filled in."""
+    text = open(os.path.join(SRC, file)).read()
+    m = re.search(r"fn " + fn + r"\(.*?format!\(\s*\"((?:[^\"\\]|\\.)*)\"", text, re.S)
+    if not m:
+        raise SystemExit(f"prepare.py: fn {fn} not found in crates/postgres/src/{file}")
+    sql = rust_literal(m.group(1))
+    sql = sql.replace("{DEVICE_COLUMNS}", DEVICE_COLUMNS).replace("{WINDOW_COLUMNS}", WINDOW_COLUMNS)
+    return sql.replace("{lock}", "")
+
+
+def bind(sql, *params):
+    """`sql` with `$1`, `$2`, ... replaced by the given SQL literals."""
+    return re.sub(r"\$(\d+)", lambda m: params[int(m.group(1)) - 1], sql)
+
+
+DEVICE_COLUMNS = rust_const("devices.rs", "DEVICE_COLUMNS")
+WINDOW_COLUMNS = rust_const("windows.rs", "WINDOW_COLUMNS")
+# crates/postgres/src/groups.rs group_columns! (a macro: spelled out here)
 GROUP_COLUMNS = ("g.id, g.group_id, g.name, g.description, g.created_at, g.updated_at, g.created_by, "
                  "g.updated_by, (SELECT count(*) FROM device_group_members m WHERE m.tenant_id = "
                  "g.tenant_id AND m.group_id = g.id) AS member_count")
 NAME_FILTER = "({p}::text IS NULL OR strpos(lower({col} COLLATE \"C\"), lower({p}::text COLLATE \"C\")) > 0)"
 
-# crates/postgres/src/lib.rs tenant_transaction
-BIND = "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', :tenant, true);"
-
-
-def members_sql(tenant, group):
-    # crates/postgres/src/groups.rs members_sql()
-    return (f"SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value, "
-            "ARRAY(SELECT g.group_id FROM device_group_members gm "
-            "JOIN device_groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id "
-            "WHERE gm.tenant_id = d.tenant_id AND gm.device_id = d.id AND g.group_id IN ( "
-            f"SELECT unnest(w.group_ids) FROM maintenance_windows w "
-            f"WHERE w.tenant_id = {tenant} AND w.enabled AND w.group_ids IS NOT NULL)) AS window_groups "
-            "FROM device_group_members m "
-            "JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id "
-            "LEFT JOIN latest_readings l ON l.tenant_id = d.tenant_id AND l.device_id = d.id "
-            f"WHERE m.tenant_id = {tenant} AND m.group_id = {group} ORDER BY d.name COLLATE \"C\"")
-
-
-def group_readings_sql(tenant, group, since, limit):
-    # crates/postgres/src/groups.rs GROUP_READINGS (until = NULL)
-    return ("SELECT d.id, d.name, d.unit, r.ts, r.value "
-            "FROM device_group_members m "
-            "JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id "
-            "CROSS JOIN LATERAL (SELECT ts, value FROM readings r "
-            f"WHERE r.tenant_id = m.tenant_id AND r.device_id = m.device_id AND r.ts >= {since} "
-            "AND (NULL::timestamptz IS NULL OR r.ts < NULL) "
-            f"ORDER BY r.ts DESC LIMIT {limit}) r "
-            f"WHERE m.tenant_id = {tenant} AND m.group_id = {group} "
-            f"ORDER BY r.ts DESC, d.id LIMIT {limit}")
+BIND_TENANT = rust_const("lib.rs", "BIND_TENANT")
+MEMBERS = rust_format("groups.rs", "members_sql")
+WINDOW_MEMBERSHIPS = rust_const("groups.rs", "WINDOW_MEMBERSHIPS")
+GROUP_BY_ID = "SELECT " + GROUP_COLUMNS + " FROM device_groups g WHERE g.tenant_id = $1 AND g.id = $2"
+GROUP_READINGS = rust_const("groups.rs", "GROUP_READINGS")
+FIND_GROUP = rust_const("groups.rs", "FIND_BY_ID")
+LIVE_WINDOWS = rust_format("windows.rs", "live_windows_sql")
+GET_DEVICE = rust_format("devices.rs", "get_sql")
+DEVICE_EXISTS = rust_const("readings.rs", "DEVICE_EXISTS")
+DEVICE_READINGS = rust_const("readings.rs", "DEVICE_READINGS")
+LOCK_DEVICES = rust_const("groups.rs", "LOCK_DEVICES")
+INGEST = rust_const("readings.rs", "INGEST")
 
 
 def q(s):
@@ -69,11 +87,18 @@ def iso(t):
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def tx(*statements, pipeline=False):
-    body = list(statements)
-    if pipeline:
-        body = ["\\startpipeline"] + body + ["\\endpipeline"]
-    return "\n".join(["BEGIN;", BIND] + body + ["COMMIT;"]) + "\n"
+def tx(*steps):
+    """A pgbench transaction running the endpoint's statements: BEGIN, the tenant binding, the
+    statements and COMMIT, each in its own round trip, as pgbench runs a script. (The service
+    pipelines them: fewer round trips is one of its means, not the reference's. A step that is a
+    list is what the service sends as one pipeline.)"""
+    lines = ["BEGIN;", bind(BIND_TENANT, ":tenant") + ";"]
+    for step in steps:
+        for statement in step if isinstance(step, list) else [step]:
+            lines.append(statement + ";")
+    if lines[-1] != "COMMIT;":
+        lines.append("COMMIT;")
+    return "\n".join(lines) + "\n"
 
 
 def main():
@@ -133,53 +158,40 @@ def main():
         write(f"{d}/paths/{name}.txt", "\n".join(lines) + "\n")
 
     # pgbench scripts: one file per sampled id (pgbench picks a file at random per transaction),
-    # tenant as a parameter (-D tenant=...), ids as literals.
+    # tenant as a parameter (-D tenant=...), ids as literals. Steps in the adapter's order.
     T = ":tenant"
-    get_device = f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = {T} AND d.id = {{id}}::uuid;"
     list_page = (f"SELECT {GROUP_COLUMNS} FROM device_groups g WHERE g.tenant_id = {T} AND "
                  + NAME_FILTER.format(p="NULL", col="g.name")
-                 + " ORDER BY g.name COLLATE \"C\" LIMIT NULL OFFSET 0;")
+                 + " ORDER BY g.name COLLATE \"C\" LIMIT NULL OFFSET 0")
     list_count = (f"SELECT count(*) FROM device_groups g WHERE g.tenant_id = {T} AND "
-                  + NAME_FILTER.format(p="NULL", col="g.name") + ";")
-    find = "SELECT id FROM device_groups WHERE tenant_id = :tenant AND id = {id}::uuid;"
-    get_by_id = f"SELECT {GROUP_COLUMNS} FROM device_groups g WHERE g.tenant_id = {T} AND g.id = {{id}}::uuid;"
-    live_windows = (f"SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = {T} AND w.enabled "
-                    "AND (w.ends_at IS NULL OR w.ends_at > now());")
-    dev_exists = "SELECT 1 FROM devices WHERE tenant_id = :tenant AND id = {id}::uuid;"
-    dev_readings = ("SELECT ts, value FROM readings WHERE tenant_id = :tenant AND device_id = {id}::uuid "
-                    f"AND ts >= {since} AND (NULL::timestamptz IS NULL OR ts < NULL) ORDER BY ts DESC LIMIT 100;")
-    lock_devices = ("SELECT id FROM devices WHERE tenant_id = :tenant AND id = ANY(ARRAY[{id}]::uuid[]) "
-                    "FOR KEY SHARE;")
-    # crates/postgres/src/readings.rs INGEST, one reading at now() (as the single-reading endpoint)
-    ingest = ("WITH batch AS ( SELECT * FROM unnest(ARRAY[{id}]::uuid[], ARRAY[clock_timestamp()]::timestamptz[], "
-              "ARRAY[random() * 5 + 20]::float8[]) AS b(device_id, ts, value) ), stored AS ( "
-              "INSERT INTO readings (tenant_id, device_id, ts, value) SELECT :tenant, device_id, ts, value FROM batch "
-              "ON CONFLICT (tenant_id, device_id, ts) DO UPDATE SET value = EXCLUDED.value RETURNING 1 ), latest AS ( "
-              "INSERT INTO latest_readings (tenant_id, device_id, ts, value) "
-              "SELECT DISTINCT ON (device_id) :tenant, device_id, ts, value FROM batch ORDER BY device_id, ts DESC "
-              "ON CONFLICT (tenant_id, device_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value "
-              "WHERE latest_readings.ts <= EXCLUDED.ts ) SELECT count(*) FROM stored;")
+                  + NAME_FILTER.format(p="NULL", col="g.name"))
+    # One reading at now(), as the single-reading endpoint sends it.
+    ingest_one = bind(INGEST, T, "ARRAY[{id}]::uuid[]", "ARRAY[clock_timestamp()]::timestamptz[]",
+                      "ARRAY[random() * 5 + 20]::float8[]")
 
     def detail(gid):
-        # find_group, then the three load_detail queries pipelined, as the service does.
-        i = q(gid)
-        return "\n".join(["BEGIN;", BIND, find.format(id=i), "\\startpipeline",
-                          get_by_id.format(id=i), members_sql(T, i + "::uuid") + ";", live_windows,
-                          "\\endpipeline", "COMMIT;"]) + "\n"
+        # The four load_detail queries pipelined, then COMMIT.
+        g = q(gid) + "::uuid"
+        return tx([bind(GROUP_BY_ID, T, g), bind(MEMBERS, T, g), bind(WINDOW_MEMBERSHIPS, T, g),
+                   bind(LIVE_WINDOWS, T)], "COMMIT")
 
     def readings(gid):
-        i = q(gid)
-        return tx(find.format(id=i), group_readings_sql(T, i + "::uuid", since, 1000) + ";")
+        # Whether the group exists, its readings and COMMIT, pipelined.
+        g = q(gid) + "::uuid"
+        return tx([bind(FIND_GROUP, T, g), bind(GROUP_READINGS, T, g, since, "1000", "NULL"), "COMMIT"])
 
     scripts = {
-        "device_get": [tx(get_device.format(id=q(x))) for x in sample],
-        "group_list": [tx(list_page, list_count, pipeline=True)],
+        "device_get": [tx([bind(GET_DEVICE, T, q(x) + "::uuid"), "COMMIT"]) for x in sample],
+        "group_list": [tx([list_page, list_count, "COMMIT"])],
         "group_detail_small": [detail(smallest["id"])],
         "group_detail_large": [detail(largest["id"])],
         "group_readings_small": [readings(smallest["id"])],
         "group_readings_large": [readings(largest["id"])],
-        "device_readings": [tx(dev_exists.format(id=q(x)), dev_readings.format(id=q(x))) for x in sample],
-        "single_ingest": [tx(lock_devices.format(id=q(x)), ingest.format(id=q(x))) for x in sample],
+        "device_readings": [tx([bind(DEVICE_EXISTS, T, q(x) + "::uuid"),
+                                bind(DEVICE_READINGS, T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
+                            for x in sample],
+        "single_ingest": [tx(bind(LOCK_DEVICES, T, f"ARRAY[{q(x)}]::uuid[]"), ingest_one.replace("{id}", q(x)),
+                             "COMMIT") for x in sample],
     }
     for name, files in scripts.items():
         for k, text in enumerate(files):
@@ -191,16 +203,17 @@ def main():
                 f"SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', {tenant_lit}, true) \\g /dev/null\n"
                 f"EXPLAIN (ANALYZE, BUFFERS) {sql};\nROLLBACK;\n")
 
+    big, small = q(largest["id"]) + "::uuid", q(smallest["id"]) + "::uuid"
     ex = [
-        explain(f"group members (members_sql), {largest['size']}-device group",
-                members_sql(tenant_lit, q(largest["id"]) + "::uuid")),
-        explain(f"group members (members_sql), {smallest['size']}-device group",
-                members_sql(tenant_lit, q(smallest["id"]) + "::uuid")),
+        explain(f"group members (members_sql), {largest['size']}-device group", bind(MEMBERS, tenant_lit, big)),
+        explain(f"window memberships (WINDOW_MEMBERSHIPS), {largest['size']}-device group",
+                bind(WINDOW_MEMBERSHIPS, tenant_lit, big)),
+        explain(f"group members (members_sql), {smallest['size']}-device group", bind(MEMBERS, tenant_lit, small)),
         explain(f"group readings (GROUP_READINGS, hours=24, limit=1000), {largest['size']}-device group",
-                group_readings_sql(tenant_lit, q(largest["id"]) + "::uuid", since, 1000)),
+                bind(GROUP_READINGS, tenant_lit, big, since, "1000", "NULL")),
         explain(f"group readings (GROUP_READINGS, hours=24, limit=1000), {smallest['size']}-device group",
-                group_readings_sql(tenant_lit, q(smallest["id"]) + "::uuid", since, 1000)),
-        explain("group list page (list_sql)", list_page.replace(":tenant", tenant_lit).rstrip(";")),
+                bind(GROUP_READINGS, tenant_lit, small, since, "1000", "NULL")),
+        explain("group list page (list_sql)", list_page.replace(":tenant", tenant_lit)),
     ]
     write(f"{d}/explain.sql", "\n".join(ex))
     json.dump({"largest": largest, "smallest": smallest, "sample": sample},

@@ -185,9 +185,11 @@ def main():
     L.append(f"- Service: {meta.get('binary', 'release build')}, `IOT_DB_POOL_SIZE={pool}`, HTTP workers = one per core, `RUST_LOG=warn`")
     L.append(f"- Load: {meta.get('wrk_version', 'wrk')}; `wrk -t1 -c{conns}` per scenario "
              f"(bulk ingest: `-c{meta.get('bulk_conns')}`), {meta.get('warm')} s warm-up then {meta.get('secs')} s measured")
-    L.append(f"- References: `pgbench -n -M prepared -c {pool} -T {meta.get('pg_secs')}` (after a short warm-up) on each endpoint's own SQL in the "
-             "service's transaction shape (`BEGIN`; `set_config('role','iot_app',true)`, `set_config('app.tenant_id',…,true)`; "
-             "the statements, pipelined where the service pipelines them; `COMMIT`), so RLS applies to the reference too")
+    L.append(f"- References: `pgbench -n -M prepared -c {pool} -T {meta.get('pg_secs')}` on each endpoint's own statements, read "
+             "from the adapter's source by `scripts/bench/prepare.py`, in a transaction bound to the tenant as the service binds it "
+             "(`BEGIN`; `set_config('role','iot_app',true)`, `set_config('app.tenant_id',…,true)`; the statements; `COMMIT`), so "
+             "RLS applies to the reference too. pgbench sends them one round trip each; the service pipelines them (BEGIN with the "
+             "binding, then the statements, for reads with the COMMIT): fewer round trips is one of the service's means")
     L.append(f"- Build {meta.get('build_secs', '?')} s; whole run {meta.get('total_secs', '?')} s\n")
 
     L.append("## Dataset\n")

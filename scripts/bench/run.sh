@@ -3,9 +3,9 @@
 # through the service's own API, wrk load per scenario, pgbench / COPY references in the same
 # run, and BENCHMARKS.md at the repository root.
 #
-#   BENCH_SCALE=full|small   (default full, ~17 min on 2 cores; small ~3 min, see BENCH_WARM/BENCH_SECS)
+#   BENCH_SCALE=full|small   (default full, ~17 min on 2 cores; small about a minute, for development)
 #   BENCH_CONNS              wrk connections = pgbench clients = IOT_DB_POOL_SIZE (default 4)
-#   BENCH_WARM, BENCH_SECS   wrk warm-up / measured seconds (full 5/15, small 2/5)
+#   BENCH_WARM, BENCH_SECS   wrk warm-up / measured seconds (full 5/15, small 1/2)
 #   BENCH_BULK_CONNS         wrk connections of the bulk-ingest scenario (default 2)
 #   BENCH_KEEP=1             keep the work directory (cluster data, logs) after the run
 #   BENCH_BIN=path           use this binary instead of building (harness development only)
@@ -20,7 +20,7 @@ cd "$root"
 scale=${BENCH_SCALE:-full}
 case "$scale" in
     full) warm=5; secs=15; pg_warm=3; pg_secs=15 ;;
-    small) warm=2; secs=5; pg_warm=1; pg_secs=3 ;;
+    small) warm=1; secs=2; pg_warm=0; pg_secs=1 ;;
     *) echo "BENCH_SCALE must be full or small, got '$scale'" >&2; exit 2 ;;
 esac
 warm=${BENCH_WARM:-$warm}; secs=${BENCH_SECS:-$secs}   # wrk warm-up / measured seconds
@@ -184,8 +184,10 @@ run_wrk() {
 run_pgbench() {
     local name=$1 tag=${2:-} files=()
     for f in "$work/pgbench/$name"/*.sql; do files+=(-f "$f"); done
-    "${as_pg[@]}" "$pgbench" -n -M prepared -c "$pool" -j "$(( pool < 2 ? 1 : 2 ))" -T "$pg_warm" -h 127.0.0.1 -p "$pg_port" \
-        -U postgres -D tenant=$tenant "${files[@]}" iot >/dev/null 2>&1 || true
+    if (( pg_warm > 0 )); then
+        "${as_pg[@]}" "$pgbench" -n -M prepared -c "$pool" -j "$(( pool < 2 ? 1 : 2 ))" -T "$pg_warm" -h 127.0.0.1 -p "$pg_port" \
+            -U postgres -D tenant=$tenant "${files[@]}" iot >/dev/null 2>&1 || true
+    fi
     "${as_pg[@]}" "$pgbench" -n -M prepared -c "$pool" -j "$(( pool < 2 ? 1 : 2 ))" -T "$pg_secs" -h 127.0.0.1 -p "$pg_port" \
         -U postgres -D tenant=$tenant "${files[@]}" iot >"$results/pgbench_${name}${tag}.txt" 2>&1 || true
     printf '  %-26s %s\n' "pgbench $name$tag" "$(grep -E '^tps' "$results/pgbench_${name}${tag}.txt" | head -1 || echo FAILED)" >&2
@@ -204,7 +206,7 @@ run_wrk group_alerts get
 warm_calls group_readings_small; run_wrk group_readings_small get
 warm_calls group_readings_large; run_wrk group_readings_large get
 run_wrk device_readings get
-log "pgbench references (-M prepared -c $pool, same SQL and transaction shape)"
+log "pgbench references (-M prepared -c $pool, the same statements in a tenant-bound transaction)"
 for s in device_get group_list group_detail_small group_detail_large group_readings_small group_readings_large device_readings; do
     run_pgbench "$s"
 done

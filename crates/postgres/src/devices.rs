@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::groups::{actor, group_columns, group_from_row, timestamp};
-use crate::{tenant_transaction, PgStore};
+use crate::PgStore;
 
-/// Device columns, qualified by the alias `d`, in the order [`device_from_row`] reads by name.
+/// Device columns, qualified by the alias `d`, in the order [`device_from_row`] reads them.
 pub(crate) const DEVICE_COLUMNS: &str =
     "d.id, d.name, d.unit, d.status, d.site_id, d.device_type, \
      d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
@@ -59,41 +59,60 @@ const GROUPS_OF_DEVICE: &str = concat!(
     " WHERE g.tenant_id = $1 AND dm.device_id = $2 ORDER BY g.name COLLATE \"C\""
 );
 
+/// Positions of [`DEVICE_COLUMNS`] in a row that starts with them: a group's detail decodes
+/// thousands of rows, and finding a column by name is a scan of the row's column names.
+mod column {
+    pub const ID: usize = 0;
+    pub const NAME: usize = 1;
+    pub const UNIT: usize = 2;
+    pub const STATUS: usize = 3;
+    pub const SITE_ID: usize = 4;
+    pub const DEVICE_TYPE: usize = 5;
+    pub const CRITICAL_LOWER: usize = 6;
+    pub const WARNING_LOWER: usize = 7;
+    pub const WARNING_UPPER: usize = 8;
+    pub const CRITICAL_UPPER: usize = 9;
+    pub const CREATED_AT: usize = 10;
+    pub const UPDATED_AT: usize = 11;
+    pub const CREATED_BY: usize = 12;
+    pub const UPDATED_BY: usize = 13;
+}
+
+/// A device from a row whose first columns are [`DEVICE_COLUMNS`].
 pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("device", reason);
     let text =
-        |column: &str| -> Result<String, StoreError> { row.try_get(column).map_err(query_error) };
-    let label = |column: &str| -> Result<Option<ScopeLabel>, StoreError> {
-        let value: Option<String> = row.try_get(column).map_err(query_error)?;
+        |index: usize| -> Result<&str, StoreError> { row.try_get(index).map_err(query_error) };
+    let label = |index: usize| -> Result<Option<ScopeLabel>, StoreError> {
+        let value: Option<&str> = row.try_get(index).map_err(query_error)?;
         value
-            .as_deref()
             .map(ScopeLabel::parse)
             .transpose()
             .map_err(|e| corrupt(&e))
     };
-    let bound = |column: &str| -> Result<Option<f64>, StoreError> {
-        row.try_get(column).map_err(query_error)
+    let bound = |index: usize| -> Result<Option<f64>, StoreError> {
+        row.try_get(index).map_err(query_error)
     };
     Ok(Device {
-        id: row.try_get("id").map_err(query_error)?,
+        id: row.try_get(column::ID).map_err(query_error)?,
         spec: DeviceSpec {
-            name: DeviceName::parse(&text("name")?).map_err(|e| corrupt(&e))?,
-            unit: Unit::parse(&text("unit")?).map_err(|e| corrupt(&e))?,
-            status: DeviceStatus::parse(&text("status")?).map_err(|e| corrupt(&e))?,
-            site_id: label("site_id")?,
-            device_type: label("device_type")?,
+            name: DeviceName::parse(text(column::NAME)?).map_err(|e| corrupt(&e))?,
+            unit: Unit::parse(text(column::UNIT)?).map_err(|e| corrupt(&e))?,
+            status: DeviceStatus::parse(text(column::STATUS)?).map_err(|e| corrupt(&e))?,
+            site_id: label(column::SITE_ID)?,
+            device_type: label(column::DEVICE_TYPE)?,
             thresholds: Thresholds::new(
-                bound("threshold_critical_lower")?,
-                bound("threshold_warning_lower")?,
-                bound("threshold_warning_upper")?,
-                bound("threshold_critical_upper")?,
+                bound(column::CRITICAL_LOWER)?,
+                bound(column::WARNING_LOWER)?,
+                bound(column::WARNING_UPPER)?,
+                bound(column::CRITICAL_UPPER)?,
             )
             .map_err(|e| corrupt(&e))?,
         },
-        created_at: timestamp(row, "created_at")?,
-        updated_at: timestamp(row, "updated_at")?,
-        created_by: actor(row, "created_by")?,
-        updated_by: actor(row, "updated_by")?,
+        created_at: timestamp(row, column::CREATED_AT)?,
+        updated_at: timestamp(row, column::UPDATED_AT)?,
+        created_by: actor(row, column::CREATED_BY)?,
+        updated_by: actor(row, column::UPDATED_BY)?,
     })
 }
 
@@ -135,11 +154,8 @@ impl DeviceRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<Device>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
-        let (rows, total) =
-            crate::fetch_page(&tx, &list_sql(), &count_sql(), tenant, query).await?;
-        tx.commit().await.map_err(query_error)?;
+        let tx = self.begin(tenant).await?;
+        let (rows, total) = crate::fetch_page(tx, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(device_from_row).collect::<Result<_, _>>()?,
             total,
@@ -153,8 +169,7 @@ impl DeviceRepository for PgStore {
         actor: &Actor,
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx
             .prepare_cached(&insert_sql())
             .await
@@ -195,17 +210,15 @@ impl DeviceRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx
             .prepare_cached(&get_sql(false))
             .await
             .map_err(query_error)?;
         let row = tx
-            .query_opt(&statement, &[&tenant.as_str(), &id])
+            .commit_with(tx.query_opt(&statement, &[&tenant.as_str(), &id]))
             .await
             .map_err(query_error)?;
-        tx.commit().await.map_err(query_error)?;
         Ok(device_from_row(&row.ok_or(LookupError::NotFound)?)?)
     }
 
@@ -217,8 +230,7 @@ impl DeviceRepository for PgStore {
         id: Uuid,
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let select = tx
             .prepare_cached(&get_sql(true))
             .await
@@ -269,8 +281,7 @@ impl DeviceRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
         let deleted = tx
             .execute(&statement, &[&tenant.as_str(), &id])
@@ -289,8 +300,7 @@ impl DeviceRepository for PgStore {
         tenant: &TenantId,
         id: Uuid,
     ) -> Result<Vec<DeviceGroup>, LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let exists = tx.prepare_cached(EXISTS).await.map_err(query_error)?;
         if tx
             .query_opt(&exists, &[&tenant.as_str(), &id])
@@ -313,5 +323,38 @@ impl DeviceRepository for PgStore {
             .iter()
             .map(group_from_row)
             .collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{column, DEVICE_COLUMNS};
+
+    #[test]
+    fn the_column_positions_follow_the_column_list() {
+        let names: Vec<&str> = DEVICE_COLUMNS
+            .split(',')
+            .map(|c| c.trim().trim_start_matches("d."))
+            .collect();
+        let positions = [
+            ("id", column::ID),
+            ("name", column::NAME),
+            ("unit", column::UNIT),
+            ("status", column::STATUS),
+            ("site_id", column::SITE_ID),
+            ("device_type", column::DEVICE_TYPE),
+            ("threshold_critical_lower", column::CRITICAL_LOWER),
+            ("threshold_warning_lower", column::WARNING_LOWER),
+            ("threshold_warning_upper", column::WARNING_UPPER),
+            ("threshold_critical_upper", column::CRITICAL_UPPER),
+            ("created_at", column::CREATED_AT),
+            ("updated_at", column::UPDATED_AT),
+            ("created_by", column::CREATED_BY),
+            ("updated_by", column::UPDATED_BY),
+        ];
+        assert_eq!(names.len(), positions.len());
+        for (name, position) in positions {
+            assert_eq!(names[position], name);
+        }
     }
 }

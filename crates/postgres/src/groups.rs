@@ -1,7 +1,6 @@
 //! Device groups and their members in PostgreSQL.
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
 use domain::{
     Actor, Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, ListQuery,
     NewDeviceGroup, Page, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::windows::{live_windows_sql, window_from_row};
-use crate::{tenant_transaction, PgStore};
+use crate::{PgStore, TenantTx};
 
 /// The columns every group read returns, in the order [`group_from_row`] expects.
 macro_rules! group_columns {
@@ -93,35 +92,81 @@ const REMOVE_MEMBER: &str =
 const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE";
 
 /// The statement that reads a group's members with their latest readings (public for the
-/// plan test).
+/// plan test): one pass over the members, joined to devices and latest readings by hash or index.
+/// Unordered: [`load_detail`] sorts.
 #[doc(hidden)]
 #[must_use]
 pub fn members_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value, \
-         ARRAY(SELECT g.group_id FROM device_group_members gm \
-               JOIN device_groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id \
-               WHERE gm.tenant_id = d.tenant_id AND gm.device_id = d.id AND g.group_id IN ( \
-                   SELECT unnest(w.group_ids) FROM maintenance_windows w \
-                   WHERE w.tenant_id = $1 AND w.enabled AND w.group_ids IS NOT NULL)) AS window_groups \
+        "SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value \
          FROM device_group_members m \
          JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
          LEFT JOIN latest_readings l ON l.tenant_id = d.tenant_id AND l.device_id = d.id \
-         WHERE m.tenant_id = $1 AND m.group_id = $2 ORDER BY d.name COLLATE \"C\""
+         WHERE m.tenant_id = $1 AND m.group_id = $2"
     )
 }
 
-/// Newest readings of every member: each member contributes at most `limit` of its own (an index
-/// range scan), and the newest `limit` of those are kept.
-const GROUP_READINGS: &str = "SELECT d.id, d.name, d.unit, r.ts, r.value \
-     FROM device_group_members m \
-     JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
-     CROSS JOIN LATERAL (SELECT ts, value FROM readings r \
-        WHERE r.tenant_id = m.tenant_id AND r.device_id = m.device_id AND r.ts >= $3 \
-          AND ($5::timestamptz IS NULL OR r.ts < $5) \
-        ORDER BY r.ts DESC LIMIT $4) r \
-     WHERE m.tenant_id = $1 AND m.group_id = $2 \
-     ORDER BY r.ts DESC, d.id LIMIT $4";
+/// For the rest of the transaction, statements are planned for their parameters (the members'
+/// statements are sent after it). The best plans
+/// of the members' statements depend on the group's size (hash joins for thousands of members,
+/// index lookups for ten); a generic plan, which PostgreSQL settles on after five runs, is
+/// several times slower for one end or the other. Planning costs about a millisecond.
+const CUSTOM_PLANS: &str = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
+
+/// For the members of group `$2`, the groups they belong to that a live window names: one
+/// row per (member, named group). Starting from the few named groups keeps this small however
+/// large the group is (public for the plan test).
+#[doc(hidden)]
+pub const WINDOW_MEMBERSHIPS: &str = "SELECT o.device_id, g.group_id \
+     FROM device_groups g \
+     JOIN device_group_members o ON o.tenant_id = g.tenant_id AND o.group_id = g.id \
+     JOIN device_group_members m ON m.tenant_id = o.tenant_id AND m.group_id = $2 AND m.device_id = o.device_id \
+     WHERE g.tenant_id = $1 AND g.group_id IN ( \
+        SELECT unnest(w.group_ids) FROM maintenance_windows w \
+        WHERE w.tenant_id = $1 AND w.enabled AND w.group_ids IS NOT NULL \
+          AND (w.ends_at IS NULL OR w.ends_at > now()))";
+
+/// Newest readings of a group's members, newest first, by whichever of two paths reads fewer
+/// rows; both are in one statement, and the one whose gate is false is never run.
+/// - Per member: each member contributes at most `limit` of its own (an index range scan per
+///   member) and the newest `limit` of those are kept: up to `members × limit` rows.
+/// - Walk: the tenant's readings are walked newest first on `readings_tenant_ts_idx` (index
+///   only), each checked against the members' hash, until `limit` match: about
+///   `limit × tenant devices ÷ members` rows.
+///
+/// So the walk is chosen once `members² ≥ tenant devices` (counting devices stops there).
+/// The CASE keeps the membership test a hashed filter: as a plain `IN`, the planner would make it
+/// a join that probes an index for every walked row.
+///
+/// Public for the plan test.
+#[doc(hidden)]
+pub const GROUP_READINGS: &str = "WITH size AS ( \
+        SELECT count(*) * count(*) AS squared FROM device_group_members \
+        WHERE tenant_id = $1 AND group_id = $2), \
+     path AS ( \
+        SELECT (SELECT count(*) FROM (SELECT FROM devices WHERE tenant_id = $1 \
+                                      LIMIT (SELECT squared FROM size) + 1) few) \
+               > (SELECT squared FROM size) AS per_member) \
+     SELECT id, name, unit, ts, value FROM ( \
+       (SELECT d.id, d.name, d.unit, r.ts, r.value \
+        FROM device_group_members m \
+        JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
+        CROSS JOIN LATERAL (SELECT ts, value FROM readings r \
+           WHERE r.tenant_id = m.tenant_id AND r.device_id = m.device_id AND r.ts >= $3 \
+             AND ($5::timestamptz IS NULL OR r.ts < $5) \
+           ORDER BY r.ts DESC LIMIT $4) r \
+        WHERE m.tenant_id = $1 AND m.group_id = $2 AND (SELECT per_member FROM path) \
+        ORDER BY r.ts DESC, d.id LIMIT $4) \
+       UNION ALL \
+       (SELECT d.id, d.name, d.unit, r.ts, r.value \
+        FROM readings r \
+        JOIN devices d ON d.tenant_id = r.tenant_id AND d.id = r.device_id \
+        WHERE r.tenant_id = $1 AND r.ts >= $3 AND ($5::timestamptz IS NULL OR r.ts < $5) \
+          AND NOT (SELECT per_member FROM path) \
+          AND CASE WHEN r.device_id IN (SELECT device_id FROM device_group_members \
+                                        WHERE tenant_id = $1 AND group_id = $2) THEN true END \
+        ORDER BY r.ts DESC, r.device_id LIMIT $4) \
+     ) newest ORDER BY ts DESC, id";
 
 pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("group", reason);
@@ -146,19 +191,25 @@ pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
     })
 }
 
-pub(crate) fn actor(row: &Row, column: &str) -> Result<Actor, StoreError> {
-    let value: String = row.try_get(column).map_err(query_error)?;
-    Actor::parse(&value).map_err(|e| corrupt_row(column, e))
+pub(crate) fn actor<I>(row: &Row, column: I) -> Result<Actor, StoreError>
+where
+    I: tokio_postgres::row::RowIndex + std::fmt::Display,
+{
+    let value: &str = row.try_get(&column).map_err(query_error)?;
+    Actor::parse(value).map_err(|e| corrupt_row(&format!("column {column}"), e))
 }
 
-pub(crate) fn timestamp(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
-    let value: time::OffsetDateTime = row.try_get(column).map_err(query_error)?;
-    Timestamp::new(value).map_err(|e| corrupt_row(column, e))
+pub(crate) fn timestamp<I>(row: &Row, column: I) -> Result<Timestamp, StoreError>
+where
+    I: tokio_postgres::row::RowIndex + std::fmt::Display,
+{
+    let value: time::OffsetDateTime = row.try_get(&column).map_err(query_error)?;
+    Timestamp::new(value).map_err(|e| corrupt_row(&format!("column {column}"), e))
 }
 
 /// The group's id, optionally locking its row for the rest of the transaction.
 async fn find_group(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     key: &GroupKey,
     lock: bool,
@@ -183,30 +234,46 @@ async fn find_group(
 
 /// The group and its members with their latest readings: two index lookups, however large the
 /// group, and never a scan of the readings table.
+///
+/// `None` when the tenant has no group `id`: asking is part of the same round trip, so a caller
+/// holding an id need not look the group up first.
 async fn load_detail(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     id: Uuid,
-) -> Result<GroupDetail, StoreError> {
+) -> Result<Option<GroupDetail>, StoreError> {
     let group = tx.prepare_cached(GET_BY_ID).await.map_err(query_error)?;
     let members = tx
         .prepare_cached(&members_sql())
+        .await
+        .map_err(query_error)?;
+    let memberships = tx
+        .prepare_cached(WINDOW_MEMBERSHIPS)
         .await
         .map_err(query_error)?;
     let windows = tx
         .prepare_cached(&live_windows_sql())
         .await
         .map_err(query_error)?;
+    let custom_plans = tx.prepare_cached(CUSTOM_PLANS).await.map_err(query_error)?;
     let tenant_id = tenant.as_str();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
-    // Polled together, the three queries are pipelined: one round trip for all the alert data.
-    let (group, members, windows) = tokio::try_join!(
-        tx.query_one(&group, &params),
-        tx.query(&members, &params),
+    // Polled together, the queries are pipelined: one round trip for all the alert data. The
+    // group and window statements go first, keeping their generic plans.
+    let (group, windows, _, members, memberships) = tokio::try_join!(
+        biased;
+        tx.query_opt(&group, &params),
         tx.query(&windows, &params[..1]),
+        tx.execute(&custom_plans, &[]),
+        tx.query(&members, &params),
+        tx.query(&memberships, &params),
     )
     .map_err(query_error)?;
-    let members = members
+    let Some(group) = group else {
+        return Ok(None);
+    };
+    let mut window_groups = window_groups_by_device(&memberships)?;
+    let mut members = members
         .iter()
         .map(|row| {
             let latest_ts: Option<time::OffsetDateTime> =
@@ -218,30 +285,63 @@ async fn load_detail(
                     value: row.try_get("latest_value").map_err(query_error)?,
                 }),
             };
-            let window_groups: Vec<String> = row.try_get("window_groups").map_err(query_error)?;
+            let device = device_from_row(row)?;
             Ok(Member {
-                device: device_from_row(row)?,
+                window_groups: window_groups.remove(&device.id).unwrap_or_default(),
+                device,
                 latest,
-                window_groups: window_groups
-                    .iter()
-                    .map(|slug| GroupSlug::parse(slug).map_err(|e| corrupt_row("group", e)))
-                    .collect::<Result<Vec<_>, _>>()?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(GroupDetail {
+    // Sorted here rather than in SQL: cheaper for the service than for the shared database.
+    // Byte order of the names, as `COLLATE "C"` would give, then id.
+    members.sort_unstable_by(|a, b| {
+        (a.device.spec.name.as_str().as_bytes(), a.device.id)
+            .cmp(&(b.device.spec.name.as_str().as_bytes(), b.device.id))
+    });
+    Ok(Some(GroupDetail {
         group: group_from_row(&group)?,
         members,
         windows: windows
             .iter()
             .map(window_from_row)
             .collect::<Result<Vec<_>, _>>()?,
-    })
+    }))
+}
+
+/// A group this transaction created or locked is gone: the database broke its promise.
+fn vanished(id: Uuid) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!(
+        "group {id} vanished inside its own transaction"
+    ))
+}
+
+/// The rows of [`WINDOW_MEMBERSHIPS`] as each member's named groups, each slug parsed once.
+fn window_groups_by_device(
+    rows: &[Row],
+) -> Result<std::collections::HashMap<Uuid, Vec<GroupSlug>>, StoreError> {
+    let mut slugs: std::collections::HashMap<String, GroupSlug> = std::collections::HashMap::new();
+    let mut by_device: std::collections::HashMap<Uuid, Vec<GroupSlug>> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let device: Uuid = row.try_get("device_id").map_err(query_error)?;
+        let raw: String = row.try_get("group_id").map_err(query_error)?;
+        let slug = match slugs.get(&raw) {
+            Some(slug) => slug.clone(),
+            None => {
+                let slug = GroupSlug::parse(&raw).map_err(|e| corrupt_row("group", e))?;
+                slugs.insert(raw, slug.clone());
+                slug
+            }
+        };
+        by_device.entry(device).or_default().push(slug);
+    }
+    Ok(by_device)
 }
 
 /// The first of `ids` the tenant has no device for; the others stay locked against deletion.
 pub(crate) async fn first_missing_device(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     ids: &[Uuid],
 ) -> Result<Option<Uuid>, StoreError> {
@@ -258,7 +358,7 @@ pub(crate) async fn first_missing_device(
 }
 
 async fn replace_members(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     group: Uuid,
     members: &[Uuid],
@@ -274,7 +374,7 @@ async fn replace_members(
 }
 
 async fn add_members(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     group: Uuid,
     members: &[Uuid],
@@ -290,7 +390,7 @@ async fn add_members(
 }
 
 async fn touch(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     actor: &Actor,
     group: Uuid,
@@ -310,11 +410,8 @@ impl DeviceGroupRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<DeviceGroup>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
-        let (rows, total) =
-            crate::fetch_page(&tx, &list_sql(), &count_sql(), tenant, query).await?;
-        tx.commit().await.map_err(query_error)?;
+        let tx = self.begin(tenant).await?;
+        let (rows, total) = crate::fetch_page(tx, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(group_from_row).collect::<Result<_, _>>()?,
             total,
@@ -328,8 +425,7 @@ impl DeviceGroupRepository for PgStore {
         actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(INSERT).await.map_err(query_error)?;
         let description = group.description.as_ref().map(Description::as_str);
         let inserted = tx
@@ -358,7 +454,9 @@ impl DeviceGroupRepository for PgStore {
             return Err(CreateGroupError::DeviceNotFound(missing));
         }
         add_members(&tx, tenant, group.id, &group.members).await?;
-        let detail = load_detail(&tx, tenant, group.id).await?;
+        let detail = load_detail(&tx, tenant, group.id)
+            .await?
+            .ok_or_else(|| vanished(group.id))?;
         tx.commit().await.map_err(query_error)?;
         Ok(detail)
     }
@@ -369,12 +467,16 @@ impl DeviceGroupRepository for PgStore {
         tenant: &TenantId,
         group: &GroupKey,
     ) -> Result<GroupDetail, LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
-        let id = find_group(&tx, tenant, group, false)
+        let tx = self.begin(tenant).await?;
+        let id = match group {
+            GroupKey::Id(id) => *id,
+            GroupKey::Slug(_) => find_group(&tx, tenant, group, false)
+                .await?
+                .ok_or(LookupError::NotFound)?,
+        };
+        let detail = load_detail(&tx, tenant, id)
             .await?
             .ok_or(LookupError::NotFound)?;
-        let detail = load_detail(&tx, tenant, id).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(detail)
     }
@@ -387,8 +489,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         // Locked: concurrent updates of one group apply one after the other, never interleaved.
         let id = find_group(&tx, tenant, group, true)
             .await?
@@ -429,15 +530,16 @@ impl DeviceGroupRepository for PgStore {
                 replace_members(&tx, tenant, id, members).await?;
             }
         }
-        let detail = load_detail(&tx, tenant, id).await?;
+        let detail = load_detail(&tx, tenant, id)
+            .await?
+            .ok_or_else(|| vanished(id))?;
         tx.commit().await.map_err(query_error)?;
         Ok(detail)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(LookupError::NotFound)?;
@@ -457,8 +559,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
@@ -494,8 +595,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
@@ -523,30 +623,46 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<Vec<GroupReading>, LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
-        let id = find_group(&tx, tenant, group, false)
-            .await?
-            .ok_or(LookupError::NotFound)?;
+        let tx = self.begin(tenant).await?;
         let statement = tx
             .prepare_cached(GROUP_READINGS)
             .await
             .map_err(query_error)?;
         let limit = i64::from(query.limit());
-        let rows = tx
-            .query(
-                &statement,
-                &[
-                    &tenant.as_str(),
-                    &id,
-                    &query.since().get(),
-                    &limit,
-                    &query.until().map(Timestamp::get),
-                ],
-            )
-            .await
-            .map_err(query_error)?;
-        tx.commit().await.map_err(query_error)?;
+        let since = query.since().get();
+        let until = query.until().map(Timestamp::get);
+        let tenant_id = tenant.as_str();
+        let rows = match group {
+            // The id is known: whether the group exists is asked in the same round trip (with
+            // the readings and the COMMIT).
+            GroupKey::Id(id) => {
+                let find = tx.prepare_cached(FIND_BY_ID).await.map_err(query_error)?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+                    [&tenant_id, id, &since, &limit, &until];
+                let (found, rows) = tx
+                    .commit_with(async {
+                        tokio::try_join!(
+                            biased;
+                            tx.query_opt(&find, &params[..2]),
+                            tx.query(&statement, &params),
+                        )
+                    })
+                    .await
+                    .map_err(query_error)?;
+                if found.is_none() {
+                    return Err(LookupError::NotFound);
+                }
+                rows
+            }
+            GroupKey::Slug(_) => {
+                let id = find_group(&tx, tenant, group, false)
+                    .await?
+                    .ok_or(LookupError::NotFound)?;
+                tx.commit_with(tx.query(&statement, &[&tenant_id, &id, &since, &limit, &until]))
+                    .await
+                    .map_err(query_error)?
+            }
+        };
         let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("reading", reason);
         Ok(rows
             .iter()

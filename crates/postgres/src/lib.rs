@@ -16,7 +16,7 @@ mod groups;
 mod partitions;
 
 #[doc(hidden)]
-pub use groups::members_sql;
+pub use groups::{members_sql, GROUP_READINGS};
 pub use partitions::PartitionReport;
 mod readings;
 mod windows;
@@ -28,9 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
-};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use domain::TenantId;
 use ports::{HealthProbe, StoreError};
 use tokio_postgres::NoTls;
@@ -193,23 +191,114 @@ pub fn schema_fingerprint() -> u64 {
     hasher.finish()
 }
 
-/// Opens a transaction bound to `tenant`: as role `iot_app`, with `app.tenant_id` set, both for
-/// this transaction only (so a pooled connection carries nothing over).
-async fn tenant_transaction<'a>(
-    client: &'a mut Object,
-    tenant: &TenantId,
-) -> Result<Transaction<'a>, StoreError> {
-    let tx = client.transaction().await.map_err(query_error)?;
-    let bind = tx
-        .prepare_cached(
-            "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', $1, true)",
+/// Binds a transaction to a tenant: as role `iot_app`, with `app.tenant_id` set, both for this
+/// transaction only (so a pooled connection carries nothing over).
+const BIND_TENANT: &str =
+    "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', $1, true)";
+
+impl PgStore {
+    /// A pooled connection with a transaction open and bound to `tenant`: `BEGIN` and the
+    /// binding go out together, one round trip.
+    async fn begin(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
+        let client = self.client().await?;
+        // Prepared before anything is sent, so that both requests below go out on their first poll.
+        let bind = client
+            .prepare_cached(BIND_TENANT)
+            .await
+            .map_err(query_error)?;
+        // From here on, an early return rolls the transaction back.
+        let tx = TenantTx {
+            client: Some(client),
+            finished: std::sync::atomic::AtomicBool::new(false),
+        };
+        let client = tx.client();
+        let tenant = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];
+        // `biased`: polled in this order, so BEGIN is on the wire before the binding.
+        tokio::try_join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.execute(&bind, &params),
         )
-        .await
         .map_err(query_error)?;
-    tx.execute(&bind, &[&tenant.as_str()])
-        .await
-        .map_err(query_error)?;
-    Ok(tx)
+        Ok(tx)
+    }
+}
+
+/// An open transaction bound to a tenant, owning its pooled connection. Dropped without
+/// [`TenantTx::commit`], it is rolled back before the connection goes back to the pool.
+pub(crate) struct TenantTx {
+    /// `None` only once committed.
+    client: Option<Object>,
+    /// Set once [`TenantTx::commit_with`] has ended the transaction.
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl TenantTx {
+    fn client(&self) -> &Object {
+        self.client
+            .as_ref()
+            .expect("a TenantTx holds its connection until it is consumed")
+    }
+
+    /// Commits; the connection then goes back to the pool.
+    pub(crate) async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
+        let client = self.client.take().expect("commit consumes the transaction");
+        let committed = client.batch_execute("COMMIT").await;
+        if committed.is_err() {
+            // The connection's state is unknown: it must not serve anyone else.
+            drop(Object::take(client));
+        }
+        committed
+    }
+}
+
+impl TenantTx {
+    /// Runs a read-only transaction's last statements and its COMMIT in one round trip: `last`
+    /// is polled first, so its statements (already prepared) are on the wire before the COMMIT.
+    /// When they fail, the COMMIT ends the transaction as a rollback and their error is returned.
+    pub(crate) async fn commit_with<T>(
+        &self,
+        last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        let (result, committed) = tokio::join!(biased; last, self.client().batch_execute("COMMIT"));
+        // A failed COMMIT leaves the state unknown; the drop then rolls back or discards.
+        committed?;
+        self.finished
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+}
+
+impl std::ops::Deref for TenantTx {
+    type Target = deadpool_postgres::ClientWrapper;
+
+    fn deref(&self) -> &Self::Target {
+        self.client()
+    }
+}
+
+impl Drop for TenantTx {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if *self.finished.get_mut() {
+            return;
+        }
+        // The rollback must finish before the connection is reused, so the connection travels
+        // with it; without a runtime to run it, the connection is closed instead.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(client)),
+        }
+    }
 }
 
 /// The SQL condition of a list's name filter (`$2`, NULL for none) on `column`: a substring,
@@ -219,9 +308,9 @@ pub(crate) fn name_filter(column: &str) -> String {
 }
 
 /// Runs a list's page (`$1` tenant, `$2` filter, `$3` limit, `$4` offset) and its count (`$1`,
-/// `$2`), pipelined in one round trip.
+/// `$2`), and commits: all pipelined in one round trip.
 pub(crate) async fn fetch_page(
-    tx: &Transaction<'_>,
+    tx: TenantTx,
     page_sql: &str,
     count_sql: &str,
     tenant: &TenantId,
@@ -235,11 +324,16 @@ pub(crate) async fn fetch_page(
     let offset = i64::from(query.offset());
     let page_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
         [&tenant, &filter, &limit, &offset];
-    let (rows, total) = tokio::try_join!(
-        tx.query(&page, &page_params),
-        tx.query_one(&count, &page_params[..2])
-    )
-    .map_err(query_error)?;
+    let (rows, total) = tx
+        .commit_with(async {
+            tokio::try_join!(
+                biased;
+                tx.query(&page, &page_params),
+                tx.query_one(&count, &page_params[..2])
+            )
+        })
+        .await
+        .map_err(query_error)?;
     let total: i64 = total.get(0);
     Ok((rows, u64::try_from(total).unwrap_or_default()))
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::error::{is_transient, query_error};
 use crate::groups::{first_missing_device, timestamp};
-use crate::{tenant_transaction, PgStore};
+use crate::PgStore;
 
 /// Upserts the batch into `readings` and moves each device's `latest_readings` row forward, in
 /// one statement. A reading re-sent for the same device and instant replaces the stored value;
@@ -51,8 +51,7 @@ impl ReadingRepository for PgStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut client = self.client().await?;
-            let tx = tenant_transaction(&mut client, tenant).await?;
+            let tx = self.begin(tenant).await?;
             // Locks the devices against deletion until commit, so the check below stays true.
             if let Some(unknown) = first_missing_device(&tx, tenant, &distinct).await? {
                 return Err(IngestError::UnknownDevice(unknown));
@@ -83,39 +82,35 @@ impl ReadingRepository for PgStore {
         device: Uuid,
         query: ReadingQuery,
     ) -> Result<Vec<ReadingPoint>, LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let exists = tx
             .prepare_cached(DEVICE_EXISTS)
             .await
             .map_err(query_error)?;
-        if tx
-            .query_opt(&exists, &[&tenant.as_str(), &device])
-            .await
-            .map_err(query_error)?
-            .is_none()
-        {
-            return Err(LookupError::NotFound);
-        }
         let statement = tx
             .prepare_cached(DEVICE_READINGS)
             .await
             .map_err(query_error)?;
+        let tenant_id = tenant.as_str();
         let limit = i64::from(query.limit());
-        let rows = tx
-            .query(
-                &statement,
-                &[
-                    &tenant.as_str(),
-                    &device,
-                    &query.since().get(),
-                    &limit,
-                    &query.until().map(domain::Timestamp::get),
-                ],
-            )
+        let since = query.since().get();
+        let until = query.until().map(domain::Timestamp::get);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&tenant_id, &device, &since, &limit, &until];
+        // One round trip: whether the device exists, its readings, and the end of the transaction.
+        let (found, rows) = tx
+            .commit_with(async {
+                tokio::try_join!(
+                    biased;
+                    tx.query_opt(&exists, &params[..2]),
+                    tx.query(&statement, &params),
+                )
+            })
             .await
             .map_err(query_error)?;
-        tx.commit().await.map_err(query_error)?;
+        if found.is_none() {
+            return Err(LookupError::NotFound);
+        }
         Ok(rows
             .iter()
             .map(|row| {

@@ -1,7 +1,6 @@
 //! Maintenance windows in PostgreSQL. `recurring` is stored as `jsonb` in the API's shape.
 
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
 use domain::{
     Actor, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Page, Recurrence,
     RecurrenceParts, ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowName,
@@ -16,7 +15,7 @@ use tokio_postgres::Row;
 use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::groups::{actor, timestamp};
-use crate::{tenant_transaction, PgStore};
+use crate::{PgStore, TenantTx};
 
 /// Window columns, qualified by the alias `w`.
 pub(crate) const WINDOW_COLUMNS: &str =
@@ -179,7 +178,7 @@ pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError
 
 /// Runs an insert or update whose parameters after tenant and slug are the definition's.
 async fn write(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     sql: &str,
     tenant: &TenantId,
     actor: &Actor,
@@ -207,7 +206,7 @@ async fn write(
 }
 
 async fn find(
-    tx: &Transaction<'_>,
+    tx: &TenantTx,
     tenant: &TenantId,
     window_id: &WindowSlug,
     lock: bool,
@@ -229,11 +228,8 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<MaintenanceWindow>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
-        let (rows, total) =
-            crate::fetch_page(&tx, &list_sql(), &count_sql(), tenant, query).await?;
-        tx.commit().await.map_err(query_error)?;
+        let tx = self.begin(tenant).await?;
+        let (rows, total) = crate::fetch_page(tx, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(window_from_row).collect::<Result<_, _>>()?,
             total,
@@ -247,8 +243,7 @@ impl MaintenanceWindowRepository for PgStore {
         actor: &Actor,
         window: NewMaintenanceWindow,
     ) -> Result<MaintenanceWindow, CreateWindowError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let row = match write(
             &tx,
             &insert_sql(),
@@ -279,8 +274,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<MaintenanceWindow, LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let row = find(&tx, tenant, window_id, false).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(window_from_row(&row.ok_or(LookupError::NotFound)?)?)
@@ -294,8 +288,7 @@ impl MaintenanceWindowRepository for PgStore {
         window_id: &WindowSlug,
         changes: WindowChanges,
     ) -> Result<MaintenanceWindow, UpdateWindowError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         // Locked, so a concurrent update cannot slip between the check and the write.
         let current = find(&tx, tenant, window_id, true)
             .await?
@@ -314,8 +307,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(), LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
         let deleted = tx
             .execute(&statement, &[&tenant.as_str(), &window_id.as_str()])
@@ -334,8 +326,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError> {
-        let mut client = self.client().await?;
-        let tx = tenant_transaction(&mut client, tenant).await?;
+        let tx = self.begin(tenant).await?;
         let window = window_from_row(
             &find(&tx, tenant, window_id, false)
                 .await?

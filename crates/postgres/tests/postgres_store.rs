@@ -324,3 +324,79 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
         .get(0);
     assert!(!exists, "the whole partition is gone, not just its rows");
 }
+
+/// Every operation's transaction ends before its connection serves anyone else: after a failed
+/// statement (the transaction is aborted), and after a caller gave up halfway (the future was
+/// dropped with requests in flight). With one pooled connection, a leftover transaction would
+/// fail the next operation or commit the abandoned one's writes with it.
+#[tokio::test]
+async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation() {
+    use domain::{Actor, GroupName, GroupSlug, ListQuery, NewDeviceGroup, TenantId};
+    use ports::{CreateGroupError, DeviceGroupRepository as _};
+
+    let db = TestDatabase::create().await;
+    let store = store_postgres::PgStore::connect(&store_postgres::PgSettings {
+        url: db.url().to_owned(),
+        pool_size: 1,
+        wait_timeout: std::time::Duration::from_secs(5),
+    })
+    .await
+    .expect("connect");
+    let actor = Actor::parse("alice").expect("valid");
+    let group = |slug: &str| NewDeviceGroup {
+        id: uuid::Uuid::new_v4(),
+        group_id: GroupSlug::parse(slug).expect("valid"),
+        name: GroupName::parse(slug).expect("valid"),
+        description: None,
+        members: Vec::new(),
+    };
+    let (a, b) = (
+        TenantId::parse("tenant-a").expect("valid"),
+        TenantId::parse("tenant-b").expect("valid"),
+    );
+    let all = ListQuery::default();
+
+    store
+        .create_group(&a, &actor, group("grp-one"))
+        .await
+        .expect("created");
+    let taken = store.create_group(&a, &actor, group("grp-one")).await;
+    assert!(
+        matches!(taken, Err(CreateGroupError::GroupIdTaken(_))),
+        "{taken:?}"
+    );
+    // The same (only) connection, for another tenant: a clean transaction of its own.
+    let seen_by_b = store.list_groups(&b, &all).await.expect("listed");
+    assert_eq!(
+        seen_by_b.total, 0,
+        "tenant b sees none of tenant a's groups"
+    );
+
+    // Abandoned halfway: each create is dropped after a growing head start.
+    let mut abandoned = Vec::new();
+    for step in 0..30u64 {
+        let slug = format!("grp-gone-{step}");
+        let head_start = std::time::Duration::from_micros(50 * step);
+        let _ =
+            tokio::time::timeout(head_start, store.create_group(&b, &actor, group(&slug))).await;
+        abandoned.push(slug);
+    }
+    store
+        .create_group(&b, &actor, group("grp-after"))
+        .await
+        .expect("the connection still works after abandoned transactions");
+    let listed = store.list_groups(&b, &all).await.expect("listed");
+    let slugs: Vec<&str> = listed.items.iter().map(|g| g.group_id.as_str()).collect();
+    assert!(slugs.contains(&"grp-after"), "{slugs:?}");
+    assert!(
+        slugs
+            .iter()
+            .all(|s| *s == "grp-after" || abandoned.iter().any(|a| a == s)),
+        "{slugs:?}"
+    );
+    let seen_by_a = store.list_groups(&a, &all).await.expect("listed");
+    assert_eq!(
+        seen_by_a.total, 1,
+        "tenant a still has exactly its one group"
+    );
+}
