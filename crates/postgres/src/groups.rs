@@ -232,8 +232,8 @@ async fn find_group(
         .transpose()
 }
 
-/// The group and its members with their latest readings: two index lookups, however large the
-/// group, and never a scan of the readings table.
+/// The group, its members with their latest readings, their window memberships and the live
+/// windows, in one pipelined round trip, and never a scan of the readings table.
 ///
 /// `None` when the tenant has no group `id`: asking is part of the same round trip, so a caller
 /// holding an id need not look the group up first.
