@@ -154,8 +154,8 @@ impl DeviceRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<Device>, StoreError> {
-        let tx = self.begin(tenant).await?;
-        let (rows, total) = crate::fetch_page(tx, &list_sql(), &count_sql(), tenant, query).await?;
+        let (rows, total) =
+            crate::fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(device_from_row).collect::<Result<_, _>>()?,
             total,
@@ -210,13 +210,12 @@ impl DeviceRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError> {
-        let tx = self.begin(tenant).await?;
-        let statement = tx
-            .prepare_cached(&get_sql(false))
-            .await
-            .map_err(query_error)?;
+        let tx = self.reader(tenant).await?;
+        let statement = tx.prepare(&get_sql(false)).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
         let row = tx
-            .commit_with(tx.query_opt(&statement, &[&tenant.as_str(), &id]))
+            .run(|client| client.query_opt(&statement, &params))
             .await
             .map_err(query_error)?;
         Ok(device_from_row(&row.ok_or(LookupError::NotFound)?)?)

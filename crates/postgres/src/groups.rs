@@ -1,6 +1,7 @@
 //! Device groups and their members in PostgreSQL.
 
 use async_trait::async_trait;
+use deadpool_postgres::ClientWrapper;
 use domain::{
     Actor, Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, ListQuery,
     NewDeviceGroup, Page, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
@@ -9,7 +10,7 @@ use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
     Member, MembershipError, StoreError, UpdateGroupError,
 };
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
 use crate::devices::{device_from_row, DEVICE_COLUMNS};
@@ -232,43 +233,77 @@ async fn find_group(
         .transpose()
 }
 
-/// The group, its members with their latest readings, their window memberships and the live
-/// windows, in one pipelined round trip, and never a scan of the readings table.
-///
-/// `None` when the tenant has no group `id`: asking is part of the same round trip, so a caller
-/// holding an id need not look the group up first.
+/// The statements of a group's detail, prepared on one connection.
+struct DetailStatements {
+    group: Statement,
+    windows: Statement,
+    custom_plans: Statement,
+    members: Statement,
+    memberships: Statement,
+}
+
+/// What the detail statements return, undecoded.
+type DetailRows = (Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
+
+impl DetailStatements {
+    async fn prepare(client: &ClientWrapper) -> Result<Self, StoreError> {
+        let prepare = |sql: String| async move { client.prepare_cached(&sql).await };
+        let (group, windows, custom_plans, members, memberships) = tokio::try_join!(
+            prepare(GET_BY_ID.to_owned()),
+            prepare(live_windows_sql()),
+            prepare(CUSTOM_PLANS.to_owned()),
+            prepare(members_sql()),
+            prepare(WINDOW_MEMBERSHIPS.to_owned()),
+        )
+        .map_err(query_error)?;
+        Ok(Self {
+            group,
+            windows,
+            custom_plans,
+            members,
+            memberships,
+        })
+    }
+
+    /// The group, its members with their latest readings, their window memberships and the
+    /// live windows: polled together, the statements are pipelined, one round trip, and none
+    /// scans the readings table. The group and window statements go first, keeping their
+    /// generic plans.
+    async fn fetch(
+        &self,
+        client: &ClientWrapper,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync); 2],
+    ) -> Result<DetailRows, tokio_postgres::Error> {
+        tokio::try_join!(
+            biased;
+            client.query_opt(&self.group, params),
+            client.query(&self.windows, &params[..1]),
+            client.execute(&self.custom_plans, &[]),
+            client.query(&self.members, params),
+            client.query(&self.memberships, params),
+        )
+    }
+}
+
+/// The group's detail inside a write transaction. `None` when the tenant has no group `id`.
 async fn load_detail(
     tx: &TenantTx,
     tenant: &TenantId,
     id: Uuid,
 ) -> Result<Option<GroupDetail>, StoreError> {
-    let group = tx.prepare_cached(GET_BY_ID).await.map_err(query_error)?;
-    let members = tx
-        .prepare_cached(&members_sql())
-        .await
-        .map_err(query_error)?;
-    let memberships = tx
-        .prepare_cached(WINDOW_MEMBERSHIPS)
-        .await
-        .map_err(query_error)?;
-    let windows = tx
-        .prepare_cached(&live_windows_sql())
-        .await
-        .map_err(query_error)?;
-    let custom_plans = tx.prepare_cached(CUSTOM_PLANS).await.map_err(query_error)?;
+    let statements = DetailStatements::prepare(tx).await?;
     let tenant_id = tenant.as_str();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
-    // Polled together, the queries are pipelined: one round trip for all the alert data. The
-    // group and window statements go first, keeping their generic plans.
-    let (group, windows, _, members, memberships) = tokio::try_join!(
-        biased;
-        tx.query_opt(&group, &params),
-        tx.query(&windows, &params[..1]),
-        tx.execute(&custom_plans, &[]),
-        tx.query(&members, &params),
-        tx.query(&memberships, &params),
-    )
-    .map_err(query_error)?;
+    let rows = statements
+        .fetch(tx, &[&tenant_id, &id])
+        .await
+        .map_err(query_error)?;
+    decode_detail(rows)
+}
+
+/// The detail from its rows; `None` when the group row is missing.
+fn decode_detail(
+    (group, windows, _, members, memberships): DetailRows,
+) -> Result<Option<GroupDetail>, StoreError> {
     let Some(group) = group else {
         return Ok(None);
     };
@@ -410,8 +445,8 @@ impl DeviceGroupRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<DeviceGroup>, StoreError> {
-        let tx = self.begin(tenant).await?;
-        let (rows, total) = crate::fetch_page(tx, &list_sql(), &count_sql(), tenant, query).await?;
+        let (rows, total) =
+            crate::fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(group_from_row).collect::<Result<_, _>>()?,
             total,
@@ -467,18 +502,30 @@ impl DeviceGroupRepository for PgStore {
         tenant: &TenantId,
         group: &GroupKey,
     ) -> Result<GroupDetail, LookupError> {
-        let tx = self.begin(tenant).await?;
-        let id = match group {
-            GroupKey::Id(id) => *id,
-            GroupKey::Slug(_) => find_group(&tx, tenant, group, false)
-                .await?
-                .ok_or(LookupError::NotFound)?,
+        let detail = match group {
+            // The id is known: one round trip, which also tells whether the group exists.
+            GroupKey::Id(id) => {
+                let tx = self.reader(tenant).await?;
+                let statements = DetailStatements::prepare(tx.client()).await?;
+                let tenant_id = tenant.as_str();
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, id];
+                let rows = tx
+                    .run(|client| statements.fetch(client, &params))
+                    .await
+                    .map_err(query_error)?;
+                decode_detail(rows)?
+            }
+            GroupKey::Slug(_) => {
+                let tx = self.begin(tenant).await?;
+                let id = find_group(&tx, tenant, group, false)
+                    .await?
+                    .ok_or(LookupError::NotFound)?;
+                let detail = load_detail(&tx, tenant, id).await?;
+                tx.commit().await.map_err(query_error)?;
+                detail
+            }
         };
-        let detail = load_detail(&tx, tenant, id)
-            .await?
-            .ok_or(LookupError::NotFound)?;
-        tx.commit().await.map_err(query_error)?;
-        Ok(detail)
+        detail.ok_or(LookupError::NotFound)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -623,11 +670,6 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<Vec<GroupReading>, LookupError> {
-        let tx = self.begin(tenant).await?;
-        let statement = tx
-            .prepare_cached(GROUP_READINGS)
-            .await
-            .map_err(query_error)?;
         let limit = i64::from(query.limit());
         let since = query.since().get();
         let until = query.until().map(Timestamp::get);
@@ -636,15 +678,17 @@ impl DeviceGroupRepository for PgStore {
             // The id is known: whether the group exists is asked in the same round trip (with
             // the readings and the COMMIT).
             GroupKey::Id(id) => {
-                let find = tx.prepare_cached(FIND_BY_ID).await.map_err(query_error)?;
+                let tx = self.reader(tenant).await?;
+                let statement = tx.prepare(GROUP_READINGS).await.map_err(query_error)?;
+                let find = tx.prepare(FIND_BY_ID).await.map_err(query_error)?;
                 let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
                     [&tenant_id, id, &since, &limit, &until];
                 let (found, rows) = tx
-                    .commit_with(async {
+                    .run(|client| async {
                         tokio::try_join!(
                             biased;
-                            tx.query_opt(&find, &params[..2]),
-                            tx.query(&statement, &params),
+                            client.query_opt(&find, &params[..2]),
+                            client.query(&statement, &params),
                         )
                     })
                     .await
@@ -655,6 +699,11 @@ impl DeviceGroupRepository for PgStore {
                 rows
             }
             GroupKey::Slug(_) => {
+                let tx = self.begin(tenant).await?;
+                let statement = tx
+                    .prepare_cached(GROUP_READINGS)
+                    .await
+                    .map_err(query_error)?;
                 let id = find_group(&tx, tenant, group, false)
                     .await?
                     .ok_or(LookupError::NotFound)?;

@@ -225,6 +225,82 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// A pooled connection for one read-only transaction, which [`ReadTx::run`] opens, binds to
+    /// `tenant`, runs and commits in a single round trip.
+    async fn reader(&self, tenant: &TenantId) -> Result<ReadTx, StoreError> {
+        let client = self.client().await?;
+        let bind = client
+            .prepare_cached(BIND_TENANT)
+            .await
+            .map_err(query_error)?;
+        Ok(ReadTx {
+            tx: TenantTx {
+                client: Some(client),
+                finished: std::sync::atomic::AtomicBool::new(false),
+            },
+            bind,
+            tenant: tenant.clone(),
+        })
+    }
+}
+
+/// A read-only transaction not yet begun. It gives no client to query with outside
+/// [`ReadTx::run`], so no statement can run outside the transaction and its tenant binding.
+pub(crate) struct ReadTx {
+    /// Rolls back on drop if [`ReadTx::run`] was cut short.
+    tx: TenantTx,
+    bind: tokio_postgres::Statement,
+    tenant: TenantId,
+}
+
+impl ReadTx {
+    /// The connection, to prepare statements on; nothing may run on it outside [`ReadTx::run`].
+    pub(crate) fn client(&self) -> &deadpool_postgres::ClientWrapper {
+        self.tx.client()
+    }
+
+    /// Prepares (once per connection) a statement for [`ReadTx::run`].
+    pub(crate) async fn prepare(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.tx.client().prepare_cached(sql).await
+    }
+
+    /// `BEGIN`, the tenant binding, the statements `work` sends, and `COMMIT`, in one round trip.
+    /// `work` must only run statements already prepared (with [`ReadTx::prepare`]): it is polled
+    /// once after the binding is on the wire and before the `COMMIT` is, and a statement still to
+    /// be prepared would be sent after the `COMMIT`. An error of the transaction's own
+    /// statements wins over `work`'s, which it causes.
+    pub(crate) async fn run<'a, T, F>(
+        &'a self,
+        work: impl FnOnce(&'a deadpool_postgres::ClientWrapper) -> F,
+    ) -> Result<T, tokio_postgres::Error>
+    where
+        F: std::future::Future<Output = Result<T, tokio_postgres::Error>> + 'a,
+    {
+        let client = self.tx.client();
+        let tenant = self.tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];
+        let (begun, bound, result, committed) = tokio::join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.execute(&self.bind, &params),
+            work(client),
+            client.batch_execute("COMMIT"),
+        );
+        begun?;
+        bound?;
+        // A failed COMMIT leaves the state unknown; the drop then rolls back or discards.
+        committed?;
+        self.tx
+            .finished
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+}
+
 /// An open transaction bound to a tenant, owning its pooled connection. Dropped without
 /// [`TenantTx::commit`], it is rolled back before the connection goes back to the pool.
 pub(crate) struct TenantTx {
@@ -308,16 +384,17 @@ pub(crate) fn name_filter(column: &str) -> String {
 }
 
 /// Runs a list's page (`$1` tenant, `$2` filter, `$3` limit, `$4` offset) and its count (`$1`,
-/// `$2`), and commits: all pipelined in one round trip.
+/// `$2`) in one read transaction: one round trip.
 pub(crate) async fn fetch_page(
-    tx: TenantTx,
+    store: &PgStore,
     page_sql: &str,
     count_sql: &str,
     tenant: &TenantId,
     query: &domain::ListQuery,
 ) -> Result<(Vec<tokio_postgres::Row>, u64), StoreError> {
-    let page = tx.prepare_cached(page_sql).await.map_err(query_error)?;
-    let count = tx.prepare_cached(count_sql).await.map_err(query_error)?;
+    let tx = store.reader(tenant).await?;
+    let page = tx.prepare(page_sql).await.map_err(query_error)?;
+    let count = tx.prepare(count_sql).await.map_err(query_error)?;
     let tenant = tenant.as_str();
     let filter = query.name_contains();
     let limit = query.limit().map(i64::from);
@@ -325,11 +402,11 @@ pub(crate) async fn fetch_page(
     let page_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
         [&tenant, &filter, &limit, &offset];
     let (rows, total) = tx
-        .commit_with(async {
+        .run(|client| async {
             tokio::try_join!(
                 biased;
-                tx.query(&page, &page_params),
-                tx.query_one(&count, &page_params[..2])
+                client.query(&page, &page_params),
+                client.query_one(&count, &page_params[..2])
             )
         })
         .await

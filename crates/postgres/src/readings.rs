@@ -82,28 +82,22 @@ impl ReadingRepository for PgStore {
         device: Uuid,
         query: ReadingQuery,
     ) -> Result<Vec<ReadingPoint>, LookupError> {
-        let tx = self.begin(tenant).await?;
-        let exists = tx
-            .prepare_cached(DEVICE_EXISTS)
-            .await
-            .map_err(query_error)?;
-        let statement = tx
-            .prepare_cached(DEVICE_READINGS)
-            .await
-            .map_err(query_error)?;
+        let tx = self.reader(tenant).await?;
+        let exists = tx.prepare(DEVICE_EXISTS).await.map_err(query_error)?;
+        let statement = tx.prepare(DEVICE_READINGS).await.map_err(query_error)?;
         let tenant_id = tenant.as_str();
         let limit = i64::from(query.limit());
         let since = query.since().get();
         let until = query.until().map(domain::Timestamp::get);
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
             [&tenant_id, &device, &since, &limit, &until];
-        // One round trip: whether the device exists, its readings, and the end of the transaction.
+        // One round trip: whether the device exists and its readings, in one transaction.
         let (found, rows) = tx
-            .commit_with(async {
+            .run(|client| async {
                 tokio::try_join!(
                     biased;
-                    tx.query_opt(&exists, &params[..2]),
-                    tx.query(&statement, &params),
+                    client.query_opt(&exists, &params[..2]),
+                    client.query(&statement, &params),
                 )
             })
             .await

@@ -228,8 +228,8 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<MaintenanceWindow>, StoreError> {
-        let tx = self.begin(tenant).await?;
-        let (rows, total) = crate::fetch_page(tx, &list_sql(), &count_sql(), tenant, query).await?;
+        let (rows, total) =
+            crate::fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(window_from_row).collect::<Result<_, _>>()?,
             total,

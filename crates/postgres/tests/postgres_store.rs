@@ -356,7 +356,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
     );
     let all = ListQuery::default();
 
-    store
+    let created = store
         .create_group(&a, &actor, group("grp-one"))
         .await
         .expect("created");
@@ -380,7 +380,18 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
         let _ =
             tokio::time::timeout(head_start, store.create_group(&b, &actor, group(&slug))).await;
         abandoned.push(slug);
+        // And reads, which open, run and commit their transaction in one round trip.
+        let _ = tokio::time::timeout(
+            head_start,
+            store.get_group(&a, &ports::GroupKey::Id(created.group.id)),
+        )
+        .await;
     }
+    let read = store
+        .get_group(&a, &ports::GroupKey::Id(created.group.id))
+        .await
+        .expect("reads work after abandoned reads");
+    assert_eq!(read.group.group_id.as_str(), "grp-one");
     store
         .create_group(&b, &actor, group("grp-after"))
         .await
