@@ -70,3 +70,97 @@ async fn two_instances_on_one_database_see_each_others_writes() {
         "a delete through a is a delete for b"
     );
 }
+
+/// Views of large groups are kept between requests: a write through another instance must
+/// still show in the next read, whatever it changed.
+#[tokio::test]
+async fn a_large_groups_views_follow_writes_made_through_another_instance() {
+    let db = TestDatabase::create().await;
+    let (reader, writer) = tokio::join!(
+        TestApp::spawn_on(Some(db.url())),
+        TestApp::spawn_on(Some(db.url()))
+    );
+    let t = token("kept-views", &["admin"]);
+    let mut ids = Vec::new();
+    for i in 0..http_api::group_views::MIN_MEMBERS {
+        let (status, device) = writer
+            .post(
+                "/api/devices",
+                &t,
+                json!({"name": format!("d{i:04}"), "site_id": "s1", "threshold_critical_upper": 10}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        ids.push(device["id"].as_str().unwrap().to_owned());
+    }
+    let (status, group) = writer
+        .post(
+            "/api/groups",
+            &t,
+            json!({"name": "Large", "device_ids": ids}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let detail = format!("/api/groups/{}", group["id"].as_str().unwrap());
+    let alerts = format!("{detail}/alerts");
+    let read = |path: String| {
+        let reader = &reader;
+        let t = &t;
+        async move {
+            // Twice: the second answer is the kept one, when it is kept.
+            let (status, first) = reader.get(&path, t).await;
+            assert_eq!(status, StatusCode::OK, "{first}");
+            let (_, second) = reader.get(&path, t).await;
+            assert_eq!(first, second);
+            second
+        }
+    };
+    assert_eq!(read(alerts.clone()).await["critical"], 0);
+    assert_eq!(read(detail.clone()).await["devices"][0]["name"], "d0000");
+
+    // A reading.
+    let (status, _) = writer
+        .post("/api/readings", &t, json!({"readings": [{"device_id": ids[0], "timestamp": "2026-01-01T00:00:00Z", "value": 11}]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(read(alerts.clone()).await["critical"], 1);
+    assert_eq!(
+        read(detail.clone()).await["devices"][0]["alert_status"],
+        "critical"
+    );
+
+    // A device's name.
+    let (status, _) = writer
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/devices/{}", ids[0]),
+            Some(&t),
+            Some(json!({"name": "zz-renamed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let devices = read(detail.clone()).await["devices"].clone();
+    assert_eq!(devices[0]["name"], "d0001");
+    assert_eq!(devices[ids.len() - 1]["name"], "zz-renamed");
+
+    // A window that applies now.
+    let (status, window) = writer
+        .post(
+            "/customer/maintenance-windows",
+            &t,
+            json!({"name": "Now", "starts_at": "2020-01-01T00:00:00Z", "site_ids": ["s1"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{window}");
+    assert_eq!(
+        read(alerts.clone()).await["in_maintenance"],
+        ids.len(),
+        "the window mutes every member"
+    );
+
+    // The group itself.
+    let (status, _) = writer.delete(&detail, &t).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = reader.get(&detail, &t).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -249,6 +249,19 @@ impl WindowDefinition {
             .is_some_and(|o| o.contains(t))
     }
 
+    /// The first instant after `now` at which whether the window applies may change (unless the
+    /// window itself is edited): the end of the occurrence covering `now`, else the start of the
+    /// next one. `None`: it never changes.
+    #[must_use]
+    pub fn next_change(&self, now: Timestamp) -> Option<Timestamp> {
+        let next = self.occurrences(now, 1).into_iter().next()?;
+        if next.contains(now) {
+            next.ends_at
+        } else {
+            Some(next.starts_at)
+        }
+    }
+
     #[must_use]
     pub fn status(&self, now: Timestamp) -> WindowStatus {
         if !self.enabled {
@@ -478,6 +491,85 @@ mod tests {
             ..WindowChanges::default()
         }
         .is_empty());
+    }
+
+    #[test]
+    fn a_window_changes_at_its_start_its_end_or_never() {
+        let def = definition(Some(at(datetime!(2025-01-02 0:00 UTC))));
+        let before = at(datetime!(2024-12-31 12:00 UTC));
+        assert_eq!(def.next_change(before), Some(def.schedule.starts_at()));
+        let during = at(datetime!(2025-01-01 12:00 UTC));
+        assert_eq!(def.next_change(during), def.schedule.ends_at());
+        assert_eq!(def.next_change(at(datetime!(2025-01-03 0:00 UTC))), None);
+        assert_eq!(definition(None).next_change(during), None, "open-ended");
+        let disabled = WindowDefinition {
+            enabled: false,
+            ..def
+        };
+        assert_eq!(disabled.next_change(before), None);
+    }
+
+    #[test]
+    fn a_recurring_window_changes_at_its_slot_boundaries() {
+        let def = WindowDefinition {
+            recurring: Some(Recurrence::new(None, 2, 4).unwrap()),
+            ..definition(None)
+        };
+        assert_eq!(
+            def.next_change(at(datetime!(2025-01-05 1:30 UTC))),
+            Some(at(datetime!(2025-01-05 2:00 UTC)))
+        );
+        assert_eq!(
+            def.next_change(at(datetime!(2025-01-05 2:00 UTC))),
+            Some(at(datetime!(2025-01-05 4:00 UTC)))
+        );
+        assert_eq!(
+            def.next_change(at(datetime!(2025-01-05 4:00 UTC))),
+            Some(at(datetime!(2025-01-06 2:00 UTC)))
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the window and the instant, whether it applies holds until its next change
+        /// and differs just after it (checked at a spread of instants in between).
+        #[test]
+        fn activity_holds_until_the_next_change(
+            start_offset in 0i64..(14 * 24 * 60),
+            length in proptest::option::of(1i64..(10 * 24 * 60)),
+            slot in proptest::option::of((0i64..24, 1i64..=24)),
+            days in proptest::option::of(proptest::collection::vec(0i64..7, 1..4)),
+            now_offset in 0i64..(30 * 24 * 60),
+        ) {
+            let minutes = time::Duration::minutes;
+            let origin = datetime!(2025-01-01 0:00 UTC);
+            let starts_at = at(origin + minutes(start_offset));
+            let ends_at = length.map(|l| at(starts_at.get() + minutes(l)));
+            let recurring = match slot {
+                Some((start, end)) if start != end => {
+                    Some(Recurrence::new(days.as_deref(), start, end).unwrap())
+                }
+                _ => None,
+            };
+            let def = WindowDefinition {
+                schedule: WindowSchedule::new(starts_at, ends_at).unwrap(),
+                recurring,
+                ..definition(None)
+            };
+            let now = at(origin + minutes(now_offset));
+            let active = def.is_active(now);
+            let horizon = at(origin + minutes(60 * 24 * 60));
+            let change = def.next_change(now);
+            if let Some(change) = change {
+                proptest::prop_assert!(change > now);
+                proptest::prop_assert_ne!(def.is_active(change), active, "changes at {:?}", change);
+            }
+            let until = change.unwrap_or(horizon).min(horizon);
+            let span = until.get() - now.get();
+            for step in 0..50i32 {
+                let t = at(now.get() + span * step / 50);
+                proptest::prop_assert_eq!(def.is_active(t), active, "at {:?}", t);
+            }
+        }
     }
 
     #[test]

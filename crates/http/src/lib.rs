@@ -9,6 +9,7 @@ pub mod api_dto;
 pub mod auth;
 pub mod dto;
 pub mod error;
+pub mod group_views;
 pub mod json;
 pub mod observe;
 pub mod openapi;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub windows: Arc<dyn MaintenanceWindowRepository>,
     pub health: Arc<dyn HealthProbe>,
     pub authenticator: Authenticator,
+    /// Shared by all HTTP workers.
+    pub group_views: Arc<group_views::GroupViews>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             windows: store.clone(),
             health: store,
             authenticator,
+            group_views: Arc::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.windows.clone()))
             .app_data(web::Data::from(state.health.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
+            .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
             .service(
                 web::resource("/health/live")

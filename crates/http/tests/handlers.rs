@@ -111,6 +111,7 @@ impl Mocks {
         m.groups.expect_list_groups().never();
         m.groups.expect_create_group().never();
         m.groups.expect_get_group().never();
+        m.groups.expect_revision().never();
         m.groups.expect_update_group().never();
         m.groups.expect_delete_group().never();
         m.groups.expect_add_member().never();
@@ -142,6 +143,7 @@ impl Mocks {
             windows: Arc::new(self.windows),
             health: Arc::new(self.health),
             authenticator: Authenticator::new(SECRET),
+            group_views: Arc::default(),
         }
     }
 }
@@ -314,6 +316,7 @@ fn stored_group(group_id: &str, name: &str) -> DeviceGroup {
 /// A stored group without members, as `get_group` and `update_group` return it.
 fn stored_detail(group_id: &str, name: &str) -> GroupDetail {
     GroupDetail {
+        revision: None,
         group: stored_group(group_id, name),
         members: Vec::new(),
         windows: Vec::new(),
@@ -326,6 +329,7 @@ fn api_group(members: Vec<Member>) -> GroupDetail {
     group.id = uuid(GROUP_ID);
     group.member_count = members.len() as u64;
     GroupDetail {
+        revision: None,
         group,
         members,
         windows: Vec::new(),
@@ -346,6 +350,7 @@ fn saved_group(new: NewDeviceGroup) -> GroupDetail {
         })
         .collect();
     GroupDetail {
+        revision: None,
         group: DeviceGroup {
             id: new.id,
             group_id: new.group_id,
@@ -6769,6 +6774,7 @@ fn scoped(
 /// [`api_group`] with `windows` as the tenant's windows.
 fn api_group_with_windows(members: Vec<Member>, windows: Vec<MaintenanceWindow>) -> GroupDetail {
     GroupDetail {
+        revision: None,
         windows,
         ..api_group(members)
     }
@@ -8011,6 +8017,7 @@ async fn a_groups_devices_are_filtered_by_name_then_paged_and_total_counts_the_m
                 })
                 .collect();
             Ok(GroupDetail {
+                revision: None,
                 group: stored_group("grp-lobby", "Lobby"),
                 members,
                 windows: Vec::new(),
@@ -8542,4 +8549,149 @@ async fn no_readings_as_csv_are_the_header_row_alone_and_errors_stay_json() {
         "{}",
         answers[3].detail()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views of large groups kept between requests
+
+/// A group just large enough for its views to be kept, read at `revision`; every member's latest
+/// reading is `value` (warning above 30, critical above 40).
+fn large_group(revision: Option<ports::Revision>, value: f64) -> GroupDetail {
+    let members = (0..http_api::group_views::MIN_MEMBERS)
+        .map(|i| {
+            let id = format!("{i:08x}-0000-4000-8000-000000000000");
+            let thresholds =
+                Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0)).expect("ordered");
+            member(&id, &format!("sensor-{i:04}"), thresholds, Some(value))
+        })
+        .collect();
+    GroupDetail {
+        revision,
+        ..api_group(members)
+    }
+}
+
+/// The tenant's revision as the mock store reports it: `revisions[n]` on the n-th ask.
+fn revisions(m: &mut Mocks, revisions: &'static [i64]) {
+    let asked = Arc::new(Mutex::new(0usize));
+    m.groups
+        .expect_revision()
+        .times(revisions.len())
+        .returning(move |_| {
+            let mut n = asked.lock().expect("not poisoned");
+            *n += 1;
+            Ok(Some(ports::Revision(revisions[*n - 1])))
+        });
+}
+
+#[actix_web::test]
+async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
+    let mut m = Mocks::new();
+    // Reads: the detail at revision 1, the alerts at 1, the detail at 2 (its readings moved).
+    let reads = Arc::new(Mutex::new(vec![
+        large_group(Some(ports::Revision(2)), 50.0),
+        large_group(Some(ports::Revision(1)), 35.0),
+        large_group(Some(ports::Revision(1)), 35.0),
+    ]));
+    m.groups
+        .expect_get_group()
+        .withf(|t, key| t.as_str() == TENANT && *key == GroupKey::Id(uuid(GROUP_ID)))
+        .times(3)
+        .returning(move |_, _| Ok(reads.lock().expect("not poisoned").pop().expect("a read")));
+    // Asked before each request that finds a kept view: requests 2, 4, 5 and 6.
+    revisions(&mut m, &[1, 1, 2, 2]);
+    let detail = format!("{API_GROUPS}/{GROUP_ID}");
+    let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
+    let answers = call_all(
+        m,
+        vec![
+            get(&detail),
+            get(&detail),
+            get(&alerts),
+            get(&alerts),
+            get(&detail),
+            get(&detail),
+        ],
+    )
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(
+            answer.header(header::CONTENT_TYPE),
+            Some("application/json")
+        );
+    }
+    let n = http_api::group_views::MIN_MEMBERS;
+    assert_eq!(answers[0].json()["alert_summary"]["warning"], n);
+    assert_eq!(
+        answers[1].body, answers[0].body,
+        "kept while the revision holds"
+    );
+    assert_eq!(answers[2].json()["warning"], n, "{}", answers[2].text());
+    assert_eq!(answers[3].body, answers[2].body);
+    assert_eq!(
+        answers[4].json()["alert_summary"]["critical"],
+        n,
+        "read again once the revision moved"
+    );
+    assert_eq!(answers[5].body, answers[4].body);
+}
+
+#[actix_web::test]
+async fn small_groups_and_stores_without_revisions_are_read_every_time() {
+    for detail in [
+        GroupDetail {
+            revision: Some(ports::Revision(1)),
+            ..api_group(vec![member(DEVICE_A, "a", Thresholds::default(), None)])
+        },
+        large_group(None, 1.0),
+    ] {
+        let mut m = Mocks::new();
+        m.groups
+            .expect_get_group()
+            .times(2)
+            .returning(move |_, _| Ok(detail.clone()));
+        m.groups.expect_revision().never();
+        let uri = format!("{API_GROUPS}/{GROUP_ID}");
+        let answers = call_all(m, vec![get(&uri), get(&uri)]).await;
+        assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    }
+}
+
+#[actix_web::test]
+async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
+    // A window over every device, starting moments from now.
+    let starts_at = Timestamp::now()
+        .checked_add(time::Duration::milliseconds(300))
+        .expect("in range");
+    let window = MaintenanceWindow {
+        definition: WindowDefinition {
+            schedule: WindowSchedule::new(starts_at, None).expect("valid"),
+            recurring: None,
+            site_ids: None,
+            ..nightly_definition()
+        },
+        ..stored_window("mw-soon")
+    };
+    let mut detail = large_group(Some(ports::Revision(7)), 1.0);
+    detail.windows = vec![window];
+    let mut m = Mocks::new();
+    m.groups
+        .expect_get_group()
+        .times(2)
+        .returning(move |_, _| Ok(detail.clone()));
+    // Only the request before the window starts finds the kept view still in time.
+    revisions(&mut m, &[7]);
+    let state = m.into_state();
+    let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
+    let mut maintenance = Vec::new();
+    for pause in [0, 0, 400] {
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        maintenance.push(answer.json()["in_maintenance"].clone());
+    }
+    let n = http_api::group_views::MIN_MEMBERS;
+    assert_eq!(maintenance, [json!(0), json!(0), json!(n)]);
 }

@@ -100,6 +100,8 @@ impl TenantData {
             group,
             members,
             windows,
+            // Reading process memory is cheap: nothing is worth caching, so no revisions are kept.
+            revision: None,
         }
     }
 
@@ -201,6 +203,10 @@ impl DeviceGroupRepository for MemoryStore {
         data.members
             .extend(group.members.iter().map(|d| (group.id, *d)));
         Ok(data.detail(data.groups.len() - 1))
+    }
+
+    async fn revision(&self, _tenant: &TenantId) -> Result<Option<ports::Revision>, StoreError> {
+        Ok(None)
     }
 
     async fn get_group(

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
     DeviceRepository, GroupKey, HealthProbe, IngestError, LookupError, MaintenanceWindowRepository,
-    MembershipError, ReadingRepository, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
+    MembershipError, ReadingRepository, Revision, UpdateDeviceError, UpdateGroupError,
+    UpdateWindowError,
 };
 use domain::{
     Actor, Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges,
@@ -49,6 +50,7 @@ where
     a_windows_scope_is_its_sites_types_and_groups(store).await;
     lists_filter_by_name_and_page(store).await;
     group_details_carry_the_windows_that_may_mute_them(store).await;
+    revisions_move_with_every_committed_write_and_only_then(store).await;
 }
 
 fn alice() -> Actor {
@@ -1460,4 +1462,206 @@ where
         .expect("listed");
     let ids: Vec<&str> = windows.items.iter().map(|w| w.window_id.as_str()).collect();
     assert_eq!((ids, windows.total), (vec!["mw-2", "mw-1"], 3));
+}
+
+/// The tenant's revision after `what`, which must have moved it on from `before`.
+async fn moved<S: DeviceGroupRepository>(
+    store: &S,
+    t: &TenantId,
+    before: Revision,
+    what: &str,
+) -> Revision {
+    let now = store
+        .revision(t)
+        .await
+        .expect("read")
+        .expect("a store that keeps revisions keeps them for every tenant");
+    assert_ne!(now, before, "{what} must move the tenant's revision on");
+    now
+}
+
+/// The tenant's revision, which `what` must have left as `before`.
+async fn unmoved<S: DeviceGroupRepository>(store: &S, t: &TenantId, before: Revision, what: &str) {
+    let now = store.revision(t).await.expect("read");
+    assert_eq!(
+        now,
+        Some(before),
+        "{what} must leave the tenant's revision alone"
+    );
+}
+
+/// What views kept between requests rely on: any committed write of the tenant gives it a new
+/// revision, a refused one or a read does not, and a detail carries the revision it was read at.
+async fn revisions_move_with_every_committed_write_and_only_then<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository + ReadingRepository + MaintenanceWindowRepository,
+{
+    let t = tenant("contract-revisions");
+    let other = tenant("contract-revisions-other");
+    let Some(mut rev) = store.revision(&t).await.expect("read") else {
+        // A store without revisions never gives one with a detail either.
+        let g = new_group("grp-no-revision", "No revision");
+        let detail = store.create_group(&t, &alice(), g).await.expect("created");
+        assert_eq!(detail.revision, None);
+        return;
+    };
+
+    let d = new_device("rev-a");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
+    rev = moved(store, &t, rev, "creating a device").await;
+    let renamed = DeviceChanges {
+        name: Some(DeviceName::parse("rev-a2").expect("valid")),
+        ..DeviceChanges::default()
+    };
+    store
+        .update_device(&t, &alice(), d.id, renamed)
+        .await
+        .expect("updated");
+    rev = moved(store, &t, rev, "updating a device").await;
+    let mut g = new_group("grp-rev", "Revisions");
+    g.members = vec![d.id];
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
+    rev = moved(store, &t, rev, "creating a group").await;
+
+    let detail = store
+        .get_group(&t, &GroupKey::Id(g.id))
+        .await
+        .expect("found");
+    assert_eq!(
+        detail.revision,
+        Some(rev),
+        "a detail carries the revision it was read at"
+    );
+    let by_slug = store
+        .get_group(&t, &slug_key("grp-rev"))
+        .await
+        .expect("found");
+    assert_eq!(by_slug.revision, Some(rev));
+    let all = ListQuery::default();
+    store.list_groups(&t, &all).await.expect("listed");
+    store.list_devices(&t, &all).await.expect("listed");
+    store.get_device(&t, d.id).await.expect("found");
+    store.groups_of_device(&t, d.id).await.expect("found");
+    store
+        .device_readings(&t, d.id, last_hours(24, 10))
+        .await
+        .expect("read");
+    store
+        .group_readings(&t, &GroupKey::Id(g.id), last_hours(24, 10))
+        .await
+        .expect("read");
+    store
+        .group_readings(&t, &slug_key("grp-rev"), last_hours(24, 10))
+        .await
+        .expect("read");
+    store.list_windows(&t, &all).await.expect("listed");
+    unmoved(store, &t, rev, "reading").await;
+
+    let taken = store
+        .create_group(&t, &alice(), new_group("grp-rev", "Another"))
+        .await;
+    assert!(
+        matches!(taken, Err(CreateGroupError::GroupIdTaken(_))),
+        "{taken:?}"
+    );
+    let missing = store
+        .ingest(
+            &t,
+            batch(vec![reading(
+                Uuid::new_v4(),
+                datetime!(2025-06-01 0:00 UTC),
+                1.0,
+            )]),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(IngestError::UnknownDevice(_))),
+        "{missing:?}"
+    );
+    unmoved(store, &t, rev, "a refused write").await;
+    store
+        .create_device(&t, &alice(), new_device("rev-elsewhere"))
+        .await
+        .expect("created");
+    store
+        .create_device(&other, &alice(), new_device("rev-elsewhere"))
+        .await
+        .expect("created");
+    rev = moved(store, &t, rev, "creating a device").await;
+    store
+        .create_group(&other, &alice(), new_group("grp-rev", "Revisions"))
+        .await
+        .expect("created");
+    unmoved(store, &t, rev, "another tenant's write").await;
+
+    store
+        .ingest(
+            &t,
+            batch(vec![reading(d.id, datetime!(2025-06-01 0:00 UTC), 50.0)]),
+        )
+        .await
+        .expect("stored");
+    rev = moved(store, &t, rev, "ingesting a reading").await;
+    let e = new_device("rev-b");
+    store
+        .create_device(&t, &alice(), e.clone())
+        .await
+        .expect("created");
+    rev = moved(store, &t, rev, "creating a device").await;
+    store
+        .add_member(&t, &alice(), &slug_key("grp-rev"), e.id)
+        .await
+        .expect("added");
+    rev = moved(store, &t, rev, "adding a member").await;
+    store
+        .remove_member(&t, &alice(), &slug_key("grp-rev"), e.id)
+        .await
+        .expect("removed");
+    rev = moved(store, &t, rev, "removing a member").await;
+    let rename = GroupChanges {
+        name: Some(GroupName::parse("Revisions 2").expect("valid")),
+        ..GroupChanges::default()
+    };
+    store
+        .update_group(&t, &alice(), &GroupKey::Id(g.id), rename)
+        .await
+        .expect("updated");
+    rev = moved(store, &t, rev, "updating a group").await;
+
+    let w = new_window("mw-rev", at(datetime!(2025-01-01 0:00 UTC)));
+    store
+        .create_window(&t, &alice(), w.clone())
+        .await
+        .expect("created");
+    rev = moved(store, &t, rev, "creating a window").await;
+    store.get_window(&t, &w.window_id).await.expect("found");
+    store.window_devices(&t, &w.window_id).await.expect("found");
+    unmoved(store, &t, rev, "reading a window").await;
+    let disable = WindowChanges {
+        enabled: Some(false),
+        ..WindowChanges::default()
+    };
+    store
+        .update_window(&t, &alice(), &w.window_id, disable)
+        .await
+        .expect("updated");
+    rev = moved(store, &t, rev, "updating a window").await;
+    store
+        .delete_window(&t, &w.window_id)
+        .await
+        .expect("deleted");
+    rev = moved(store, &t, rev, "deleting a window").await;
+    store
+        .delete_group(&t, &GroupKey::Id(g.id))
+        .await
+        .expect("deleted");
+    rev = moved(store, &t, rev, "deleting a group").await;
+    store.delete_device(&t, d.id).await.expect("deleted");
+    moved(store, &t, rev, "deleting a device").await;
 }

@@ -106,7 +106,7 @@ pub enum IngestError {
 }
 
 /// How a group is addressed: by UUID (Group API) or by slug (customer API).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GroupKey {
     Id(Uuid),
     Slug(GroupSlug),
@@ -130,7 +130,16 @@ pub struct GroupDetail {
     pub group: DeviceGroup,
     pub members: Vec<Member>,
     pub windows: Vec<MaintenanceWindow>,
+    /// The tenant's revision, read before the rest in the same transaction: the detail is at
+    /// least as new as it. `None` when the store keeps no revisions.
+    pub revision: Option<Revision>,
 }
+
+/// Where a tenant's data stands: a store that keeps revisions gives a different one after any
+/// write of the tenant has committed, so a view derived from the data at one revision still
+/// holds while the tenant's revision is the same (time aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Revision(pub i64);
 
 /// One reading of a group's member, with what a reader needs to show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,6 +213,13 @@ pub trait DeviceGroupRepository: Send + Sync {
         actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError>;
+
+    /// The tenant's revision now (see [`Revision`]); `None` when the store keeps none, and then
+    /// never for any detail either.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn revision(&self, tenant: &TenantId) -> Result<Option<Revision>, StoreError>;
 
     /// The group with its members and their latest readings, read in one snapshot.
     ///

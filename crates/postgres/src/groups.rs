@@ -8,7 +8,7 @@ use domain::{
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
-    Member, MembershipError, StoreError, UpdateGroupError,
+    Member, MembershipError, Revision, StoreError, UpdateGroupError,
 };
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
@@ -235,6 +235,7 @@ async fn find_group(
 
 /// The statements of a group's detail, prepared on one connection.
 struct DetailStatements {
+    revision: Statement,
     group: Statement,
     windows: Statement,
     custom_plans: Statement,
@@ -243,12 +244,13 @@ struct DetailStatements {
 }
 
 /// What the detail statements return, undecoded.
-type DetailRows = (Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
+type DetailRows = (Row, Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
 
 impl DetailStatements {
     async fn prepare(client: &ClientWrapper) -> Result<Self, StoreError> {
         let prepare = |sql: String| async move { client.prepare_cached(&sql).await };
-        let (group, windows, custom_plans, members, memberships) = tokio::try_join!(
+        let (revision, group, windows, custom_plans, members, memberships) = tokio::try_join!(
+            prepare(crate::REVISION.to_owned()),
             prepare(GET_BY_ID.to_owned()),
             prepare(live_windows_sql()),
             prepare(CUSTOM_PLANS.to_owned()),
@@ -257,6 +259,7 @@ impl DetailStatements {
         )
         .map_err(query_error)?;
         Ok(Self {
+            revision,
             group,
             windows,
             custom_plans,
@@ -265,10 +268,12 @@ impl DetailStatements {
         })
     }
 
-    /// The group, its members with their latest readings, their window memberships and the
-    /// live windows: polled together, the statements are pipelined, one round trip, and none
-    /// scans the readings table. The group and window statements go first, keeping their
-    /// generic plans.
+    /// The tenant's revision, the group, its members with their latest readings, their window
+    /// memberships and the live windows: polled together, the statements are pipelined, one
+    /// round trip, and none scans the readings table. The revision goes first: each statement
+    /// sees all that committed before it starts, so the rest is at least as new as the revision
+    /// (never older, which would let a stale detail pass for current). The group and window
+    /// statements go before the custom-plan switch, keeping their generic plans.
     async fn fetch(
         &self,
         client: &ClientWrapper,
@@ -276,6 +281,7 @@ impl DetailStatements {
     ) -> Result<DetailRows, tokio_postgres::Error> {
         tokio::try_join!(
             biased;
+            client.query_one(&self.revision, &params[..1]),
             client.query_opt(&self.group, params),
             client.query(&self.windows, &params[..1]),
             client.execute(&self.custom_plans, &[]),
@@ -302,7 +308,7 @@ async fn load_detail(
 
 /// The detail from its rows; `None` when the group row is missing.
 fn decode_detail(
-    (group, windows, _, members, memberships): DetailRows,
+    (revision, group, windows, _, members, memberships): DetailRows,
 ) -> Result<Option<GroupDetail>, StoreError> {
     let Some(group) = group else {
         return Ok(None);
@@ -341,6 +347,7 @@ fn decode_detail(
             .iter()
             .map(window_from_row)
             .collect::<Result<Vec<_>, _>>()?,
+        revision: Some(Revision(revision.try_get(0).map_err(query_error)?)),
     }))
 }
 
@@ -460,7 +467,7 @@ impl DeviceGroupRepository for PgStore {
         actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError> {
-        let tx = self.begin(tenant).await?;
+        let tx = self.begin_write(tenant).await?;
         let statement = tx.prepare_cached(INSERT).await.map_err(query_error)?;
         let description = group.description.as_ref().map(Description::as_str);
         let inserted = tx
@@ -497,6 +504,19 @@ impl DeviceGroupRepository for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn revision(&self, tenant: &TenantId) -> Result<Option<Revision>, StoreError> {
+        let tx = self.reader(tenant).await?;
+        let statement = tx.prepare(crate::REVISION).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant_id];
+        let row = tx
+            .run(|client| client.query_one(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        Ok(Some(Revision(row.try_get(0).map_err(query_error)?)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn get_group(
         &self,
         tenant: &TenantId,
@@ -516,7 +536,7 @@ impl DeviceGroupRepository for PgStore {
                 decode_detail(rows)?
             }
             GroupKey::Slug(_) => {
-                let tx = self.begin(tenant).await?;
+                let tx = self.begin_read(tenant).await?;
                 let id = find_group(&tx, tenant, group, false)
                     .await?
                     .ok_or(LookupError::NotFound)?;
@@ -536,7 +556,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError> {
-        let tx = self.begin(tenant).await?;
+        let tx = self.begin_write(tenant).await?;
         // Locked: concurrent updates of one group apply one after the other, never interleaved.
         let id = find_group(&tx, tenant, group, true)
             .await?
@@ -586,7 +606,7 @@ impl DeviceGroupRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError> {
-        let tx = self.begin(tenant).await?;
+        let tx = self.begin_write(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(LookupError::NotFound)?;
@@ -606,7 +626,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
-        let tx = self.begin(tenant).await?;
+        let tx = self.begin_write(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
@@ -642,7 +662,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
-        let tx = self.begin(tenant).await?;
+        let tx = self.begin_write(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
@@ -699,7 +719,7 @@ impl DeviceGroupRepository for PgStore {
                 rows
             }
             GroupKey::Slug(_) => {
-                let tx = self.begin(tenant).await?;
+                let tx = self.begin_read(tenant).await?;
                 let statement = tx
                     .prepare_cached(GROUP_READINGS)
                     .await

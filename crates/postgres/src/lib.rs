@@ -196,14 +196,40 @@ pub fn schema_fingerprint() -> u64 {
 const BIND_TENANT: &str =
     "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', $1, true)";
 
+/// Marks the transaction as a write of the tenant: adds one to the tenant's revision (see the
+/// migration `V6__tenant_revisions.sql`), in the shard of this backend.
+const BUMP_REVISION: &str = "INSERT INTO tenant_revisions (tenant_id, shard, revision) \
+     VALUES ($1, pg_backend_pid() % 64, 1) \
+     ON CONFLICT (tenant_id, shard) DO UPDATE SET revision = tenant_revisions.revision + 1";
+
+/// The tenant's revision: the sum over its shards, 0 before its first write.
+pub(crate) const REVISION: &str =
+    "SELECT coalesce(sum(revision), 0)::bigint FROM tenant_revisions WHERE tenant_id = $1";
+
 impl PgStore {
-    /// A pooled connection with a transaction open and bound to `tenant`: `BEGIN` and the
-    /// binding go out together, one round trip.
-    async fn begin(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
+    /// A pooled connection with a transaction open and bound to `tenant`, for an operation that
+    /// may write: the transaction also moves the tenant's revision on, so whatever was derived
+    /// from the tenant's data before it commits is known to be stale after. `BEGIN`, the binding
+    /// and the revision go out together, one round trip.
+    async fn begin_write(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
+        self.begin(tenant, true).await
+    }
+
+    /// Like [`PgStore::begin_write`], for a read that needs more than one round trip (else
+    /// [`PgStore::reader`]); it leaves the revision alone.
+    async fn begin_read(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
+        self.begin(tenant, false).await
+    }
+
+    async fn begin(&self, tenant: &TenantId, writes: bool) -> Result<TenantTx, StoreError> {
         let client = self.client().await?;
-        // Prepared before anything is sent, so that both requests below go out on their first poll.
+        // Prepared before anything is sent, so that the requests below go out on their first poll.
         let bind = client
             .prepare_cached(BIND_TENANT)
+            .await
+            .map_err(query_error)?;
+        let bump = client
+            .prepare_cached(BUMP_REVISION)
             .await
             .map_err(query_error)?;
         // From here on, an early return rolls the transaction back.
@@ -214,11 +240,18 @@ impl PgStore {
         let client = tx.client();
         let tenant = tenant.as_str();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];
-        // `biased`: polled in this order, so BEGIN is on the wire before the binding.
+        // `biased`: polled in this order, so BEGIN is on the wire before the binding, and the
+        // binding before the revision (whose row the binding's policy admits).
         tokio::try_join!(
             biased;
             client.batch_execute("BEGIN"),
             client.execute(&bind, &params),
+            async {
+                if writes {
+                    client.execute(&bump, &params).await?;
+                }
+                Ok(())
+            },
         )
         .map_err(query_error)?;
         Ok(tx)

@@ -13,6 +13,7 @@ use crate::api_dto::{
 use crate::auth::Caller;
 use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
+use crate::group_views::{GroupViews, View};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::GENERATED_SLUG_ATTEMPTS;
@@ -157,13 +158,26 @@ pub async fn list(
 pub async fn get(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
+    views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = groups
-        .get_group(&caller.tenant, &group_key(&path)?)
+    let body = views
+        .body(
+            groups.as_ref(),
+            &caller.tenant,
+            &group_key(&path)?,
+            View::Detail,
+            |detail, now| serde_json::to_vec(&GroupDetailView::at(detail, now)),
+        )
         .await
         .map_err(lookup(&path))?;
-    Ok(HttpResponse::Ok().json(GroupDetailView::at(&detail, Timestamp::now())))
+    Ok(json_body(body))
+}
+
+fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 /// Update a group (admin or owner). Every field is optional; `device_ids` replaces the whole
@@ -305,11 +319,18 @@ pub async fn readings(
 pub async fn alerts(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
+    views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = groups
-        .get_group(&caller.tenant, &group_key(&path)?)
+    let body = views
+        .body(
+            groups.as_ref(),
+            &caller.tenant,
+            &group_key(&path)?,
+            View::Alerts,
+            |detail, now| serde_json::to_vec(&crate::api_dto::summary_of(detail, now)),
+        )
         .await
         .map_err(lookup(&path))?;
-    Ok(HttpResponse::Ok().json(crate::api_dto::summary_of(&detail, Timestamp::now())))
+    Ok(json_body(body))
 }
