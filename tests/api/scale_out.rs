@@ -115,8 +115,10 @@ async fn a_large_groups_views_follow_writes_made_through_another_instance() {
             second
         }
     };
+    let readings = format!("{detail}/readings?start_time=2025-12-31T00:00:00Z");
     assert_eq!(read(alerts.clone()).await["critical"], 0);
     assert_eq!(read(detail.clone()).await["devices"][0]["name"], "d0000");
+    assert_eq!(read(readings.clone()).await["total"], 0);
 
     // A reading.
     let (status, _) = writer
@@ -124,6 +126,7 @@ async fn a_large_groups_views_follow_writes_made_through_another_instance() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(read(alerts.clone()).await["critical"], 1);
+    assert_eq!(read(readings.clone()).await["total"], 1);
     assert_eq!(
         read(detail.clone()).await["devices"][0]["alert_status"],
         "critical"
@@ -139,6 +142,10 @@ async fn a_large_groups_views_follow_writes_made_through_another_instance() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        read(readings.clone()).await["readings"][0]["device_name"],
+        "zz-renamed"
+    );
     let devices = read(detail.clone()).await["devices"].clone();
     assert_eq!(devices[0]["name"], "d0001");
     assert_eq!(devices[ids.len() - 1]["name"], "zz-renamed");

@@ -1,11 +1,12 @@
-//! Rendered views of large groups, kept between requests while they still hold.
+//! Rendered views of groups, kept between requests while they still hold.
 //!
 //! A large group's detail is thousands of rows for the database and megabytes of JSON for the
 //! service, and it changes only when the tenant's data does or when a maintenance window starts
-//! or ends. So the rendered body is kept with the tenant's revision it was read at (see
-//! [`ports::Revision`]) and the instant its windows next change; a request then costs one small
-//! revision query instead of the whole read. The revision lives in the store, so a write through
-//! any instance of the service makes every instance's copy stale at once.
+//! or ends; a group's newest readings change only with the tenant's data or when the oldest of
+//! them leaves the look-back. So a rendered body is kept with the tenant's revision it was read
+//! at (see [`ports::Revision`]) and the instant time alone would change it; a request then costs
+//! one small revision query instead of the whole read. The revision lives in the store, so a
+//! write through any instance of the service makes every instance's copy stale at once.
 
 use actix_web::web::Bytes;
 use domain::{TenantId, Timestamp};
@@ -27,11 +28,31 @@ pub enum View {
     Alerts,
 }
 
+/// Which view of which group of which tenant a body is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+pub struct Key {
     tenant: TenantId,
     group: GroupKey,
-    view: View,
+    view: ViewKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ViewKind {
+    Group(View),
+    /// `GET /api/groups/{id}/readings` as JSON, with its query string as given.
+    Readings(String),
+}
+
+impl Key {
+    /// The JSON readings of `group` that the query string `query` selects.
+    #[must_use]
+    pub fn readings(tenant: &TenantId, group: &GroupKey, query: &str) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            group: group.clone(),
+            view: ViewKind::Readings(query.to_owned()),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -90,41 +111,100 @@ impl GroupViews {
         let key = Key {
             tenant: tenant.clone(),
             group: group.clone(),
-            view,
+            view: ViewKind::Group(view),
         };
-        if let Some(kept) = self.kept.get(&key) {
-            let timely = kept.valid_until.is_none_or(|t| Timestamp::now() < t);
-            if timely && groups.revision(tenant).await? == Some(kept.revision) {
-                return Ok(kept.body);
-            }
+        if let Some(body) = self.kept(groups, &key).await? {
+            return Ok(body);
         }
         let detail = groups.get_group(tenant, group).await?;
         let now = Timestamp::now();
         let body = Bytes::from(
             render(&detail, now).map_err(|e| StoreError::Unknown(anyhow::Error::new(e)))?,
         );
-        match detail.revision {
-            Some(revision) if detail.members.len() >= MIN_MEMBERS => {
-                let valid_until = detail
-                    .windows
-                    .iter()
-                    .filter_map(|w| w.definition.next_change(now))
-                    .min();
-                self.kept.insert(
-                    key,
-                    Kept {
-                        revision,
-                        valid_until,
-                        body: body.clone(),
-                    },
-                );
-            }
-            // A small group (perhaps large before), or a store without revisions: what was
-            // kept is stale and only takes memory.
-            _ => {
+        let revision = detail
+            .revision
+            .filter(|_| detail.members.len() >= MIN_MEMBERS);
+        let valid_until = detail
+            .windows
+            .iter()
+            .filter_map(|w| w.definition.next_change(now))
+            .min();
+        self.keep(key, revision, valid_until, body.clone());
+        Ok(body)
+    }
+
+    /// The body kept under `key`, if it still holds: the tenant's revision is still the one it
+    /// was read at, and its time has not run out.
+    ///
+    /// # Errors
+    /// The store's, asked for the revision.
+    pub async fn kept(
+        &self,
+        groups: &dyn DeviceGroupRepository,
+        key: &Key,
+    ) -> Result<Option<Bytes>, StoreError> {
+        let Some(kept) = self.kept.get(key) else {
+            return Ok(None);
+        };
+        if kept.valid_until.is_some_and(|t| Timestamp::now() >= t) {
+            return Ok(None);
+        }
+        Ok((groups.revision(&key.tenant).await? == Some(kept.revision)).then_some(kept.body))
+    }
+
+    /// Keeps `body`, read at `revision` (none: it is not to be kept) and holding until
+    /// `valid_until` (none: until the revision moves).
+    pub fn keep(
+        &self,
+        key: Key,
+        revision: Option<Revision>,
+        valid_until: Option<Timestamp>,
+        body: Bytes,
+    ) {
+        match revision {
+            Some(revision) => self.kept.insert(
+                key,
+                Kept {
+                    revision,
+                    valid_until,
+                    body,
+                },
+            ),
+            // What was kept (for a group large before, say) is stale and only takes memory.
+            None => {
                 self.kept.remove(&key);
             }
         }
-        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Key {
+        Key::readings(
+            &TenantId::parse("t").expect("valid"),
+            &GroupKey::Id(uuid::Uuid::nil()),
+            "hours=1",
+        )
+    }
+
+    #[test]
+    fn no_capacity_keeps_nothing_and_capacity_bounds_what_is_kept() {
+        let none = GroupViews::with_capacity(0);
+        none.keep(key(), Some(Revision(1)), None, Bytes::from_static(b"{}"));
+        assert!(none.kept.get(&key()).is_none());
+
+        let small = GroupViews::with_capacity(1024);
+        small.keep(key(), Some(Revision(1)), None, Bytes::from_static(b"{}"));
+        assert!(small.kept.get(&key()).is_some());
+        small.keep(
+            key(),
+            Some(Revision(2)),
+            None,
+            Bytes::from(vec![b' '; 4096]),
+        );
+        assert!(small.kept.get(&key()).is_none(), "over capacity: not kept");
     }
 }

@@ -62,6 +62,15 @@ impl AppState {
             group_views: Arc::default(),
         }
     }
+
+    /// Keeps at most `bytes` of rendered group views (see [`group_views`]); 0 keeps none.
+    #[must_use]
+    pub fn with_group_views(self, bytes: u64) -> Self {
+        Self {
+            group_views: Arc::new(group_views::GroupViews::with_capacity(bytes)),
+            ..self
+        }
+    }
 }
 
 /// Registers the state and every route.

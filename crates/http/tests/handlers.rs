@@ -95,7 +95,16 @@ struct Mocks {
 }
 
 impl Mocks {
+    /// Mocks of a store that keeps no revisions (as the embedded one), so nothing is kept
+    /// between requests.
     fn new() -> Self {
+        let mut m = Self::bare();
+        m.groups.expect_revision().returning(|_| Ok(None));
+        m
+    }
+
+    /// Mocks expecting nothing yet.
+    fn bare() -> Self {
         Self {
             groups: MockDeviceGroupRepository::new(),
             devices: MockDeviceRepository::new(),
@@ -107,7 +116,7 @@ impl Mocks {
 
     /// Mocks that fail the test if any port method is called at all.
     fn untouchable() -> Self {
-        let mut m = Self::new();
+        let mut m = Self::bare();
         m.groups.expect_list_groups().never();
         m.groups.expect_create_group().never();
         m.groups.expect_get_group().never();
@@ -8586,7 +8595,7 @@ fn revisions(m: &mut Mocks, revisions: &'static [i64]) {
 
 #[actix_web::test]
 async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
-    let mut m = Mocks::new();
+    let mut m = Mocks::bare();
     // Reads: the detail at revision 1, the alerts at 1, the detail at 2 (its readings moved).
     let reads = Arc::new(Mutex::new(vec![
         large_group(Some(ports::Revision(2)), 50.0),
@@ -8646,7 +8655,7 @@ async fn small_groups_and_stores_without_revisions_are_read_every_time() {
         },
         large_group(None, 1.0),
     ] {
-        let mut m = Mocks::new();
+        let mut m = Mocks::bare();
         m.groups
             .expect_get_group()
             .times(2)
@@ -8675,7 +8684,7 @@ async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
     };
     let mut detail = large_group(Some(ports::Revision(7)), 1.0);
     detail.windows = vec![window];
-    let mut m = Mocks::new();
+    let mut m = Mocks::bare();
     m.groups
         .expect_get_group()
         .times(2)
@@ -8694,4 +8703,88 @@ async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
     }
     let n = http_api::group_views::MIN_MEMBERS;
     assert_eq!(maintenance, [json!(0), json!(0), json!(n)]);
+}
+
+/// A reading of device A at `timestamp`.
+fn group_reading(timestamp: Timestamp, value: f64) -> GroupReading {
+    GroupReading {
+        device_id: uuid(DEVICE_A),
+        device_name: DeviceName::parse("Hall").expect("valid"),
+        unit: Unit::parse("°C").expect("valid"),
+        timestamp,
+        value,
+    }
+}
+
+#[actix_web::test]
+async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
+    let mut m = Mocks::bare();
+    let reads = Arc::new(Mutex::new(vec![3.0, 2.0, 1.0]));
+    m.groups
+        .expect_group_readings()
+        .times(3)
+        .returning(move |_, _, _| {
+            let value = reads.lock().expect("not poisoned").pop().expect("a read");
+            Ok(vec![group_reading(Timestamp::now(), value)])
+        });
+    // Requests 1 (miss: asked before reading), 2 (hit), 3 (other query: miss), 4 (moved: miss,
+    // then asked again before reading), 5 (hit).
+    revisions(&mut m, &[1, 1, 1, 2, 2, 2]);
+    let uri = |query: &str| format!("{API_GROUPS}/{GROUP_ID}/readings?{query}");
+    let answers = call_all(
+        m,
+        vec![
+            get(&uri("hours=24")),
+            get(&uri("hours=24")),
+            get(&uri("hours=12")),
+            get(&uri("hours=24")),
+            get(&uri("hours=24")),
+        ],
+    )
+    .await;
+    let value = |i: usize| answers[i].json()["readings"][0]["value"].clone();
+    assert_eq!(
+        [value(0), value(1), value(2), value(3), value(4)],
+        [json!(1.0), json!(1.0), json!(2.0), json!(3.0), json!(3.0)]
+    );
+}
+
+#[actix_web::test]
+async fn csv_readings_are_read_every_time() {
+    let mut m = Mocks::bare();
+    m.groups
+        .expect_group_readings()
+        .times(2)
+        .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
+    m.groups.expect_revision().never();
+    let csv = || {
+        get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))
+            .insert_header((header::ACCEPT, "text/csv"))
+    };
+    let answers = call_all(m, vec![csv(), csv()]).await;
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    assert!(answers[1].text().starts_with("device_id,"));
+}
+
+#[actix_web::test]
+async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
+    let mut m = Mocks::bare();
+    // Inside the last hour for another 300 ms.
+    let oldest = Timestamp::now()
+        .checked_add(time::Duration::milliseconds(300) - time::Duration::HOUR)
+        .expect("in range");
+    m.groups
+        .expect_group_readings()
+        .times(2)
+        .returning(move |_, _, _| Ok(vec![group_reading(oldest, 1.0)]));
+    // Asked before the first read, for the second request (in time), before the second read.
+    revisions(&mut m, &[5, 5, 5]);
+    let state = m.into_state();
+    let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1");
+    for pause in [0, 0, 400] {
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
 }

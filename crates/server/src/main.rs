@@ -75,6 +75,10 @@ struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "IOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// MiB of rendered group views (large groups' detail and alerts, group readings) kept
+    /// between requests while the tenant's data stays the same; 0 keeps none.
+    #[arg(long, env = "IOT_GROUP_VIEWS_MB", default_value_t = 32)]
+    group_views_mb: u64,
 }
 
 #[derive(Args)]
@@ -246,7 +250,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         maintain_partitions(&maintained, retention).await;
                     }
                 });
-                (AppState::from_store(Arc::new(store.clone()), authenticator), Some(store))
+                let state = AppState::from_store(Arc::new(store.clone()), authenticator)
+                    .with_group_views(args.group_views_mb.saturating_mul(1024 * 1024));
+                (state, Some(store))
             }
             None => {
                 tracing::warn!(

@@ -13,7 +13,7 @@ use crate::api_dto::{
 use crate::auth::Caller;
 use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
-use crate::group_views::{GroupViews, View};
+use crate::group_views::{GroupViews, Key, View};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::GENERATED_SLUG_ATTEMPTS;
@@ -272,17 +272,30 @@ pub async fn delete(
 pub async fn readings(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
+    views: web::Data<GroupViews>,
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
     let query = params.query()?;
+    let group = GroupKey::Id(group_id);
+    // JSON answers are kept (CSV exports are rarer, and not).
+    let kept_as = (!wants_csv(&request))
+        .then(|| Key::readings(&caller.tenant, &group, request.query_string()));
+    let mut revision = None;
+    if let Some(key) = &kept_as {
+        if let Some(body) = views.kept(groups.as_ref(), key).await? {
+            return Ok(json_body(body));
+        }
+        // Asked before the readings, so they are at least as new as it.
+        revision = groups.revision(&caller.tenant).await?;
+    }
     let readings = groups
-        .group_readings(&caller.tenant, &GroupKey::Id(group_id), query)
+        .group_readings(&caller.tenant, &group, query)
         .await
         .map_err(lookup(&path))?;
-    if wants_csv(&request) {
+    let Some(key) = kept_as else {
         return Ok(csv(
             &["device_id", "device_name", "timestamp", "value", "unit"],
             readings.iter().map(|r| {
@@ -295,13 +308,24 @@ pub async fn readings(
                 ]
             }),
         ));
-    }
+    };
+    // Looking back from now, the answer holds until its oldest reading falls out of reach:
+    // newer readings come only with writes, which move the revision.
+    let valid_until = params
+        .look_back()
+        .zip(readings.last())
+        .and_then(|(look_back, oldest)| oldest.timestamp.checked_add(look_back));
     let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();
-    Ok(HttpResponse::Ok().json(GroupReadingsView {
-        group_id,
-        total: readings.len() as u64,
-        readings,
-    }))
+    let body = actix_web::web::Bytes::from(
+        serde_json::to_vec(&GroupReadingsView {
+            group_id,
+            total: readings.len() as u64,
+            readings,
+        })
+        .map_err(|e| ports::StoreError::Unknown(anyhow::Error::new(e)))?,
+    );
+    views.keep(key, revision, valid_until, body.clone());
+    Ok(json_body(body))
 }
 
 /// The group's alert summary (the `alert_summary` of the group detail).
