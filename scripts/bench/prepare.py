@@ -66,6 +66,9 @@ GROUP_COLUMNS = ("g.id, g.group_id, g.name, g.description, g.created_at, g.updat
 NAME_FILTER = "({p}::text IS NULL OR strpos(lower({col} COLLATE \"C\"), lower({p}::text COLLATE \"C\")) > 0)"
 
 BIND_TENANT = rust_const("lib.rs", "BIND_TENANT")
+BUMP_REVISION = rust_const("lib.rs", "BUMP_REVISION")
+REVISION = rust_const("lib.rs", "REVISION")
+CUSTOM_PLANS = rust_const("groups.rs", "CUSTOM_PLANS")
 MEMBERS = rust_format("groups.rs", "members_sql")
 WINDOW_MEMBERSHIPS = rust_const("groups.rs", "WINDOW_MEMBERSHIPS")
 GROUP_BY_ID = "SELECT " + GROUP_COLUMNS + " FROM device_groups g WHERE g.tenant_id = $1 AND g.id = $2"
@@ -87,12 +90,15 @@ def iso(t):
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def tx(*steps):
-    """A pgbench transaction running the endpoint's statements: BEGIN, the tenant binding, the
-    statements and COMMIT, each in its own round trip, as pgbench runs a script. (The service
-    pipelines them: fewer round trips is one of its means, not the reference's. A step that is a
-    list is what the service sends as one pipeline.)"""
+def tx(*steps, writes=False):
+    """A pgbench transaction running the endpoint's statements: BEGIN, the tenant binding (and
+    for a write the tenant's revision mark), the statements and COMMIT, each in its own round
+    trip, as pgbench runs a script. (The service pipelines them: fewer round trips is one of its
+    means, not the reference's. A step that is a list is what the service sends as one
+    pipeline.)"""
     lines = ["BEGIN;", bind(BIND_TENANT, ":tenant") + ";"]
+    if writes:
+        lines.append(bind(BUMP_REVISION, ":tenant") + ";")
     for step in steps:
         for statement in step if isinstance(step, list) else [step]:
             lines.append(statement + ";")
@@ -170,15 +176,16 @@ def main():
                       "ARRAY[random() * 5 + 20]::float8[]")
 
     def detail(gid):
-        # The four load_detail queries pipelined, then COMMIT.
+        # The detail statements as the service pipelines them, then COMMIT.
         g = q(gid) + "::uuid"
-        return tx([bind(GROUP_BY_ID, T, g), bind(MEMBERS, T, g), bind(WINDOW_MEMBERSHIPS, T, g),
-                   bind(LIVE_WINDOWS, T)], "COMMIT")
+        return tx([bind(REVISION, T), bind(GROUP_BY_ID, T, g), bind(LIVE_WINDOWS, T), CUSTOM_PLANS,
+                   bind(MEMBERS, T, g), bind(WINDOW_MEMBERSHIPS, T, g)], "COMMIT")
 
     def readings(gid):
         # Whether the group exists, its readings and COMMIT, pipelined.
         g = q(gid) + "::uuid"
-        return tx([bind(FIND_GROUP, T, g), bind(GROUP_READINGS, T, g, since, "1000", "NULL"), "COMMIT"])
+        return tx([bind(FIND_GROUP, T, g), CUSTOM_PLANS, bind(GROUP_READINGS, T, g, since, "1000", "NULL"),
+                   "COMMIT"])
 
     scripts = {
         "device_get": [tx([bind(GET_DEVICE, T, q(x) + "::uuid"), "COMMIT"]) for x in sample],
@@ -191,7 +198,7 @@ def main():
                                 bind(DEVICE_READINGS, T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
                             for x in sample],
         "single_ingest": [tx(bind(LOCK_DEVICES, T, f"ARRAY[{q(x)}]::uuid[]"), ingest_one.replace("{id}", q(x)),
-                             "COMMIT") for x in sample],
+                             "COMMIT", writes=True) for x in sample],
     }
     for name, files in scripts.items():
         for k, text in enumerate(files):

@@ -139,10 +139,11 @@ psql() { "${as_pg[@]}" "$psql_bin" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg
 api_port=$(free_port)
 export IOT_JWT_SECRET=${IOT_JWT_SECRET:-bench-only-secret-0123456789abcdef0123456789}
 base=http://127.0.0.1:$api_port
+# start_server [VIEWS_MB]: the service, keeping VIEWS_MB of rendered group views (default: its own).
 start_server() {
     DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/iot" IOT_BIND=127.0.0.1:$api_port \
         IOT_DB_POOL_SIZE=$pool RUST_LOG=${RUST_LOG:-warn} \
-        "$server_bin" serve >>"$work/server.log" 2>&1 &
+        env ${1:+IOT_GROUP_VIEWS_MB=$1} "$server_bin" serve >>"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 300); do
         if curl -fs "$base/health/ready" >/dev/null 2>&1; then return 0; fi
@@ -150,6 +151,13 @@ start_server() {
         sleep 0.1
     done
     echo "server did not become ready" >&2; cat "$work/server.log" >&2; exit 1
+}
+# stop_server: records the server's peak memory (the report takes the highest of all servers).
+servers=0
+stop_server() {
+    servers=$(( servers + 1 ))
+    grep -E 'VmHWM|VmRSS' "/proc/$server_pid/status" >"$results/server_mem.$servers.txt"
+    kill "$server_pid"; wait "$server_pid" 2>/dev/null || true
 }
 log "iot-api on $base (IOT_DB_POOL_SIZE=$pool, workers = $(nproc) cores)"
 start_server
@@ -212,7 +220,7 @@ for s in device_get group_list group_detail_small group_detail_large group_readi
 done
 
 log "RLS cost: the same scenarios with row-level security disabled on every table (bench only)"
-rls_tables=(devices device_groups device_group_members readings latest_readings maintenance_windows)
+rls_tables=(devices device_groups device_group_members readings latest_readings maintenance_windows tenant_revisions)
 for t in "${rls_tables[@]}"; do psql -c "ALTER TABLE $t DISABLE ROW LEVEL SECURITY"; done
 for s in device_get group_list group_readings_large; do
     cp "$results/wrk_$s.txt" "$results/wrk_$s.rls_on.txt"
@@ -221,6 +229,21 @@ for s in device_get group_list group_readings_large; do
 done
 run_pgbench device_get .norls
 for t in "${rls_tables[@]}"; do psql -c "ALTER TABLE $t ENABLE ROW LEVEL SECURITY"; done
+
+# The views the service keeps make repeated reads of unchanged data cheap; these runs show the
+# cost of reading PostgreSQL every time (as when the tenant is written to continuously).
+unkept=(group_detail_large group_alerts group_readings_small group_readings_large)
+run_unkept() {  # run_unkept [TAG]
+    stop_server; start_server 0
+    for s in "${unkept[@]}"; do
+        cp "$work/paths/$s.txt" "$work/paths/${s}_unkept${1:-}.txt"
+        [[ $s == group_readings_* ]] && warm_calls "${s}_unkept${1:-}"
+        run_wrk "${s}_unkept${1:-}" get
+    done
+    stop_server; start_server
+}
+log "without kept views (IOT_GROUP_VIEWS_MB=0): every request reads PostgreSQL"
+run_unkept
 
 log "EXPLAIN (ANALYZE, BUFFERS)"
 psql -f "$work/explain.sql" >"$results/explain.txt" 2>&1 || true
@@ -266,9 +289,11 @@ cp "$results/wrk_group_detail_large.txt" "$results/wrk_group_detail_large.first.
 run_wrk group_detail_large get
 mv "$results/wrk_group_detail_large.txt" "$results/wrk_group_detail_large.double.txt"
 mv "$results/wrk_group_detail_large.first.txt" "$results/wrk_group_detail_large.txt"
+unkept=(group_detail_large)
+run_unkept .double
 
 # --- peak memory, then the report --------------------------------------------------------------
-grep -E 'VmHWM|VmRSS' "/proc/$server_pid/status" >"$results/server_mem.txt"
+stop_server
 log "report"
 {
     echo "scale=$scale"

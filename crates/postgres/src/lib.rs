@@ -47,8 +47,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x0069_6f74_5f61_7069; // "iot_api"
 pub struct PgSettings {
     /// A `postgres://` URL or a `key=value` connection string.
     pub url: String,
-    /// Most connections the pool opens.
+    /// Most connections the pools open, all together.
     pub pool_size: usize,
+    /// Threads serving requests, each with a pool of its own (a share of `pool_size`).
+    pub workers: usize,
     /// How long a request waits for a free connection (and for a new one to open) before the
     /// store reports itself unavailable.
     pub wait_timeout: Duration,
@@ -60,22 +62,39 @@ impl std::fmt::Debug for PgSettings {
         f.debug_struct("PgSettings")
             .field("url", &"<redacted>")
             .field("pool_size", &self.pool_size)
+            .field("workers", &self.workers)
             .field("wait_timeout", &self.wait_timeout)
             .finish()
     }
 }
 
-/// The store, holding its pool.
+/// The store, holding its pools.
+///
+/// The connections are split into one pool per thread serving requests (`PgSettings::workers`):
+/// a connection's I/O runs on the thread that opened it, so a request that used a connection of
+/// another thread would wait on that thread's wake-ups (a quarter of a device GET's CPU went to
+/// them). Each thread takes a pool on its first request and keeps it.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool,
+    pools: std::sync::Arc<[Pool]>,
     backoff: std::sync::Arc<backoff::ConnectBackoff>,
     /// The most a request waits for a connection, free slot and connecting together.
     wait_timeout: Duration,
+    /// For connections of its own (partition maintenance), outside the pools.
+    config: tokio_postgres::Config,
+}
+
+/// The pool a thread uses, in order of first use: threads number themselves as they come.
+fn thread_slot() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    SLOT.with(|slot| *slot)
 }
 
 impl PgStore {
-    /// Applies pending migrations, then opens the pool.
+    /// Applies pending migrations, then opens the pools.
     ///
     /// # Errors
     /// When the connection string does not parse, the server cannot be reached, or a migration
@@ -87,33 +106,54 @@ impl PgStore {
             .context("DATABASE_URL is not a valid PostgreSQL connection string")?;
         config.connect_timeout(settings.wait_timeout);
         migrate(&config).await?;
-
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(settings.wait_timeout))
-            .create_timeout(Some(settings.wait_timeout))
-            .recycle_timeout(Some(settings.wait_timeout))
-            .build()
-            .context("failed to build the connection pool")?;
+        // At least one connection per pool: with fewer connections than threads, threads share.
+        let size = settings.pool_size.max(1);
+        let count = settings.workers.clamp(1, size);
+        let pools = (0..count)
+            .map(|i| {
+                let share = size / count + usize::from(i < size % count);
+                open_pool(&config, share, settings.wait_timeout)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
-            pool,
+            pools: pools.into(),
             backoff: std::sync::Arc::default(),
             wait_timeout: settings.wait_timeout,
+            config,
         })
     }
 
-    /// The pool's state now, for metrics.
+    /// The pools' state now, added up, for metrics.
     #[must_use]
     pub fn pool_status(&self) -> deadpool_postgres::Status {
-        self.pool.status()
+        let mut total = deadpool_postgres::Status {
+            max_size: 0,
+            size: 0,
+            available: 0,
+            waiting: 0,
+        };
+        for status in self.pools.iter().map(Pool::status) {
+            total.max_size += status.max_size;
+            total.size += status.size;
+            total.available += status.available;
+            total.waiting += status.waiting;
+        }
+        total
+    }
+
+    /// A connection of its own, outside the pools, for work that is not a request's.
+    pub(crate) async fn own_connection(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .context("failed to connect to PostgreSQL")?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "a maintenance connection ended with an error");
+            }
+        });
+        Ok(client)
     }
 
     /// A pooled connection; while the server is unreachable, fails fast between the paced
@@ -125,7 +165,8 @@ impl PgStore {
             )));
         }
         // The pool times waiting for a slot and connecting separately; the promise is for both.
-        let got = tokio::time::timeout(self.wait_timeout, self.pool.get())
+        let pool = &self.pools[thread_slot() % self.pools.len()];
+        let got = tokio::time::timeout(self.wait_timeout, pool.get())
             .await
             .unwrap_or(Err(deadpool_postgres::PoolError::Timeout(
                 deadpool_postgres::TimeoutType::Create,
@@ -148,6 +189,29 @@ impl PgStore {
             }
         }
     }
+}
+
+/// A pool of at most `size` connections, opened as needed.
+fn open_pool(
+    config: &tokio_postgres::Config,
+    size: usize,
+    wait_timeout: Duration,
+) -> anyhow::Result<Pool> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(wait_timeout))
+        .create_timeout(Some(wait_timeout))
+        .recycle_timeout(Some(wait_timeout))
+        .build()
+        .context("failed to build the connection pool")
 }
 
 /// Applies the embedded migrations, one instance at a time.

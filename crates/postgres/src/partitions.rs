@@ -77,9 +77,9 @@ impl PgStore {
         retention: Option<Duration>,
         months_ahead: u32,
     ) -> anyhow::Result<PartitionReport> {
+        // Not a pooled connection: the pools are the request threads' (see `PgStore`).
         let mut client = self
-            .pool
-            .get()
+            .own_connection()
             .await
             .context("failed to get a connection for partition maintenance")?;
         let mut report = PartitionReport::default();

@@ -75,6 +75,7 @@ impl TestDatabase {
         PgStore::connect(&PgSettings {
             url: self.url.clone(),
             pool_size: 4,
+            workers: 1,
             wait_timeout: Duration::from_secs(5),
         })
         .await

@@ -107,6 +107,7 @@ async fn an_unreachable_server_reports_the_store_unavailable() {
     let err = store_postgres::PgStore::connect(&store_postgres::PgSettings {
         url,
         pool_size: 1,
+        workers: 1,
         wait_timeout: std::time::Duration::from_secs(1),
     })
     .await;
@@ -338,6 +339,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
     let store = store_postgres::PgStore::connect(&store_postgres::PgSettings {
         url: db.url().to_owned(),
         pool_size: 1,
+        workers: 1,
         wait_timeout: std::time::Duration::from_secs(5),
     })
     .await
@@ -410,4 +412,57 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
         seen_by_a.total, 1,
         "tenant a still has exactly its one group"
     );
+}
+
+/// The connections are split between the request threads, never more than `pool_size` in all,
+/// and every thread is served, also with fewer connections than threads.
+#[test]
+fn the_pool_is_split_between_the_threads_serving_requests() {
+    use ports::HealthProbe;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime.block_on(TestDatabase::create());
+    for (pool_size, workers, max) in [(5, 2, 5), (1, 4, 1), (4, 1, 4)] {
+        let store = runtime
+            .block_on(store_postgres::PgStore::connect(
+                &store_postgres::PgSettings {
+                    url: db.url().to_owned(),
+                    pool_size,
+                    workers,
+                    wait_timeout: std::time::Duration::from_secs(5),
+                },
+            ))
+            .expect("connect");
+        assert_eq!(
+            store.pool_status().max_size,
+            max,
+            "{pool_size} over {workers}"
+        );
+        // Each thread on a runtime of its own, as the HTTP workers are. The runtimes run until
+        // every thread is done: a connection's I/O runs on the runtime that opened it, and
+        // threads share connections when there are fewer than threads.
+        let threads = workers.max(2);
+        let done = tokio::sync::Barrier::new(threads);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (store, done) = (store.clone(), &done);
+                scope.spawn(move || {
+                    let own = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    own.block_on(async {
+                        for _ in 0..3 {
+                            store.check().await.expect("served");
+                        }
+                        // Waiting, the runtime still drives the connections it opened.
+                        done.wait().await;
+                    });
+                });
+            }
+        });
+        let status = store.pool_status();
+        assert!(status.size <= max, "{status:?}");
+    }
+    // Dropped where a runtime is current, as it is everywhere else.
+    runtime.block_on(async move { drop(db) });
 }

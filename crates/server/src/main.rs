@@ -235,6 +235,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let settings = PgSettings {
                     url: url.expose_secret().to_owned(),
                     pool_size: args.db_pool_size,
+                    workers,
                     wait_timeout: Duration::from_millis(args.db_wait_timeout_ms),
                 };
                 let store = PgStore::connect(&settings).await?;
