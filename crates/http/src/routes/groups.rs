@@ -167,7 +167,13 @@ pub async fn get(
             &caller.tenant,
             &group_key(&path)?,
             View::Detail,
-            |detail, now| serde_json::to_vec(&GroupDetailView::at(detail, now)),
+            |detail, now| {
+                // Sized for the members up front: a large group's body is megabytes, and growing
+                // it by doubling copies it over and over.
+                let mut body = Vec::with_capacity(512 + 160 * detail.members.len());
+                serde_json::to_writer(&mut body, &GroupDetailView::at(detail, now))?;
+                Ok(body)
+            },
         )
         .await
         .map_err(lookup(&path))?;
