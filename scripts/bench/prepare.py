@@ -66,7 +66,6 @@ GROUP_COLUMNS = ("g.id, g.group_id, g.name, g.description, g.created_at, g.updat
 NAME_FILTER = "({p}::text IS NULL OR strpos(lower({col} COLLATE \"C\"), lower({p}::text COLLATE \"C\")) > 0)"
 
 BIND_TENANT = rust_const("lib.rs", "BIND_TENANT")
-BUMP_REVISION = rust_const("lib.rs", "BUMP_REVISION")
 REVISION = rust_const("lib.rs", "REVISION")
 CUSTOM_PLANS = rust_const("groups.rs", "CUSTOM_PLANS")
 MEMBERS = rust_format("groups.rs", "members_sql")
@@ -90,15 +89,12 @@ def iso(t):
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def tx(*steps, writes=False):
-    """A pgbench transaction running the endpoint's statements: BEGIN, the tenant binding (and
-    for a write the tenant's revision mark), the statements and COMMIT, each in its own round
-    trip, as pgbench runs a script. (The service pipelines them: fewer round trips is one of its
-    means, not the reference's. A step that is a list is what the service sends as one
-    pipeline.)"""
+def tx(*steps):
+    """A pgbench transaction running the endpoint's statements: BEGIN, the tenant binding, the
+    statements and COMMIT, each in its own round trip, as pgbench runs a script. (The service
+    pipelines them: fewer round trips is one of its means, not the reference's. A step that is a
+    list is what the service sends as one pipeline.)"""
     lines = ["BEGIN;", bind(BIND_TENANT, ":tenant") + ";"]
-    if writes:
-        lines.append(bind(BUMP_REVISION, ":tenant") + ";")
     for step in steps:
         for statement in step if isinstance(step, list) else [step]:
             lines.append(statement + ";")
@@ -198,7 +194,7 @@ def main():
                                 bind(DEVICE_READINGS, T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
                             for x in sample],
         "single_ingest": [tx(bind(LOCK_DEVICES, T, f"ARRAY[{q(x)}]::uuid[]"), ingest_one.replace("{id}", q(x)),
-                             "COMMIT", writes=True) for x in sample],
+                             "COMMIT") for x in sample],
     }
     for name, files in scripts.items():
         for k, text in enumerate(files):

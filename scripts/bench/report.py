@@ -226,7 +226,7 @@ def main():
              "(for group alerts the reference is the group-detail SQL, which is what the endpoint runs). "
              "Ratio = service req/s ÷ reference tx/s.\n")
     L.append("**Kept views.** The service keeps the rendered detail and alerts of groups of 100+ devices, and "
-             "group readings as JSON, with the tenant's revision (moved on by every write transaction) and the "
+             "group readings as JSON, with the tenant's revision (moved on by every write) and the "
              "instant time alone would change them; a request that finds the revision unchanged costs one small "
              "query. Nothing writes during a read scenario, so after its first request the scenario measures kept "
              "views. The rows *without kept views* are the same scenarios on a server started with "
@@ -268,8 +268,9 @@ def main():
     L.append("- *Twice the readings*: after all scenarios, the seeded 7 days of readings were copied 7 days further "
              "back with one `INSERT … SELECT` as the owner (faster than re-seeding through HTTP; the table ends up "
              f"with {read(os.path.join(R, 'readings_after_double.txt')).strip() or '?'} rows), `VACUUM ANALYZE`d, "
-             "and the group-detail scenario was run again, with and without kept views. (The copy is not a write "
-             "through the service: it leaves the revision, and the latest readings, unchanged.)")
+             "and the group-detail scenario was run again, with and without kept views. (The copy, a write bound to "
+             "no tenant, moves every tenant's revision, so the first request after it reads afresh; it leaves the "
+             "latest readings as they were.)")
     L.append("- *RLS*: the service cannot run without RLS without a code change (it always switches to `iot_app`), "
              "so the bench disabled RLS on the seven tables (`ALTER TABLE … DISABLE ROW LEVEL SECURITY`, bench cluster "
              "only), re-ran three scenarios against the same server, then re-enabled it.")

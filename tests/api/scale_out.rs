@@ -119,6 +119,12 @@ async fn a_large_groups_views_follow_writes_made_through_another_instance() {
     assert_eq!(read(alerts.clone()).await["critical"], 0);
     assert_eq!(read(detail.clone()).await["devices"][0]["name"], "d0000");
     assert_eq!(read(readings.clone()).await["total"], 0);
+    // Kept for this tenant only.
+    let stranger = token("kept-views-other", &["admin"]);
+    for path in [&detail, &alerts, &readings] {
+        let (status, body) = reader.get(path, &stranger).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
 
     // A reading.
     let (status, _) = writer

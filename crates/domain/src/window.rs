@@ -531,7 +531,8 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever the window and the instant, whether it applies holds until its next change
-        /// and differs just after it (checked at a spread of instants in between).
+        /// (checked at a spread of instants in between). It may hold past it too: back-to-back
+        /// slots (every hour of every day, say) each end where the next starts.
         #[test]
         fn activity_holds_until_the_next_change(
             start_offset in 0i64..(14 * 24 * 60),
@@ -561,7 +562,6 @@ mod tests {
             let change = def.next_change(now);
             if let Some(change) = change {
                 proptest::prop_assert!(change > now);
-                proptest::prop_assert_ne!(def.is_active(change), active, "changes at {:?}", change);
             }
             let until = change.unwrap_or(horizon).min(horizon);
             let span = until.get() - now.get();

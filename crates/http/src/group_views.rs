@@ -55,6 +55,15 @@ impl Key {
     }
 }
 
+/// What [`GroupViews::lookup`] found.
+pub enum Lookup {
+    /// The kept body, still holding.
+    Kept(Bytes),
+    /// Nothing that holds; with the tenant's revision if it was asked (it was, when a body was
+    /// kept and in time).
+    Stale(Option<Option<Revision>>),
+}
+
 #[derive(Clone)]
 struct Kept {
     revision: Revision,
@@ -143,13 +152,33 @@ impl GroupViews {
         groups: &dyn DeviceGroupRepository,
         key: &Key,
     ) -> Result<Option<Bytes>, StoreError> {
+        Ok(match self.lookup(groups, key).await? {
+            Lookup::Kept(body) => Some(body),
+            Lookup::Stale(_) => None,
+        })
+    }
+
+    /// Like [`GroupViews::kept`], also giving the revision asked when the kept body was stale.
+    ///
+    /// # Errors
+    /// The store's, asked for the revision.
+    pub async fn lookup(
+        &self,
+        groups: &dyn DeviceGroupRepository,
+        key: &Key,
+    ) -> Result<Lookup, StoreError> {
         let Some(kept) = self.kept.get(key) else {
-            return Ok(None);
+            return Ok(Lookup::Stale(None));
         };
         if kept.valid_until.is_some_and(|t| Timestamp::now() >= t) {
-            return Ok(None);
+            return Ok(Lookup::Stale(None));
         }
-        Ok((groups.revision(&key.tenant).await? == Some(kept.revision)).then_some(kept.body))
+        let now = groups.revision(&key.tenant).await?;
+        Ok(if now == Some(kept.revision) {
+            Lookup::Kept(kept.body)
+        } else {
+            Lookup::Stale(Some(now))
+        })
     }
 
     /// Keeps `body`, read at `revision` (none: it is not to be kept) and holding until

@@ -8669,9 +8669,9 @@ async fn small_groups_and_stores_without_revisions_are_read_every_time() {
 
 #[actix_web::test]
 async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
-    // A window over every device, starting moments from now.
+    // A window over every device, starting a second from now.
     let starts_at = Timestamp::now()
-        .checked_add(time::Duration::milliseconds(300))
+        .checked_add(time::Duration::milliseconds(1000))
         .expect("in range");
     let window = MaintenanceWindow {
         definition: WindowDefinition {
@@ -8695,7 +8695,7 @@ async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
     let mut maintenance = Vec::new();
-    for pause in [0, 0, 400] {
+    for pause in [0, 0, 1200] {
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
@@ -8727,9 +8727,9 @@ async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
             let value = reads.lock().expect("not poisoned").pop().expect("a read");
             Ok(vec![group_reading(Timestamp::now(), value)])
         });
-    // Requests 1 (miss: asked before reading), 2 (hit), 3 (other query: miss), 4 (moved: miss,
-    // then asked again before reading), 5 (hit).
-    revisions(&mut m, &[1, 1, 1, 2, 2, 2]);
+    // Asked by requests 1 (nothing kept: asked before reading), 2 (hit), 3 (other query:
+    // asked before reading), 4 (moved: read at the revision just asked) and 5 (hit).
+    revisions(&mut m, &[1, 1, 1, 2, 2]);
     let uri = |query: &str| format!("{API_GROUPS}/{GROUP_ID}/readings?{query}");
     let answers = call_all(
         m,
@@ -8769,9 +8769,9 @@ async fn csv_readings_are_read_every_time() {
 #[actix_web::test]
 async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
     let mut m = Mocks::bare();
-    // Inside the last hour for another 300 ms.
+    // Inside the last hour for another second.
     let oldest = Timestamp::now()
-        .checked_add(time::Duration::milliseconds(300) - time::Duration::HOUR)
+        .checked_add(time::Duration::milliseconds(1000) - time::Duration::HOUR)
         .expect("in range");
     m.groups
         .expect_group_readings()
@@ -8782,7 +8782,7 @@ async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
     let state = m.into_state();
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1");
-    for pause in [0, 0, 400] {
+    for pause in [0, 0, 1200] {
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());

@@ -169,7 +169,7 @@ impl DeviceRepository for PgStore {
         actor: &Actor,
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx
             .prepare_cached(&insert_sql())
             .await
@@ -229,7 +229,7 @@ impl DeviceRepository for PgStore {
         id: Uuid,
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let select = tx
             .prepare_cached(&get_sql(true))
             .await
@@ -280,7 +280,7 @@ impl DeviceRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
         let deleted = tx
             .execute(&statement, &[&tenant.as_str(), &id])
@@ -299,7 +299,7 @@ impl DeviceRepository for PgStore {
         tenant: &TenantId,
         id: Uuid,
     ) -> Result<Vec<DeviceGroup>, LookupError> {
-        let tx = self.begin_read(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let exists = tx.prepare_cached(EXISTS).await.map_err(query_error)?;
         if tx
             .query_opt(&exists, &[&tenant.as_str(), &id])

@@ -468,7 +468,7 @@ impl DeviceGroupRepository for PgStore {
         actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(INSERT).await.map_err(query_error)?;
         let description = group.description.as_ref().map(Description::as_str);
         let inserted = tx
@@ -537,7 +537,7 @@ impl DeviceGroupRepository for PgStore {
                 decode_detail(rows)?
             }
             GroupKey::Slug(_) => {
-                let tx = self.begin_read(tenant).await?;
+                let tx = self.begin(tenant).await?;
                 let id = find_group(&tx, tenant, group, false)
                     .await?
                     .ok_or(LookupError::NotFound)?;
@@ -557,7 +557,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         // Locked: concurrent updates of one group apply one after the other, never interleaved.
         let id = find_group(&tx, tenant, group, true)
             .await?
@@ -607,7 +607,7 @@ impl DeviceGroupRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(LookupError::NotFound)?;
@@ -627,7 +627,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
@@ -663,7 +663,7 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         device: Uuid,
     ) -> Result<(), MembershipError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
@@ -722,7 +722,7 @@ impl DeviceGroupRepository for PgStore {
                 rows
             }
             GroupKey::Slug(_) => {
-                let tx = self.begin_read(tenant).await?;
+                let tx = self.begin(tenant).await?;
                 let statement = tx
                     .prepare_cached(GROUP_READINGS)
                     .await

@@ -73,7 +73,8 @@ impl std::fmt::Debug for PgSettings {
 /// The connections are split into one pool per thread serving requests (`PgSettings::workers`):
 /// a connection's I/O runs on the thread that opened it, so a request that used a connection of
 /// another thread would wait on that thread's wake-ups (a quarter of a device GET's CPU went to
-/// them). Each thread takes a pool on its first request and keeps it.
+/// them). Each thread takes a pool on its first request and keeps it, borrowing from another
+/// only when its own has nothing to spare.
 #[derive(Clone)]
 pub struct PgStore {
     pools: std::sync::Arc<[Pool]>,
@@ -156,6 +157,25 @@ impl PgStore {
         Ok(client)
     }
 
+    /// This thread's pool; when it has no connection to spare right now, the pool with the
+    /// most to spare (a connection of another thread is slower to use than one of this
+    /// thread's, but faster than waiting for one).
+    fn pool_for_this_thread(&self) -> &Pool {
+        let spare = |pool: &Pool| {
+            let status = pool.status();
+            status.available + status.max_size.saturating_sub(status.size)
+        };
+        let own = &self.pools[thread_slot() % self.pools.len()];
+        if spare(own) > 0 {
+            return own;
+        }
+        self.pools
+            .iter()
+            .max_by_key(|pool| spare(pool))
+            .filter(|pool| spare(pool) > 0)
+            .unwrap_or(own)
+    }
+
     /// A pooled connection; while the server is unreachable, fails fast between the paced
     /// connection attempts.
     async fn client(&self) -> Result<Object, StoreError> {
@@ -165,7 +185,7 @@ impl PgStore {
             )));
         }
         // The pool times waiting for a slot and connecting separately; the promise is for both.
-        let pool = &self.pools[thread_slot() % self.pools.len()];
+        let pool = self.pool_for_this_thread();
         let got = tokio::time::timeout(self.wait_timeout, pool.get())
             .await
             .unwrap_or(Err(deadpool_postgres::PoolError::Timeout(
@@ -260,40 +280,21 @@ pub fn schema_fingerprint() -> u64 {
 const BIND_TENANT: &str =
     "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', $1, true)";
 
-/// Marks the transaction as a write of the tenant: adds one to the tenant's revision (see the
-/// migration `V6__tenant_revisions.sql`), in the shard of this backend.
-const BUMP_REVISION: &str = "INSERT INTO tenant_revisions (tenant_id, shard, revision) \
-     VALUES ($1, pg_backend_pid() % 64, 1) \
-     ON CONFLICT (tenant_id, shard) DO UPDATE SET revision = tenant_revisions.revision + 1";
-
 /// The tenant's revision: the sum over its shards, 0 before its first write.
 pub(crate) const REVISION: &str =
     "SELECT coalesce(sum(revision), 0)::bigint FROM tenant_revisions WHERE tenant_id = $1";
 
 impl PgStore {
     /// A pooled connection with a transaction open and bound to `tenant`, for an operation that
-    /// may write: the transaction also moves the tenant's revision on, so whatever was derived
-    /// from the tenant's data before it commits is known to be stale after. `BEGIN`, the binding
-    /// and the revision go out together, one round trip.
-    async fn begin_write(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
-        self.begin(tenant, true).await
-    }
-
-    /// Like [`PgStore::begin_write`], for a read that needs more than one round trip (else
-    /// [`PgStore::reader`]); it leaves the revision alone.
-    async fn begin_read(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
-        self.begin(tenant, false).await
-    }
-
-    async fn begin(&self, tenant: &TenantId, writes: bool) -> Result<TenantTx, StoreError> {
+    /// writes or needs more than one round trip (else [`PgStore::reader`]). `BEGIN` and the
+    /// binding go out together, one round trip. What the transaction writes moves the tenant's
+    /// revision (triggers of migration V7), so views derived from the data before it commits
+    /// are known to be stale after.
+    async fn begin(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
         let client = self.client().await?;
-        // Prepared before anything is sent, so that the requests below go out on their first poll.
+        // Prepared before anything is sent, so that both requests below go out on their first poll.
         let bind = client
             .prepare_cached(BIND_TENANT)
-            .await
-            .map_err(query_error)?;
-        let bump = client
-            .prepare_cached(BUMP_REVISION)
             .await
             .map_err(query_error)?;
         // From here on, an early return rolls the transaction back.
@@ -304,18 +305,11 @@ impl PgStore {
         let client = tx.client();
         let tenant = tenant.as_str();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];
-        // `biased`: polled in this order, so BEGIN is on the wire before the binding, and the
-        // binding before the revision (whose row the binding's policy admits).
+        // `biased`: polled in this order, so BEGIN is on the wire before the binding.
         tokio::try_join!(
             biased;
             client.batch_execute("BEGIN"),
             client.execute(&bind, &params),
-            async {
-                if writes {
-                    client.execute(&bump, &params).await?;
-                }
-                Ok(())
-            },
         )
         .map_err(query_error)?;
         Ok(tx)
@@ -342,8 +336,8 @@ impl PgStore {
     }
 }
 
-/// A read-only transaction not yet begun. It gives no client to query with outside
-/// [`ReadTx::run`], so no statement can run outside the transaction and its tenant binding.
+/// A read-only transaction not yet begun. Its statements run inside [`ReadTx::run`], which
+/// wraps them in the transaction and its tenant binding; its client is only for preparing them.
 pub(crate) struct ReadTx {
     /// Rolls back on drop if [`ReadTx::run`] was cut short.
     tx: TenantTx,

@@ -144,6 +144,12 @@ impl PgStore {
             report.deleted_from_default = tx
                 .execute("DELETE FROM readings_default WHERE ts < $1", &[&cutoff])
                 .await?;
+            if !report.dropped.is_empty() || report.deleted_from_default > 0 {
+                // Readings are gone: views kept of any tenant's readings are stale. (Dropping a
+                // partition, or deleting from one directly, fires no trigger of `readings`.)
+                tx.execute("UPDATE tenant_revisions SET revision = revision + 1", &[])
+                    .await?;
+            }
             tx.commit().await?;
         }
         Ok(report)

@@ -51,7 +51,7 @@ impl ReadingRepository for PgStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let tx = self.begin_write(tenant).await?;
+            let tx = self.begin(tenant).await?;
             // Locks the devices against deletion until commit, so the check below stays true.
             if let Some(unknown) = first_missing_device(&tx, tenant, &distinct).await? {
                 return Err(IngestError::UnknownDevice(unknown));

@@ -243,7 +243,7 @@ impl MaintenanceWindowRepository for PgStore {
         actor: &Actor,
         window: NewMaintenanceWindow,
     ) -> Result<MaintenanceWindow, CreateWindowError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let row = match write(
             &tx,
             &insert_sql(),
@@ -274,7 +274,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<MaintenanceWindow, LookupError> {
-        let tx = self.begin_read(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let row = find(&tx, tenant, window_id, false).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(window_from_row(&row.ok_or(LookupError::NotFound)?)?)
@@ -288,7 +288,7 @@ impl MaintenanceWindowRepository for PgStore {
         window_id: &WindowSlug,
         changes: WindowChanges,
     ) -> Result<MaintenanceWindow, UpdateWindowError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         // Locked, so a concurrent update cannot slip between the check and the write.
         let current = find(&tx, tenant, window_id, true)
             .await?
@@ -307,7 +307,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(), LookupError> {
-        let tx = self.begin_write(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
         let deleted = tx
             .execute(&statement, &[&tenant.as_str(), &window_id.as_str()])
@@ -326,7 +326,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError> {
-        let tx = self.begin_read(tenant).await?;
+        let tx = self.begin(tenant).await?;
         let window = window_from_row(
             &find(&tx, tenant, window_id, false)
                 .await?

@@ -297,6 +297,8 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
 
     // 45 days of retention on 2026-03-20: January ends 2026-02-01 (before the cutoff of
     // 2026-02-03) and goes whole; February ends after the cutoff and stays.
+    use ports::DeviceGroupRepository as _;
+    let before = store.revision(&tenant).await.expect("read");
     let report = store
         .maintain_partitions(
             datetime!(2026-03-20 0:00 UTC),
@@ -324,6 +326,78 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
         .expect("q")
         .get(0);
     assert!(!exists, "the whole partition is gone, not just its rows");
+    assert_ne!(
+        store.revision(&tenant).await.expect("read"),
+        before,
+        "readings dropped by retention make kept views stale"
+    );
+}
+
+/// Writes that do not go through the adapter move revisions too (migration V6's triggers): one
+/// bound to a tenant moves that tenant's, one bound to none (an operator, as the owner) moves
+/// every tenant's.
+#[tokio::test]
+async fn writes_from_outside_the_service_move_revisions_too() {
+    use ports::DeviceGroupRepository as _;
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let actor = domain::Actor::parse("tester").expect("valid");
+    let (a, b) = (
+        domain::TenantId::parse("outside-a").expect("valid"),
+        domain::TenantId::parse("outside-b").expect("valid"),
+    );
+    for (tenant, slug) in [(&a, "grp-0000000a"), (&b, "grp-0000000b")] {
+        store
+            .create_group(
+                tenant,
+                &actor,
+                domain::NewDeviceGroup {
+                    id: uuid::Uuid::new_v4(),
+                    group_id: domain::GroupSlug::parse(slug).expect("valid"),
+                    name: domain::GroupName::parse(slug).expect("valid"),
+                    description: None,
+                    members: Vec::new(),
+                },
+            )
+            .await
+            .expect("created");
+    }
+    let revisions = || async {
+        (
+            store.revision(&a).await.expect("read"),
+            store.revision(&b).await.expect("read"),
+        )
+    };
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+
+    let (a0, b0) = revisions().await;
+    client
+        .batch_execute(
+            "BEGIN; SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', 'outside-a', true); \
+             UPDATE device_groups SET description = 'by hand'; COMMIT;",
+        )
+        .await
+        .expect("tenant-bound write");
+    let (a1, b1) = revisions().await;
+    assert_ne!(a1, a0, "the bound tenant's revision moved");
+    assert_eq!(b1, b0, "another tenant's did not");
+
+    client
+        .batch_execute("UPDATE device_groups SET description = NULL")
+        .await
+        .expect("owner's write");
+    let (a2, b2) = revisions().await;
+    assert_ne!(
+        a2, a1,
+        "a write bound to no tenant moves every tenant's revision"
+    );
+    assert_ne!(
+        b2, b1,
+        "a write bound to no tenant moves every tenant's revision"
+    );
 }
 
 /// Every operation's transaction ends before its connection serves anyone else: after a failed

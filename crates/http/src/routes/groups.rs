@@ -13,7 +13,7 @@ use crate::api_dto::{
 use crate::auth::Caller;
 use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
-use crate::group_views::{GroupViews, Key, View};
+use crate::group_views::{GroupViews, Key, Lookup, View};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::GENERATED_SLUG_ATTEMPTS;
@@ -291,11 +291,12 @@ pub async fn readings(
         .then(|| Key::readings(&caller.tenant, &group, request.query_string()));
     let mut revision = None;
     if let Some(key) = &kept_as {
-        if let Some(body) = views.kept(groups.as_ref(), key).await? {
-            return Ok(json_body(body));
-        }
-        // Asked before the readings, so they are at least as new as it.
-        revision = groups.revision(&caller.tenant).await?;
+        // The revision is asked before the readings are read, so they are at least as new as it.
+        revision = match views.lookup(groups.as_ref(), key).await? {
+            Lookup::Kept(body) => return Ok(json_body(body)),
+            Lookup::Stale(Some(asked)) => asked,
+            Lookup::Stale(None) => groups.revision(&caller.tenant).await?,
+        };
     }
     let readings = groups
         .group_readings(&caller.tenant, &group, query)
