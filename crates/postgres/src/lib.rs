@@ -288,7 +288,7 @@ impl PgStore {
     /// A pooled connection with a transaction open and bound to `tenant`, for an operation that
     /// writes or needs more than one round trip (else [`PgStore::reader`]). `BEGIN` and the
     /// binding go out together, one round trip. What the transaction writes moves the tenant's
-    /// revision (triggers of migration V7), so views derived from the data before it commits
+    /// revision (triggers of migration V6), so views derived from the data before it commits
     /// are known to be stale after.
     async fn begin(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
         let client = self.client().await?;
