@@ -102,6 +102,9 @@ pub struct ReadingQuery {
     since: Timestamp,
     until: Option<Timestamp>,
     limit: u32,
+    /// How far back from the moment it was asked the query looks, when it looks back from then
+    /// rather than between instants the client named.
+    look_back: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -135,6 +138,7 @@ impl ReadingQuery {
             since,
             until: None,
             limit,
+            look_back: Some(Duration::hours(hours)),
         })
     }
 
@@ -165,6 +169,7 @@ impl ReadingQuery {
             since,
             until: end,
             limit,
+            look_back: (start.is_none() && end.is_none()).then(|| Duration::hours(24)),
         })
     }
 
@@ -182,6 +187,13 @@ impl ReadingQuery {
     #[must_use]
     pub fn limit(&self) -> u32 {
         self.limit
+    }
+
+    /// How far back from the moment it was asked the query looks (`None` between fixed
+    /// instants): its answer changes with time alone as readings leave that reach.
+    #[must_use]
+    pub fn look_back(&self) -> Option<Duration> {
+        self.look_back
     }
 }
 
@@ -281,5 +293,19 @@ mod tests {
         );
         let early = ReadingQuery::last_hours(at(datetime!(0001-01-01 1:00 UTC)), 24, 1).unwrap();
         assert_eq!(early.since(), at(datetime!(0001-01-01 0:00 UTC)));
+    }
+
+    #[test]
+    fn only_queries_reaching_back_from_now_have_a_look_back() {
+        let now = at(datetime!(2025-01-02 0:00 UTC));
+        let hours = ReadingQuery::last_hours(now, 6, 10).unwrap();
+        assert_eq!(hours.look_back(), Some(Duration::hours(6)));
+        let start = Some(at(datetime!(2025-01-01 0:00 UTC)));
+        for (start, end) in [(start, None), (None, Some(now)), (start, Some(now))] {
+            let fixed = ReadingQuery::between(start, end, now, 10).unwrap();
+            assert_eq!(fixed.look_back(), None, "{start:?}..{end:?}");
+        }
+        let unbounded = ReadingQuery::between(None, None, now, 10).unwrap();
+        assert_eq!(unbounded.look_back(), Some(Duration::hours(24)));
     }
 }

@@ -59,15 +59,17 @@ impl Key {
 pub enum Lookup {
     /// The kept body, still holding.
     Kept(Bytes),
-    /// Nothing that holds; with the tenant's revision if it was asked (it was, when a body was
-    /// kept and in time).
-    Stale(Option<Option<Revision>>),
+    /// A body kept in time, but at another revision than the tenant's now, which was asked.
+    Stale(Option<Revision>),
+    /// Nothing kept, or kept past its time: the revision was not asked.
+    Missing,
 }
 
 #[derive(Clone)]
 struct Kept {
     revision: Revision,
-    /// When a window of the group's tenant starts or ends, changing who is in maintenance.
+    /// When time alone changes the body (a window starting or ending, a reading leaving the
+    /// look-back).
     valid_until: Option<Timestamp>,
     body: Bytes,
 }
@@ -122,7 +124,7 @@ impl GroupViews {
             group: group.clone(),
             view: ViewKind::Group(view),
         };
-        if let Some(body) = self.kept(groups, &key).await? {
+        if let Lookup::Kept(body) = self.lookup(groups, &key).await? {
             return Ok(body);
         }
         let detail = groups.get_group(tenant, group).await?;
@@ -142,23 +144,8 @@ impl GroupViews {
         Ok(body)
     }
 
-    /// The body kept under `key`, if it still holds: the tenant's revision is still the one it
-    /// was read at, and its time has not run out.
-    ///
-    /// # Errors
-    /// The store's, asked for the revision.
-    pub async fn kept(
-        &self,
-        groups: &dyn DeviceGroupRepository,
-        key: &Key,
-    ) -> Result<Option<Bytes>, StoreError> {
-        Ok(match self.lookup(groups, key).await? {
-            Lookup::Kept(body) => Some(body),
-            Lookup::Stale(_) => None,
-        })
-    }
-
-    /// Like [`GroupViews::kept`], also giving the revision asked when the kept body was stale.
+    /// The body kept under `key`, if it still holds: its time has not run out and the tenant's
+    /// revision is still the one it was read at.
     ///
     /// # Errors
     /// The store's, asked for the revision.
@@ -168,16 +155,16 @@ impl GroupViews {
         key: &Key,
     ) -> Result<Lookup, StoreError> {
         let Some(kept) = self.kept.get(key) else {
-            return Ok(Lookup::Stale(None));
+            return Ok(Lookup::Missing);
         };
         if kept.valid_until.is_some_and(|t| Timestamp::now() >= t) {
-            return Ok(Lookup::Stale(None));
+            return Ok(Lookup::Missing);
         }
         let now = groups.revision(&key.tenant).await?;
         Ok(if now == Some(kept.revision) {
             Lookup::Kept(kept.body)
         } else {
-            Lookup::Stale(Some(now))
+            Lookup::Stale(now)
         })
     }
 

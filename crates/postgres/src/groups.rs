@@ -249,14 +249,14 @@ type DetailRows = (Row, Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
 
 impl DetailStatements {
     async fn prepare(client: &ClientWrapper) -> Result<Self, StoreError> {
-        let prepare = |sql: String| async move { client.prepare_cached(&sql).await };
+        let (windows_sql, members_sql) = (live_windows_sql(), members_sql());
         let (revision, group, windows, custom_plans, members, memberships) = tokio::try_join!(
-            prepare(crate::REVISION.to_owned()),
-            prepare(GET_BY_ID.to_owned()),
-            prepare(live_windows_sql()),
-            prepare(CUSTOM_PLANS.to_owned()),
-            prepare(members_sql()),
-            prepare(WINDOW_MEMBERSHIPS.to_owned()),
+            client.prepare_cached(crate::REVISION),
+            client.prepare_cached(GET_BY_ID),
+            client.prepare_cached(&windows_sql),
+            client.prepare_cached(CUSTOM_PLANS),
+            client.prepare_cached(&members_sql),
+            client.prepare_cached(WINDOW_MEMBERSHIPS),
         )
         .map_err(query_error)?;
         Ok(Self {

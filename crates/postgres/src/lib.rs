@@ -291,17 +291,9 @@ impl PgStore {
     /// revision (triggers of migration V6), so views derived from the data before it commits
     /// are known to be stale after.
     async fn begin(&self, tenant: &TenantId) -> Result<TenantTx, StoreError> {
-        let client = self.client().await?;
-        // Prepared before anything is sent, so that both requests below go out on their first poll.
-        let bind = client
-            .prepare_cached(BIND_TENANT)
-            .await
-            .map_err(query_error)?;
-        // From here on, an early return rolls the transaction back.
-        let tx = TenantTx {
-            client: Some(client),
-            finished: std::sync::atomic::AtomicBool::new(false),
-        };
+        // The binding comes prepared, so both requests below go out on their first poll. From
+        // here on, an early return rolls the transaction back.
+        let ReadTx { tx, bind, .. } = self.reader(tenant).await?;
         let client = tx.client();
         let tenant = tenant.as_str();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];

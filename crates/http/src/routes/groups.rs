@@ -294,10 +294,11 @@ pub async fn readings(
         // The revision is asked before the readings are read, so they are at least as new as it.
         revision = match views.lookup(groups.as_ref(), key).await? {
             Lookup::Kept(body) => return Ok(json_body(body)),
-            Lookup::Stale(Some(asked)) => asked,
-            Lookup::Stale(None) => groups.revision(&caller.tenant).await?,
+            Lookup::Stale(asked) => asked,
+            Lookup::Missing => groups.revision(&caller.tenant).await?,
         };
     }
+    let look_back = query.look_back();
     let readings = groups
         .group_readings(&caller.tenant, &group, query)
         .await
@@ -318,8 +319,7 @@ pub async fn readings(
     };
     // Looking back from now, the answer holds until its oldest reading falls out of reach:
     // newer readings come only with writes, which move the revision.
-    let valid_until = params
-        .look_back()
+    let valid_until = look_back
         .zip(readings.last())
         .and_then(|(look_back, oldest)| oldest.timestamp.checked_add(look_back));
     let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();

@@ -91,20 +91,6 @@ pub struct ReadingsParams {
 }
 
 impl ReadingsParams {
-    /// How far back from now a valid query looks, when it looks back from now (`hours`, or no
-    /// bounds at all) rather than between fixed instants.
-    pub(crate) fn look_back(&self) -> Option<time::Duration> {
-        if self.start_time.is_some() || self.end_time.is_some() {
-            return None;
-        }
-        let hours = self
-            .hours
-            .as_deref()
-            .map_or(Ok(24), str::parse::<i64>)
-            .ok()?;
-        Some(time::Duration::hours(hours))
-    }
-
     /// # Errors
     /// 422 naming `hours`, `start_time`, `end_time` or `limit`.
     pub(crate) fn query(&self) -> Result<ReadingQuery, ApiError> {
