@@ -82,3 +82,78 @@ on_both_stores! {
         assert_eq!(w["enabled"], true);
     }
 }
+
+on_both_stores! {
+    async fn the_role_table_holds_on_every_write_of_both_families(app) {
+        // Arrange: one of everything, made by an admin.
+        let admin = token("acme", &["admin"]);
+        let (_, device) = app.post("/api/devices", &admin, json!({"name": "T1"})).await;
+        let device = device["id"].as_str().unwrap().to_owned();
+        let (_, group) = app.post("/customer/device-groups", &admin, json!({"group_id": "grp-lobby", "name": "Lobby"})).await;
+        let group_uuid = group["id"].as_str().unwrap().to_owned();
+        let (_, window) = app.post("/customer/maintenance-windows", &admin, json!({"name": "Patching", "starts_at": "2025-10-20T00:00:00Z"})).await;
+        let window = window["window_id"].as_str().unwrap().to_owned();
+        let data_writes = [
+            (Method::POST, "/customer/device-groups".to_owned(), Some(json!({"name": "Hall"}))),
+            (Method::PATCH, "/customer/device-groups/grp-lobby".to_owned(), Some(json!({"name": "Hall"}))),
+            (Method::DELETE, "/customer/device-groups/grp-lobby".to_owned(), None),
+            (Method::DELETE, "/customer/device-groups/grp-none".to_owned(), None),
+            (Method::PUT, format!("/customer/device-groups/grp-lobby/devices/{device}"), None),
+            (Method::DELETE, format!("/customer/device-groups/grp-lobby/devices/{device}"), None),
+            (Method::POST, "/api/devices".to_owned(), Some(json!({"name": "T2"}))),
+            (Method::DELETE, format!("/api/devices/{device}"), None),
+            (Method::POST, "/api/readings".to_owned(), Some(json!({"readings": []}))),
+        ];
+        let window_writes = [
+            (Method::POST, "/customer/maintenance-windows".to_owned(), Some(json!({"name": "Mute all", "starts_at": "2025-10-20T00:00:00Z"}))),
+            (Method::PATCH, format!("/customer/maintenance-windows/{window}"), Some(json!({"enabled": false}))),
+            (Method::DELETE, format!("/customer/maintenance-windows/{window}"), None),
+        ];
+        let group_api_writes = [
+            (Method::POST, "/api/groups".to_owned(), Some(json!({"name": "Hall"}))),
+            (Method::PUT, format!("/api/groups/{group_uuid}"), Some(json!({"name": "Hall"}))),
+            (Method::DELETE, format!("/api/groups/{group_uuid}"), None),
+        ];
+        let no_roles = sign(&json!({"sub": "x", "tenant_id": "acme", "exp": now_unix() + 600}));
+        let empty_roles = token("acme", &[]);
+        let viewer = token("acme", &["viewer"]);
+        let operator = token("acme", &["operator"]);
+
+        // Act and assert: refused writes are 403 with the role list, whatever the id.
+        for (who, t) in [("no roles claim", &no_roles), ("roles []", &empty_roles), ("viewer", &viewer), ("operator", &operator)] {
+            for (method, path, body) in data_writes.iter().cloned() {
+                let (status, answer) = app.request(method.clone(), &path, Some(t), body).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {method} {path}: {answer}");
+                assert_eq!(answer, json!({"detail": "Access forbidden. Required roles: admin, owner"}), "{who}: {method} {path}");
+            }
+            for (method, path, body) in group_api_writes.iter().cloned() {
+                let (status, answer) = app.request(method.clone(), &path, Some(t), body).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {method} {path}");
+                assert_eq!(answer, json!({"detail": "Access forbidden. Required roles: admin, owner", "code": "GROUP_004"}), "{who}: {method} {path}");
+            }
+        }
+        for (who, t) in [("no roles claim", &no_roles), ("roles []", &empty_roles), ("viewer", &viewer)] {
+            for (method, path, body) in window_writes.iter().cloned() {
+                let (status, answer) = app.request(method.clone(), &path, Some(t), body).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {method} {path}");
+                assert_eq!(answer, json!({"detail": "Access forbidden. Required roles: operator, admin, owner"}), "{who}: {method} {path}");
+            }
+            // Such tokens still read.
+            let (status, _) = app.get("/customer/device-groups/grp-lobby", t).await;
+            assert_eq!(status, StatusCode::OK, "{who} reads");
+        }
+        // Nothing changed.
+        let (_, groups) = app.get("/customer/device-groups", &admin).await;
+        assert_eq!(groups["total"], 1, "{groups}");
+        assert_eq!(groups["groups"][0]["name"], "Lobby");
+        let (_, windows) = app.get("/customer/maintenance-windows", &admin).await;
+        assert_eq!(windows["total"], 1, "{windows}");
+        assert_eq!(windows["windows"][0]["enabled"], true);
+
+        // An operator writes windows.
+        let (status, _) = app.patch(&format!("/customer/maintenance-windows/{window}"), &operator, json!({"enabled": false})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = app.delete(&format!("/customer/maintenance-windows/{window}"), &operator).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}

@@ -16,7 +16,7 @@ fn is_generated_slug(value: &str) -> bool {
 
 on_both_stores! {
     async fn a_group_is_created_listed_renamed_and_deleted(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
 
         // Act: create without group_id.
         let (status, created) = app.post("/customer/device-groups", &t, json!({"name": "Lobby", "description": "Ground floor"})).await;
@@ -65,7 +65,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_taken_group_id_or_name_answers_409_and_stores_nothing(app) {
-        let t = token("acme", &["operator"]);
+        let t = token("acme", &["admin"]);
         let (status, _) = app.post("/customer/device-groups", &t, json!({"group_id": "grp-lobby", "name": "Lobby"})).await;
         assert_eq!(status, StatusCode::OK);
 
@@ -91,7 +91,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn patch_refuses_empty_bodies_unknown_groups_and_nulls_for_required_fields(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         app.post("/customer/device-groups", &t, json!({"group_id": "grp-a", "name": "A"})).await;
 
         let (status, body) = app.patch("/customer/device-groups/grp-a", &t, json!({})).await;
@@ -119,7 +119,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn invalid_group_bodies_answer_422_naming_the_field(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         for (body, field) in [
             (json!({}), "body: missing field `name`"),
             (json!({"name": ""}), "name:"),
@@ -147,7 +147,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_128_character_name_and_an_empty_group_id_are_accepted(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let name = "é".repeat(128);
         let (status, body) = app.post("/customer/device-groups", &t, json!({"name": name, "group_id": ""})).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -19,7 +19,7 @@ fn nightly() -> Value {
 
 on_both_stores! {
     async fn a_window_is_created_read_listed_changed_and_deleted(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let (status, created) = app.post("/customer/maintenance-windows", &t, nightly()).await;
         assert_eq!(status, StatusCode::OK, "{created}");
         let id = created["window_id"].as_str().unwrap().to_owned();
@@ -72,7 +72,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn wrong_windows_are_refused_with_422_and_never_stored(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let with = |patch: Value| {
             let mut body = nightly();
             for (k, v) in patch.as_object().unwrap() {
@@ -114,7 +114,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_patch_that_would_break_the_window_is_refused_and_changes_nothing(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let (_, created) = app.post("/customer/maintenance-windows", &t, nightly()).await;
         let path = format!("/customer/maintenance-windows/{}", created["window_id"].as_str().unwrap());
 

@@ -955,3 +955,67 @@ on_both_stores! {
         assert_eq!(crate::devices::names(&theirs), ["Other tenant's"]);
     }
 }
+
+// Fails when a route ignores a query parameter it does not declare (a misspelt filter a client
+// believes applied, or junk that once keyed the group-views cache and grew it without bound).
+on_both_stores! {
+    async fn an_unknown_query_parameter_is_a_422_naming_it_on_every_route(app) {
+        let f = fixture(&app).await;
+        let before = snapshot(&app, &f).await;
+        let (d, g, s, w) = (&f.device, &f.group, &f.slug, &f.window);
+        let routes: Vec<(Method, String)> = vec![
+            (Method::GET, "/health/live".into()),
+            (Method::GET, "/health/ready".into()),
+            (Method::GET, "/openapi.json".into()),
+            (Method::GET, "/customer/device-groups".into()),
+            (Method::POST, "/customer/device-groups".into()),
+            (Method::GET, format!("/customer/device-groups/{s}")),
+            (Method::PATCH, format!("/customer/device-groups/{s}")),
+            (Method::DELETE, format!("/customer/device-groups/{s}")),
+            (Method::GET, format!("/customer/device-groups/{s}/devices")),
+            (Method::PUT, format!("/customer/device-groups/{s}/devices/{d}")),
+            (Method::DELETE, format!("/customer/device-groups/{s}/devices/{d}")),
+            (Method::GET, "/customer/maintenance-windows".into()),
+            (Method::POST, "/customer/maintenance-windows".into()),
+            (Method::GET, format!("/customer/maintenance-windows/{w}")),
+            (Method::PATCH, format!("/customer/maintenance-windows/{w}")),
+            (Method::DELETE, format!("/customer/maintenance-windows/{w}")),
+            (Method::GET, format!("/customer/maintenance-windows/{w}/occurrences")),
+            (Method::GET, format!("/customer/maintenance-windows/{w}/devices")),
+            (Method::GET, "/api/devices".into()),
+            (Method::POST, "/api/devices".into()),
+            (Method::GET, format!("/api/devices/{d}")),
+            (Method::PUT, format!("/api/devices/{d}")),
+            (Method::DELETE, format!("/api/devices/{d}")),
+            (Method::GET, format!("/api/devices/{d}/groups")),
+            (Method::GET, format!("/api/devices/{d}/readings")),
+            (Method::POST, format!("/api/devices/{d}/readings")),
+            (Method::POST, "/api/readings".into()),
+            (Method::GET, "/api/groups".into()),
+            (Method::POST, "/api/groups".into()),
+            (Method::GET, format!("/api/groups/{g}")),
+            (Method::PUT, format!("/api/groups/{g}")),
+            (Method::DELETE, format!("/api/groups/{g}")),
+            (Method::GET, format!("/api/groups/{g}/readings")),
+            (Method::GET, format!("/api/groups/{g}/alerts")),
+        ];
+        for (method, path) in &routes {
+            // Known parameters beside the unknown one do not excuse it.
+            let separator = if path.ends_with("/readings") && *method == Method::GET { "?hours=1&" } else { "?" };
+            for unknown in ["hour=1", "bogus=error", "x="] {
+                let target = format!("{path}{separator}{unknown}");
+                let reply = send(&app, Some(&f.admin), method.clone(), &target, Some(br#"{"name": "Changed"}"#.to_vec())).await;
+                assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {target}: {}", reply.text);
+                let name = unknown.split('=').next().unwrap();
+                let detail = reply.json["detail"].as_str().unwrap_or_default();
+                assert!(detail.starts_with(&format!("{name}: unknown query parameter")), "{method} {target}: {detail}");
+            }
+        }
+        // The parameters a route declares still work, in any order.
+        let reply = send(&app, Some(&f.admin), Method::GET, &format!("/api/groups/{g}/readings?limit=5&hours=2"), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let reply = send(&app, Some(&f.admin), Method::GET, "/customer/maintenance-windows?status=active&limit=1&name=x", None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(snapshot(&app, &f).await, before, "nothing refused was stored");
+    }
+}

@@ -256,7 +256,7 @@ fn named(devices: &[(&str, bool)]) -> Vec<(String, bool)> {
 
 on_both_stores! {
     async fn every_window_says_whether_it_is_disabled_expired_active_or_scheduled(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let cases = [
             (open_since_2020("Active"), "active"),
             (with(open_since_2020("Disabled"), json!({"enabled": false})), "disabled"),
@@ -326,7 +326,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_slot_past_midnight_in_berlin_follows_the_clock_change(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let window = create_window(&app, &t, json!({
             "name": "Berlin nights", "starts_at": "2025-01-01T00:00:00Z",
             "recurring": {"start_hour": 22, "end_hour": 6, "timezone": "Europe/Berlin"},
@@ -360,7 +360,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_morning_slot_in_berlin_is_nine_utc_in_winter_and_eight_in_summer(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let window = create_window(&app, &t, json!({
             "name": "Berlin mornings", "starts_at": "2025-01-01T00:00:00Z",
             "recurring": {"start_hour": 10, "end_hour": 11, "timezone": "Europe/Berlin"},
@@ -374,7 +374,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn local_times_that_are_skipped_move_forward_and_repeated_ones_take_the_first(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let window = create_window(&app, &t, json!({
             "name": "At half past two", "starts_at": "2025-01-01T00:00:00Z",
             "recurring": {"start_hour": 2, "start_minute": 30, "end_hour": 4, "timezone": "Europe/Berlin"},
@@ -390,7 +390,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn days_of_the_week_and_of_the_month_must_both_hold(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let first_monday = create_window(&app, &t, json!({
             "name": "First Monday", "starts_at": "2025-01-01T00:00:00Z",
             "recurring": {"dow": [1], "days_of_month": [1, 2, 3, 4, 5, 6, 7], "start_hour": 2, "end_hour": 3},
@@ -431,7 +431,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_window_without_recurring_occurs_once_and_the_window_bounds_clip_slots(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let once = create_window(&app, &t, json!({
             "name": "Once", "starts_at": "2025-01-01T00:00:00Z", "ends_at": "2025-02-01T00:00:00Z",
         })).await;
@@ -481,7 +481,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn bad_occurrence_queries_are_refused(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let window = create_window(&app, &t, open_since_2020("W")).await;
         let path = format!("{}/occurrences", window_path(&window));
         for (query, field) in [
@@ -516,7 +516,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn invalid_rules_are_refused_with_422_and_never_stored(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let rule = |r: Value| with(open_since_2020("Bad"), json!({"recurring": r}));
         for (body, field) in [
             (rule(json!({"start_hour": 1, "end_hour": 2, "timezone": "Mars/Olympus"})), "recurring.timezone:"),
@@ -574,7 +574,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn a_stored_rule_is_echoed_as_given_and_patch_null_clears_it(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         let created = create_window(&app, &t, json!({
             "name": "Month ends", "starts_at": "2025-01-01T00:00:00Z",
             "recurring": {
@@ -926,7 +926,7 @@ on_both_stores! {
 
 on_both_stores! {
     async fn an_occurrence_under_way_is_listed_whole_across_a_clock_change(app) {
-        let t = token("acme", &["viewer"]);
+        let t = token("acme", &["admin"]);
         // 03:00 to 02:30 the next day, Berlin time: on 30 March 2025 the end, 02:30, does not
         // exist and moves to 03:30 CEST (01:30Z), after that day's start at 03:00 CEST (01:00Z).
         let window = create_window(&app, &t, json!({

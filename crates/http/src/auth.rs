@@ -22,6 +22,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// The name tokens and refusals use.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Operator => "operator",
+            Self::Viewer => "viewer",
+        }
+    }
+
     fn parse(name: &str) -> Option<Self> {
         match name {
             "owner" => Some(Self::Owner),
@@ -131,6 +142,92 @@ impl FromRequest for Caller {
             .get(header::AUTHORIZATION)
             .map(|v| v.as_bytes());
         ready(authenticator.authenticate(header))
+    }
+}
+
+/// Who may make a kind of write (PRODUCT.md, "Auth and tenancy"): its roles, listed in the order
+/// refusals name them (`operator, admin, owner`), and the `code` its API family adds to a 403.
+pub trait WritePolicy {
+    const ROLES: &'static [Role];
+    const CODE: Option<&'static str>;
+
+    /// The 403 for a caller without any of [`WritePolicy::ROLES`].
+    #[must_use]
+    fn refusal() -> ApiError {
+        let roles: Vec<&str> = Self::ROLES.iter().map(|r| r.as_str()).collect();
+        let error = ApiError::forbidden(format!(
+            "Access forbidden. Required roles: {}",
+            roles.join(", ")
+        ));
+        match Self::CODE {
+            Some(code) => error.with_code(code),
+            None => error,
+        }
+    }
+}
+
+/// Customer-API groups and membership, devices and readings: admins and owners.
+#[derive(Debug)]
+pub enum DataWrites {}
+
+impl WritePolicy for DataWrites {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Owner];
+    const CODE: Option<&'static str> = None;
+}
+
+/// Group API writes: admins and owners, refused with `GROUP_004`.
+#[derive(Debug)]
+pub enum GroupApiWrites {}
+
+impl WritePolicy for GroupApiWrites {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Owner];
+    const CODE: Option<&'static str> = Some("GROUP_004");
+}
+
+/// Maintenance windows: operators too.
+#[derive(Debug)]
+pub enum WindowWrites {}
+
+impl WritePolicy for WindowWrites {
+    const ROLES: &'static [Role] = &[Role::Operator, Role::Admin, Role::Owner];
+    const CODE: Option<&'static str> = None;
+}
+
+/// A caller allowed to write under policy `P`. As a handler's first argument, it refuses the
+/// request (401, then 403) before the path is looked up or the body is read: actix extracts
+/// arguments in order and stops at the first error.
+#[derive(Debug)]
+pub struct Writer<P> {
+    pub caller: Caller,
+    policy: std::marker::PhantomData<P>,
+}
+
+impl<P> std::ops::Deref for Writer<P> {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl<P: WritePolicy> FromRequest for Writer<P> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let result = Caller::from_request(req, payload)
+            .into_inner()
+            .and_then(|caller| {
+                if caller.has_any_role(P::ROLES) {
+                    Ok(Self {
+                        caller,
+                        policy: std::marker::PhantomData,
+                    })
+                } else {
+                    Err(P::refusal())
+                }
+            });
+        ready(result)
     }
 }
 

@@ -9,8 +9,9 @@
 //! write through any instance of the service makes every instance's copy stale at once.
 
 use actix_web::web::Bytes;
-use domain::{TenantId, Timestamp};
+use domain::{ReadingQuery, TenantId, Timestamp};
 use ports::{DeviceGroupRepository, GroupDetail, GroupKey, LookupError, Revision, StoreError};
+use time::Duration;
 
 /// Below this many members, reading the group afresh costs about what the revision check does,
 /// and keeping it would only take memory.
@@ -39,19 +40,47 @@ pub struct Key {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum ViewKind {
     Group(View),
-    /// `GET /api/groups/{id}/readings` as JSON, with its query string as given.
-    Readings(String),
+    /// `GET /api/groups/{id}/readings` as JSON.
+    Readings(ReadingsSelection),
+}
+
+/// What a readings query selects, parsed and normalised: how the client spelt it (parameter
+/// order, padding, parameters it invented) makes no other key, and a key is a few bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ReadingsSelection {
+    /// The last `look_back` before each request.
+    LookBack { look_back: Duration, limit: u32 },
+    /// Between instants the client named.
+    Between {
+        since: Timestamp,
+        until: Option<Timestamp>,
+        limit: u32,
+    },
 }
 
 impl Key {
-    /// The JSON readings of `group` that the query string `query` selects.
+    /// The JSON readings of `group` that `query` selects.
     #[must_use]
-    pub fn readings(tenant: &TenantId, group: &GroupKey, query: &str) -> Self {
+    pub fn readings(tenant: &TenantId, group: &GroupKey, query: &ReadingQuery) -> Self {
+        let limit = query.limit();
+        let selection = match query.look_back() {
+            Some(look_back) => ReadingsSelection::LookBack { look_back, limit },
+            None => ReadingsSelection::Between {
+                since: query.since(),
+                until: query.until(),
+                limit,
+            },
+        };
         Self {
             tenant: tenant.clone(),
             group: group.clone(),
-            view: ViewKind::Readings(query.to_owned()),
+            view: ViewKind::Readings(selection),
         }
+    }
+
+    /// Bytes the key takes in memory, its tenant's name included.
+    fn size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.tenant.as_str().len()
     }
 }
 
@@ -78,9 +107,10 @@ struct Kept {
 struct BodySize;
 
 impl quick_cache::Weighter<Key, Kept> for BodySize {
-    fn weight(&self, _key: &Key, kept: &Kept) -> u64 {
-        // Never 0: quick_cache would then never evict the entry.
-        kept.body.len().max(1) as u64
+    fn weight(&self, key: &Key, kept: &Kept) -> u64 {
+        // Everything an entry holds counts against the capacity (never 0: quick_cache would
+        // then never evict the entry).
+        (key.size() + std::mem::size_of::<Kept>() + kept.body.len()) as u64
     }
 }
 
@@ -117,7 +147,7 @@ impl GroupViews {
         tenant: &TenantId,
         group: &GroupKey,
         view: View,
-        render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>>,
+        render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>> + Send + 'static,
     ) -> Result<Bytes, LookupError> {
         let key = Key {
             tenant: tenant.clone(),
@@ -129,9 +159,12 @@ impl GroupViews {
         }
         let detail = groups.get_group(tenant, group).await?;
         let now = Timestamp::now();
-        let body = Bytes::from(
-            render(&detail, now).map_err(|e| StoreError::Unknown(anyhow::Error::new(e)))?,
-        );
+        let (detail, body) = off_io_thread(move || {
+            let body = render(&detail, now);
+            (detail, body)
+        })
+        .await?;
+        let body = Bytes::from(body.map_err(|e| StoreError::Unknown(anyhow::Error::new(e)))?);
         let revision = detail
             .revision
             .filter(|_| detail.members.len() >= MIN_MEMBERS);
@@ -194,16 +227,56 @@ impl GroupViews {
     }
 }
 
+/// Runs CPU-heavy work (rendering a large group, judging its members) on the blocking pool, so
+/// the I/O thread goes on serving other requests and the request's deadline can still fire.
+///
+/// # Errors
+/// [`StoreError::Unknown`] when the work panicked.
+pub async fn off_io_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    actix_web::web::block(work)
+        .await
+        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("rendering failed: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key() -> Key {
+        let query = ReadingQuery::last_hours(Timestamp::now(), 1, 1000).expect("valid");
         Key::readings(
             &TenantId::parse("t").expect("valid"),
             &GroupKey::Id(uuid::Uuid::nil()),
-            "hours=1",
+            &query,
         )
+    }
+
+    #[test]
+    fn keys_are_the_selection_not_its_spelling_and_weigh_what_they_hold() {
+        let tenant = TenantId::parse("t").expect("valid");
+        let group = GroupKey::Id(uuid::Uuid::nil());
+        let now = Timestamp::now();
+        let later = now.checked_add(Duration::seconds(90)).expect("in range");
+        let an_hour = |at| ReadingQuery::last_hours(at, 1, 1000).expect("valid");
+        // The same look-back asked at two instants is one key.
+        assert_eq!(
+            Key::readings(&tenant, &group, &an_hour(now)),
+            Key::readings(&tenant, &group, &an_hour(later))
+        );
+        let two_hours = ReadingQuery::last_hours(now, 2, 1000).expect("valid");
+        assert_ne!(
+            Key::readings(&tenant, &group, &an_hour(now)),
+            Key::readings(&tenant, &group, &two_hours)
+        );
+        let kept = Kept {
+            revision: Revision(1),
+            valid_until: None,
+            body: Bytes::from_static(b"{}"),
+        };
+        let weight = quick_cache::Weighter::weight(&BodySize, &key(), &kept);
+        assert!(weight > 2 && weight < 512, "{weight}");
     }
 
     #[test]

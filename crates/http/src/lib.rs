@@ -13,6 +13,7 @@ pub mod group_views;
 pub mod json;
 pub mod observe;
 pub mod openapi;
+pub mod query;
 mod routes;
 pub mod schemas;
 pub mod timeout;
@@ -27,6 +28,7 @@ use ports::{
 
 pub use auth::{Authenticator, Caller, Role};
 pub use error::{ApiError, ErrorBody};
+use query::QueryKeys;
 
 /// Everything the handlers need, as ports.
 #[derive(Clone)]
@@ -89,126 +91,172 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
             .service(
-                web::resource("/health/live")
+                resource("/health/live", QueryKeys::none())
                     .get(routes::meta::live)
                     .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/health/ready")
+                resource("/health/ready", QueryKeys::none())
                     .get(routes::meta::ready)
                     .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/openapi.json")
+                resource("/openapi.json", QueryKeys::none())
                     .get(routes::meta::openapi_json)
                     .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/docs")
+                resource("/docs", QueryKeys::none())
                     .get(routes::meta::docs)
                     .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/customer/device-groups")
-                    .get(routes::customer_groups::list)
-                    .post(routes::customer_groups::create)
-                    .default_service(not_allowed("GET, POST")),
+                resource(
+                    "/customer/device-groups",
+                    QueryKeys::of::<routes::ListParams>(),
+                )
+                .get(routes::customer_groups::list)
+                .post(routes::customer_groups::create)
+                .default_service(not_allowed("GET, POST")),
             )
             .service(
-                web::resource("/customer/device-groups/{group_id}")
+                resource("/customer/device-groups/{group_id}", QueryKeys::none())
                     .get(routes::customer_groups::get)
                     .patch(routes::customer_groups::update)
                     .delete(routes::customer_groups::delete)
                     .default_service(not_allowed("GET, PATCH, DELETE")),
             )
             .service(
-                web::resource("/customer/maintenance-windows")
-                    .get(routes::customer_windows::list)
-                    .post(routes::customer_windows::create)
-                    .default_service(not_allowed("GET, POST")),
+                resource(
+                    "/customer/maintenance-windows",
+                    QueryKeys::of::<dto::WindowListParams>().and::<routes::ListParams>(),
+                )
+                .get(routes::customer_windows::list)
+                .post(routes::customer_windows::create)
+                .default_service(not_allowed("GET, POST")),
             )
             .service(
-                web::resource("/customer/maintenance-windows/{window_id}")
-                    .get(routes::customer_windows::get)
-                    .patch(routes::customer_windows::update)
-                    .delete(routes::customer_windows::delete)
-                    .default_service(not_allowed("GET, PATCH, DELETE")),
+                resource(
+                    "/customer/maintenance-windows/{window_id}",
+                    QueryKeys::none(),
+                )
+                .get(routes::customer_windows::get)
+                .patch(routes::customer_windows::update)
+                .delete(routes::customer_windows::delete)
+                .default_service(not_allowed("GET, PATCH, DELETE")),
             )
             .service(
-                web::resource("/customer/maintenance-windows/{window_id}/occurrences")
-                    .get(routes::customer_windows::occurrences)
-                    .default_service(not_allowed("GET")),
+                resource(
+                    "/customer/maintenance-windows/{window_id}/occurrences",
+                    QueryKeys::of::<dto::OccurrenceParams>(),
+                )
+                .get(routes::customer_windows::occurrences)
+                .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/customer/maintenance-windows/{window_id}/devices")
-                    .get(routes::customer_windows::devices)
-                    .default_service(not_allowed("GET")),
+                resource(
+                    "/customer/maintenance-windows/{window_id}/devices",
+                    QueryKeys::of::<routes::ListParams>(),
+                )
+                .get(routes::customer_windows::devices)
+                .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/customer/device-groups/{group_id}/devices")
-                    .get(routes::customer_groups::members)
-                    .default_service(not_allowed("GET")),
+                resource(
+                    "/customer/device-groups/{group_id}/devices",
+                    QueryKeys::of::<routes::ListParams>(),
+                )
+                .get(routes::customer_groups::members)
+                .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/customer/device-groups/{group_id}/devices/{device_id}")
-                    .put(routes::customer_groups::add_member)
-                    .delete(routes::customer_groups::remove_member)
-                    .default_service(not_allowed("PUT, DELETE")),
+                resource(
+                    "/customer/device-groups/{group_id}/devices/{device_id}",
+                    QueryKeys::none(),
+                )
+                .put(routes::customer_groups::add_member)
+                .delete(routes::customer_groups::remove_member)
+                .default_service(not_allowed("PUT, DELETE")),
             )
             .service(
-                web::resource("/api/devices")
+                resource("/api/devices", QueryKeys::of::<routes::ListParams>())
                     .get(routes::devices::list)
                     .post(routes::devices::create)
                     .default_service(not_allowed("GET, POST")),
             )
             .service(
-                web::resource("/api/devices/{id}")
+                resource("/api/devices/{id}", QueryKeys::none())
                     .get(routes::devices::get)
                     .put(routes::devices::update)
                     .delete(routes::devices::delete)
                     .default_service(not_allowed("GET, PUT, DELETE")),
             )
             .service(
-                web::resource("/api/devices/{id}/groups")
-                    .get(routes::devices::groups)
-                    .default_service(not_allowed("GET")),
+                resource(
+                    "/api/devices/{id}/groups",
+                    QueryKeys::of::<routes::ListParams>(),
+                )
+                .get(routes::devices::groups)
+                .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/api/devices/{id}/readings")
-                    .get(routes::devices::readings)
-                    .post(routes::devices::record)
-                    .default_service(not_allowed("GET, POST")),
+                resource(
+                    "/api/devices/{id}/readings",
+                    QueryKeys::of::<routes::ReadingsParams>(),
+                )
+                .get(routes::devices::readings)
+                .post(routes::devices::record)
+                .default_service(not_allowed("GET, POST")),
             )
             .service(
-                web::resource("/api/readings")
+                resource("/api/readings", QueryKeys::none())
                     .post(routes::readings::ingest)
                     .default_service(not_allowed("POST")),
             )
             .service(
-                web::resource("/api/groups")
+                resource("/api/groups", QueryKeys::of::<routes::ListParams>())
                     .get(routes::groups::list)
                     .post(routes::groups::create)
                     .default_service(not_allowed("GET, POST")),
             )
             .service(
-                web::resource("/api/groups/{group_id}")
+                resource("/api/groups/{group_id}", QueryKeys::none())
                     .get(routes::groups::get)
                     .put(routes::groups::update)
                     .delete(routes::groups::delete)
                     .default_service(not_allowed("GET, PUT, DELETE")),
             )
             .service(
-                web::resource("/api/groups/{group_id}/readings")
-                    .get(routes::groups::readings)
-                    .default_service(not_allowed("GET")),
+                resource(
+                    "/api/groups/{group_id}/readings",
+                    QueryKeys::of::<routes::ReadingsParams>(),
+                )
+                .get(routes::groups::readings)
+                .default_service(not_allowed("GET")),
             )
             .service(
-                web::resource("/api/groups/{group_id}/alerts")
+                resource("/api/groups/{group_id}/alerts", QueryKeys::none())
                     .get(routes::groups::alerts)
                     .default_service(not_allowed("GET")),
             )
             .default_service(web::to(not_found));
     }
+}
+
+/// A resource at `path` whose query strings hold only `keys`.
+fn resource(
+    path: &str,
+    keys: QueryKeys,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path).wrap_fn(query::only(keys))
 }
 
 async fn not_found() -> HttpResponse {

@@ -83,6 +83,39 @@ impl Modify for BearerScheme {
                 .to_owned(),
         );
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        unknown_query_parameters_are_refused(openapi);
+    }
+}
+
+/// Every route refuses a query parameter it does not declare with a 422 (see [`crate::query`]);
+/// the operations that declare no 422 of their own say so here.
+fn unknown_query_parameters_are_refused(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let refused = ResponseBuilder::new()
+        .description("An unknown query parameter; `detail` names it")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            if responses.contains_key("422") {
+                continue;
+            }
+            // A BTreeMap: the codes stay in order.
+            responses.insert("422".to_owned(), refused.clone().into());
+        }
     }
 }
 

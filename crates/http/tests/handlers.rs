@@ -3923,7 +3923,8 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
 }
 
 // ---------------------------------------------------------------------------------------------
-// Roles: writes of devices, readings and Group API groups need admin or owner
+// Roles: writes of groups, membership, devices and readings need admin or owner; windows also
+// operator
 
 /// Every write that needs admin or owner, each with a valid body, sent with `roles`. The flag
 /// tells the Group API's writes, whose 403 carries `GROUP_004`.
@@ -3977,6 +3978,55 @@ fn writes_needing_admin_or_owner(roles: &[&str]) -> Vec<(&'static str, TestReque
             true,
         ),
         ("DELETE group", TestRequest::delete().uri(&group), true),
+        // Refused before any lookup or parsing: an id that names nothing, or is no id at all,
+        // and a body that does not parse are still 403s.
+        (
+            "DELETE group by a malformed id",
+            TestRequest::delete().uri(&format!("{API_GROUPS}/not-a-uuid")),
+            true,
+        ),
+        (
+            "PUT device with a malformed body",
+            TestRequest::put()
+                .uri(&device)
+                .insert_header(("content-type", "application/json"))
+                .set_payload("{not json"),
+            false,
+        ),
+        (
+            "POST customer group",
+            TestRequest::post()
+                .uri(GROUPS)
+                .set_json(json!({"name": "Lobby"})),
+            false,
+        ),
+        (
+            "PATCH customer group",
+            TestRequest::patch()
+                .uri(&format!("{GROUPS}/grp-lobby"))
+                .set_json(json!({"name": "Hall"})),
+            false,
+        ),
+        (
+            "DELETE customer group",
+            TestRequest::delete().uri(&format!("{GROUPS}/grp-lobby")),
+            false,
+        ),
+        (
+            "DELETE customer group by an impossible slug",
+            TestRequest::delete().uri(&format!("{GROUPS}/NOT%20A%20SLUG")),
+            false,
+        ),
+        (
+            "PUT customer group member",
+            TestRequest::put().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+            false,
+        ),
+        (
+            "DELETE customer group member",
+            TestRequest::delete().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+            false,
+        ),
     ]
     .into_iter()
     .map(|(label, request, group_api)| (label, as_roles(roles, request), group_api))
@@ -4008,6 +4058,92 @@ async fn assert_writes_forbidden(roles: &[&str]) {
         };
         assert_eq!(answer.json(), body, "{label} as {roles:?}");
     }
+}
+
+/// Every window write, each with a valid body, sent with `roles`.
+fn window_writes(roles: &[&str]) -> Vec<(&'static str, TestRequest)> {
+    vec![
+        (
+            "POST window",
+            TestRequest::post()
+                .uri(WINDOWS)
+                .set_json(json!({"name": "Patching", "starts_at": "2025-10-20T00:00:00Z"})),
+        ),
+        (
+            "PATCH window",
+            TestRequest::patch()
+                .uri(&format!("{WINDOWS}/mw-0000abcd"))
+                .set_json(json!({"enabled": false})),
+        ),
+        (
+            "DELETE window",
+            TestRequest::delete().uri(&format!("{WINDOWS}/mw-0000abcd")),
+        ),
+        (
+            "DELETE window by an impossible slug",
+            TestRequest::delete().uri(&format!("{WINDOWS}/nope")),
+        ),
+    ]
+    .into_iter()
+    .map(|(label, request)| (label, as_roles(roles, request)))
+    .collect()
+}
+
+#[actix_web::test]
+async fn window_writes_without_operator_admin_or_owner_are_refused_before_any_lookup() {
+    for roles in [&["viewer"][..], &[], &["superuser"]] {
+        let cases = window_writes(roles);
+        let labels: Vec<&str> = cases.iter().map(|(l, _)| *l).collect();
+        let answers = call_all(
+            Mocks::untouchable(),
+            cases.into_iter().map(|(_, r)| r).collect(),
+        )
+        .await;
+        for (label, answer) in labels.iter().zip(&answers) {
+            assert_eq!(answer.status, StatusCode::FORBIDDEN, "{label} as {roles:?}");
+            assert_eq!(
+                answer.json(),
+                json!({"detail": "Access forbidden. Required roles: operator, admin, owner"}),
+                "{label} as {roles:?}: no code in the customer API"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn an_operator_may_write_windows() {
+    // Arrange: each write reaches its repository.
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_create_window()
+        .times(1)
+        .returning(|_, _, _| {
+            Err(ports::CreateWindowError::Store(
+                ports::StoreError::Unavailable(anyhow::anyhow!("down")),
+            ))
+        });
+    mocks
+        .windows
+        .expect_update_window()
+        .times(1)
+        .returning(|_, _, _, _| Err(ports::UpdateWindowError::NotFound));
+    mocks
+        .windows
+        .expect_delete_window()
+        .times(1)
+        .returning(|_, _| Err(ports::LookupError::NotFound));
+    let cases = window_writes(&["operator"]);
+    let answers = call_all(mocks, cases.into_iter().take(3).map(|(_, r)| r).collect()).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::NOT_FOUND,
+            StatusCode::NOT_FOUND
+        ]
+    );
 }
 
 #[actix_web::test]
@@ -4065,7 +4201,11 @@ async fn an_owner_may_write_devices_readings_and_groups() {
         .expect_delete_group()
         .times(1)
         .returning(|_, _| Ok(()));
-    let cases = writes_needing_admin_or_owner(&["owner"]);
+    // The first eight: the devices, readings and Group API writes mocked above.
+    let cases: Vec<_> = writes_needing_admin_or_owner(&["owner"])
+        .into_iter()
+        .take(8)
+        .collect();
     let labels: Vec<&str> = cases.iter().map(|(l, _, _)| *l).collect();
     let requests = cases.into_iter().map(|(_, r, _)| r).collect();
 
@@ -4155,8 +4295,8 @@ async fn a_viewer_may_read_devices_readings_and_groups() {
 }
 
 #[actix_web::test]
-async fn a_viewer_may_change_customer_group_membership() {
-    // Arrange: the customer API lets any authenticated user of the tenant write.
+async fn an_admin_may_change_customer_group_membership() {
+    // Arrange
     let mut mocks = Mocks::new();
     mocks
         .groups
@@ -4174,8 +4314,8 @@ async fn a_viewer_may_change_customer_group_membership() {
     let answers = call_all(
         mocks,
         vec![
-            as_roles(&["viewer"], TestRequest::put().uri(&uri)),
-            as_roles(&["viewer"], TestRequest::delete().uri(&uri)),
+            as_roles(&["admin"], TestRequest::put().uri(&uri)),
+            as_roles(&["admin"], TestRequest::delete().uri(&uri)),
         ],
     )
     .await;
@@ -7293,7 +7433,7 @@ async fn patching_a_customer_group_passes_the_tokens_sub_as_the_actor() {
 
 #[actix_web::test]
 async fn changing_a_customer_groups_membership_passes_the_tokens_sub_as_the_actor() {
-    // Arrange: carol is a viewer, who may change membership.
+    // Arrange: carol is an admin.
     let mut mocks = Mocks::new();
     mocks
         .groups
@@ -7324,12 +7464,12 @@ async fn changing_a_customer_groups_membership_passes_the_tokens_sub_as_the_acto
         vec![
             as_sub(
                 CAROL,
-                &["viewer"],
+                &["admin"],
                 TestRequest::put().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
             ),
             as_sub(
                 CAROL,
-                &["viewer"],
+                &["admin"],
                 TestRequest::delete().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_B}")),
             ),
         ],

@@ -1,4 +1,4 @@
-//! `/customer/device-groups` (seed 000): any authenticated user of the tenant may read and write.
+//! `/customer/device-groups` (seed 000): every role of the tenant reads; admins and owners write.
 
 use actix_web::{web, HttpResponse};
 use domain::{GroupSlug, NewDeviceGroup};
@@ -9,7 +9,7 @@ use ports::{
 use uuid::Uuid;
 
 use crate::api_dto::DeviceView;
-use crate::auth::Caller;
+use crate::auth::{Caller, DataWrites, Writer};
 use crate::dto::{
     DeviceGroupCreate, DeviceGroupDeleted, DeviceGroupList, DeviceGroupUpdate, DeviceGroupView,
     GroupMembers, MembershipChanged,
@@ -88,6 +88,7 @@ pub async fn list(
     responses(
         (status = 200, description = "The created group", body = DeviceGroupView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 409, description = "`Group ID already exists`, or the name is taken", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
@@ -96,7 +97,7 @@ pub async fn list(
     security(("bearer" = []))
 )]
 pub async fn create(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     body: JsonBody<DeviceGroupCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -173,6 +174,7 @@ pub async fn get(
         (status = 200, description = "The updated group", body = DeviceGroupView),
         (status = 400, description = "`No fields to update`", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found`", body = ErrorBody),
         (status = 409, description = "The new name is taken", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
@@ -182,7 +184,7 @@ pub async fn get(
     security(("bearer" = []))
 )]
 pub async fn update(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
     body: JsonBody<DeviceGroupUpdate>,
@@ -208,13 +210,14 @@ pub async fn update(
     responses(
         (status = 200, description = "Deleted", body = DeviceGroupDeleted),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -283,13 +286,14 @@ pub async fn members(
     responses(
         (status = 200, description = "The device is a member", body = MembershipChanged),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found` or `Device not found`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn add_member(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -323,13 +327,14 @@ pub async fn add_member(
     responses(
         (status = 200, description = "The device is no longer a member", body = MembershipChanged),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found` or `Device not in group`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn remove_member(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,11 +1,12 @@
-//! `/customer/maintenance-windows` (seed 001): any authenticated user of the tenant.
+//! `/customer/maintenance-windows` (seed 001): every role of the tenant reads; operators, admins
+//! and owners write.
 
 use actix_web::{web, HttpResponse};
 use domain::{ListQuery, NewMaintenanceWindow, Timestamp, WindowSlug, WindowStatus};
 use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
 
 use crate::api_dto::DeviceView;
-use crate::auth::Caller;
+use crate::auth::{Caller, WindowWrites, Writer};
 use crate::dto::{
     MaintenanceWindowCreate, MaintenanceWindowDeleted, MaintenanceWindowList,
     MaintenanceWindowUpdate, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
@@ -180,6 +181,7 @@ pub async fn devices(
     responses(
         (status = 200, description = "The created window", body = MaintenanceWindowView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -187,7 +189,7 @@ pub async fn devices(
     security(("bearer" = []))
 )]
 pub async fn create(
-    caller: Caller,
+    caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     body: JsonBody<MaintenanceWindowCreate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -252,6 +254,7 @@ pub async fn get(
         (status = 200, description = "The updated window", body = MaintenanceWindowView),
         (status = 400, description = "`No fields to update`", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
@@ -260,7 +263,7 @@ pub async fn get(
     security(("bearer" = []))
 )]
 pub async fn update(
-    caller: Caller,
+    caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
     body: JsonBody<MaintenanceWindowUpdate>,
@@ -285,13 +288,14 @@ pub async fn update(
     responses(
         (status = 200, description = "Deleted", body = MaintenanceWindowDeleted),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete(
-    caller: Caller,
+    caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

@@ -12,13 +12,11 @@ use crate::api_dto::{
     reading_value, threshold_error, DeviceCreate, DeviceReadingIn, DeviceReadingStored,
     DeviceReadings, DeviceUpdate, DeviceView, GroupListItem, ReadingView,
 };
-use crate::auth::Caller;
+use crate::auth::{Caller, DataWrites, Writer};
 use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::{
-    csv, require_writer, rfc3339, wants_csv, ListParams, ReadingsParams, TOTAL_COUNT,
-};
+use crate::routes::{csv, rfc3339, wants_csv, ListParams, ReadingsParams, TOTAL_COUNT};
 
 fn device_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Device {raw} not found"))
@@ -77,7 +75,7 @@ pub async fn list(
         (status = 201, description = "The created device", body = DeviceView),
         (status = 400, description = "The name is taken", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -85,11 +83,10 @@ pub async fn list(
     security(("bearer" = []))
 )]
 pub async fn create(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
     body: JsonBody<DeviceCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    require_writer(&caller)?;
     let spec = body.0.try_into_domain()?;
     let device = devices
         .create_device(
@@ -141,7 +138,7 @@ pub async fn get(
         (status = 200, description = "The updated device", body = DeviceView),
         (status = 400, description = "The name is taken", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid body or thresholds out of order", body = ErrorBody),
@@ -150,12 +147,11 @@ pub async fn get(
     security(("bearer" = []))
 )]
 pub async fn update(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
     path: web::Path<String>,
     body: JsonBody<DeviceUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    require_writer(&caller)?;
     let changes = body.0.try_into_domain()?;
     let device = devices
         .update_device(&caller.tenant, &caller.actor, device_id(&path)?, changes)
@@ -176,18 +172,17 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_writer(&caller)?;
     devices
         .delete_device(&caller.tenant, device_id(&path)?)
         .await
@@ -289,7 +284,7 @@ pub async fn readings(
     responses(
         (status = 201, description = "Stored", body = DeviceReadingStored),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
         (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -297,12 +292,11 @@ pub async fn readings(
     security(("bearer" = []))
 )]
 pub async fn record(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     readings: web::Data<dyn ReadingRepository>,
     path: web::Path<String>,
     body: JsonBody<DeviceReadingIn>,
 ) -> Result<HttpResponse, ApiError> {
-    require_writer(&caller)?;
     let id = device_id(&path)?;
     let body = body.0;
     let reading = Reading {

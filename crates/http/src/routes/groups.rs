@@ -10,16 +10,14 @@ use crate::api_dto::{
     device_ids, group_api_name, group_description, AlertSummaryView, GroupCreate, GroupDetailView,
     GroupListItem, GroupReadingView, GroupReadingsView, GroupUpdate,
 };
-use crate::auth::Caller;
+use crate::auth::{Caller, GroupApiWrites, Writer};
 use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
-use crate::group_views::{GroupViews, Key, Lookup, View};
+use crate::group_views::{off_io_thread, GroupViews, Key, Lookup, View};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::GENERATED_SLUG_ATTEMPTS;
-use crate::routes::{
-    csv, require_writer, rfc3339, wants_csv, ListParams, ReadingsParams, FORBIDDEN, TOTAL_COUNT,
-};
+use crate::routes::{csv, rfc3339, wants_csv, ListParams, ReadingsParams, TOTAL_COUNT};
 
 fn group_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Group {raw} not found")).with_code("GROUP_005")
@@ -30,10 +28,6 @@ fn group_key(raw: &str) -> Result<GroupKey, ApiError> {
     Uuid::parse_str(raw)
         .map(GroupKey::Id)
         .map_err(|_| group_not_found(raw))
-}
-
-fn writer(caller: &Caller) -> Result<(), ApiError> {
-    require_writer(caller).map_err(|_| ApiError::forbidden(FORBIDDEN).with_code("GROUP_004"))
 }
 
 fn name_taken(name: &domain::GroupName) -> ApiError {
@@ -63,7 +57,7 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
         (status = 201, description = "Group created", body = GroupDetailView),
         (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "`GROUP_004` not admin or owner", body = ErrorBody),
+        (status = 403, description = "`GROUP_004` `Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -71,11 +65,10 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
     security(("bearer" = []))
 )]
 pub async fn create(
-    caller: Caller,
+    caller: Writer<GroupApiWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     body: JsonBody<GroupCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    writer(&caller)?;
     let body = body.0;
     let name = group_api_name(&body.name)?;
     let description = group_description(body.description.as_deref())?;
@@ -196,7 +189,7 @@ fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
         (status = 200, description = "Group updated", body = GroupDetailView),
         (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "`GROUP_004` not admin or owner", body = ErrorBody),
+        (status = 403, description = "`GROUP_004` `Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
@@ -205,12 +198,11 @@ fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
     security(("bearer" = []))
 )]
 pub async fn update(
-    caller: Caller,
+    caller: Writer<GroupApiWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
     body: JsonBody<GroupUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    writer(&caller)?;
     let key = group_key(&path)?;
     let body = body.0;
     let name = not_null("name", body.name)?;
@@ -242,18 +234,17 @@ pub async fn update(
     responses(
         (status = 204, description = "Group deleted"),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "`GROUP_004` not admin or owner", body = ErrorBody),
+        (status = 403, description = "`GROUP_004` `Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete(
-    caller: Caller,
+    caller: Writer<GroupApiWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    writer(&caller)?;
     groups
         .delete_group(&caller.tenant, &group_key(&path)?)
         .await
@@ -287,8 +278,7 @@ pub async fn readings(
     let query = params.query()?;
     let group = GroupKey::Id(group_id);
     // JSON answers are kept (CSV exports are rarer, and not).
-    let kept_as = (!wants_csv(&request))
-        .then(|| Key::readings(&caller.tenant, &group, request.query_string()));
+    let kept_as = (!wants_csv(&request)).then(|| Key::readings(&caller.tenant, &group, &query));
     let mut revision = None;
     if let Some(key) = &kept_as {
         // The revision is asked before the readings are read, so they are at least as new as it.
@@ -322,15 +312,17 @@ pub async fn readings(
     let valid_until = look_back
         .zip(readings.last())
         .and_then(|(look_back, oldest)| oldest.timestamp.checked_add(look_back));
-    let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();
-    let body = actix_web::web::Bytes::from(
+    let body = off_io_thread(move || {
+        let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();
         serde_json::to_vec(&GroupReadingsView {
             group_id,
             total: readings.len() as u64,
             readings,
         })
-        .map_err(|e| ports::StoreError::Unknown(anyhow::Error::new(e)))?,
-    );
+    })
+    .await?
+    .map_err(|e| ports::StoreError::Unknown(anyhow::Error::new(e)))?;
+    let body = actix_web::web::Bytes::from(body);
     views.keep(key, revision, valid_until, body.clone());
     Ok(json_body(body))
 }

@@ -10,24 +10,10 @@ use domain::{ListQuery, ReadingQuery, Timestamp};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 
 /// How often a create retries after its generated slug collided with an existing one.
 pub(crate) const GENERATED_SLUG_ATTEMPTS: usize = 3;
-
-/// Who may write devices, readings and Group API groups.
-const WRITER_ROLES: [Role; 2] = [Role::Admin, Role::Owner];
-pub(crate) const FORBIDDEN: &str = "Access forbidden. Required roles: admin, owner";
-
-/// 403 unless the caller is an admin or owner.
-pub(crate) fn require_writer(caller: &Caller) -> Result<(), ApiError> {
-    if caller.has_any_role(&WRITER_ROLES) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(FORBIDDEN))
-    }
-}
 
 /// Name filter and paging of a list. Without them, lists answer as the seeds show, in full.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -6,11 +6,10 @@ use ports::{IngestError, ReadingRepository};
 use uuid::Uuid;
 
 use crate::api_dto::{reading_value, IngestAccepted, ReadingsIngest};
-use crate::auth::Caller;
+use crate::auth::{DataWrites, Writer};
 use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::require_writer;
 
 /// Bulk bodies may be larger than the default limit: 10,000 readings of ~100 bytes each.
 pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -24,7 +23,7 @@ pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
     responses(
         (status = 201, description = "All readings stored", body = IngestAccepted),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not admin or owner", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
         (status = 422, description = "A reading is invalid or names an unknown device; nothing stored", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -32,11 +31,10 @@ pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
     security(("bearer" = []))
 )]
 pub async fn ingest(
-    caller: Caller,
+    caller: Writer<DataWrites>,
     readings: web::Data<dyn ReadingRepository>,
     body: JsonBody<ReadingsIngest, INGEST_BODY_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
-    require_writer(&caller)?;
     let incoming = body.0.readings;
     if incoming.len() > domain::reading::MAX_READINGS_PER_BATCH {
         return Err(ApiError::invalid(
