@@ -5,7 +5,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use store_postgres::testing::TestDatabase;
+use test_db::TestDatabase;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 

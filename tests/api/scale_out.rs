@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use store_postgres::testing::TestDatabase;
+use test_db::TestDatabase;
 
 use crate::helpers::{token, TestApp};
 

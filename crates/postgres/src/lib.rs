@@ -21,9 +21,6 @@ pub use partitions::PartitionReport;
 mod readings;
 mod windows;
 
-#[cfg(feature = "test-support")]
-pub mod testing;
-
 use std::time::Duration;
 
 use anyhow::Context as _;

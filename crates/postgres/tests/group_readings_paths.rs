@@ -3,7 +3,7 @@
 
 use domain::{ReadingQuery, TenantId, Timestamp};
 use ports::{DeviceGroupRepository as _, GroupKey};
-use store_postgres::testing::TestDatabase;
+use test_db::TestDatabase;
 use time::macros::datetime;
 use time::Duration;
 use tokio_postgres::NoTls;

@@ -1,6 +1,6 @@
 //! The Postgres adapter against a real PostgreSQL, one throwaway database per test.
 
-use store_postgres::testing::TestDatabase;
+use test_db::TestDatabase;
 use tokio_postgres::NoTls;
 
 #[tokio::test]

@@ -1,9 +1,11 @@
-//! Throwaway PostgreSQL databases for tests.
+//! Throwaway PostgreSQL databases for tests (a dev-dependency only: no production crate links
+//! it).
 //!
 //! The server is `TEST_DATABASE_URL` when set; otherwise one cluster per test process, started
 //! from the PostgreSQL server binaries into a temporary directory and stopped when the process
 //! ends. Each test gets its own database, cloned from a template migrated once per schema
 //! version, and dropped (`WITH (FORCE)`) when its [`TestDatabase`] is dropped.
+#![forbid(unsafe_code)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-use crate::{PgSettings, PgStore};
+use store_postgres::{PgSettings, PgStore};
 
 /// Advisory lock key serialising template creation across test processes.
 const TEMPLATE_LOCK_KEY: i64 = 0x0069_6f74_5f74_706c; // "iot_tpl"
@@ -117,7 +119,7 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 /// Creates (once per schema version, under a lock) the migrated template and returns its name.
 async fn ensure_template(admin_url: &str) -> String {
-    let template = format!("iot_tpl_{:016x}", crate::schema_fingerprint());
+    let template = format!("iot_tpl_{:016x}", store_postgres::schema_fingerprint());
     let admin = connect(admin_url).await;
     admin
         .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK_KEY])
@@ -144,7 +146,7 @@ async fn ensure_template(admin_url: &str) -> String {
         let config = with_database(admin_url, &building)
             .parse()
             .expect("valid template URL");
-        crate::migrate(&config)
+        store_postgres::migrate(&config)
             .await
             .expect("migrate the template database");
         // Renamed only once complete, so a crash never leaves a half-migrated template behind.
