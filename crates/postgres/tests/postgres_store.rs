@@ -109,6 +109,7 @@ async fn an_unreachable_server_reports_the_store_unavailable() {
         pool_size: 1,
         workers: 1,
         wait_timeout: std::time::Duration::from_secs(1),
+        statement_timeout: std::time::Duration::from_secs(30),
     })
     .await;
     assert!(
@@ -415,6 +416,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
         pool_size: 1,
         workers: 1,
         wait_timeout: std::time::Duration::from_secs(5),
+        statement_timeout: std::time::Duration::from_secs(30),
     })
     .await
     .expect("connect");
@@ -503,6 +505,7 @@ fn the_pool_is_split_between_the_threads_serving_requests() {
                     pool_size,
                     workers,
                     wait_timeout: std::time::Duration::from_secs(5),
+                    statement_timeout: std::time::Duration::from_secs(30),
                 },
             ))
             .expect("connect");
