@@ -494,6 +494,29 @@ async fn zero_workers_stops_the_start_with_one_line() {
     refused(&[], &with(&[("IOT_WORKERS", "0")]), &["workers"]).await;
 }
 
+#[tokio::test]
+async fn a_statement_timeout_of_zero_or_beyond_the_request_timeout_stops_the_start() {
+    refused(
+        &[],
+        &with(&[("IOT_DB_STATEMENT_TIMEOUT_MS", "0")]),
+        &["IOT_DB_STATEMENT_TIMEOUT_MS", "at least 1"],
+    )
+    .await;
+    refused(
+        &[
+            "--db-statement-timeout-ms=2001",
+            "--request-timeout-ms=2000",
+        ],
+        &good_env(),
+        &[
+            "IOT_DB_STATEMENT_TIMEOUT_MS",
+            "IOT_REQUEST_TIMEOUT_MS",
+            "2000",
+        ],
+    )
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Secrets
 

@@ -8,6 +8,7 @@ mod concurrency;
 mod configuration;
 mod customer_groups;
 mod customer_windows;
+mod deadlines;
 mod devices;
 mod faults;
 mod group_api;

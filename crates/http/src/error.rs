@@ -92,6 +92,30 @@ impl ApiError {
         )
     }
 
+    /// The request ran past its deadline, and past a grace for its COMMIT, with a COMMIT sent:
+    /// the write may be stored.
+    #[must_use]
+    pub fn timed_out_committing(waited: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "The request did not complete within {} ms; the write may have been applied: \
+                 check before retrying",
+                waited.as_millis()
+            ),
+        )
+    }
+
+    /// The answer to a write's COMMIT was lost (the connection broke): it may be stored.
+    #[must_use]
+    pub fn commit_outcome_lost() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database's answer to the write was lost; the write may have been applied: \
+             check before retrying",
+        )
+    }
+
     #[must_use]
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(

@@ -16,6 +16,7 @@ use domain::{
 use thiserror::Error;
 use uuid::Uuid;
 
+pub mod commit;
 #[cfg(feature = "contract")]
 pub mod contract;
 

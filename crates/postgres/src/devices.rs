@@ -317,7 +317,7 @@ impl DeviceRepository for PgStore {
             .query(&statement, &[&tenant.as_str(), &id])
             .await
             .map_err(query_error)?;
-        tx.commit().await.map_err(query_error)?;
+        tx.commit_read().await.map_err(query_error)?;
         Ok(rows
             .iter()
             .map(group_from_row)

@@ -20,7 +20,9 @@ pub(crate) fn query_error(e: tokio_postgres::Error) -> StoreError {
             code.code().starts_with("08") // connection exception
                 || code.code().starts_with("57P") // admin / crash shutdown, cannot connect now
                 || *code == SqlState::TOO_MANY_CONNECTIONS
+                // The statement or lock timeout (or a cancel) ended a statement: busy, not broken.
                 || *code == SqlState::QUERY_CANCELED
+                || *code == SqlState::LOCK_NOT_AVAILABLE
         }
     };
     let e = anyhow!(e).context("PostgreSQL query failed");

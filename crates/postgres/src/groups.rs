@@ -542,7 +542,7 @@ impl DeviceGroupRepository for PgStore {
                     .await?
                     .ok_or(LookupError::NotFound)?;
                 let detail = load_detail(&tx, tenant, id).await?;
-                tx.commit().await.map_err(query_error)?;
+                tx.commit_read().await.map_err(query_error)?;
                 detail
             }
         };

@@ -51,6 +51,10 @@ pub struct PgSettings {
     /// How long a request waits for a free connection (and for a new one to open) before the
     /// store reports itself unavailable.
     pub wait_timeout: Duration,
+    /// The most one statement may run, or wait for a lock, before PostgreSQL cancels it (set in
+    /// every transaction): a little under the request deadline, so that a request's work ends
+    /// with the request.
+    pub statement_timeout: Duration,
 }
 
 impl std::fmt::Debug for PgSettings {
@@ -61,6 +65,7 @@ impl std::fmt::Debug for PgSettings {
             .field("pool_size", &self.pool_size)
             .field("workers", &self.workers)
             .field("wait_timeout", &self.wait_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
@@ -78,6 +83,10 @@ pub struct PgStore {
     backoff: std::sync::Arc<backoff::ConnectBackoff>,
     /// The most a request waits for a connection, free slot and connecting together.
     wait_timeout: Duration,
+    /// `PgSettings::statement_timeout`, also the longest wait to release a connection.
+    statement_timeout: Duration,
+    /// `PgSettings::statement_timeout` as `BIND_TENANT` sets it.
+    statement_timeout_setting: std::sync::Arc<str>,
     /// For connections of its own (partition maintenance), outside the pools.
     config: tokio_postgres::Config,
 }
@@ -117,6 +126,9 @@ impl PgStore {
             pools: pools.into(),
             backoff: std::sync::Arc::default(),
             wait_timeout: settings.wait_timeout,
+            statement_timeout: settings.statement_timeout,
+            statement_timeout_setting: format!("{}ms", settings.statement_timeout.as_millis())
+                .into(),
             config,
         })
     }
@@ -272,10 +284,12 @@ pub fn schema_fingerprint() -> u64 {
     hasher.finish()
 }
 
-/// Binds a transaction to a tenant: as role `iot_app`, with `app.tenant_id` set, both for this
-/// transaction only (so a pooled connection carries nothing over).
-const BIND_TENANT: &str =
-    "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', $1, true)";
+/// Binds a transaction to a tenant (`$1`): as role `iot_app`, with `app.tenant_id` set, and
+/// with `$2` as its statement and lock timeouts, all for this transaction only (so a pooled
+/// connection carries nothing over).
+const BIND_TENANT: &str = "SELECT set_config('role', 'iot_app', true), \
+     set_config('app.tenant_id', $1, true), \
+     set_config('statement_timeout', $2, true), set_config('lock_timeout', $2, true)";
 
 /// The tenant's revision: the sum over its shards, 0 before its first write.
 pub(crate) const REVISION: &str =
@@ -293,7 +307,8 @@ impl PgStore {
         let ReadTx { tx, bind, .. } = self.reader(tenant).await?;
         let client = tx.client();
         let tenant = tenant.as_str();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];
+        let timeout = &*self.statement_timeout_setting;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant, &timeout];
         // `biased`: polled in this order, so BEGIN is on the wire before the binding.
         tokio::try_join!(
             biased;
@@ -318,9 +333,11 @@ impl PgStore {
             tx: TenantTx {
                 client: Some(client),
                 finished: std::sync::atomic::AtomicBool::new(false),
+                release_limit: self.statement_timeout,
             },
             bind,
             tenant: tenant.clone(),
+            statement_timeout: std::sync::Arc::clone(&self.statement_timeout_setting),
         })
     }
 }
@@ -332,6 +349,8 @@ pub(crate) struct ReadTx {
     tx: TenantTx,
     bind: tokio_postgres::Statement,
     tenant: TenantId,
+    /// `BIND_TENANT`'s `$2`.
+    statement_timeout: std::sync::Arc<str>,
 }
 
 impl ReadTx {
@@ -362,7 +381,8 @@ impl ReadTx {
     {
         let client = self.tx.client();
         let tenant = self.tenant.as_str();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant];
+        let timeout = &*self.statement_timeout;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant, &timeout];
         let (begun, bound, result, committed) = tokio::join!(
             biased;
             client.batch_execute("BEGIN"),
@@ -388,6 +408,9 @@ pub(crate) struct TenantTx {
     client: Option<Object>,
     /// Set once [`TenantTx::commit_with`] has ended the transaction.
     finished: std::sync::atomic::AtomicBool,
+    /// The longest the release of an unfinished transaction may take before the connection is
+    /// closed instead.
+    release_limit: Duration,
 }
 
 impl TenantTx {
@@ -397,8 +420,41 @@ impl TenantTx {
             .expect("a TenantTx holds its connection until it is consumed")
     }
 
-    /// Commits; the connection then goes back to the pool.
+    /// Commits a transaction that wrote; the connection then goes back to the pool.
+    ///
+    /// The COMMIT runs in a task of its own, reported to the request's [`ports::commit`]
+    /// watch: a request dropped at its deadline does not cut it, and the deadline knows that
+    /// the write may be stored.
     pub(crate) async fn commit(mut self) -> Result<(), tokio_postgres::Error> {
+        let client = self.client.take().expect("commit consumes the transaction");
+        let watch = ports::commit::committing();
+        let committing = tokio::spawn(async move {
+            let committed = client.batch_execute("COMMIT").await;
+            match &committed {
+                Ok(()) => watch.answered(),
+                Err(e) => {
+                    // Without a database error, the answer never came: it may have committed.
+                    if e.as_db_error().is_some() {
+                        watch.answered();
+                    } else {
+                        watch.lost();
+                    }
+                    // The connection's state is unknown: it must not serve anyone else.
+                    drop(Object::take(client));
+                }
+            }
+            committed
+        });
+        match committing.await {
+            Ok(committed) => committed,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down, and this task goes with it.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Commits a transaction that only read; the connection then goes back to the pool.
+    pub(crate) async fn commit_read(mut self) -> Result<(), tokio_postgres::Error> {
         let client = self.client.take().expect("commit consumes the transaction");
         let committed = client.batch_execute("COMMIT").await;
         if committed.is_err() {
@@ -446,14 +502,53 @@ impl Drop for TenantTx {
         // with it; without a runtime to run it, the connection is closed instead.
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move {
-                    if client.batch_execute("ROLLBACK").await.is_err() {
-                        drop(Object::take(client));
-                    }
-                });
+                runtime.spawn(roll_back(client, self.release_limit));
             }
             Err(_) => drop(Object::take(client)),
         }
+    }
+}
+
+/// How long a ROLLBACK may take before it is taken to wait behind a statement still running.
+const ROLLBACK_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Rolls back an unfinished transaction, then lets the connection go back to the pool; closes
+/// it instead when that fails or takes longer than `limit`.
+///
+/// A transaction dropped mid-statement (its request ran out of time) would hold the connection
+/// until the statement ends, and a ROLLBACK queued behind it would wait as long: a ROLLBACK not
+/// answered within `ROLLBACK_PATIENCE` has the statement cancelled. (Not cancelling at once
+/// spares PostgreSQL a connection for every ordinary early return, which has nothing running.)
+/// A cancel that arrives once the backend is idle is ignored by PostgreSQL; one that hits the
+/// ROLLBACK itself fails it, and the connection is closed.
+async fn roll_back(client: Object, limit: Duration) {
+    let released = {
+        let mut rollback = std::pin::pin!(client.batch_execute("ROLLBACK"));
+        match tokio::time::timeout(ROLLBACK_PATIENCE, &mut rollback).await {
+            Ok(rolled_back) => rolled_back.is_ok(),
+            Err(_) => {
+                let token = client.cancel_token();
+                match tokio::time::timeout(limit, token.cancel_query(NoTls)).await {
+                    Ok(Ok(())) => {
+                        matches!(tokio::time::timeout(limit, rollback).await, Ok(Ok(())))
+                    }
+                    // The server does not answer: closing the connection is all there is to do.
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "could not cancel the statement of a dropped transaction");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "cancelling the statement of a dropped transaction timed out"
+                        );
+                        false
+                    }
+                }
+            }
+        }
+    };
+    if !released {
+        drop(Object::take(client));
     }
 }
 

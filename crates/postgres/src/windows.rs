@@ -276,7 +276,7 @@ impl MaintenanceWindowRepository for PgStore {
     ) -> Result<MaintenanceWindow, LookupError> {
         let tx = self.begin(tenant).await?;
         let row = find(&tx, tenant, window_id, false).await?;
-        tx.commit().await.map_err(query_error)?;
+        tx.commit_read().await.map_err(query_error)?;
         Ok(window_from_row(&row.ok_or(LookupError::NotFound)?)?)
     }
 
@@ -346,7 +346,7 @@ impl MaintenanceWindowRepository for PgStore {
             )
             .await
             .map_err(query_error)?;
-        tx.commit().await.map_err(query_error)?;
+        tx.commit_read().await.map_err(query_error)?;
         let devices = rows
             .iter()
             .map(device_from_row)

@@ -109,6 +109,7 @@ async fn an_unreachable_server_reports_the_store_unavailable() {
         pool_size: 1,
         workers: 1,
         wait_timeout: std::time::Duration::from_secs(1),
+        statement_timeout: std::time::Duration::from_secs(30),
     })
     .await;
     assert!(
@@ -415,6 +416,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
         pool_size: 1,
         workers: 1,
         wait_timeout: std::time::Duration::from_secs(5),
+        statement_timeout: std::time::Duration::from_secs(30),
     })
     .await
     .expect("connect");
@@ -503,6 +505,7 @@ fn the_pool_is_split_between_the_threads_serving_requests() {
                     pool_size,
                     workers,
                     wait_timeout: std::time::Duration::from_secs(5),
+                    statement_timeout: std::time::Duration::from_secs(30),
                 },
             ))
             .expect("connect");
@@ -539,4 +542,64 @@ fn the_pool_is_split_between_the_threads_serving_requests() {
     }
     // Dropped where a runtime is current, as it is everywhere else.
     runtime.block_on(async move { drop(db) });
+}
+
+/// A write dropped while its statement waits for a lock (its request ran out of time) gives
+/// its connection back at once, the lock still held: the statement is cancelled, not left to
+/// wait with a ROLLBACK queued behind it. (The store's statement timeout is 30 s here, so only
+/// the cancel can end the wait in time.)
+#[tokio::test]
+async fn a_write_dropped_mid_statement_gives_its_connection_back() {
+    // Arrange: acme's device locked from outside.
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let (locker, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let id = uuid::Uuid::new_v4();
+    locker
+        .execute(
+            "INSERT INTO devices (tenant_id, id, name) VALUES ('acme', $1, 'locked')",
+            &[&id],
+        )
+        .await
+        .expect("seed a device");
+    locker
+        .batch_execute("BEGIN; SELECT 1 FROM devices WHERE tenant_id = 'acme' FOR UPDATE")
+        .await
+        .expect("lock it");
+    let tenant = domain::TenantId::parse("acme").expect("tenant");
+
+    // Act: the delete, dropped while it waits for the lock.
+    let delete = ports::DeviceRepository::delete_device(&store, &tenant, id);
+    let dropped = tokio::time::timeout(std::time::Duration::from_millis(500), delete).await;
+    assert!(dropped.is_err(), "the delete did not wait for the lock");
+    let dropped_at = std::time::Instant::now();
+
+    // Assert: every connection idle again, and nothing waiting for the lock.
+    loop {
+        let status = store.pool_status();
+        if status.available == status.size {
+            break;
+        }
+        assert!(
+            dropped_at.elapsed() < std::time::Duration::from_secs(5),
+            "the connection is still busy {:?} after the drop: {status:?}",
+            dropped_at.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    println!("connection back {:?} after the drop", dropped_at.elapsed());
+    let waiting: i64 = locker
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .expect("count waiting statements")
+        .get(0);
+    assert_eq!(waiting, 0, "a statement still waits for the lock");
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
 }

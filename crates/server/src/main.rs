@@ -65,6 +65,10 @@ struct ServeArgs {
     /// Milliseconds a request may take before it is answered 503 (its work is abandoned).
     #[arg(long, env = "IOT_REQUEST_TIMEOUT_MS", default_value_t = 5000)]
     request_timeout_ms: u64,
+    /// Milliseconds one PostgreSQL statement may run or wait for a lock before it is cancelled
+    /// (answered 503); at most the request timeout. Default: 90% of the request timeout.
+    #[arg(long, env = "IOT_DB_STATEMENT_TIMEOUT_MS")]
+    db_statement_timeout_ms: Option<u64>,
     /// Days of readings to keep on PostgreSQL; older monthly partitions are dropped whole.
     /// Unset: keep everything.
     #[arg(long, env = "IOT_READINGS_RETENTION_DAYS")]
@@ -187,6 +191,22 @@ fn init_tracing() {
     }
 }
 
+/// The statement timeout: as configured, else 90% of the request timeout (a statement's
+/// cancellation and its 503 then travel before the deadline); never above the deadline.
+fn statement_timeout_ms(configured: Option<u64>, request_timeout_ms: u64) -> anyhow::Result<u64> {
+    match configured {
+        None => Ok((request_timeout_ms.saturating_mul(9) / 10).max(1)),
+        Some(0) => {
+            bail!("IOT_DB_STATEMENT_TIMEOUT_MS (--db-statement-timeout-ms) must be at least 1")
+        }
+        Some(ms) if ms > request_timeout_ms => bail!(
+            "IOT_DB_STATEMENT_TIMEOUT_MS (--db-statement-timeout-ms) must not exceed \
+             IOT_REQUEST_TIMEOUT_MS ({request_timeout_ms}); got {ms}"
+        ),
+        Some(ms) => Ok(ms),
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
     let secret = secret(args.jwt_secret)?;
@@ -208,6 +228,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             bail!("{name} (--{flag}) must be at least 1");
         }
     }
+    let statement_timeout_ms =
+        statement_timeout_ms(args.db_statement_timeout_ms, args.request_timeout_ms)?;
     let database_url = args
         .database_url
         .filter(|u| !u.is_empty())
@@ -237,6 +259,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     pool_size: args.db_pool_size,
                     workers,
                     wait_timeout: Duration::from_millis(args.db_wait_timeout_ms),
+                    statement_timeout: Duration::from_millis(statement_timeout_ms),
                 };
                 let store = PgStore::connect(&settings).await?;
                 tracing::info!(pool_size = settings.pool_size, "store: PostgreSQL (migrations applied)");

@@ -79,6 +79,7 @@ impl TestDatabase {
             pool_size: 4,
             workers: 1,
             wait_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
         })
         .await
         .expect("connect to the test database")
