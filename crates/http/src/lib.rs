@@ -28,7 +28,7 @@ use ports::{
 
 pub use auth::{Authenticator, Caller, Role};
 pub use error::{ApiError, ErrorBody};
-use query::QueryKeys;
+pub use routes::table::{Route, ROUTES};
 
 /// Everything the handlers need, as ports.
 #[derive(Clone)]
@@ -90,190 +90,14 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
-            .service(
-                resource("/health/live", QueryKeys::none())
-                    .get(routes::meta::live)
-                    .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource("/health/ready", QueryKeys::none())
-                    .get(routes::meta::ready)
-                    .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource("/openapi.json", QueryKeys::none())
-                    .get(routes::meta::openapi_json)
-                    .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource("/docs", QueryKeys::none())
-                    .get(routes::meta::docs)
-                    .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource(
-                    "/customer/device-groups",
-                    QueryKeys::of::<routes::ListParams>(),
-                )
-                .get(routes::customer_groups::list)
-                .post(routes::customer_groups::create)
-                .default_service(not_allowed("GET, POST")),
-            )
-            .service(
-                resource("/customer/device-groups/{group_id}", QueryKeys::none())
-                    .get(routes::customer_groups::get)
-                    .patch(routes::customer_groups::update)
-                    .delete(routes::customer_groups::delete)
-                    .default_service(not_allowed("GET, PATCH, DELETE")),
-            )
-            .service(
-                resource(
-                    "/customer/maintenance-windows",
-                    QueryKeys::of::<dto::WindowListParams>().and::<routes::ListParams>(),
-                )
-                .get(routes::customer_windows::list)
-                .post(routes::customer_windows::create)
-                .default_service(not_allowed("GET, POST")),
-            )
-            .service(
-                resource(
-                    "/customer/maintenance-windows/{window_id}",
-                    QueryKeys::none(),
-                )
-                .get(routes::customer_windows::get)
-                .patch(routes::customer_windows::update)
-                .delete(routes::customer_windows::delete)
-                .default_service(not_allowed("GET, PATCH, DELETE")),
-            )
-            .service(
-                resource(
-                    "/customer/maintenance-windows/{window_id}/occurrences",
-                    QueryKeys::of::<dto::OccurrenceParams>(),
-                )
-                .get(routes::customer_windows::occurrences)
-                .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource(
-                    "/customer/maintenance-windows/{window_id}/devices",
-                    QueryKeys::of::<routes::ListParams>(),
-                )
-                .get(routes::customer_windows::devices)
-                .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource(
-                    "/customer/device-groups/{group_id}/devices",
-                    QueryKeys::of::<routes::ListParams>(),
-                )
-                .get(routes::customer_groups::members)
-                .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource(
-                    "/customer/device-groups/{group_id}/devices/{device_id}",
-                    QueryKeys::none(),
-                )
-                .put(routes::customer_groups::add_member)
-                .delete(routes::customer_groups::remove_member)
-                .default_service(not_allowed("PUT, DELETE")),
-            )
-            .service(
-                resource("/api/devices", QueryKeys::of::<routes::ListParams>())
-                    .get(routes::devices::list)
-                    .post(routes::devices::create)
-                    .default_service(not_allowed("GET, POST")),
-            )
-            .service(
-                resource("/api/devices/{id}", QueryKeys::none())
-                    .get(routes::devices::get)
-                    .put(routes::devices::update)
-                    .delete(routes::devices::delete)
-                    .default_service(not_allowed("GET, PUT, DELETE")),
-            )
-            .service(
-                resource(
-                    "/api/devices/{id}/groups",
-                    QueryKeys::of::<routes::ListParams>(),
-                )
-                .get(routes::devices::groups)
-                .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource(
-                    "/api/devices/{id}/readings",
-                    QueryKeys::of::<routes::ReadingsParams>(),
-                )
-                .get(routes::devices::readings)
-                .post(routes::devices::record)
-                .default_service(not_allowed("GET, POST")),
-            )
-            .service(
-                resource("/api/readings", QueryKeys::none())
-                    .post(routes::readings::ingest)
-                    .default_service(not_allowed("POST")),
-            )
-            .service(
-                resource("/api/groups", QueryKeys::of::<routes::ListParams>())
-                    .get(routes::groups::list)
-                    .post(routes::groups::create)
-                    .default_service(not_allowed("GET, POST")),
-            )
-            .service(
-                resource("/api/groups/{group_id}", QueryKeys::none())
-                    .get(routes::groups::get)
-                    .put(routes::groups::update)
-                    .delete(routes::groups::delete)
-                    .default_service(not_allowed("GET, PUT, DELETE")),
-            )
-            .service(
-                resource(
-                    "/api/groups/{group_id}/readings",
-                    QueryKeys::of::<routes::ReadingsParams>(),
-                )
-                .get(routes::groups::readings)
-                .default_service(not_allowed("GET")),
-            )
-            .service(
-                resource("/api/groups/{group_id}/alerts", QueryKeys::none())
-                    .get(routes::groups::alerts)
-                    .default_service(not_allowed("GET")),
-            )
+            .configure(routes::table::register)
             .default_service(web::to(not_found));
     }
-}
-
-/// A resource at `path` whose query strings hold only `keys`.
-fn resource(
-    path: &str,
-    keys: QueryKeys,
-) -> actix_web::Resource<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    web::resource(path).wrap_fn(query::only(keys))
 }
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(ErrorBody {
         detail: "Not Found".to_owned(),
         code: None,
-    })
-}
-
-/// 405 with the `Allow` header listing what the resource does answer.
-fn not_allowed(allow: &'static str) -> actix_web::Route {
-    web::to(move || async move {
-        HttpResponse::MethodNotAllowed()
-            .insert_header((actix_web::http::header::ALLOW, allow))
-            .json(ErrorBody {
-                detail: "Method Not Allowed".to_owned(),
-                code: None,
-            })
     })
 }

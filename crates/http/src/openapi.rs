@@ -1,9 +1,10 @@
-//! The OpenAPI document, generated from the handlers' annotations.
+//! The OpenAPI document: the service's description, and the paths of the route table
+//! (`routes::table`), generated from the handlers' annotations.
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{customer_groups, customer_windows, devices, groups, meta, readings};
+use crate::routes::table::RoutesDoc;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,42 +16,6 @@ needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
         license(name = "MIT", identifier = "MIT")
     ),
     servers((url = "/", description = "This server")),
-    paths(
-        meta::live,
-        meta::ready,
-        customer_groups::list,
-        customer_groups::create,
-        customer_groups::get,
-        customer_groups::update,
-        customer_groups::delete,
-        customer_groups::members,
-        customer_groups::add_member,
-        customer_groups::remove_member,
-        customer_windows::list,
-        customer_windows::create,
-        customer_windows::get,
-        customer_windows::update,
-        customer_windows::delete,
-        customer_windows::occurrences,
-        customer_windows::devices,
-        groups::create,
-        groups::list,
-        groups::get,
-        groups::update,
-        groups::delete,
-        groups::readings,
-        groups::alerts,
-        devices::list,
-        devices::create,
-        devices::get,
-        devices::update,
-        devices::delete,
-        devices::groups,
-        devices::readings,
-        devices::record,
-        readings::ingest,
-    ),
-    modifiers(&BearerScheme),
     tags(
         (name = "groups", description = "Group API: groups by UUID with devices, alert summary and readings (seed 002)"),
         (name = "devices", description = "Devices and their thresholds"),
@@ -119,10 +84,20 @@ fn unknown_query_parameters_are_refused(openapi: &mut utoipa::openapi::OpenApi) 
     }
 }
 
+/// The document: the service's description with the route table's paths.
+#[must_use]
+pub fn api() -> utoipa::openapi::OpenApi {
+    let mut api = ApiDoc::openapi();
+    api.merge(RoutesDoc::openapi());
+    // After the merge: the modifier edits the schemas the paths brought.
+    BearerScheme.modify(&mut api);
+    api
+}
+
 /// The document as served and committed: pretty JSON.
 #[must_use]
 pub fn document() -> String {
-    ApiDoc::openapi()
+    api()
         .to_pretty_json()
         .expect("the OpenAPI document serialises")
 }

@@ -47,6 +47,11 @@ pub async fn ready(probe: web::Data<dyn HealthProbe>) -> HttpResponse {
 }
 
 /// The OpenAPI document of this service (the committed `openapi/openapi.json`).
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "health", operation_id = "openapi_document",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)),
+    security(())
+)]
 pub async fn openapi_json(spec: web::Data<crate::openapi::SpecJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
@@ -55,6 +60,11 @@ pub async fn openapi_json(spec: web::Data<crate::openapi::SpecJson>) -> HttpResp
 
 /// A readable rendering of the OpenAPI document. Its script loads from a CDN when viewed;
 /// nothing is fetched at build time.
+#[utoipa::path(
+    get, path = "/docs", tag = "health", operation_id = "docs_page",
+    responses((status = 200, description = "An HTML page rendering this document", content_type = "text/html", body = String)),
+    security(())
+)]
 pub async fn docs() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())

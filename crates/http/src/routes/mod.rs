@@ -4,6 +4,7 @@ pub mod devices;
 pub mod groups;
 pub mod meta;
 pub mod readings;
+pub mod table;
 
 use domain::list::ListQueryError;
 use domain::{ListQuery, ReadingQuery, Timestamp};

@@ -1,0 +1,189 @@
+//! The one route table: each path with the query parameters it takes and its method → handler
+//! pairs. It drives the actix configuration (with each resource's `Allow` header and its strict
+//! query check), the OpenAPI paths and [`ROUTES`], which tests iterate. Adding an endpoint is
+//! one row here (and its `#[utoipa::path]` annotation).
+
+use actix_web::http::header::{HeaderValue, ALLOW};
+use actix_web::{web, HttpResponse};
+
+use super::{customer_groups, customer_windows, devices, groups, meta, readings};
+use super::{ListParams, ReadingsParams};
+use crate::dto::{OccurrenceParams, WindowListParams};
+use crate::error::ErrorBody;
+use crate::query::{self, QueryKeys};
+
+/// A row of the route table: a path and the methods it answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+}
+
+macro_rules! method_name {
+    (get) => {
+        "GET"
+    };
+    (post) => {
+        "POST"
+    };
+    (put) => {
+        "PUT"
+    };
+    (patch) => {
+        "PATCH"
+    };
+    (delete) => {
+        "DELETE"
+    };
+}
+
+macro_rules! route_table {
+    ($(
+        $path:literal query($keys:expr) {
+            $( $method:ident => $($handler:ident)::+ ),+ $(,)?
+        }
+    )+) => {
+        /// Every route, in the order they are matched.
+        pub const ROUTES: &[Route] = &[
+            $( Route { path: $path, methods: &[ $( method_name!($method) ),+ ] } ),+
+        ];
+
+        /// Registers every route of the table.
+        pub(crate) fn register(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        .wrap_fn(query::only($keys))
+                        $( .route(web::$method().to($($handler)::+)) )+
+                        .default_service(not_allowed(&[ $( method_name!($method) ),+ ])),
+                );
+            )+
+        }
+
+        /// The OpenAPI paths of the table's handlers.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths( $( $( $($handler)::+ ),+ ),+ ))]
+        pub(crate) struct RoutesDoc;
+    };
+}
+
+route_table! {
+    "/health/live" query(QueryKeys::none()) { get => meta::live }
+    "/health/ready" query(QueryKeys::none()) { get => meta::ready }
+    "/openapi.json" query(QueryKeys::none()) { get => meta::openapi_json }
+    "/docs" query(QueryKeys::none()) { get => meta::docs }
+    "/customer/device-groups" query(QueryKeys::of::<ListParams>()) {
+        get => customer_groups::list,
+        post => customer_groups::create,
+    }
+    "/customer/device-groups/{group_id}" query(QueryKeys::none()) {
+        get => customer_groups::get,
+        patch => customer_groups::update,
+        delete => customer_groups::delete,
+    }
+    "/customer/maintenance-windows"
+        query(QueryKeys::of::<WindowListParams>().and::<ListParams>())
+    {
+        get => customer_windows::list,
+        post => customer_windows::create,
+    }
+    "/customer/maintenance-windows/{window_id}" query(QueryKeys::none()) {
+        get => customer_windows::get,
+        patch => customer_windows::update,
+        delete => customer_windows::delete,
+    }
+    "/customer/maintenance-windows/{window_id}/occurrences"
+        query(QueryKeys::of::<OccurrenceParams>())
+    {
+        get => customer_windows::occurrences,
+    }
+    "/customer/maintenance-windows/{window_id}/devices" query(QueryKeys::of::<ListParams>()) {
+        get => customer_windows::devices,
+    }
+    "/customer/device-groups/{group_id}/devices" query(QueryKeys::of::<ListParams>()) {
+        get => customer_groups::members,
+    }
+    "/customer/device-groups/{group_id}/devices/{device_id}" query(QueryKeys::none()) {
+        put => customer_groups::add_member,
+        delete => customer_groups::remove_member,
+    }
+    "/api/devices" query(QueryKeys::of::<ListParams>()) {
+        get => devices::list,
+        post => devices::create,
+    }
+    "/api/devices/{id}" query(QueryKeys::none()) {
+        get => devices::get,
+        put => devices::update,
+        delete => devices::delete,
+    }
+    "/api/devices/{id}/groups" query(QueryKeys::of::<ListParams>()) {
+        get => devices::groups,
+    }
+    "/api/devices/{id}/readings" query(QueryKeys::of::<ReadingsParams>()) {
+        get => devices::readings,
+        post => devices::record,
+    }
+    "/api/readings" query(QueryKeys::none()) { post => readings::ingest }
+    "/api/groups" query(QueryKeys::of::<ListParams>()) {
+        get => groups::list,
+        post => groups::create,
+    }
+    "/api/groups/{group_id}" query(QueryKeys::none()) {
+        get => groups::get,
+        put => groups::update,
+        delete => groups::delete,
+    }
+    "/api/groups/{group_id}/readings" query(QueryKeys::of::<ReadingsParams>()) {
+        get => groups::readings,
+    }
+    "/api/groups/{group_id}/alerts" query(QueryKeys::none()) { get => groups::alerts }
+}
+
+/// 405 with the `Allow` header listing the methods the resource answers.
+fn not_allowed(methods: &[&str]) -> actix_web::Route {
+    let allow = HeaderValue::from_str(&methods.join(", ")).expect("method names are ASCII");
+    web::to(move || {
+        let allow = allow.clone();
+        async move {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((ALLOW, allow))
+                .json(ErrorBody {
+                    detail: "Method Not Allowed".to_owned(),
+                    code: None,
+                })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_of_the_table_is_in_the_openapi_document_with_its_methods() {
+        let doc = crate::openapi::api();
+        for route in ROUTES {
+            let item = doc
+                .paths
+                .paths
+                .get(route.path)
+                .unwrap_or_else(|| panic!("{} is not documented", route.path));
+            for method in route.methods {
+                let documented = match *method {
+                    "GET" => item.get.is_some(),
+                    "POST" => item.post.is_some(),
+                    "PUT" => item.put.is_some(),
+                    "PATCH" => item.patch.is_some(),
+                    "DELETE" => item.delete.is_some(),
+                    other => panic!("unexpected method {other}"),
+                };
+                assert!(documented, "{method} {} is not documented", route.path);
+            }
+        }
+        assert_eq!(
+            doc.paths.paths.len(),
+            ROUTES.len(),
+            "documented paths beyond the table"
+        );
+    }
+}
