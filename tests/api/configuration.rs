@@ -263,7 +263,7 @@ async fn serve_help_lists_every_setting_with_its_env_var_and_default() {
     )
     .await;
     assert!(output.status.success(), "{stderr}");
-    let settings: [(&str, &str, Option<&str>); 9] = [
+    let settings: [(&str, &str, Option<&str>); 11] = [
         ("--bind", "IOT_BIND", Some("127.0.0.1:8080")),
         ("--database-url", "DATABASE_URL", None),
         ("--jwt-secret", "IOT_JWT_SECRET", None),
@@ -283,6 +283,16 @@ async fn serve_help_lists_every_setting_with_its_env_var_and_default() {
             "--shutdown-timeout-secs",
             "IOT_SHUTDOWN_TIMEOUT_SECS",
             Some("30"),
+        ),
+        (
+            "--shutdown-drain-secs",
+            "IOT_SHUTDOWN_DRAIN_SECS",
+            Some("5"),
+        ),
+        (
+            "--db-start-timeout-secs",
+            "IOT_DB_START_TIMEOUT_SECS",
+            Some("60"),
         ),
         ("--metrics-bind", "IOT_METRICS_BIND", None),
     ];
@@ -528,10 +538,17 @@ async fn secrets_never_reach_stderr_of_a_failed_start() {
     let key_value = format!("host=127.0.0.1 port=1 user=u password={DB_PASSWORD} dbname=d");
     let short = format!("{DB_PASSWORD}-short");
     let cases: Vec<Vec<(&str, &str)>> = vec![
-        with(&[("DATABASE_URL", &unreachable)]),
+        // A second of retries, whose lines must not show the password either.
+        with(&[
+            ("DATABASE_URL", &unreachable),
+            ("IOT_DB_START_TIMEOUT_SECS", "1"),
+        ]),
         with(&[("DATABASE_URL", &bad_option)]),
         with(&[("DATABASE_URL", &bad_port)]),
-        with(&[("DATABASE_URL", &key_value)]),
+        with(&[
+            ("DATABASE_URL", &key_value),
+            ("IOT_DB_START_TIMEOUT_SECS", "1"),
+        ]),
         with(&[("DATABASE_URL", &unreachable), ("IOT_DB_POOL_SIZE", "abc")]),
         with(&[("DATABASE_URL", &unreachable), ("IOT_BIND", "nonsense")]),
         with(&[("IOT_JWT_SECRET", &short)]),

@@ -766,6 +766,105 @@ async fn metrics_count_requests_by_route_template_method_and_status() {
     assert!(buckets.iter().any(|(le, _)| *le == 0.005), "{buckets:?}");
 }
 
+/// Methods a client made up: each would be a label value (a series kept for the process's life)
+/// if labels were taken from the request as it came.
+#[tokio::test]
+async fn invented_methods_add_no_label_values_and_are_logged_as_other() {
+    const INVENTED: usize = 3_000;
+    const CONCURRENCY: usize = 16;
+    /// Far above what the route table's series take, far below what one series per invented
+    /// method takes (over 5 MB on a build that labels with the method as sent).
+    const MAX_SCRAPE_BYTES: usize = 100 * 1024;
+    let server = Server::spawn(false, &[]).await;
+    let invented = |i: usize| format!("INVENTED{i:05}{}", "X".repeat(100));
+
+    // Act: thousands of distinct methods without a token, on a route and off the route table.
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (client, base, next) = (server.client.clone(), server.base.clone(), next.clone());
+        senders.spawn(async move {
+            let mut statuses = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= INVENTED {
+                    return statuses;
+                }
+                let method = Method::from_bytes(invented(i).as_bytes()).expect("a method token");
+                let path = if i % 2 == 0 {
+                    "/api/groups".to_owned()
+                } else {
+                    format!("/nowhere/{i}")
+                };
+                let response = client
+                    .request(method, format!("{base}{path}"))
+                    .send()
+                    .await
+                    .expect("request sent");
+                statuses.push(response.status());
+            }
+        });
+    }
+    let mut answered = 0;
+    while let Some(statuses) = senders.join_next().await {
+        let statuses = statuses.expect("sender");
+        assert!(
+            statuses.iter().all(StatusCode::is_client_error),
+            "{statuses:?}"
+        );
+        answered += statuses.len();
+    }
+    assert_eq!(answered, INVENTED);
+    // One more, long, named by its request id, to read its access line.
+    let long = format!("LONG{}", "Y".repeat(1_000));
+    let (status, _, _) = server
+        .send(
+            Method::from_bytes(long.as_bytes()).expect("a method token"),
+            "/api/groups",
+            &[("X-Request-Id", b"invented-method")],
+            None,
+            None,
+        )
+        .await;
+    assert!(status.is_client_error(), "{status}");
+
+    // Assert: the scrape stays small, names no invented method, and counts them all as `other`.
+    let text = server.metrics().await;
+    println!(
+        "{} requests with invented methods: /metrics is {} bytes",
+        INVENTED + 1,
+        text.len()
+    );
+    let leaked = text
+        .lines()
+        .find(|l| l.contains("INVENTED") || l.contains("LONG"));
+    assert_eq!(leaked, None, "an invented method is a label value");
+    assert!(
+        text.len() < MAX_SCRAPE_BYTES,
+        "/metrics is {} bytes",
+        text.len()
+    );
+    let others: f64 = samples(&text)
+        .into_iter()
+        .filter(|(n, l, _)| {
+            n == "http_requests_total" && l.get("method").map(String::as_str) == Some("other")
+        })
+        .map(|(_, _, v)| v)
+        .sum();
+    assert_eq!(others, (INVENTED + 1) as f64, "{text}");
+    assert!(
+        text.contains(r#"route="unmatched",method="other""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/groups",method="other""#),
+        "{text}"
+    );
+    let access = server.access_line("invented-method").await;
+    assert_eq!(access["fields"]["method"], "other", "{access}");
+    assert!(!access.to_string().contains("LONG"), "{access}");
+}
+
 async fn readings_ingested_are_counted_exactly(store_postgres: bool) {
     let server = Server::spawn(store_postgres, &[]).await;
     let admin = token("acme", &["admin"]);

@@ -14,6 +14,7 @@ pub mod json;
 pub mod observe;
 pub mod openapi;
 pub mod query;
+pub mod readiness;
 mod routes;
 pub mod schemas;
 pub mod timeout;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Shared by all HTTP workers.
     pub group_views: Arc<group_views::GroupViews>,
+    /// Set when shutdown begins; `/health/ready` reads it.
+    pub readiness: readiness::Readiness,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             health: store,
             authenticator,
             group_views: Arc::default(),
+            readiness: readiness::Readiness::default(),
         }
     }
 
@@ -89,6 +93,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.health.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::from(state.group_views.clone()))
+            .app_data(web::Data::new(state.readiness.clone()))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
             .configure(routes::table::register)
             .default_service(web::to(not_found));

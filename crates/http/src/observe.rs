@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use tracing::Instrument as _;
 
 /// The header a request id travels in.
@@ -28,6 +29,30 @@ pub fn request_id(req: &ServiceRequest) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
+/// The methods counted under their own name; any other is counted (and logged) as `other`, so a
+/// client inventing methods cannot add label values (each one a series kept for the process's
+/// life) or long strings to the log.
+static KNOWN_METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+
+/// The metric and log label of `method`: its name when it is a standard one, else `other`.
+#[must_use]
+pub fn method_label(method: &Method) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
 /// Calls `srv` with `req` inside a request span, under a deadline of `timeout`, then writes the
 /// access line, records the request metrics and echoes the request id.
 pub fn observed<S, B>(
@@ -39,9 +64,10 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     let id = request_id(&req);
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let path = req.path().to_owned();
     // Known before routing, so a request that never finishes is still counted under its route.
+    // A template of the route table, never the path itself: label values stay a closed set.
     let route = req
         .request()
         .resource_map()
@@ -61,7 +87,7 @@ where
         let elapsed = started.elapsed();
         let labels = [
             ("route", route),
-            ("method", method.clone()),
+            ("method", method.to_owned()),
             ("status", status.as_u16().to_string()),
         ];
         metrics::counter!("http_requests_total", &labels).increment(1);

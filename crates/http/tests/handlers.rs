@@ -153,6 +153,7 @@ impl Mocks {
             health: Arc::new(self.health),
             authenticator: Authenticator::new(SECRET),
             group_views: Arc::default(),
+            readiness: http_api::readiness::Readiness::default(),
         }
     }
 }
@@ -753,6 +754,25 @@ async fn readiness_answers_503_with_a_json_detail_when_the_store_is_unavailable(
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(!answer.detail().is_empty());
     assert!(!answer.text().contains("connection refused"));
+}
+
+#[actix_web::test]
+async fn readiness_answers_503_with_a_json_detail_while_shutdown_drains() {
+    // Arrange: a healthy store, and shutdown begun.
+    let state = Mocks::untouchable().into_state();
+    state.readiness.start_draining();
+    let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
+
+    // Act
+    let ready = test::call_service(&app, TestRequest::get().uri("/health/ready").to_request());
+    let ready = Answer::read(ready.await).await;
+    let live = test::call_service(&app, TestRequest::get().uri("/health/live").to_request());
+    let live = Answer::read(live.await).await;
+
+    // Assert: not ready, but still serving.
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.detail().contains("shutting down"), "{}", ready.text());
+    assert_eq!(live.status, StatusCode::OK);
 }
 
 #[actix_web::test]

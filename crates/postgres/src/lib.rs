@@ -272,6 +272,25 @@ pub async fn migrate(config: &tokio_postgres::Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `error` (from [`PgStore::connect`]) says PostgreSQL was not reachable or not taking
+/// connections yet (starting, shutting down, full), which may pass by itself; not a refusal of
+/// ours (credentials, no such database) nor a failed migration, which retrying does not mend.
+#[must_use]
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    use tokio_postgres::error::{DbError, SqlState};
+    const TRANSIENT: [SqlState; 3] = [
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::TOO_MANY_CONNECTIONS,
+    ];
+    error.chain().any(|cause| {
+        cause.is::<std::io::Error>()
+            || cause
+                .downcast_ref::<DbError>()
+                .is_some_and(|db| TRANSIENT.contains(db.code()))
+    })
+}
+
 /// A fingerprint of the embedded migrations, to name test templates after the schema they hold.
 #[must_use]
 pub fn schema_fingerprint() -> u64 {

@@ -76,9 +76,16 @@ struct ServeArgs {
     /// Serve Prometheus metrics on this address instead of at /metrics of the main one.
     #[arg(long, env = "IOT_METRICS_BIND")]
     metrics_bind: Option<String>,
-    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    /// Seconds in-flight requests get to finish once the server stops accepting (after the drain).
     #[arg(long, env = "IOT_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     shutdown_timeout_secs: u64,
+    /// Seconds between SIGTERM/SIGINT and the server ceasing to accept: meanwhile /health/ready
+    /// answers 503 and every request is served as usual; 0 stops accepting at once.
+    #[arg(long, env = "IOT_SHUTDOWN_DRAIN_SECS", default_value_t = 5)]
+    shutdown_drain_secs: u64,
+    /// Seconds to keep retrying an unreachable PostgreSQL at start before giving up.
+    #[arg(long, env = "IOT_DB_START_TIMEOUT_SECS", default_value_t = 60)]
+    db_start_timeout_secs: u64,
     /// MiB of rendered group views (large groups' detail and alerts, group readings) kept
     /// between requests while the tenant's data stays the same; 0 keeps none.
     #[arg(long, env = "IOT_GROUP_VIEWS_MB", default_value_t = 32)]
@@ -178,6 +185,93 @@ async fn maintain_partitions(store: &PgStore, retention: Option<Duration>) {
     }
 }
 
+/// First delay between attempts to reach PostgreSQL at start; it doubles up to the next.
+const DB_START_FIRST_DELAY: Duration = Duration::from_millis(100);
+const DB_START_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// Connects to PostgreSQL (applying migrations), retrying while it is unreachable (not yet
+/// started, restarting) for up to `timeout`; any other failure ends at once.
+async fn connect_when_reachable(
+    settings: &PgSettings,
+    timeout: Duration,
+) -> anyhow::Result<PgStore> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = DB_START_FIRST_DELAY;
+    let mut attempt = 0_u32;
+    loop {
+        attempt += 1;
+        let error = match PgStore::connect(settings).await {
+            Ok(store) => return Ok(store),
+            Err(e) if store_postgres::is_unreachable(&e) => e,
+            Err(e) => return Err(e),
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(error.context(format!(
+                "PostgreSQL was not reachable within {} s (IOT_DB_START_TIMEOUT_SECS, --db-start-timeout-secs); {attempt} attempts",
+                timeout.as_secs()
+            )));
+        }
+        let wait = delay.min(left);
+        tracing::warn!(
+            attempt,
+            retry_in_ms = wait.as_millis() as u64,
+            error = %format_args!("{error:#}"),
+            "PostgreSQL is not reachable; retrying"
+        );
+        tokio::time::sleep(wait).await;
+        delay = (delay * 2).min(DB_START_MAX_DELAY);
+    }
+}
+
+/// SIGTERM and SIGINT, listened for from [`Termination::install`] on.
+struct Termination {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+        })
+    }
+
+    /// The name of the next signal.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
+
+/// On the first signal, drains for `drain` (readiness 503, requests served as usual) so that
+/// load balancers stop sending, then stops the server: it accepts nothing more and finishes the
+/// requests it has started (IOT_SHUTDOWN_TIMEOUT_SECS). A second signal cuts the drain short.
+async fn drain_then_stop(
+    mut termination: Termination,
+    readiness: http_api::readiness::Readiness,
+    drain: Duration,
+    server: actix_web::dev::ServerHandle,
+) {
+    let signal = termination.next().await;
+    readiness.start_draining();
+    tracing::info!(
+        signal,
+        drain_secs = drain.as_secs(),
+        "shutting down: draining (/health/ready answers 503, requests are still served)"
+    );
+    tokio::select! {
+        () = tokio::time::sleep(drain) => {}
+        signal = termination.next() => tracing::info!(signal, "second signal: drain cut short"),
+    }
+    tracing::info!("drain over: accepting no more connections, finishing requests in flight");
+    server.stop(true).await;
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -261,7 +355,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     wait_timeout: Duration::from_millis(args.db_wait_timeout_ms),
                     statement_timeout: Duration::from_millis(statement_timeout_ms),
                 };
-                let store = PgStore::connect(&settings).await?;
+                let store = connect_when_reachable(&settings, Duration::from_secs(args.db_start_timeout_secs)).await?;
                 tracing::info!(pool_size = settings.pool_size, "store: PostgreSQL (migrations applied)");
                 let retention = args.readings_retention_days.map(|days| Duration::from_secs(u64::from(days) * 86_400));
                 maintain_partitions(&store, retention).await;
@@ -289,6 +383,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let request_timeout = Duration::from_millis(args.request_timeout_ms);
         let metrics_here = metrics_listener.is_none();
         let app_scrape = scrape.clone();
+        let readiness = state.readiness.clone();
+        // Installed before the server listens: from then on a signal drains instead of killing.
+        let termination = Termination::install()?;
         let server = HttpServer::new(move || {
             let app = App::new()
                 .wrap_fn(move |req, srv| http_api::observe::observed(req, srv, request_timeout))
@@ -301,14 +398,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .workers(workers)
         .shutdown_timeout(args.shutdown_timeout_secs)
+        .disable_signals()
         .listen(listener)?
         .run();
+        actix_web::rt::spawn(drain_then_stop(
+            termination,
+            readiness,
+            Duration::from_secs(args.shutdown_drain_secs),
+            server.handle(),
+        ));
         tracing::info!("listening on http://{address}");
         match metrics_listener {
             None => server.await.context("server failed"),
             Some(listener) => {
                 let metrics_address = listener.local_addr()?;
-                // Signals are the main server's: the metrics server stops after it.
+                // The metrics server stops after the main one.
                 let metrics_server = HttpServer::new(move || {
                     App::new().app_data(web::Data::new(scrape.clone())).route("/metrics", web::get().to(metrics::render))
                 })

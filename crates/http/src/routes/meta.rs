@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ErrorBody;
+use crate::readiness::Readiness;
 
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,16 +25,28 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: 200 when the store answers, else 503.
+/// Readiness: 200 when the store answers, else 503; 503 as well once shutdown has begun.
+///
+/// While shutdown drains, requests are still served: only new traffic should go elsewhere.
 #[utoipa::path(
     get, path = "/health/ready", tag = "health", operation_id = "health_ready",
     responses(
         (status = 200, description = "The store answers", body = Health),
-        (status = 503, description = "The store does not answer", body = ErrorBody),
+        (status = 503, description = "The store does not answer, or the service is shutting down (it still serves requests while it drains)", body = ErrorBody),
     ),
     security(())
 )]
-pub async fn ready(probe: web::Data<dyn HealthProbe>) -> HttpResponse {
+pub async fn ready(
+    probe: web::Data<dyn HealthProbe>,
+    readiness: web::Data<Readiness>,
+) -> HttpResponse {
+    if readiness.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(ErrorBody {
+            detail: "The service is shutting down; requests are still served while it drains"
+                .to_owned(),
+            code: None,
+        });
+    }
     match probe.check().await {
         Ok(()) => HttpResponse::Ok().json(Health { status: "ready" }),
         Err(e) => {
