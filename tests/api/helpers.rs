@@ -67,6 +67,11 @@ impl TestApp {
     /// A server on the database at `database_url` (the embedded store without one), which
     /// this app does not own: several instances may share it.
     pub async fn spawn_on(database_url: Option<&str>) -> Self {
+        Self::spawn_with(database_url, &[]).await
+    }
+
+    /// Like [`TestApp::spawn_on`], with the environment variables `env` on top of the usual.
+    pub async fn spawn_with(database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
         command
             .arg("serve")
@@ -84,6 +89,7 @@ impl TestApp {
         if let Some(url) = database_url {
             command.env("DATABASE_URL", url);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("start iot-api");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut startup_log = Vec::new();

@@ -9,6 +9,7 @@ mod configuration;
 mod customer_groups;
 mod customer_windows;
 mod devices;
+mod embedded_store;
 mod faults;
 mod group_api;
 mod hostile;
