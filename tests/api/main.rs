@@ -10,6 +10,7 @@ mod customer_groups;
 mod customer_windows;
 mod deadlines;
 mod devices;
+mod embedded_store;
 mod faults;
 mod group_api;
 mod hostile;

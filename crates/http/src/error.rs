@@ -145,6 +145,7 @@ impl From<StoreError> for ApiError {
                     "The service is temporarily unavailable; retry later",
                 )
             },
+            StoreError::Full(detail) => Self::new(StatusCode::INSUFFICIENT_STORAGE, detail),
             StoreError::Unknown(cause) => Self {
                 cause: Some(cause),
                 ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")

@@ -27,6 +27,11 @@ pub enum StoreError {
     /// timeout). Worth retrying; the HTTP layer answers 503.
     #[error("the store is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The store has no room for what the write would add (the embedded store's caps); nothing
+    /// was stored. The text tells the client what is full and what to do; the HTTP layer
+    /// answers 507 with it.
+    #[error("{0}")]
+    Full(String),
     /// Anything else. The HTTP layer logs the chain and answers an opaque 500.
     #[error(transparent)]
     Unknown(anyhow::Error),

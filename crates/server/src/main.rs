@@ -90,6 +90,40 @@ struct ServeArgs {
     /// between requests while the tenant's data stays the same; 0 keeps none.
     #[arg(long, env = "IOT_GROUP_VIEWS_MB", default_value_t = 32)]
     group_views_mb: u64,
+    #[command(flatten)]
+    memory: MemoryArgs,
+}
+
+/// Caps of the embedded store, in all tenants together: past one, writes answer 507.
+#[derive(Args)]
+struct MemoryArgs {
+    /// Embedded store: most readings held.
+    #[arg(long, env = "IOT_MEMORY_MAX_READINGS", default_value_t = store_memory::Limits::DEFAULT_READINGS)]
+    memory_max_readings: u64,
+    /// Embedded store: most devices held.
+    #[arg(long, env = "IOT_MEMORY_MAX_DEVICES", default_value_t = store_memory::Limits::DEFAULT_DEVICES)]
+    memory_max_devices: u64,
+    /// Embedded store: most groups held.
+    #[arg(long, env = "IOT_MEMORY_MAX_GROUPS", default_value_t = store_memory::Limits::DEFAULT_GROUPS)]
+    memory_max_groups: u64,
+    /// Embedded store: most device-in-group memberships held.
+    #[arg(long, env = "IOT_MEMORY_MAX_MEMBERSHIPS", default_value_t = store_memory::Limits::DEFAULT_MEMBERSHIPS)]
+    memory_max_memberships: u64,
+    /// Embedded store: most maintenance windows held.
+    #[arg(long, env = "IOT_MEMORY_MAX_WINDOWS", default_value_t = store_memory::Limits::DEFAULT_WINDOWS)]
+    memory_max_windows: u64,
+}
+
+impl MemoryArgs {
+    fn limits(&self) -> store_memory::Limits {
+        store_memory::Limits {
+            readings: self.memory_max_readings,
+            devices: self.memory_max_devices,
+            groups: self.memory_max_groups,
+            memberships: self.memory_max_memberships,
+            windows: self.memory_max_windows,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -376,7 +410,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::warn!(
                     "store: embedded in-memory store (DATABASE_URL is not set); data is NOT persisted and is lost when the process stops"
                 );
-                (AppState::from_store(Arc::new(MemoryStore::new()), authenticator), None)
+                let store = MemoryStore::with_limits(args.memory.limits());
+                (AppState::from_store(Arc::new(store), authenticator), None)
             }
         };
         let scrape = metrics::Scrape { prometheus, pool };
