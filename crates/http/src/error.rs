@@ -18,6 +18,9 @@ pub struct ErrorBody {
     pub code: Option<&'static str>,
 }
 
+/// Seconds a client told "retry later" (every 503, in `Retry-After`) should wait first.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
 /// An error answered to the client. 5xx answers carry a fixed text; their cause is only logged.
 #[derive(Debug)]
 pub struct ApiError {
@@ -174,6 +177,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
         if let Some(id) = &self.request_id {
             response.insert_header((crate::observe::REQUEST_ID, id.as_str()));

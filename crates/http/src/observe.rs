@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use actix_web::http::Method;
 use tracing::Instrument as _;
 
@@ -104,10 +104,58 @@ where
             );
         });
         result.map(|mut res| {
+            let headers = res.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&id) {
-                res.headers_mut().insert(REQUEST_ID, value);
+                headers.insert(REQUEST_ID, value);
+            }
+            // Every 503 says when to come back, whoever built it (readiness, a handler).
+            if status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+                && !headers.contains_key(RETRY_AFTER)
+            {
+                headers.insert(
+                    RETRY_AFTER,
+                    HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+                );
             }
             res
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, web, App, HttpResponse};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn every_answer_carries_the_request_id_and_every_503_a_retry_after() {
+        let app = test::init_service(
+            App::new()
+                .wrap_fn(|req, srv| observed(req, srv, Duration::from_secs(5)))
+                .route(
+                    "/busy",
+                    web::get().to(|| async { HttpResponse::ServiceUnavailable().finish() }),
+                )
+                .route(
+                    "/fine",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                ),
+        )
+        .await;
+        let busy = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/busy")
+                .insert_header((REQUEST_ID, "req-1"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(busy.headers().get(RETRY_AFTER).unwrap(), "1");
+        assert_eq!(busy.headers().get(REQUEST_ID).unwrap(), "req-1");
+        let fine =
+            test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+        assert!(!fine.headers().contains_key(RETRY_AFTER));
+        assert!(fine.headers().contains_key(REQUEST_ID));
     }
 }

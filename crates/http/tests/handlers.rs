@@ -3648,6 +3648,11 @@ async fn an_unavailable_store_answers_503_with_a_json_detail() {
     // Assert
     for answer in answers {
         assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            answer.headers.get(header::RETRY_AFTER).unwrap(),
+            "1",
+            "every 503 says when to retry"
+        );
         assert!(!answer.detail().is_empty());
         assert!(
             !answer.text().contains("pool exhausted"),
