@@ -1,0 +1,477 @@
+//! The route table: every route wired with its app data, health, the documents, 404 and 405.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use anyhow::anyhow;
+use domain::Thresholds;
+use ports::StoreError;
+use serde_json::json;
+
+use crate::support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Route table, health, documents
+
+#[actix_web::test]
+async fn every_route_answers_through_the_production_route_table() {
+    // Arrange: every port answers successfully.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_list_groups()
+        .times(1)
+        .returning(|_, _| Ok(page(vec![stored_group("grp-lobby", "Lobby")])));
+    mocks
+        .groups
+        .expect_create_group()
+        .times(1)
+        .returning(|_, _, new| Ok(saved_group(new)));
+    mocks
+        .groups
+        .expect_get_group()
+        .times(1)
+        .returning(|_, _| Ok(stored_detail("grp-lobby", "Lobby")));
+    mocks
+        .groups
+        .expect_update_group()
+        .times(1)
+        .returning(|_, _, _, _| Ok(stored_detail("grp-lobby", "Hall")));
+    mocks
+        .groups
+        .expect_delete_group()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .windows
+        .expect_list_windows()
+        .times(1)
+        .returning(|_, _| Ok(page(vec![stored_window("mw-0000abcd")])));
+    mocks
+        .windows
+        .expect_create_window()
+        .times(1)
+        .returning(|_, _, new| Ok(saved_window(new)));
+    mocks
+        .windows
+        .expect_get_window()
+        .times(2)
+        .returning(|_, _| Ok(stored_window("mw-0000abcd")));
+    mocks
+        .windows
+        .expect_update_window()
+        .times(1)
+        .returning(|_, _, _, _| Ok(stored_window("mw-0000abcd")));
+    mocks
+        .windows
+        .expect_delete_window()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .windows
+        .expect_window_devices()
+        .times(1)
+        .returning(|_, _| Ok((stored_window("mw-0000abcd"), vec![])));
+    mocks.health.expect_check().times(1).returning(|| Ok(()));
+    let requests = vec![
+        get(GROUPS),
+        post(GROUPS, &json!({"name": "Lobby"})),
+        get("/customer/device-groups/grp-lobby"),
+        patch(
+            "/customer/device-groups/grp-lobby",
+            &json!({"name": "Hall"}),
+        ),
+        delete("/customer/device-groups/grp-lobby"),
+        get(WINDOWS),
+        post(WINDOWS, &nightly_body()),
+        get("/customer/maintenance-windows/mw-0000abcd"),
+        patch(
+            "/customer/maintenance-windows/mw-0000abcd",
+            &json!({"enabled": false}),
+        ),
+        delete("/customer/maintenance-windows/mw-0000abcd"),
+        get("/customer/maintenance-windows/mw-0000abcd/occurrences"),
+        get("/customer/maintenance-windows/mw-0000abcd/devices"),
+        TestRequest::get().uri("/health/live"),
+        TestRequest::get().uri("/health/ready"),
+        TestRequest::get().uri("/openapi.json"),
+        TestRequest::get().uri("/docs"),
+    ];
+    let labels = [
+        "GET groups",
+        "POST groups",
+        "GET group",
+        "PATCH group",
+        "DELETE group",
+        "GET windows",
+        "POST windows",
+        "GET window",
+        "PATCH window",
+        "DELETE window",
+        "GET window occurrences",
+        "GET window devices",
+        "GET /health/live",
+        "GET /health/ready",
+        "GET /openapi.json",
+        "GET /docs",
+    ];
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert: every route is wired with its app data and answers 200.
+    for (label, answer) in labels.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::OK, "{label}: {}", answer.text());
+    }
+}
+
+#[actix_web::test]
+async fn liveness_answers_200_without_a_token_or_the_store() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answer = call(mocks, TestRequest::get().uri("/health/live")).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json(), json!({"status": "ok"}));
+}
+
+#[actix_web::test]
+async fn readiness_answers_200_when_the_store_answers() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks.health.expect_check().times(1).returning(|| Ok(()));
+
+    // Act
+    let answer = call(mocks, TestRequest::get().uri("/health/ready")).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json(), json!({"status": "ready"}));
+}
+
+#[actix_web::test]
+async fn readiness_answers_503_with_a_json_detail_when_the_store_is_unavailable() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .health
+        .expect_check()
+        .times(1)
+        .returning(|| Err(StoreError::Unavailable(anyhow!("connection refused"))));
+
+    // Act
+    let answer = call(mocks, TestRequest::get().uri("/health/ready")).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!answer.detail().is_empty());
+    assert!(!answer.text().contains("connection refused"));
+}
+
+#[actix_web::test]
+async fn the_openapi_document_is_served_as_json_without_a_token() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answer = call(mocks, TestRequest::get().uri("/openapi.json")).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.header(header::CONTENT_TYPE),
+        Some("application/json")
+    );
+    let doc = answer.json();
+    assert!(doc["openapi"].is_string(), "{doc}");
+    for path in [
+        GROUPS,
+        WINDOWS,
+        "/customer/maintenance-windows/{window_id}/occurrences",
+        "/customer/maintenance-windows/{window_id}/devices",
+        "/customer/device-groups/{group_id}/devices",
+        "/customer/device-groups/{group_id}/devices/{device_id}",
+        DEVICES,
+        "/api/devices/{id}",
+        "/api/devices/{id}/groups",
+        "/api/devices/{id}/readings",
+        READINGS,
+        API_GROUPS,
+        "/api/groups/{group_id}",
+        "/api/groups/{group_id}/readings",
+        "/api/groups/{group_id}/alerts",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is not documented");
+    }
+}
+
+#[actix_web::test]
+async fn the_docs_page_is_served_as_html_without_a_token() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answer = call(mocks, TestRequest::get().uri("/docs")).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer
+        .header(header::CONTENT_TYPE)
+        .is_some_and(|v| v.starts_with("text/html")));
+    assert!(answer.text().contains("/openapi.json"));
+}
+
+#[actix_web::test]
+async fn an_unknown_path_answers_404_with_a_json_detail() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            get("/no/such/path"),
+            TestRequest::get().uri("/customer/device-groups/a/b"),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::NOT_FOUND);
+        assert_eq!(answer.detail(), "Not Found");
+    }
+}
+
+#[actix_web::test]
+async fn an_unsupported_method_on_a_known_path_answers_405_with_a_json_detail() {
+    // Arrange
+    let mocks = Mocks::untouchable();
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            authed(TestRequest::put().uri(GROUPS)),
+            authed(TestRequest::post().uri("/customer/maintenance-windows/mw-0000abcd")),
+            authed(
+                TestRequest::post().uri("/customer/maintenance-windows/mw-0000abcd/occurrences"),
+            ),
+            authed(TestRequest::delete().uri("/customer/maintenance-windows/mw-0000abcd/devices")),
+            authed(TestRequest::post().uri(&format!("{GROUPS}/grp-lobby/devices"))),
+            authed(TestRequest::patch().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}"))),
+            authed(TestRequest::patch().uri(&format!("{DEVICES}/{DEVICE_A}"))),
+            authed(TestRequest::delete().uri(&format!("{DEVICES}/{DEVICE_A}/readings"))),
+            authed(TestRequest::get().uri(READINGS)),
+            authed(TestRequest::patch().uri(&format!("{API_GROUPS}/{GROUP_ID}"))),
+            authed(TestRequest::post().uri(&format!("{API_GROUPS}/{GROUP_ID}/alerts"))),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(answer.detail(), "Method Not Allowed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route table: membership, devices, readings, Group API
+
+#[actix_web::test]
+async fn every_new_route_answers_its_success_status_through_the_production_route_table() {
+    // Arrange: every port answers successfully.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_get_group()
+        .times(3)
+        .returning(|_, _| Ok(api_group(vec![])));
+    mocks
+        .groups
+        .expect_add_member()
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    mocks
+        .groups
+        .expect_remove_member()
+        .times(1)
+        .returning(|_, _, _, _| Ok(()));
+    mocks
+        .groups
+        .expect_list_groups()
+        .times(1)
+        .returning(|_, _| Ok(page(vec![])));
+    mocks
+        .groups
+        .expect_create_group()
+        .times(1)
+        .returning(|_, _, new| Ok(saved_group(new)));
+    mocks
+        .groups
+        .expect_update_group()
+        .times(1)
+        .returning(|_, _, _, _| Ok(api_group(vec![])));
+    mocks
+        .groups
+        .expect_delete_group()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .groups
+        .expect_group_readings()
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    mocks
+        .devices
+        .expect_list_devices()
+        .times(1)
+        .returning(|_, _| Ok(page(vec![])));
+    mocks
+        .devices
+        .expect_create_device()
+        .times(1)
+        .returning(|_, _, new| Ok(saved_device(new)));
+    mocks
+        .devices
+        .expect_get_device()
+        .times(1)
+        .returning(|_, id| Ok(device(id, "T1", Thresholds::default())));
+    mocks
+        .devices
+        .expect_update_device()
+        .times(1)
+        .returning(|_, _, id, _| Ok(device(id, "T2", Thresholds::default())));
+    mocks
+        .devices
+        .expect_delete_device()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    mocks
+        .devices
+        .expect_groups_of_device()
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+    mocks
+        .readings
+        .expect_device_readings()
+        .times(1)
+        .returning(|_, _, _| Ok(vec![]));
+    mocks
+        .readings
+        .expect_ingest()
+        .times(2)
+        .returning(|_, batch| Ok(batch.readings().len() as u64));
+    let one_reading = json!({"readings": [
+        {"device_id": DEVICE_A, "timestamp": "2025-10-20T10:00:00Z", "value": 1.0}
+    ]});
+    let cases = vec![
+        (
+            "GET group devices",
+            get(&format!("{GROUPS}/grp-lobby/devices")),
+            StatusCode::OK,
+        ),
+        (
+            "PUT group device",
+            put_empty(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+            StatusCode::OK,
+        ),
+        (
+            "DELETE group device",
+            delete(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+            StatusCode::OK,
+        ),
+        ("GET devices", get(DEVICES), StatusCode::OK),
+        (
+            "POST devices",
+            post(DEVICES, &json!({"name": "T1"})),
+            StatusCode::CREATED,
+        ),
+        (
+            "GET device",
+            get(&format!("{DEVICES}/{DEVICE_A}")),
+            StatusCode::OK,
+        ),
+        (
+            "PUT device",
+            put(&format!("{DEVICES}/{DEVICE_A}"), &json!({"name": "T2"})),
+            StatusCode::OK,
+        ),
+        (
+            "DELETE device",
+            delete(&format!("{DEVICES}/{DEVICE_A}")),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            "GET device groups",
+            get(&format!("{DEVICES}/{DEVICE_A}/groups")),
+            StatusCode::OK,
+        ),
+        (
+            "GET device readings",
+            get(&format!("{DEVICES}/{DEVICE_A}/readings")),
+            StatusCode::OK,
+        ),
+        (
+            "POST device reading",
+            post(
+                &format!("{DEVICES}/{DEVICE_A}/readings"),
+                &json!({"value": 1.0}),
+            ),
+            StatusCode::CREATED,
+        ),
+        (
+            "POST readings",
+            post(READINGS, &one_reading),
+            StatusCode::CREATED,
+        ),
+        ("GET groups", get(API_GROUPS), StatusCode::OK),
+        (
+            "POST groups",
+            post(API_GROUPS, &json!({"name": "Building A"})),
+            StatusCode::CREATED,
+        ),
+        (
+            "GET group",
+            get(&format!("{API_GROUPS}/{GROUP_ID}")),
+            StatusCode::OK,
+        ),
+        (
+            "PUT group",
+            put(
+                &format!("{API_GROUPS}/{GROUP_ID}"),
+                &json!({"name": "Building B"}),
+            ),
+            StatusCode::OK,
+        ),
+        (
+            "DELETE group",
+            delete(&format!("{API_GROUPS}/{GROUP_ID}")),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            "GET group readings",
+            get(&format!("{API_GROUPS}/{GROUP_ID}/readings")),
+            StatusCode::OK,
+        ),
+        (
+            "GET group alerts",
+            get(&format!("{API_GROUPS}/{GROUP_ID}/alerts")),
+            StatusCode::OK,
+        ),
+    ];
+    let expected: Vec<(&str, StatusCode)> = cases.iter().map(|(l, _, s)| (*l, *s)).collect();
+    let requests = cases.into_iter().map(|(_, r, _)| r).collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert: every route is wired with its app data and answers its success status.
+    for ((label, status), answer) in expected.iter().zip(&answers) {
+        assert_eq!(answer.status, *status, "{label}: {}", answer.text());
+    }
+}
