@@ -667,13 +667,3 @@ impl HealthProbe for MemoryStore {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_embedded_store_keeps_the_store_contract() {
-        ports::contract::run_all(&MemoryStore::new()).await;
-    }
-}
