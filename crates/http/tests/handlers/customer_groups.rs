@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::test;
 use actix_web::App;
 use domain::{Description, GroupChanges, GroupName};
-use ports::{CreateGroupError, LookupError, UpdateGroupError};
+use ports::{CreateGroupError, UpdateGroupError};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -73,24 +73,6 @@ async fn getting_a_group_returns_it() {
     assert!(body["updated_at"].is_string());
     assert_eq!(body["created_by"], CREATOR);
     assert_eq!(body["updated_by"], EDITOR);
-}
-
-#[actix_web::test]
-async fn getting_an_unknown_group_answers_404_group_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_get_group()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, get("/customer/device-groups/grp-nothing")).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Group not found"}));
 }
 
 #[actix_web::test]
@@ -628,31 +610,6 @@ async fn patching_a_group_name_passes_only_the_new_name() {
 }
 
 #[actix_web::test]
-async fn patching_an_unknown_group_answers_404_group_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_update_group()
-        .times(1)
-        .returning(|_, _, _, _| Err(UpdateGroupError::NotFound));
-
-    // Act
-    let answer = call(
-        mocks,
-        patch(
-            "/customer/device-groups/grp-nothing",
-            &json!({"name": "Hall"}),
-        ),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Group not found"}));
-}
-
-#[actix_web::test]
 async fn patching_a_group_to_a_taken_name_answers_409_naming_it() {
     // Arrange
     let mut mocks = Mocks::new();
@@ -704,22 +661,4 @@ async fn deleting_a_group_answers_its_group_id_and_deleted_true() {
         answer.json(),
         json!({"group_id": "grp-lobby", "deleted": true})
     );
-}
-
-#[actix_web::test]
-async fn deleting_an_unknown_group_answers_404_group_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_delete_group()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, delete("/customer/device-groups/grp-nothing")).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Group not found"}));
 }

@@ -384,24 +384,6 @@ async fn getting_a_window_returns_it() {
 }
 
 #[actix_web::test]
-async fn getting_an_unknown_window_answers_404_window_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .windows
-        .expect_get_window()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, get("/customer/maintenance-windows/mw-00000000")).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Window not found"}));
-}
-
-#[actix_web::test]
 async fn patching_a_window_with_no_fields_answers_400_without_reaching_the_repository() {
     // Arrange
     let mocks = Mocks::untouchable();
@@ -576,31 +558,6 @@ async fn a_window_patch_that_makes_the_merged_window_invalid_answers_422_naming_
 }
 
 #[actix_web::test]
-async fn patching_an_unknown_window_answers_404_window_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .windows
-        .expect_update_window()
-        .times(1)
-        .returning(|_, _, _, _| Err(UpdateWindowError::NotFound));
-
-    // Act
-    let answer = call(
-        mocks,
-        patch(
-            "/customer/maintenance-windows/mw-00000000",
-            &json!({"enabled": false}),
-        ),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Window not found"}));
-}
-
-#[actix_web::test]
 async fn deleting_a_window_answers_its_window_id_and_deleted_true() {
     // Arrange
     let mut mocks = Mocks::new();
@@ -620,24 +577,6 @@ async fn deleting_a_window_answers_its_window_id_and_deleted_true() {
         answer.json(),
         json!({"window_id": "mw-0000abcd", "deleted": true})
     );
-}
-
-#[actix_web::test]
-async fn deleting_an_unknown_window_answers_404_window_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .windows
-        .expect_delete_window()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, delete("/customer/maintenance-windows/mw-00000000")).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Window not found"}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1139,40 +1078,6 @@ async fn an_occurrence_start_that_is_no_instant_is_refused_with_422_before_the_r
             "from={from}: {}",
             answer.detail()
         );
-    }
-}
-
-#[actix_web::test]
-async fn occurrences_and_devices_of_an_unknown_window_answer_404_window_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .windows
-        .expect_get_window()
-        .withf(|tenant, id| is_tenant_a(tenant) && id.as_str() == "mw-00000000")
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-    mocks
-        .windows
-        .expect_window_devices()
-        .withf(|tenant, id| is_tenant_a(tenant) && id.as_str() == "mw-00000000")
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answers = call_all(
-        mocks,
-        vec![
-            get(&format!("{WINDOWS}/mw-00000000/occurrences")),
-            get(&format!("{WINDOWS}/mw-00000000/devices")),
-        ],
-    )
-    .await;
-
-    // Assert
-    for answer in answers {
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text());
-        assert_eq!(answer.json(), json!({"detail": "Window not found"}));
     }
 }
 

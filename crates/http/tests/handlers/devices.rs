@@ -5,7 +5,7 @@ use domain::{
     DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, ScopeLabel, ThresholdError, Thresholds,
     Unit,
 };
-use ports::{CreateDeviceError, LookupError, UpdateDeviceError};
+use ports::{CreateDeviceError, UpdateDeviceError};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -316,27 +316,6 @@ async fn getting_a_device_returns_it() {
 }
 
 #[actix_web::test]
-async fn getting_an_unknown_device_answers_404_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .devices
-        .expect_get_device()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, get(&format!("{DEVICES}/{DEVICE_B}"))).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        answer.json(),
-        json!({ "detail": format!("Device {DEVICE_B} not found") })
-    );
-}
-
-#[actix_web::test]
 async fn a_device_path_that_is_no_uuid_answers_404_without_reaching_the_repository() {
     // Arrange
     let mocks = Mocks::untouchable();
@@ -493,28 +472,6 @@ async fn updating_a_device_to_a_taken_name_answers_400_naming_it() {
 }
 
 #[actix_web::test]
-async fn updating_an_unknown_device_answers_404_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .devices
-        .expect_update_device()
-        .times(1)
-        .returning(|_, _, _, _| Err(UpdateDeviceError::NotFound));
-
-    // Act
-    let answer = call(
-        mocks,
-        put(&format!("{DEVICES}/{DEVICE_B}"), &json!({"name": "T2"})),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.detail(), format!("Device {DEVICE_B} not found"));
-}
-
-#[actix_web::test]
 async fn deleting_a_device_answers_204_without_a_body() {
     // Arrange
     let mut mocks = Mocks::new();
@@ -531,24 +488,6 @@ async fn deleting_a_device_answers_204_without_a_body() {
     // Assert
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert!(answer.body.is_empty(), "{}", answer.text());
-}
-
-#[actix_web::test]
-async fn deleting_an_unknown_device_answers_404_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .devices
-        .expect_delete_device()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, delete(&format!("{DEVICES}/{DEVICE_B}"))).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.detail(), format!("Device {DEVICE_B} not found"));
 }
 
 #[actix_web::test]
@@ -575,22 +514,4 @@ async fn listing_a_devices_groups_returns_them_with_their_device_counts() {
     assert_eq!(groups[0]["device_count"], 3);
     assert_eq!(groups[0]["created_by"], CREATOR);
     assert_eq!(groups[0]["updated_by"], EDITOR);
-}
-
-#[actix_web::test]
-async fn listing_the_groups_of_an_unknown_device_answers_404_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .devices
-        .expect_groups_of_device()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, get(&format!("{DEVICES}/{DEVICE_B}/groups"))).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.detail(), format!("Device {DEVICE_B} not found"));
 }

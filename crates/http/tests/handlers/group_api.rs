@@ -6,7 +6,7 @@ use domain::{
     Description, DeviceName, GroupChanges, GroupName, GroupSlug, MaintenanceWindow, ReadingQuery,
     ScopeLabel, Thresholds, Unit, WindowDefinition,
 };
-use ports::{CreateGroupError, GroupDetail, GroupReading, LookupError, Member, UpdateGroupError};
+use ports::{CreateGroupError, GroupDetail, GroupReading, Member, UpdateGroupError};
 use serde_json::{json, Value};
 use time::macros::datetime;
 use uuid::Uuid;
@@ -517,43 +517,6 @@ async fn alert_bounds_are_strict_and_unset_bounds_are_skipped() {
 }
 
 #[actix_web::test]
-async fn an_unknown_api_group_answers_404_group_005_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_get_group()
-        .times(2)
-        .returning(|_, _| Err(LookupError::NotFound));
-    mocks
-        .groups
-        .expect_group_readings()
-        .times(1)
-        .returning(|_, _, _| Err(LookupError::NotFound));
-    let group = format!("{API_GROUPS}/{GROUP_ID}");
-
-    // Act
-    let answers = call_all(
-        mocks,
-        vec![
-            get(&group),
-            get(&format!("{group}/alerts")),
-            get(&format!("{group}/readings")),
-        ],
-    )
-    .await;
-
-    // Assert
-    for answer in answers {
-        assert_eq!(answer.status, StatusCode::NOT_FOUND);
-        assert_eq!(
-            answer.json(),
-            json!({"detail": format!("Group {GROUP_ID} not found"), "code": "GROUP_005"})
-        );
-    }
-}
-
-#[actix_web::test]
 async fn an_api_group_path_that_is_no_uuid_answers_404_group_005_without_reaching_the_repository() {
     // Arrange
     let mocks = Mocks::untouchable();
@@ -782,34 +745,6 @@ async fn updating_an_api_group_name_or_device_ids_to_null_is_refused_with_422() 
 }
 
 #[actix_web::test]
-async fn updating_an_unknown_api_group_answers_404_group_005() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_update_group()
-        .times(1)
-        .returning(|_, _, _, _| Err(UpdateGroupError::NotFound));
-
-    // Act
-    let answer = call(
-        mocks,
-        put(
-            &format!("{API_GROUPS}/{GROUP_ID}"),
-            &json!({"name": "Building B"}),
-        ),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        answer.json(),
-        json!({"detail": format!("Group {GROUP_ID} not found"), "code": "GROUP_005"})
-    );
-}
-
-#[actix_web::test]
 async fn updating_an_api_group_to_a_taken_name_answers_400_group_001() {
     // Arrange
     let mut mocks = Mocks::new();
@@ -886,27 +821,6 @@ async fn deleting_an_api_group_answers_204_without_a_body() {
     // Assert
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert!(answer.body.is_empty(), "{}", answer.text());
-}
-
-#[actix_web::test]
-async fn deleting_an_unknown_api_group_answers_404_group_005() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_delete_group()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, delete(&format!("{API_GROUPS}/{GROUP_ID}"))).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        answer.json(),
-        json!({"detail": format!("Group {GROUP_ID} not found"), "code": "GROUP_005"})
-    );
 }
 
 // ---------------------------------------------------------------------------------------------

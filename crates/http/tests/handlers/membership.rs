@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use domain::Thresholds;
-use ports::{LookupError, MembershipError};
+use ports::MembershipError;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -60,24 +60,6 @@ async fn listing_a_groups_devices_returns_its_members_by_slug() {
 }
 
 #[actix_web::test]
-async fn listing_the_devices_of_an_unknown_group_answers_404_group_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_get_group()
-        .times(1)
-        .returning(|_, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, get(&format!("{GROUPS}/grp-nothing/devices"))).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Group not found"}));
-}
-
-#[actix_web::test]
 async fn putting_a_device_in_a_group_answers_200_with_member_true() {
     // Arrange
     let mut mocks = Mocks::new();
@@ -103,28 +85,6 @@ async fn putting_a_device_in_a_group_answers_200_with_member_true() {
         answer.json(),
         json!({"group_id": "grp-lobby", "device_id": DEVICE_A, "member": true})
     );
-}
-
-#[actix_web::test]
-async fn putting_a_device_in_an_unknown_group_answers_404_group_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_add_member()
-        .times(1)
-        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
-
-    // Act
-    let answer = call(
-        mocks,
-        put_empty(&format!("{GROUPS}/grp-nothing/devices/{DEVICE_A}")),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Group not found"}));
 }
 
 #[actix_web::test]
@@ -232,28 +192,6 @@ async fn removing_a_device_that_is_not_a_member_answers_404_device_not_in_group(
     // Assert
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.json(), json!({"detail": "Device not in group"}));
-}
-
-#[actix_web::test]
-async fn removing_a_device_from_an_unknown_group_answers_404_group_not_found() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .groups
-        .expect_remove_member()
-        .times(1)
-        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
-
-    // Act
-    let answer = call(
-        mocks,
-        delete(&format!("{GROUPS}/grp-nothing/devices/{DEVICE_A}")),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json(), json!({"detail": "Group not found"}));
 }
 
 #[actix_web::test]

@@ -167,24 +167,6 @@ async fn hours_or_limit_out_of_range_or_not_integers_are_refused_with_422_naming
 }
 
 #[actix_web::test]
-async fn reading_the_readings_of_an_unknown_device_answers_404_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .readings
-        .expect_device_readings()
-        .times(1)
-        .returning(|_, _, _| Err(LookupError::NotFound));
-
-    // Act
-    let answer = call(mocks, get(&format!("{DEVICES}/{DEVICE_B}/readings"))).await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.detail(), format!("Device {DEVICE_B} not found"));
-}
-
-#[actix_web::test]
 async fn recording_a_reading_answers_201_with_the_reading_normalised_to_utc() {
     // Arrange
     let mut mocks = Mocks::new();
@@ -248,31 +230,6 @@ async fn recording_a_reading_without_a_timestamp_stamps_it_now() {
     let body = answer.json();
     assert_eq!(body["value"], 3.0);
     assert!(body["timestamp"].is_string());
-}
-
-#[actix_web::test]
-async fn recording_a_reading_for_an_unknown_device_answers_404_naming_it() {
-    // Arrange
-    let mut mocks = Mocks::new();
-    mocks
-        .readings
-        .expect_ingest()
-        .times(1)
-        .returning(|_, _| Err(IngestError::UnknownDevice(uuid(DEVICE_B))));
-
-    // Act
-    let answer = call(
-        mocks,
-        post(
-            &format!("{DEVICES}/{DEVICE_B}/readings"),
-            &json!({"value": 1.0}),
-        ),
-    )
-    .await;
-
-    // Assert
-    assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.detail(), format!("Device {DEVICE_B} not found"));
 }
 
 #[actix_web::test]

@@ -4,9 +4,12 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use anyhow::anyhow;
-use domain::Thresholds;
-use ports::StoreError;
-use serde_json::json;
+use domain::{TenantId, Thresholds, WindowSlug};
+use ports::{
+    IngestError, LookupError, MembershipError, StoreError, UpdateDeviceError, UpdateGroupError,
+    UpdateWindowError,
+};
+use serde_json::{json, Value};
 
 use crate::support::*;
 
@@ -473,5 +476,204 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
     // Assert: every route is wired with its app data and answers its success status.
     for ((label, status), answer) in expected.iter().zip(&answers) {
         assert_eq!(answer.status, *status, "{label}: {}", answer.text());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route table: an id the store does not know
+
+#[actix_web::test]
+async fn an_unknown_id_answers_404_naming_what_is_missing_on_every_route_that_takes_one() {
+    // Arrange: every lookup finds nothing; the window is looked up by its slug.
+    let mut mocks = Mocks::new();
+    mocks
+        .groups
+        .expect_get_group()
+        .times(4)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .groups
+        .expect_update_group()
+        .times(2)
+        .returning(|_, _, _, _| Err(UpdateGroupError::NotFound));
+    mocks
+        .groups
+        .expect_delete_group()
+        .times(2)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .groups
+        .expect_add_member()
+        .times(1)
+        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
+    mocks
+        .groups
+        .expect_remove_member()
+        .times(1)
+        .returning(|_, _, _, _| Err(MembershipError::GroupNotFound));
+    mocks
+        .groups
+        .expect_group_readings()
+        .times(1)
+        .returning(|_, _, _| Err(LookupError::NotFound));
+    let is_unknown_window =
+        |tenant: &TenantId, id: &WindowSlug| is_tenant_a(tenant) && id.as_str() == "mw-00000000";
+    mocks
+        .windows
+        .expect_get_window()
+        .withf(is_unknown_window)
+        .times(2)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .windows
+        .expect_update_window()
+        .times(1)
+        .returning(|_, _, _, _| Err(UpdateWindowError::NotFound));
+    mocks
+        .windows
+        .expect_delete_window()
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .windows
+        .expect_window_devices()
+        .withf(is_unknown_window)
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .devices
+        .expect_get_device()
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .devices
+        .expect_update_device()
+        .times(1)
+        .returning(|_, _, _, _| Err(UpdateDeviceError::NotFound));
+    mocks
+        .devices
+        .expect_delete_device()
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .devices
+        .expect_groups_of_device()
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .readings
+        .expect_device_readings()
+        .times(1)
+        .returning(|_, _, _| Err(LookupError::NotFound));
+    mocks
+        .readings
+        .expect_ingest()
+        .times(1)
+        .returning(|_, _| Err(IngestError::UnknownDevice(uuid(DEVICE_B))));
+
+    let group = "/customer/device-groups/grp-nothing";
+    let window = "/customer/maintenance-windows/mw-00000000";
+    let device = format!("{DEVICES}/{DEVICE_B}");
+    let api_group = format!("{API_GROUPS}/{GROUP_ID}");
+    let no_group = json!({"detail": "Group not found"});
+    let no_window = json!({"detail": "Window not found"});
+    let no_device = json!({ "detail": format!("Device {DEVICE_B} not found") });
+    let no_api_group =
+        json!({"detail": format!("Group {GROUP_ID} not found"), "code": "GROUP_005"});
+    let cases = vec![
+        ("GET customer group", get(group), &no_group),
+        (
+            "PATCH customer group",
+            patch(group, &json!({"name": "Hall"})),
+            &no_group,
+        ),
+        ("DELETE customer group", delete(group), &no_group),
+        (
+            "GET customer group devices",
+            get(&format!("{group}/devices")),
+            &no_group,
+        ),
+        (
+            "PUT customer group device",
+            put_empty(&format!("{group}/devices/{DEVICE_A}")),
+            &no_group,
+        ),
+        (
+            "DELETE customer group device",
+            delete(&format!("{group}/devices/{DEVICE_A}")),
+            &no_group,
+        ),
+        ("GET window", get(window), &no_window),
+        (
+            "PATCH window",
+            patch(window, &json!({"enabled": false})),
+            &no_window,
+        ),
+        ("DELETE window", delete(window), &no_window),
+        (
+            "GET window occurrences",
+            get(&format!("{window}/occurrences")),
+            &no_window,
+        ),
+        (
+            "GET window devices",
+            get(&format!("{window}/devices")),
+            &no_window,
+        ),
+        ("GET device", get(&device), &no_device),
+        (
+            "PUT device",
+            put(&device, &json!({"name": "T2"})),
+            &no_device,
+        ),
+        ("DELETE device", delete(&device), &no_device),
+        (
+            "GET device groups",
+            get(&format!("{device}/groups")),
+            &no_device,
+        ),
+        (
+            "GET device readings",
+            get(&format!("{device}/readings")),
+            &no_device,
+        ),
+        (
+            "POST device reading",
+            post(&format!("{device}/readings"), &json!({"value": 1.0})),
+            &no_device,
+        ),
+        ("GET API group", get(&api_group), &no_api_group),
+        (
+            "GET API group alerts",
+            get(&format!("{api_group}/alerts")),
+            &no_api_group,
+        ),
+        (
+            "GET API group readings",
+            get(&format!("{api_group}/readings")),
+            &no_api_group,
+        ),
+        (
+            "PUT API group",
+            put(&api_group, &json!({"name": "Building B"})),
+            &no_api_group,
+        ),
+        ("DELETE API group", delete(&api_group), &no_api_group),
+    ];
+    let expected: Vec<(&str, &Value)> = cases.iter().map(|(l, _, b)| (*l, *b)).collect();
+    let requests = cases.into_iter().map(|(_, r, _)| r).collect();
+
+    // Act
+    let answers = call_all(mocks, requests).await;
+
+    // Assert: each answers 404 with the detail (and code) of what it did not find.
+    for ((label, body), answer) in expected.iter().zip(&answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{label}: {}",
+            answer.text()
+        );
+        assert_eq!(answer.json(), **body, "{label}");
     }
 }
