@@ -253,32 +253,59 @@ async fn an_unknown_path_answers_404_with_a_json_detail() {
 async fn an_unsupported_method_on_a_known_path_answers_405_with_a_json_detail() {
     // Arrange
     let mocks = Mocks::untouchable();
+    let window = "/customer/maintenance-windows/mw-0000abcd";
+    let cases = vec![
+        ("PUT customer groups", TestRequest::put().uri(GROUPS)),
+        ("POST window", TestRequest::post().uri(window)),
+        (
+            "POST window occurrences",
+            TestRequest::post().uri(&format!("{window}/occurrences")),
+        ),
+        (
+            "DELETE window devices",
+            TestRequest::delete().uri(&format!("{window}/devices")),
+        ),
+        (
+            "POST customer group devices",
+            TestRequest::post().uri(&format!("{GROUPS}/grp-lobby/devices")),
+        ),
+        (
+            "PATCH customer group device",
+            TestRequest::patch().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}")),
+        ),
+        (
+            "PATCH device",
+            TestRequest::patch().uri(&format!("{DEVICES}/{DEVICE_A}")),
+        ),
+        (
+            "DELETE device readings",
+            TestRequest::delete().uri(&format!("{DEVICES}/{DEVICE_A}/readings")),
+        ),
+        ("GET readings", TestRequest::get().uri(READINGS)),
+        (
+            "PATCH API group",
+            TestRequest::patch().uri(&format!("{API_GROUPS}/{GROUP_ID}")),
+        ),
+        (
+            "POST API group alerts",
+            TestRequest::post().uri(&format!("{API_GROUPS}/{GROUP_ID}/alerts")),
+        ),
+    ];
+    let labels: Vec<&str> = cases.iter().map(|(label, _)| *label).collect();
+    let requests = cases.into_iter().map(|(_, r)| authed(r)).collect();
 
     // Act
-    let answers = call_all(
-        mocks,
-        vec![
-            authed(TestRequest::put().uri(GROUPS)),
-            authed(TestRequest::post().uri("/customer/maintenance-windows/mw-0000abcd")),
-            authed(
-                TestRequest::post().uri("/customer/maintenance-windows/mw-0000abcd/occurrences"),
-            ),
-            authed(TestRequest::delete().uri("/customer/maintenance-windows/mw-0000abcd/devices")),
-            authed(TestRequest::post().uri(&format!("{GROUPS}/grp-lobby/devices"))),
-            authed(TestRequest::patch().uri(&format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}"))),
-            authed(TestRequest::patch().uri(&format!("{DEVICES}/{DEVICE_A}"))),
-            authed(TestRequest::delete().uri(&format!("{DEVICES}/{DEVICE_A}/readings"))),
-            authed(TestRequest::get().uri(READINGS)),
-            authed(TestRequest::patch().uri(&format!("{API_GROUPS}/{GROUP_ID}"))),
-            authed(TestRequest::post().uri(&format!("{API_GROUPS}/{GROUP_ID}/alerts"))),
-        ],
-    )
-    .await;
+    let answers = call_all(mocks, requests).await;
 
     // Assert
-    for answer in answers {
-        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(answer.detail(), "Method Not Allowed");
+    for (label, answer) in labels.iter().zip(&answers) {
+        assert_eq!(
+            answer.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{label}: {}",
+            answer.text()
+        );
+        assert_eq!(answer.detail(), "Method Not Allowed", "{label}");
     }
 }
 
