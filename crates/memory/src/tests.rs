@@ -12,11 +12,6 @@ use tokio::sync::OwnedRwLockWriteGuard;
 
 use super::*;
 
-#[tokio::test]
-async fn the_embedded_store_keeps_the_store_contract() {
-    ports::contract::run_all(&MemoryStore::new()).await;
-}
-
 /// Far longer than any operation here takes, even on a loaded machine: reaching it means the
 /// operation was waiting on a lock.
 const BLOCKED: Duration = Duration::from_secs(20);

@@ -1,6 +1,7 @@
 //! The behaviour every store adapter must show, run by each adapter's own tests against a fresh
 //! store. The embedded store passing this suite is what makes it a faithful stand-in for
-//! PostgreSQL. Panics (as a test does) on the first broken promise.
+//! PostgreSQL. Each story is a function that panics (as a test does) on a broken promise;
+//! [`contract_tests!`](crate::contract_tests) declares one test per story.
 
 use time::macros::datetime;
 use uuid::Uuid;
@@ -19,38 +20,63 @@ use domain::{
     WindowSlug,
 };
 
-/// Runs the whole suite. The store must be empty.
-pub async fn run_all<S>(store: &S)
-where
-    S: DeviceGroupRepository
-        + DeviceRepository
-        + ReadingRepository
-        + MaintenanceWindowRepository
-        + HealthProbe,
-{
+/// Declares one `#[tokio::test]` per story of the suite, each on a store of its own, so that a
+/// broken promise fails its story alone and hides none of the others. The calling crate needs
+/// `tokio` (with `macros`) among its dependencies.
+///
+/// `store: EXPR` makes each story's store from `EXPR`; `store_with_guard: EXPR` from `EXPR`
+/// giving `(guard, store)`, where the guard (a throwaway database, say) is dropped after the
+/// store. `EXPR` is evaluated inside the async test, so it may `.await`.
+///
+/// ```ignore
+/// ports::contract_tests!(store: store_memory::MemoryStore::new());
+/// ```
+#[macro_export]
+macro_rules! contract_tests {
+    (store: $store:expr) => {
+        $crate::contract_tests!(store_with_guard: ((), $store));
+    };
+    (store_with_guard: $fresh:expr) => {
+        $crate::contract_tests!(@each $fresh;
+            a_fresh_store_is_healthy,
+            groups_round_trip,
+            taken_group_ids_and_names_are_refused,
+            groups_are_listed_by_name,
+            group_updates_apply_partially_and_keep_names_unique,
+            deleted_groups_are_gone,
+            tenants_never_see_each_others_groups,
+            windows_round_trip,
+            windows_are_listed_latest_start_first,
+            window_updates_merge_and_revalidate,
+            tenants_never_see_each_others_windows,
+            devices_round_trip_with_unique_names,
+            device_updates_recheck_the_merged_thresholds,
+            groups_hold_members_with_their_latest_reading,
+            member_lists_are_replaced_whole_or_not_at_all,
+            ingest_is_all_or_nothing_and_resending_replaces,
+            readings_are_read_newest_first_within_bounds,
+            deleting_a_device_takes_its_readings_and_memberships,
+            tenants_never_see_each_others_devices_or_readings,
+            a_windows_scope_is_its_sites_types_and_groups,
+            lists_filter_by_name_and_page,
+            group_details_carry_the_windows_that_may_mute_them,
+            revisions_move_with_every_committed_write_and_only_then,
+        );
+    };
+    (@each $fresh:expr; $($story:ident,)*) => {
+        $(
+            #[tokio::test]
+            async fn $story() {
+                let (_guard, store) = $fresh;
+                $crate::contract::$story(&store).await;
+            }
+        )*
+    };
+}
+
+/// A fresh store answers its health check.
+pub async fn a_fresh_store_is_healthy<S: HealthProbe>(store: &S) {
     store.check().await.expect("a fresh store is healthy");
-    groups_round_trip(store).await;
-    taken_group_ids_and_names_are_refused(store).await;
-    groups_are_listed_by_name(store).await;
-    group_updates_apply_partially_and_keep_names_unique(store).await;
-    deleted_groups_are_gone(store).await;
-    tenants_never_see_each_others_groups(store).await;
-    windows_round_trip(store).await;
-    windows_are_listed_latest_start_first(store).await;
-    window_updates_merge_and_revalidate(store).await;
-    tenants_never_see_each_others_windows(store).await;
-    devices_round_trip_with_unique_names(store).await;
-    device_updates_recheck_the_merged_thresholds(store).await;
-    groups_hold_members_with_their_latest_reading(store).await;
-    member_lists_are_replaced_whole_or_not_at_all(store).await;
-    ingest_is_all_or_nothing_and_resending_replaces(store).await;
-    readings_are_read_newest_first_within_bounds(store).await;
-    deleting_a_device_takes_its_readings_and_memberships(store).await;
-    tenants_never_see_each_others_devices_or_readings(store).await;
-    a_windows_scope_is_its_sites_types_and_groups(store).await;
-    lists_filter_by_name_and_page(store).await;
-    group_details_carry_the_windows_that_may_mute_them(store).await;
-    revisions_move_with_every_committed_write_and_only_then(store).await;
 }
 
 fn alice() -> Actor {
@@ -129,7 +155,7 @@ fn new_window(slug: &str, starts_at: Timestamp) -> NewMaintenanceWindow {
     }
 }
 
-async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
+pub async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-round-trip");
     let mut new = new_group("grp-round", "Round trip");
     new.description = Some(Description::parse("with\nnewline ' \" ; -- é").expect("valid"));
@@ -163,7 +189,7 @@ async fn groups_round_trip<S: DeviceGroupRepository>(store: &S) {
     assert_eq!(by_id.group, created, "both keys address the same group");
 }
 
-async fn taken_group_ids_and_names_are_refused<S: DeviceGroupRepository>(store: &S) {
+pub async fn taken_group_ids_and_names_are_refused<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-taken");
     store
         .create_group(&t, &alice(), new_group("grp-a", "Alpha"))
@@ -194,7 +220,7 @@ async fn taken_group_ids_and_names_are_refused<S: DeviceGroupRepository>(store: 
     assert_eq!(groups.len(), 1, "a refused create stores nothing");
 }
 
-async fn groups_are_listed_by_name<S: DeviceGroupRepository>(store: &S) {
+pub async fn groups_are_listed_by_name<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-order");
     for (slug, name) in [
         ("g1", "beta"),
@@ -218,7 +244,9 @@ async fn groups_are_listed_by_name<S: DeviceGroupRepository>(store: &S) {
     assert_eq!(names, ["Alpha", "Zulu", "alpha", "beta"]);
 }
 
-async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepository>(store: &S) {
+pub async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepository>(
+    store: &S,
+) {
     let t = tenant("contract-groups-update");
     let mut first = new_group("grp-1", "First");
     first.description = Some(Description::parse("keep me").expect("valid"));
@@ -294,7 +322,7 @@ async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupRepos
     );
 }
 
-async fn deleted_groups_are_gone<S: DeviceGroupRepository>(store: &S) {
+pub async fn deleted_groups_are_gone<S: DeviceGroupRepository>(store: &S) {
     let t = tenant("contract-groups-delete");
     let g = new_group("grp-del", "Doomed");
     store
@@ -318,7 +346,7 @@ async fn deleted_groups_are_gone<S: DeviceGroupRepository>(store: &S) {
         .expect("re-created");
 }
 
-async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &S) {
+pub async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &S) {
     let (a, b) = (tenant("contract-tenant-a"), tenant("contract-tenant-b"));
     let g = new_group("grp-shared", "Shared name");
     store
@@ -380,7 +408,7 @@ async fn tenants_never_see_each_others_groups<S: DeviceGroupRepository>(store: &
     assert_eq!(untouched.group.name.as_str(), "Only A");
 }
 
-async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
+pub async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
     let t = tenant("contract-windows-round-trip");
     let mut w = new_window("mw-round", at(datetime!(2025-10-20 10:30:00.123_456 UTC)));
     w.definition.schedule = WindowSchedule::new(
@@ -442,7 +470,7 @@ async fn windows_round_trip<S: MaintenanceWindowRepository>(store: &S) {
     ));
 }
 
-async fn windows_are_listed_latest_start_first<S: MaintenanceWindowRepository>(store: &S) {
+pub async fn windows_are_listed_latest_start_first<S: MaintenanceWindowRepository>(store: &S) {
     let t = tenant("contract-windows-order");
     store
         .create_window(
@@ -479,7 +507,7 @@ async fn windows_are_listed_latest_start_first<S: MaintenanceWindowRepository>(s
     assert_eq!(ids, ["mw-c", "mw-a", "mw-b"]);
 }
 
-async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(store: &S) {
+pub async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(store: &S) {
     let t = tenant("contract-windows-update");
     let mut w = new_window("mw-upd", at(datetime!(2025-01-01 0:00 UTC)));
     w.definition.site_ids = Some(ScopeLabel::parse_list(&["s1"]).expect("valid"));
@@ -547,7 +575,7 @@ async fn window_updates_merge_and_revalidate<S: MaintenanceWindowRepository>(sto
     );
 }
 
-async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(store: &S) {
+pub async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(store: &S) {
     let (a, b) = (tenant("contract-windows-a"), tenant("contract-windows-b"));
     let w = new_window("mw-private", at(datetime!(2025-01-01 0:00 UTC)));
     store
@@ -589,7 +617,7 @@ async fn tenants_never_see_each_others_windows<S: MaintenanceWindowRepository>(s
     );
 }
 
-async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
+pub async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
     let t = tenant("contract-devices");
     let d = new_device("Sensor ' 1");
     let created = store
@@ -640,7 +668,7 @@ async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S) {
     ));
 }
 
-async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store: &S) {
+pub async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store: &S) {
     let t = tenant("contract-device-updates");
     let d = new_device("T1");
     store
@@ -703,7 +731,7 @@ async fn device_updates_recheck_the_merged_thresholds<S: DeviceRepository>(store
     ));
 }
 
-async fn groups_hold_members_with_their_latest_reading<S>(store: &S)
+pub async fn groups_hold_members_with_their_latest_reading<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
 {
@@ -823,7 +851,7 @@ where
     assert_eq!(groups_of_b[0].member_count, 1);
 }
 
-async fn member_lists_are_replaced_whole_or_not_at_all<
+pub async fn member_lists_are_replaced_whole_or_not_at_all<
     S: DeviceGroupRepository + DeviceRepository,
 >(
     store: &S,
@@ -905,7 +933,7 @@ async fn member_lists_are_replaced_whole_or_not_at_all<
     assert_eq!(emptied.group.member_count, 0);
 }
 
-async fn ingest_is_all_or_nothing_and_resending_replaces<
+pub async fn ingest_is_all_or_nothing_and_resending_replaces<
     S: DeviceRepository + ReadingRepository,
 >(
     store: &S,
@@ -963,7 +991,7 @@ async fn ingest_is_all_or_nothing_and_resending_replaces<
     assert_eq!(points[0].value, 7.5);
 }
 
-async fn readings_are_read_newest_first_within_bounds<S>(store: &S)
+pub async fn readings_are_read_newest_first_within_bounds<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
 {
@@ -1052,7 +1080,7 @@ where
     ));
 }
 
-async fn deleting_a_device_takes_its_readings_and_memberships<S>(store: &S)
+pub async fn deleting_a_device_takes_its_readings_and_memberships<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
 {
@@ -1099,7 +1127,7 @@ where
         .is_empty());
 }
 
-async fn tenants_never_see_each_others_devices_or_readings<S>(store: &S)
+pub async fn tenants_never_see_each_others_devices_or_readings<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + ReadingRepository,
 {
@@ -1188,7 +1216,7 @@ fn scoped_device(name: &str, site: Option<&str>, kind: Option<&str>) -> NewDevic
     d
 }
 
-async fn a_windows_scope_is_its_sites_types_and_groups<S>(store: &S)
+pub async fn a_windows_scope_is_its_sites_types_and_groups<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + MaintenanceWindowRepository,
 {
@@ -1285,7 +1313,7 @@ where
     ));
 }
 
-async fn group_details_carry_the_windows_that_may_mute_them<S>(store: &S)
+pub async fn group_details_carry_the_windows_that_may_mute_them<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + MaintenanceWindowRepository,
 {
@@ -1353,7 +1381,7 @@ where
     );
 }
 
-async fn lists_filter_by_name_and_page<S>(store: &S)
+pub async fn lists_filter_by_name_and_page<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + MaintenanceWindowRepository,
 {
@@ -1492,7 +1520,7 @@ async fn unmoved<S: DeviceGroupRepository>(store: &S, t: &TenantId, before: Revi
 
 /// What views kept between requests rely on: any committed write of the tenant gives it a new
 /// revision, a refused one or a read does not, and a detail carries the revision it was read at.
-async fn revisions_move_with_every_committed_write_and_only_then<S>(store: &S)
+pub async fn revisions_move_with_every_committed_write_and_only_then<S>(store: &S)
 where
     S: DeviceGroupRepository + DeviceRepository + ReadingRepository + MaintenanceWindowRepository,
 {

@@ -3,13 +3,6 @@
 use test_db::TestDatabase;
 use tokio_postgres::NoTls;
 
-#[tokio::test]
-async fn the_postgres_store_keeps_the_store_contract() {
-    let db = TestDatabase::create().await;
-    let store = db.store().await;
-    ports::contract::run_all(&store).await;
-}
-
 /// The policies are a wall of their own: even a query that forgets its WHERE clause sees only
 /// the tenant set for the transaction, and cannot write rows of another tenant.
 #[tokio::test]

@@ -1,0 +1,244 @@
+//! Views of large groups kept between requests, and when they stop being valid.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::test;
+use actix_web::App;
+use domain::{
+    DeviceName, MaintenanceWindow, Thresholds, Timestamp, Unit, WindowDefinition, WindowSchedule,
+};
+use ports::{GroupDetail, GroupKey, GroupReading};
+use serde_json::json;
+
+use crate::support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Views of large groups kept between requests
+
+/// A group just large enough for its views to be kept, read at `revision`; every member's latest
+/// reading is `value` (warning above 30, critical above 40).
+fn large_group(revision: Option<ports::Revision>, value: f64) -> GroupDetail {
+    let members = (0..http_api::group_views::MIN_MEMBERS)
+        .map(|i| {
+            let id = format!("{i:08x}-0000-4000-8000-000000000000");
+            let thresholds =
+                Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0)).expect("ordered");
+            member(&id, &format!("sensor-{i:04}"), thresholds, Some(value))
+        })
+        .collect();
+    GroupDetail {
+        revision,
+        ..api_group(members)
+    }
+}
+
+/// The tenant's revision as the mock store reports it: `revisions[n]` on the n-th ask.
+fn revisions(m: &mut Mocks, revisions: &'static [i64]) {
+    let asked = Arc::new(Mutex::new(0usize));
+    m.groups
+        .expect_revision()
+        .times(revisions.len())
+        .returning(move |_| {
+            let mut n = asked.lock().expect("not poisoned");
+            *n += 1;
+            Ok(Some(ports::Revision(revisions[*n - 1])))
+        });
+}
+
+#[actix_web::test]
+async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
+    let mut m = Mocks::bare();
+    // Reads: the detail at revision 1, the alerts at 1, the detail at 2 (its readings moved).
+    let reads = Arc::new(Mutex::new(vec![
+        large_group(Some(ports::Revision(2)), 50.0),
+        large_group(Some(ports::Revision(1)), 35.0),
+        large_group(Some(ports::Revision(1)), 35.0),
+    ]));
+    m.groups
+        .expect_get_group()
+        .withf(|t, key| t.as_str() == TENANT && *key == GroupKey::Id(uuid(GROUP_ID)))
+        .times(3)
+        .returning(move |_, _| Ok(reads.lock().expect("not poisoned").pop().expect("a read")));
+    // Asked before each request that finds a kept view: requests 2, 4, 5 and 6.
+    revisions(&mut m, &[1, 1, 2, 2]);
+    let detail = format!("{API_GROUPS}/{GROUP_ID}");
+    let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
+    let answers = call_all(
+        m,
+        vec![
+            get(&detail),
+            get(&detail),
+            get(&alerts),
+            get(&alerts),
+            get(&detail),
+            get(&detail),
+        ],
+    )
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(
+            answer.header(header::CONTENT_TYPE),
+            Some("application/json")
+        );
+    }
+    let n = http_api::group_views::MIN_MEMBERS;
+    assert_eq!(answers[0].json()["alert_summary"]["warning"], n);
+    assert_eq!(
+        answers[1].body, answers[0].body,
+        "kept while the revision holds"
+    );
+    assert_eq!(answers[2].json()["warning"], n, "{}", answers[2].text());
+    assert_eq!(answers[3].body, answers[2].body);
+    assert_eq!(
+        answers[4].json()["alert_summary"]["critical"],
+        n,
+        "read again once the revision moved"
+    );
+    assert_eq!(answers[5].body, answers[4].body);
+}
+
+#[actix_web::test]
+async fn small_groups_and_stores_without_revisions_are_read_every_time() {
+    for detail in [
+        GroupDetail {
+            revision: Some(ports::Revision(1)),
+            ..api_group(vec![member(DEVICE_A, "a", Thresholds::default(), None)])
+        },
+        large_group(None, 1.0),
+    ] {
+        let mut m = Mocks::bare();
+        m.groups
+            .expect_get_group()
+            .times(2)
+            .returning(move |_, _| Ok(detail.clone()));
+        m.groups.expect_revision().never();
+        let uri = format!("{API_GROUPS}/{GROUP_ID}");
+        let answers = call_all(m, vec![get(&uri), get(&uri)]).await;
+        assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    }
+}
+
+#[actix_web::test]
+async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
+    // A window over every device, starting a second from now.
+    let starts_at = Timestamp::now()
+        .checked_add(time::Duration::milliseconds(1000))
+        .expect("in range");
+    let window = MaintenanceWindow {
+        definition: WindowDefinition {
+            schedule: WindowSchedule::new(starts_at, None).expect("valid"),
+            recurring: None,
+            site_ids: None,
+            ..nightly_definition()
+        },
+        ..stored_window("mw-soon")
+    };
+    let mut detail = large_group(Some(ports::Revision(7)), 1.0);
+    detail.windows = vec![window];
+    let mut m = Mocks::bare();
+    m.groups
+        .expect_get_group()
+        .times(2)
+        .returning(move |_, _| Ok(detail.clone()));
+    // Only the request before the window starts finds the kept view still in time.
+    revisions(&mut m, &[7]);
+    let state = m.into_state();
+    let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
+    let mut maintenance = Vec::new();
+    for pause in [0, 0, 1200] {
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        maintenance.push(answer.json()["in_maintenance"].clone());
+    }
+    let n = http_api::group_views::MIN_MEMBERS;
+    assert_eq!(maintenance, [json!(0), json!(0), json!(n)]);
+}
+
+/// A reading of device A at `timestamp`.
+fn group_reading(timestamp: Timestamp, value: f64) -> GroupReading {
+    GroupReading {
+        device_id: uuid(DEVICE_A),
+        device_name: DeviceName::parse("Hall").expect("valid"),
+        unit: Unit::parse("°C").expect("valid"),
+        timestamp,
+        value,
+    }
+}
+
+#[actix_web::test]
+async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
+    let mut m = Mocks::bare();
+    let reads = Arc::new(Mutex::new(vec![3.0, 2.0, 1.0]));
+    m.groups
+        .expect_group_readings()
+        .times(3)
+        .returning(move |_, _, _| {
+            let value = reads.lock().expect("not poisoned").pop().expect("a read");
+            Ok(vec![group_reading(Timestamp::now(), value)])
+        });
+    // Asked by requests 1 (nothing kept: asked before reading), 2 (hit), 3 (other query:
+    // asked before reading), 4 (moved: read at the revision just asked) and 5 (hit).
+    revisions(&mut m, &[1, 1, 1, 2, 2]);
+    let uri = |query: &str| format!("{API_GROUPS}/{GROUP_ID}/readings?{query}");
+    let answers = call_all(
+        m,
+        vec![
+            get(&uri("hours=24")),
+            get(&uri("hours=24")),
+            get(&uri("hours=12")),
+            get(&uri("hours=24")),
+            get(&uri("hours=24")),
+        ],
+    )
+    .await;
+    let value = |i: usize| answers[i].json()["readings"][0]["value"].clone();
+    assert_eq!(
+        [value(0), value(1), value(2), value(3), value(4)],
+        [json!(1.0), json!(1.0), json!(2.0), json!(3.0), json!(3.0)]
+    );
+}
+
+#[actix_web::test]
+async fn csv_readings_are_read_every_time() {
+    let mut m = Mocks::bare();
+    m.groups
+        .expect_group_readings()
+        .times(2)
+        .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
+    m.groups.expect_revision().never();
+    let csv = || {
+        get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))
+            .insert_header((header::ACCEPT, "text/csv"))
+    };
+    let answers = call_all(m, vec![csv(), csv()]).await;
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+    assert!(answers[1].text().starts_with("device_id,"));
+}
+
+#[actix_web::test]
+async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
+    let mut m = Mocks::bare();
+    // Inside the last hour for another second.
+    let oldest = Timestamp::now()
+        .checked_add(time::Duration::milliseconds(1000) - time::Duration::HOUR)
+        .expect("in range");
+    m.groups
+        .expect_group_readings()
+        .times(2)
+        .returning(move |_, _, _| Ok(vec![group_reading(oldest, 1.0)]));
+    // Asked before the first read, for the second request (in time), before the second read.
+    revisions(&mut m, &[5, 5, 5]);
+    let state = m.into_state();
+    let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1");
+    for pause in [0, 0, 1200] {
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+}
