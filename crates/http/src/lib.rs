@@ -39,6 +39,14 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Shared by all HTTP workers.
     pub group_views: Arc<group_views::GroupViews>,
+    pub ingest: IngestSettings,
+}
+
+/// What readings the service admits, beyond their own validity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestSettings {
+    /// How far ahead of the server's clock a reading may be stamped.
+    pub max_future_skew: domain::MaxFutureSkew,
 }
 
 impl AppState {
@@ -60,7 +68,13 @@ impl AppState {
             health: store,
             authenticator,
             group_views: Arc::default(),
+            ingest: IngestSettings::default(),
         }
+    }
+
+    #[must_use]
+    pub fn with_ingest(self, ingest: IngestSettings) -> Self {
+        Self { ingest, ..self }
     }
 
     /// Keeps at most `bytes` of rendered group views (see [`group_views`]); 0 keeps none.
@@ -87,6 +101,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.health.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::from(state.group_views.clone()))
+            .app_data(web::Data::new(state.ingest))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
             .service(
                 web::resource("/health/live")

@@ -153,6 +153,7 @@ impl Mocks {
             health: Arc::new(self.health),
             authenticator: Authenticator::new(SECRET),
             group_views: Arc::default(),
+            ingest: http_api::IngestSettings::default(),
         }
     }
 }
