@@ -18,7 +18,8 @@ use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::GENERATED_SLUG_ATTEMPTS;
 use crate::routes::{
-    csv, require_writer, rfc3339, wants_csv, ListParams, ReadingsParams, FORBIDDEN, TOTAL_COUNT,
+    csv, require_writer, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, FORBIDDEN,
+    TOTAL_COUNT,
 };
 
 fn group_not_found(raw: &str) -> ApiError {
@@ -308,11 +309,11 @@ pub async fn readings(
             &["device_id", "device_name", "timestamp", "value", "unit"],
             readings.iter().map(|r| {
                 vec![
-                    r.device_id.to_string(),
-                    r.device_name.as_str().to_owned(),
-                    rfc3339(r.timestamp),
-                    r.value.to_string(),
-                    r.unit.as_str().to_owned(),
+                    Cell::Text(r.device_id.to_string()),
+                    Cell::Text(r.device_name.as_str().to_owned()),
+                    Cell::Text(rfc3339(r.timestamp)),
+                    Cell::Number(r.value),
+                    Cell::Text(r.unit.as_str().to_owned()),
                 ]
             }),
         ));
