@@ -758,6 +758,36 @@ on_both_stores! {
 }
 
 on_both_stores! {
+    async fn csv_cells_a_spreadsheet_would_run_are_prefixed_and_numbers_stay_numbers(app) {
+        let t = token("acme", &["admin"]);
+        let evil = create_device(&app, &t, json!({"name": "=HYPERLINK(\"http://evil.example\",\"open\")", "unit": "@u"})).await;
+        let minus = create_device(&app, &t, json!({"name": "-2+3", "unit": "+C"})).await;
+        let (status, group) = app.post("/api/groups", &t, json!({"name": "G", "device_ids": [evil, minus]})).await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        let g = group["id"].as_str().expect("id");
+        ingest(&app, &t, &[(&evil, "2025-03-01T10:00:00Z", -5.5), (&minus, "2025-03-01T09:00:00Z", -0.25)]).await;
+
+        // Act
+        let path = format!("/api/groups/{g}/readings?start_time=2025-03-01T00:00:00Z");
+        let (status, _, body) = get_accepting(&app, &path, &t, "text/csv").await;
+
+        // Assert: text starting with = + - @ gets a leading quote; values are plain numbers.
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body.as_str().unwrap(),
+            format!(
+                "device_id,device_name,timestamp,value,unit\r\n\
+                 {evil},\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"open\"\")\",2025-03-01T10:00:00Z,-5.5,'@u\r\n\
+                 {minus},'-2+3,2025-03-01T09:00:00Z,-0.25,'+C\r\n"
+            )
+        );
+        let path = format!("/api/devices/{evil}/readings?start_time=2025-03-01T00:00:00Z");
+        let (_, _, body) = get_accepting(&app, &path, &t, "text/csv").await;
+        assert_eq!(body, json!("timestamp,value\r\n2025-03-01T10:00:00Z,-5.5\r\n"));
+    }
+}
+
+on_both_stores! {
     async fn only_ascii_letters_match_in_either_case(app) {
         let t = token("acme", &["admin"]);
         for name in ["Café Été", "ÅNGSTRÖM lab", "plain"] {

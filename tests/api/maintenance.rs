@@ -81,16 +81,18 @@ fn window_names(list: &Value) -> Vec<String> {
 }
 
 /// The minute of the day now, in a zone `offset` minutes east of UTC that has no DST.
-fn minute_of_day(offset: i64) -> i64 {
-    (i64::try_from(now_unix() / 60).expect("minutes") + offset).rem_euclid(1_440)
+/// The minute of the day at `now` (Unix seconds) in a zone `offset` minutes east of UTC.
+fn minute_of_day(now: u64, offset: i64) -> i64 {
+    (i64::try_from(now / 60).expect("minutes") + offset).rem_euclid(1_440)
 }
 
 /// A daily slot in `timezone` (`offset` minutes east of UTC, no DST) from `from` to `to` minutes
-/// after the current minute of the day there (negative: before). The slot may cross midnight.
-fn slot_around_now(timezone: &str, offset: i64, from: i64, to: i64) -> Value {
-    let now = minute_of_day(offset);
-    let start = (now + from).rem_euclid(1_440);
-    let end = (now + to).rem_euclid(1_440);
+/// after the minute of the day at `now` there (negative: before). The slot may cross midnight:
+/// an end at midnight is written 24:00, one in the hour after it 00:mm.
+fn slot_around(now: u64, timezone: &str, offset: i64, from: i64, to: i64) -> Value {
+    let minute = minute_of_day(now, offset);
+    let start = (minute + from).rem_euclid(1_440);
+    let end = (minute + to).rem_euclid(1_440);
     let (end_hour, end_minute) = if end == 0 {
         (24, 0)
     } else {
@@ -101,6 +103,11 @@ fn slot_around_now(timezone: &str, offset: i64, from: i64, to: i64) -> Value {
         "end_hour": end_hour, "end_minute": end_minute,
         "timezone": timezone,
     })
+}
+
+/// As [`slot_around`], around the current time.
+fn slot_around_now(timezone: &str, offset: i64, from: i64, to: i64) -> Value {
+    slot_around(now_unix(), timezone, offset, from, to)
 }
 
 /// A UTC slot that covers now with an hour to spare on each side.
@@ -788,8 +795,12 @@ on_both_stores! {
         let admin = token("acme", &["admin"]);
         let g = alerting_group(&app, &admin).await;
 
+        // Every slot below is placed relative to this one instant, with at least an hour to
+        // spare on each side of the server's clock, so the test holds at any time of day.
+        let now = now_unix();
+
         // Act: every day, but in a slot that excludes the current hour.
-        let window = create_window(&app, &admin, with(open_since_2020("Later today"), json!({"recurring": utc_slot_not_now()}))).await;
+        let window = create_window(&app, &admin, with(open_since_2020("Later today"), json!({"recurring": slot_around(now, "UTC", 0, 60, 120)}))).await;
 
         // Assert
         assert_eq!(window["status"], "scheduled", "{window}");
@@ -798,33 +809,57 @@ on_both_stores! {
 
         // Moved over now, the same window mutes.
         let path = window_path(&window);
-        let (_, now) = app.patch(&path, &admin, json!({"recurring": utc_slot_covering_now()})).await;
-        assert_eq!(now["status"], "active", "{now}");
+        let (_, active) = app.patch(&path, &admin, json!({"recurring": slot_around(now, "UTC", 0, -60, 120)})).await;
+        assert_eq!(active["status"], "active", "{active}");
         assert_eq!(g.alerts(&app, &admin).await, summary(3, 2));
 
         // Time zones count: Kolkata is UTC+05:30 all year.
-        let (_, later) = app.patch(&path, &admin, json!({"recurring": slot_around_now("Asia/Kolkata", 330, 60, 120)})).await;
+        let (_, later) = app.patch(&path, &admin, json!({"recurring": slot_around(now, "Asia/Kolkata", 330, 60, 120)})).await;
         assert_eq!(later["status"], "scheduled", "{later}");
         assert_eq!(g.alerts(&app, &admin).await, summary(0, 0));
-        let (_, now) = app.patch(&path, &admin, json!({"recurring": slot_around_now("Asia/Kolkata", 330, -60, 120)})).await;
-        assert_eq!(now["status"], "active", "{now}");
+        let (_, active) = app.patch(&path, &admin, json!({"recurring": slot_around(now, "Asia/Kolkata", 330, -60, 120)})).await;
+        assert_eq!(active["status"], "active", "{active}");
         assert_eq!(g.alerts(&app, &admin).await, summary(3, 2));
 
-        // The slot around now, but only on days other than today and yesterday: not now.
-        let today = (now_unix() / 86_400 + 4) % 7; // 1970-01-01 was a Thursday (4).
-        let yesterday = (today + 6) % 7;
-        let mut rule = utc_slot_covering_now();
-        rule["dow"] = json!([(today + 2) % 7, (today + 3) % 7, (today + 4) % 7]);
+        // The UTC slot around now belongs to the day it started on, an hour ago.
+        let started_on = ((now - 3_600) / 86_400 + 4) % 7; // 1970-01-01 was a Thursday (4).
+        // The same slot, but only on days two to four after that one: not now.
+        let mut rule = slot_around(now, "UTC", 0, -60, 120);
+        rule["dow"] = json!([(started_on + 2) % 7, (started_on + 3) % 7, (started_on + 4) % 7]);
         let (_, other_days) = app.patch(&path, &admin, json!({"recurring": rule})).await;
         assert_eq!(other_days["status"], "scheduled", "{other_days}");
         assert_eq!(g.alerts(&app, &admin).await, summary(0, 0));
-        // Today's slot around now, whichever day it started on.
-        let mut rule = utc_slot_covering_now();
-        let started_yesterday = rule["start_hour"].as_i64().unwrap() * 60 + rule["start_minute"].as_i64().unwrap() > minute_of_day(0);
-        rule["dow"] = json!([if started_yesterday { yesterday } else { today }]);
+        // Only on the day it started on: now.
+        let mut rule = slot_around(now, "UTC", 0, -60, 120);
+        rule["dow"] = json!([started_on]);
         let (_, today) = app.patch(&path, &admin, json!({"recurring": rule})).await;
         assert_eq!(today["status"], "active", "{today}");
         assert_eq!(g.alerts(&app, &admin).await, summary(3, 2));
+    }
+}
+
+on_both_stores! {
+    async fn a_nightly_slot_may_end_in_the_hour_after_midnight(app) {
+        let admin = token("acme", &["admin"]);
+
+        // Act: 22:00 to 00:30, written as PRODUCT.md allows.
+        let nightly = json!({"start_hour": 22, "end_hour": 0, "end_minute": 30});
+        let window = create_window(&app, &admin, json!({"name": "Nightly", "starts_at": "2025-01-01T12:00:00Z", "recurring": nightly})).await;
+
+        // Assert: kept as written; each slot runs into the next day.
+        assert_eq!(window["recurring"], nightly, "{window}");
+        let listed = occurrences(&app, &admin, &window, "from=2025-01-01T00:00:00Z&limit=2").await;
+        assert_eq!(listed, json!([
+            {"starts_at": "2025-01-01T22:00:00Z", "ends_at": "2025-01-02T00:30:00Z"},
+            {"starts_at": "2025-01-02T22:00:00Z", "ends_at": "2025-01-03T00:30:00Z"},
+        ]));
+
+        // 00:00 is midnight spelt 24: end_hour 0 needs minutes.
+        for recurring in [json!({"start_hour": 22, "end_hour": 0}), json!({"start_hour": 22, "end_hour": 0, "end_minute": 0})] {
+            let (status, body) = app.post(WINDOWS, &admin, json!({"name": "Bad", "starts_at": "2025-01-01T00:00:00Z", "recurring": recurring})).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(detail(&body), "recurring.end_hour: must be 1 to 24, or 0 with end_minute 1 to 59, got 0");
+        }
     }
 }
 

@@ -325,3 +325,33 @@ on_both_stores! {
         assert_eq!(answer["total"], 0, "the refused ingests stored nothing");
     }
 }
+
+on_both_stores! {
+    async fn a_reading_stamped_more_than_five_minutes_ahead_is_refused_and_nothing_of_its_batch_is_stored(app) {
+        let admin = token("acme", &["admin"]);
+        let d = create_device(&app, &admin, json!({"name": "D"})).await;
+        let soon = rfc3339(now_unix() + 60);
+
+        // Act: the fourth reading is from 2099.
+        let batch: Vec<Value> = [ago(30), ago(20), soon.clone(), "2099-01-01T00:00:00Z".to_owned(), ago(10)]
+            .iter()
+            .map(|t| json!({"device_id": d, "timestamp": t, "value": 1.0}))
+            .collect();
+        let (status, answer) = app.post("/api/readings", &admin, json!({"readings": batch})).await;
+
+        // Assert: 422 naming it; nothing stored.
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(detail(&answer), "readings[3].timestamp: more than 300 s in the future");
+        let (_, stored) = app.get(&format!("/api/devices/{d}/readings?hours=1"), &admin).await;
+        assert_eq!(stored["total"], 0, "{stored}");
+
+        // One reading alike; a minute ahead is within the skew.
+        let (status, answer) = app.post(&format!("/api/devices/{d}/readings"), &admin, json!({"value": 9.0, "timestamp": rfc3339(now_unix() + 3_600)})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(detail(&answer), "timestamp: more than 300 s in the future");
+        let (status, answer) = app.post(&format!("/api/devices/{d}/readings"), &admin, json!({"value": 2.0, "timestamp": soon})).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let (_, stored) = app.get(&format!("/api/devices/{d}/readings?start_time={}&end_time=2100-01-01T00:00:00Z", ago(3_600)), &admin).await;
+        assert_eq!(values(&stored), [2.0], "{stored}");
+    }
+}

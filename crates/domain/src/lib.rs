@@ -27,7 +27,7 @@ pub use group::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
 };
 pub use list::{ListQuery, Page};
-pub use reading::{Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
+pub use reading::{MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
 pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;
 pub use timestamp::{Timestamp, TimestampError};

@@ -46,6 +46,55 @@ pub struct Reading {
     pub value: ReadingValue,
 }
 
+/// How far ahead of the server's clock a reading may be stamped. A reading from further ahead
+/// would stay its device's latest until that time comes, hiding every later alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxFutureSkew {
+    seconds: u32,
+}
+
+/// The skew allowed when none is configured: five minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW_SECS: u32 = 300;
+
+impl Default for MaxFutureSkew {
+    fn default() -> Self {
+        Self::from_secs(DEFAULT_MAX_FUTURE_SKEW_SECS)
+    }
+}
+
+/// A reading stamped later than the allowed skew after now.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("more than {0} s in the future")]
+pub struct FutureTimestampError(pub u32);
+
+impl MaxFutureSkew {
+    #[must_use]
+    pub fn from_secs(seconds: u32) -> Self {
+        Self { seconds }
+    }
+
+    #[must_use]
+    pub fn secs(self) -> u32 {
+        self.seconds
+    }
+
+    /// Admits a reading's `timestamp` when it is at most the skew after `now`.
+    ///
+    /// # Errors
+    /// [`FutureTimestampError`] when it lies further ahead.
+    pub fn admit(
+        self,
+        timestamp: Timestamp,
+        now: Timestamp,
+    ) -> Result<Timestamp, FutureTimestampError> {
+        if timestamp.get() - now.get() > Duration::seconds(i64::from(self.seconds)) {
+            Err(FutureTimestampError(self.seconds))
+        } else {
+            Ok(timestamp)
+        }
+    }
+}
+
 /// A batch of readings, at most [`MAX_READINGS_PER_BATCH`], with at most one reading per device
 /// and instant (a later entry for the same device and instant replaces an earlier one, as a
 /// re-sent reading replaces the stored one).
@@ -211,6 +260,33 @@ mod tests {
 
     fn at(t: time::OffsetDateTime) -> Timestamp {
         Timestamp::new(t).unwrap()
+    }
+
+    #[test]
+    fn a_reading_may_be_stamped_at_most_the_skew_ahead_of_now() {
+        let now = at(datetime!(2025-06-01 12:00 UTC));
+        let skew = MaxFutureSkew::default();
+        assert_eq!(skew.secs(), 300);
+        for fine in [
+            datetime!(2020-01-01 0:00 UTC),
+            datetime!(2025-06-01 12:00 UTC),
+            datetime!(2025-06-01 12:05 UTC),
+        ] {
+            assert_eq!(skew.admit(at(fine), now), Ok(at(fine)));
+        }
+        for ahead in [
+            datetime!(2025-06-01 12:05:00.000_001 UTC),
+            datetime!(2099-01-01 0:00 UTC),
+            datetime!(9999-12-31 23:59 UTC),
+        ] {
+            let err = skew.admit(at(ahead), now).unwrap_err();
+            assert_eq!(err.to_string(), "more than 300 s in the future");
+        }
+        let none = MaxFutureSkew::from_secs(0);
+        assert!(none.admit(now, now).is_ok());
+        assert!(none
+            .admit(at(datetime!(2025-06-01 12:00:00.000_001 UTC)), now)
+            .is_err());
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub enum RecurrenceError {
     DayOfMonthOutOfRange { index: usize, value: i64 },
     #[error("must be 0 to 23, got {0}")]
     StartHourOutOfRange(i64),
-    #[error("must be 1 to 24, got {0}")]
+    #[error("must be 1 to 24, or 0 with end_minute 1 to 59, got {0}")]
     EndHourOutOfRange(i64),
     #[error("must be 0 to 59, got {0}")]
     StartMinuteOutOfRange(i64),
@@ -168,7 +168,7 @@ impl Recurrence {
         };
         let start_hour = in_range(parts.start_hour, 0..=23)
             .ok_or(RecurrenceError::StartHourOutOfRange(parts.start_hour))?;
-        let end_hour = in_range(parts.end_hour, 1..=24)
+        let end_hour = in_range(parts.end_hour, 0..=24)
             .ok_or(RecurrenceError::EndHourOutOfRange(parts.end_hour))?;
         let start_minute = parts.start_minute.unwrap_or(0);
         let start_minute = in_range(start_minute, 0..=59)
@@ -180,6 +180,10 @@ impl Recurrence {
             return Err(RecurrenceError::EndMinutePastMidnight(i64::from(
                 end_minute,
             )));
+        }
+        // 00:mm ends a slot in the hour after midnight; 00:00 would be 24:00 spelt another way.
+        if end_hour == 0 && end_minute == 0 {
+            return Err(RecurrenceError::EndHourOutOfRange(0));
         }
         // 24:00 is the next midnight, so it never equals a start (at most 23:59).
         if (start_hour, start_minute) == (end_hour, end_minute) {
@@ -655,6 +659,117 @@ mod tests {
         assert_eq!(late, early);
     }
 
+    /// The slot a client computes as "from `from` to `to` minutes after `minute` of the day",
+    /// written as the API takes it (an end at midnight is 24:00; one after it is 00:mm).
+    fn slot_around(minute: i64, from: i64, to: i64) -> Recurrence {
+        let start = (minute + from).rem_euclid(1_440);
+        let end = (minute + to).rem_euclid(1_440);
+        let (end_hour, end_minute) = if end == 0 {
+            (24, 0)
+        } else {
+            (end / 60, end % 60)
+        };
+        Recurrence::from_parts(RecurrenceParts {
+            start_hour: start / 60,
+            start_minute: Some(start % 60),
+            end_hour,
+            end_minute: Some(end_minute),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("minute {minute}, {from}..{to}: {e}"))
+    }
+
+    #[test]
+    fn a_slot_around_any_minute_of_the_day_can_be_written_and_holds_that_minute_or_not() {
+        let day = datetime!(2025-01-06 0:00 UTC);
+        for minute in 0..1_440 {
+            let now = at(day + time::Duration::minutes(minute));
+            for (from, to) in [(-60, 120), (60, 120), (-120, -60), (-1, 1), (0, 1), (1, 60)] {
+                let w = window(
+                    slot_around(minute, from, to),
+                    at(datetime!(2025-01-01 0:00 UTC)),
+                    None,
+                );
+                let covers = from <= 0 && to > 0;
+                assert_eq!(w.is_active(now), covers, "minute {minute}, {from}..{to}");
+                // The slot ending after now: today's, or tomorrow's when today's is over.
+                let shift = if to <= 0 { 1_440 } else { 0 };
+                let expected = (
+                    at(now.get() + time::Duration::minutes(from + shift)),
+                    at(now.get() + time::Duration::minutes(to + shift)),
+                );
+                assert_eq!(
+                    spans(&w, now, 1),
+                    [expected],
+                    "minute {minute}, {from}..{to}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_slot_may_end_in_the_hour_after_midnight_whatever_minute_it_starts() {
+        let day = datetime!(2025-01-06 0:00 UTC);
+        for start in 0..1_440i64 {
+            for end_minute in [1, 30, 59] {
+                let parts = RecurrenceParts {
+                    start_hour: start / 60,
+                    start_minute: Some(start % 60),
+                    end_hour: 0,
+                    end_minute: Some(end_minute),
+                    ..Default::default()
+                };
+                if start == end_minute {
+                    assert_eq!(
+                        Recurrence::from_parts(parts),
+                        Err(RecurrenceError::EmptySlot)
+                    );
+                    continue;
+                }
+                let r = rule(parts);
+                let w = window(r, at(datetime!(2025-01-01 0:00 UTC)), None);
+                let begins = at(day + time::Duration::minutes(start));
+                // 00:mm after a later start is the next day's; after an earlier one, the same day's.
+                let ends = if start < end_minute {
+                    at(day + time::Duration::minutes(end_minute))
+                } else {
+                    at(day + time::Duration::days(1) + time::Duration::minutes(end_minute))
+                };
+                assert_eq!(
+                    spans(&w, begins, 1),
+                    [(begins, ends)],
+                    "start {start}, end 00:{end_minute:02}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_slot_ending_at_00_00_must_say_24() {
+        for end_minute in [None, Some(0)] {
+            let err = Recurrence::from_parts(RecurrenceParts {
+                start_hour: 22,
+                end_hour: 0,
+                end_minute,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err, RecurrenceError::EndHourOutOfRange(0));
+            assert_eq!(err.field(), "recurring.end_hour");
+            assert_eq!(
+                err.to_string(),
+                "must be 1 to 24, or 0 with end_minute 1 to 59, got 0"
+            );
+        }
+        let nightly = rule(RecurrenceParts {
+            start_hour: 22,
+            end_hour: 0,
+            end_minute: Some(30),
+            ..Default::default()
+        });
+        assert_eq!((nightly.end_hour(), nightly.end_minute()), (0, 30));
+    }
+
     const ZONES: [&str; 6] = [
         "UTC",
         "Europe/Berlin",
@@ -671,7 +786,7 @@ mod tests {
                 prop_oneof![1i64..=31, -31i64..=-1],
                 1..4,
             )),
-            (0i64..24, 0i64..60, 1i64..25, 0i64..60),
+            (0i64..24, 0i64..60, 0i64..25, 0i64..60),
             0usize..ZONES.len(),
             0i64..(3 * 365 * 24),
             proptest::option::of(1i64..(2 * 365 * 24)),

@@ -574,10 +574,11 @@ impl RawRule {
                 (1..=31).contains(&v) || (-31..=-1).contains(&v)
             })
             && (0..=23).contains(&self.start_hour)
-            && (1..=24).contains(&self.end_hour)
+            && (0..=24).contains(&self.end_hour)
             && (0..=59).contains(&start_minute)
             && (0..=59).contains(&end_minute)
             && !(self.end_hour == 24 && end_minute != 0)
+            && !(self.end_hour == 0 && end_minute == 0)
             && (self.start_hour, start_minute) != (self.end_hour, end_minute)
     }
 }

@@ -286,7 +286,8 @@ pub struct ReadingIn {
     /// The device's UUID.
     #[schema(format = Uuid)]
     pub device_id: String,
-    /// When it was measured (RFC 3339; without offset: UTC).
+    /// When it was measured (RFC 3339; without offset: UTC). At most the allowed skew (300 s by
+    /// default, `IOT_MAX_FUTURE_SKEW_SECS`) ahead of the server's clock.
     #[schema(format = DateTime, example = "2025-10-20T10:30:00Z")]
     pub timestamp: String,
     /// The measured value.
@@ -316,7 +317,8 @@ pub struct IngestAccepted {
 pub struct DeviceReadingIn {
     /// The measured value.
     pub value: f64,
-    /// When it was measured (RFC 3339); now when absent.
+    /// When it was measured (RFC 3339); now when absent. At most the allowed skew (300 s by
+    /// default, `IOT_MAX_FUTURE_SKEW_SECS`) ahead of the server's clock.
     #[schema(format = DateTime)]
     pub timestamp: Option<String>,
 }

@@ -227,10 +227,11 @@ pub struct Recurring {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schema(minimum = 0, maximum = 59)]
     pub start_minute: Option<i64>,
-    /// Hour the slot ends, 1 to 24, exclusive.
-    #[schema(minimum = 1, maximum = 24, example = 4)]
+    /// Hour the slot ends, 1 to 24, exclusive; or 0 with `end_minute` 1 to 59 for a slot that
+    /// ends in the hour after midnight (22:00 to 00:30 is `"end_hour": 0, "end_minute": 30`).
+    #[schema(minimum = 0, maximum = 24, example = 4)]
     pub end_hour: i64,
-    /// Minute the slot ends, 0 to 59 (0 when `end_hour` is 24). Default 0.
+    /// Minute the slot ends, 0 to 59 (0 when `end_hour` is 24; 1 to 59 when it is 0). Default 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     #[schema(minimum = 0, maximum = 59)]
     pub end_minute: Option<i64>,

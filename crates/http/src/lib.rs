@@ -44,6 +44,14 @@ pub struct AppState {
     pub group_views: Arc<group_views::GroupViews>,
     /// Set when shutdown begins; `/health/ready` reads it.
     pub readiness: readiness::Readiness,
+    pub ingest: IngestSettings,
+}
+
+/// What readings the service admits, beyond their own validity.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngestSettings {
+    /// How far ahead of the server's clock a reading may be stamped.
+    pub max_future_skew: domain::MaxFutureSkew,
 }
 
 impl AppState {
@@ -66,7 +74,13 @@ impl AppState {
             authenticator,
             group_views: Arc::default(),
             readiness: readiness::Readiness::default(),
+            ingest: IngestSettings::default(),
         }
+    }
+
+    #[must_use]
+    pub fn with_ingest(self, ingest: IngestSettings) -> Self {
+        Self { ingest, ..self }
     }
 
     /// Keeps at most `bytes` of rendered group views (see [`group_views`]); 0 keeps none.
@@ -94,6 +108,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(state.readiness.clone()))
+            .app_data(web::Data::new(state.ingest))
             .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
             .configure(routes::table::register)
             .default_service(web::to(not_found));

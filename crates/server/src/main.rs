@@ -90,6 +90,9 @@ struct ServeArgs {
     /// between requests while the tenant's data stays the same; 0 keeps none.
     #[arg(long, env = "IOT_GROUP_VIEWS_MB", default_value_t = 32)]
     group_views_mb: u64,
+    /// Seconds ahead of the server's clock a reading may be stamped; later ones are refused (422).
+    #[arg(long, env = "IOT_MAX_FUTURE_SKEW_SECS", default_value_t = domain::reading::DEFAULT_MAX_FUTURE_SKEW_SECS)]
+    max_future_skew_secs: u32,
     #[command(flatten)]
     memory: MemoryArgs,
 }
@@ -414,6 +417,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 (AppState::from_store(Arc::new(store), authenticator), None)
             }
         };
+        let state = state.with_ingest(http_api::IngestSettings {
+            max_future_skew: domain::MaxFutureSkew::from_secs(args.max_future_skew_secs),
+        });
         let scrape = metrics::Scrape { prometheus, pool };
         let request_timeout = Duration::from_millis(args.request_timeout_ms);
         let metrics_here = metrics_listener.is_none();

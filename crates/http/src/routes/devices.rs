@@ -16,7 +16,7 @@ use crate::auth::{Caller, DataWrites, Writer};
 use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::{csv, rfc3339, wants_csv, ListParams, ReadingsParams, TOTAL_COUNT};
+use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
 
 fn device_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Device {raw} not found"))
@@ -258,7 +258,7 @@ pub async fn readings(
             &["timestamp", "value"],
             points
                 .iter()
-                .map(|p| vec![rfc3339(p.timestamp), p.value.to_string()]),
+                .map(|p| vec![Cell::Text(rfc3339(p.timestamp)), Cell::Number(p.value)]),
         ));
     }
     let readings: Vec<ReadingView> = points
@@ -275,8 +275,9 @@ pub async fn readings(
     }))
 }
 
-/// Record one reading of a device (admin or owner); `timestamp` defaults to now. Re-sending a
-/// reading for the same instant replaces its value.
+/// Record one reading of a device (admin or owner); `timestamp` defaults to now and may lie at
+/// most the allowed skew (300 s by default) ahead of the server's clock. Re-sending a reading
+/// for the same instant replaces its value.
 #[utoipa::path(
     post, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "create_device_reading",
     params(("id" = Uuid, Path, description = "Device UUID")),
@@ -294,17 +295,22 @@ pub async fn readings(
 pub async fn record(
     caller: Writer<DataWrites>,
     readings: web::Data<dyn ReadingRepository>,
+    settings: web::Data<crate::IngestSettings>,
     path: web::Path<String>,
     body: JsonBody<DeviceReadingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let id = device_id(&path)?;
     let body = body.0;
+    let now = Timestamp::now();
     let reading = Reading {
         device_id: id,
-        timestamp: body
-            .timestamp
-            .as_deref()
-            .map_or_else(|| Ok(Timestamp::now()), |t| instant("timestamp", t))?,
+        timestamp: match body.timestamp.as_deref() {
+            None => now,
+            Some(t) => settings
+                .max_future_skew
+                .admit(instant("timestamp", t)?, now)
+                .map_err(|e| ApiError::invalid("timestamp", e))?,
+        },
         value: reading_value("value", body.value)?,
     };
     let batch = ReadingBatch::new(vec![reading]).map_err(|e| ApiError::invalid("body", e))?;

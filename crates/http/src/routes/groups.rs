@@ -17,7 +17,7 @@ use crate::group_views::{off_io_thread, GroupViews, Key, Lookup, View};
 use crate::json::JsonBody;
 use crate::routes::customer_groups::random_u32;
 use crate::routes::GENERATED_SLUG_ATTEMPTS;
-use crate::routes::{csv, rfc3339, wants_csv, ListParams, ReadingsParams, TOTAL_COUNT};
+use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
 
 fn group_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Group {raw} not found")).with_code("GROUP_005")
@@ -298,11 +298,11 @@ pub async fn readings(
             &["device_id", "device_name", "timestamp", "value", "unit"],
             readings.iter().map(|r| {
                 vec![
-                    r.device_id.to_string(),
-                    r.device_name.as_str().to_owned(),
-                    rfc3339(r.timestamp),
-                    r.value.to_string(),
-                    r.unit.as_str().to_owned(),
+                    Cell::Text(r.device_id.to_string()),
+                    Cell::Text(r.device_name.as_str().to_owned()),
+                    Cell::Text(rfc3339(r.timestamp)),
+                    Cell::Number(r.value),
+                    Cell::Text(r.unit.as_str().to_owned()),
                 ]
             }),
         ));

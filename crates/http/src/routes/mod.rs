@@ -156,23 +156,44 @@ pub(crate) fn wants_csv(req: &actix_web::HttpRequest) -> bool {
 }
 
 /// A CSV document: a header row, then one row per record, fields quoted where needed (RFC 4180).
+/// One CSV cell: text a client chose (escaped against formula injection), or a number.
+pub(crate) enum Cell {
+    Text(String),
+    Number(f64),
+}
+
 pub(crate) fn csv(
     header: &[&str],
-    rows: impl IntoIterator<Item = Vec<String>>,
+    rows: impl IntoIterator<Item = Vec<Cell>>,
 ) -> actix_web::HttpResponse {
     let mut body = String::new();
-    let mut line = |fields: &mut dyn Iterator<Item = String>| {
-        let quoted: Vec<String> = fields.map(|f| csv_field(&f)).collect();
+    let mut line = |cells: &mut dyn Iterator<Item = Cell>| {
+        let quoted: Vec<String> = cells
+            .map(|cell| match cell {
+                Cell::Text(text) => csv_field(&neutralised(text)),
+                Cell::Number(value) => value.to_string(),
+            })
+            .collect();
         body.push_str(&quoted.join(","));
         body.push_str("\r\n");
     };
-    line(&mut header.iter().map(|h| (*h).to_owned()));
+    line(&mut header.iter().map(|h| Cell::Text((*h).to_owned())));
     for row in rows {
         line(&mut row.into_iter());
     }
     actix_web::HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .body(body)
+}
+
+/// Text a spreadsheet would run as a formula, prefixed with `'` so it shows as text (OWASP,
+/// "CSV Injection").
+fn neutralised(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
 }
 
 /// An instant as the JSON answers write it.
@@ -192,7 +213,14 @@ fn csv_field(field: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use super::{csv_field, Cell};
+
+    fn body_of(answer: actix_web::HttpResponse) -> String {
+        let body =
+            actix_web::rt::System::new().block_on(actix_web::body::to_bytes(answer.into_body()));
+        let Ok(bytes) = body else { panic!("no body") };
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
 
     fn accepts(header: &str) -> bool {
         let req = actix_web::test::TestRequest::default()
@@ -211,6 +239,36 @@ mod tests {
         assert!(!accepts("text/csv;q=0"));
         assert!(!accepts("*/*"));
         assert!(accepts("*/*;q=0.8, text/csv"));
+    }
+
+    #[test]
+    fn text_a_spreadsheet_would_run_is_prefixed_and_numbers_stay_numbers() {
+        let answer = super::csv(
+            &["name", "value"],
+            [
+                vec![
+                    Cell::Text("=HYPERLINK(\"http://x\",\"y\")".into()),
+                    Cell::Number(-5.5),
+                ],
+                vec![Cell::Text("+1".into()), Cell::Number(2.0)],
+                vec![Cell::Text("-2".into()), Cell::Number(-0.25)],
+                vec![Cell::Text("@SUM(A1)".into()), Cell::Number(1e21)],
+                vec![Cell::Text("\tx".into()), Cell::Number(0.0)],
+                vec![Cell::Text("\rx".into()), Cell::Number(3.5)],
+                vec![Cell::Text("plain".into()), Cell::Number(-1.0)],
+            ],
+        );
+        assert_eq!(
+            body_of(answer),
+            "name,value\r\n\
+             \"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-5.5\r\n\
+             '+1,2\r\n\
+             '-2,-0.25\r\n\
+             '@SUM(A1),1000000000000000000000\r\n\
+             '\tx,0\r\n\
+             \"'\rx\",3.5\r\n\
+             plain,-1\r\n"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `POST /api/readings`: bulk ingest, all or nothing.
 
 use actix_web::{web, HttpResponse};
-use domain::{Reading, ReadingBatch};
+use domain::{Reading, ReadingBatch, Timestamp};
 use ports::{IngestError, ReadingRepository};
 use uuid::Uuid;
 
@@ -10,12 +10,14 @@ use crate::auth::{DataWrites, Writer};
 use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::IngestSettings;
 
 /// Bulk bodies may be larger than the default limit: 10,000 readings of ~100 bytes each.
 pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Store up to 10,000 readings at once (admin or owner). Any bad reading (unknown or foreign
-/// device, bad timestamp, non-number) refuses the whole batch, naming the first offender; a
+/// device, bad timestamp or one more than the allowed skew, 300 s by default, ahead of the
+/// server's clock, non-number) refuses the whole batch, naming the first offender; a
 /// reading re-sent for the same device and instant replaces its value. Bodies up to 4 MiB.
 #[utoipa::path(
     post, path = "/api/readings", tag = "readings", operation_id = "ingest_readings",
@@ -33,6 +35,7 @@ pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub async fn ingest(
     caller: Writer<DataWrites>,
     readings: web::Data<dyn ReadingRepository>,
+    settings: web::Data<IngestSettings>,
     body: JsonBody<ReadingsIngest, INGEST_BODY_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
     let incoming = body.0.readings;
@@ -46,10 +49,13 @@ pub async fn ingest(
             ),
         ));
     }
+    let now = Timestamp::now();
     let parsed = incoming
         .iter()
         .enumerate()
         .map(|(i, r)| {
+            let field = format!("readings[{i}].timestamp");
+            let timestamp = instant(&field, &r.timestamp)?;
             Ok(Reading {
                 device_id: Uuid::parse_str(&r.device_id).map_err(|_| {
                     ApiError::invalid(
@@ -57,7 +63,10 @@ pub async fn ingest(
                         format!("'{}' is not a UUID", r.device_id),
                     )
                 })?,
-                timestamp: instant(&format!("readings[{i}].timestamp"), &r.timestamp)?,
+                timestamp: settings
+                    .max_future_skew
+                    .admit(timestamp, now)
+                    .map_err(|e| ApiError::invalid(&field, e))?,
                 value: reading_value(&format!("readings[{i}].value"), r.value)?,
             })
         })

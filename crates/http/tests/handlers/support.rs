@@ -146,6 +146,7 @@ impl Mocks {
             authenticator: Authenticator::new(SECRET),
             group_views: Arc::default(),
             readiness: http_api::readiness::Readiness::default(),
+            ingest: http_api::IngestSettings::default(),
         }
     }
 }
