@@ -83,6 +83,12 @@ impl ApiError {
         )
     }
 
+    /// A broken invariant: 500 with a fixed text; `cause` goes to the log only.
+    #[must_use]
+    pub fn internal(cause: anyhow::Error) -> Self {
+        Self::from(StoreError::Unknown(cause))
+    }
+
     /// The request ran past its deadline.
     #[must_use]
     pub fn timed_out(limit: std::time::Duration) -> Self {

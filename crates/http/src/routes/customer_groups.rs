@@ -1,7 +1,8 @@
 //! `/customer/device-groups` (seed 000): every role of the tenant reads; admins and owners write.
 
 use actix_web::{web, HttpResponse};
-use domain::{GroupSlug, NewDeviceGroup};
+use app::groups::CreateGroup;
+use domain::GroupSlug;
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, MembershipError,
     UpdateGroupError,
@@ -17,7 +18,6 @@ use crate::dto::{
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::ListParams;
-use crate::routes::GENERATED_SLUG_ATTEMPTS;
 
 fn group_not_found() -> ApiError {
     ApiError::not_found("Group not found")
@@ -48,10 +48,9 @@ fn lookup_error(e: LookupError) -> ApiError {
 
 /// The customer API never sends members, so a missing device here is a broken invariant.
 fn unexpected_member_error(id: Uuid) -> ApiError {
-    ports::StoreError::Unknown(anyhow::anyhow!(
+    ApiError::internal(anyhow::anyhow!(
         "device {id} reported missing for a change without members"
     ))
-    .into()
 }
 
 /// List the tenant's device groups, ordered by name, with their member counts.
@@ -102,41 +101,22 @@ pub async fn create(
     body: JsonBody<DeviceGroupCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let checked = body.0.try_into_domain()?;
-    let generated = checked.group_id.is_none();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let new = NewDeviceGroup {
-            id: Uuid::new_v4(),
-            group_id: checked.group_id.clone().unwrap_or_else(random_group_slug),
-            name: checked.name.clone(),
-            description: checked.description.clone(),
-            members: Vec::new(),
-        };
-        match groups
-            .create_group(&caller.tenant, &caller.actor, new)
-            .await
-        {
-            Ok(detail) => return Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group))),
-            Err(CreateGroupError::GroupIdTaken(_))
-                if generated && attempts < GENERATED_SLUG_ATTEMPTS => {}
-            Err(CreateGroupError::GroupIdTaken(_)) => {
-                return Err(ApiError::conflict("Group ID already exists"))
-            }
-            Err(CreateGroupError::NameTaken(name)) => return Err(name_taken(&name)),
-            Err(CreateGroupError::DeviceNotFound(id)) => return Err(unexpected_member_error(id)),
-            Err(CreateGroupError::Store(e)) => return Err(e.into()),
-        }
-    }
-}
-
-fn random_group_slug() -> GroupSlug {
-    GroupSlug::generate(random_u32())
-}
-
-pub(crate) fn random_u32() -> u32 {
-    let bytes = Uuid::new_v4().into_bytes();
-    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    let wanted = CreateGroup {
+        group_id: checked.group_id,
+        name: checked.name,
+        description: checked.description,
+        members: Vec::new(),
+    };
+    let detail = app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
+        .await
+        .map_err(|e| match e {
+            // A slug the client chose, or every generated one, is taken.
+            CreateGroupError::GroupIdTaken(_) => ApiError::conflict("Group ID already exists"),
+            CreateGroupError::NameTaken(name) => name_taken(&name),
+            CreateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
+            CreateGroupError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
 }
 
 /// Read one device group.

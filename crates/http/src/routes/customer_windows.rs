@@ -2,7 +2,7 @@
 //! and owners write.
 
 use actix_web::{web, HttpResponse};
-use domain::{ListQuery, NewMaintenanceWindow, Timestamp, WindowSlug, WindowStatus};
+use domain::{Timestamp, WindowSlug, WindowStatus};
 use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
 
 use crate::api_dto::DeviceView;
@@ -14,9 +14,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::customer_groups::random_u32;
 use crate::routes::ListParams;
-use crate::routes::GENERATED_SLUG_ATTEMPTS;
 
 fn window_not_found() -> ApiError {
     ApiError::not_found("Window not found")
@@ -61,21 +59,7 @@ pub async fn list(
         .map_err(|e| ApiError::invalid("status", e))?;
     let query = list.query()?;
     let now = Timestamp::now();
-    let page = match wanted {
-        None => windows.list_windows(&caller.tenant, &query).await?,
-        // Status depends on the time, not on stored columns: filter the name matches here,
-        // then page them.
-        Some(status) => {
-            let matching = ListQuery::new(query.name_contains(), None, None)
-                .unwrap_or_else(|_| ListQuery::all());
-            let all = windows.list_windows(&caller.tenant, &matching).await?.items;
-            let with_status: Vec<_> = all
-                .into_iter()
-                .filter(|w| w.definition.status(now) == status)
-                .collect();
-            query.page(with_status, |w| w.definition.name.as_str())
-        }
-    };
+    let page = app::windows::list(windows.as_ref(), &caller.tenant, &query, wanted, now).await?;
     let windows: Vec<MaintenanceWindowView> = page
         .items
         .iter()
@@ -194,28 +178,16 @@ pub async fn create(
     body: JsonBody<MaintenanceWindowCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let definition = body.0.try_into_domain()?;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let new = NewMaintenanceWindow {
-            window_id: WindowSlug::generate(random_u32()),
-            definition: definition.clone(),
-        };
-        match windows
-            .create_window(&caller.tenant, &caller.actor, new)
-            .await
-        {
-            Ok(window) => return Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window))),
-            Err(CreateWindowError::WindowIdTaken(_)) if attempts < GENERATED_SLUG_ATTEMPTS => {}
-            Err(CreateWindowError::WindowIdTaken(id)) => {
-                return Err(ApiError::from(ports::StoreError::Unknown(anyhow::anyhow!(
-                    "generated window id {} collided {attempts} times",
-                    id.as_str()
-                ))))
-            }
-            Err(CreateWindowError::Store(e)) => return Err(e.into()),
-        }
-    }
+    let window = app::windows::create(windows.as_ref(), &caller.tenant, &caller.actor, definition)
+        .await
+        .map_err(|e| match e {
+            CreateWindowError::WindowIdTaken(id) => ApiError::internal(anyhow::anyhow!(
+                "every generated window id collided, the last {}",
+                id.as_str()
+            )),
+            CreateWindowError::Store(e) => e.into(),
+        })?;
+    Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
 }
 
 /// Read one maintenance window.

@@ -314,14 +314,12 @@ pub async fn record(
         value: reading_value("value", body.value)?,
     };
     let batch = ReadingBatch::new(vec![reading]).map_err(|e| ApiError::invalid("body", e))?;
-    let stored = readings
-        .ingest(&caller.tenant, batch)
+    app::readings::ingest(readings.as_ref(), &caller.tenant, batch)
         .await
         .map_err(|e| match e {
             IngestError::UnknownDevice(_) => device_not_found(&path),
             IngestError::Store(e) => e.into(),
         })?;
-    metrics::counter!("iot_readings_ingested_total").increment(stored);
     Ok(HttpResponse::Created().json(DeviceReadingStored {
         device_id: id,
         timestamp: reading.timestamp.get(),

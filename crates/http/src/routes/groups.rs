@@ -2,7 +2,8 @@
 //! readings. Reads for every role; writes for admins and owners. Errors carry `GROUP_00x` codes.
 
 use actix_web::{web, HttpResponse};
-use domain::{GroupChanges, GroupSlug, NewDeviceGroup, Timestamp};
+use app::groups::CreateGroup;
+use domain::{GroupChanges, Timestamp};
 use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
 use uuid::Uuid;
 
@@ -15,8 +16,6 @@ use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
 use crate::group_views::{off_io_thread, GroupViews, Key, Lookup, View};
 use crate::json::JsonBody;
-use crate::routes::customer_groups::random_u32;
-use crate::routes::GENERATED_SLUG_ATTEMPTS;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
 
 fn group_not_found(raw: &str) -> ApiError {
@@ -73,38 +72,25 @@ pub async fn create(
     let name = group_api_name(&body.name)?;
     let description = group_description(body.description.as_deref())?;
     let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let new = NewDeviceGroup {
-            id: Uuid::new_v4(),
-            group_id: GroupSlug::generate(random_u32()),
-            name: name.clone(),
-            description: description.clone(),
-            members: members.clone(),
-        };
-        match groups
-            .create_group(&caller.tenant, &caller.actor, new)
-            .await
-        {
-            Ok(detail) => {
-                return Ok(
-                    HttpResponse::Created().json(GroupDetailView::at(&detail, Timestamp::now()))
-                )
-            }
-            Err(CreateGroupError::GroupIdTaken(_)) if attempts < GENERATED_SLUG_ATTEMPTS => {}
-            Err(CreateGroupError::GroupIdTaken(slug)) => {
-                return Err(ports::StoreError::Unknown(anyhow::anyhow!(
-                    "generated group id {} collided {attempts} times",
-                    slug.as_str()
-                ))
-                .into())
-            }
-            Err(CreateGroupError::NameTaken(name)) => return Err(name_taken(&name)),
-            Err(CreateGroupError::DeviceNotFound(id)) => return Err(device_not_found(id)),
-            Err(CreateGroupError::Store(e)) => return Err(e.into()),
-        }
-    }
+    let wanted = CreateGroup {
+        group_id: None,
+        name,
+        description,
+        members,
+    };
+    let detail = app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
+        .await
+        .map_err(|e| match e {
+            CreateGroupError::GroupIdTaken(slug) => ApiError::internal(anyhow::anyhow!(
+                "every generated group id collided, the last {}",
+                slug.as_str()
+            )),
+            CreateGroupError::NameTaken(name) => name_taken(&name),
+            CreateGroupError::DeviceNotFound(id) => device_not_found(id),
+            CreateGroupError::Store(e) => e.into(),
+        })?;
+    let view = off_io_thread(move || GroupDetailView::at(&detail, Timestamp::now())).await?;
+    Ok(HttpResponse::Created().json(view))
 }
 
 /// List all groups with their device counts.

@@ -13,9 +13,6 @@ use utoipa::IntoParams;
 
 use crate::error::ApiError;
 
-/// How often a create retries after its generated slug collided with an existing one.
-pub(crate) const GENERATED_SLUG_ATTEMPTS: usize = 3;
-
 /// Name filter and paging of a list. Without them, lists answer as the seeds show, in full.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

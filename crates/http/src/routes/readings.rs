@@ -72,8 +72,7 @@ pub async fn ingest(
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
     let batch = ReadingBatch::new(parsed).map_err(|e| ApiError::invalid("readings", e))?;
-    let stored = readings
-        .ingest(&caller.tenant, batch)
+    let stored = app::readings::ingest(readings.as_ref(), &caller.tenant, batch)
         .await
         .map_err(|e| match e {
             IngestError::UnknownDevice(id) => {
@@ -88,7 +87,6 @@ pub async fn ingest(
             }
             IngestError::Store(e) => e.into(),
         })?;
-    metrics::counter!("iot_readings_ingested_total").increment(stored);
     let accepted = usize::try_from(stored).unwrap_or(usize::MAX);
     Ok(HttpResponse::Created().json(IngestAccepted { accepted }))
 }
