@@ -1,105 +1,36 @@
 //! The command line: `--help`, settings as flags or environment variables, bad settings refused
 //! at start with one clear line, and secrets kept out of stderr.
 
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use test_db::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
 
-use crate::helpers::{token, SECRET};
+use crate::helpers::{run_binary, token, Exited, TestApp, SECRET};
 
 /// The password put into `DATABASE_URL`, which must never reach the output.
 const DB_PASSWORD: &str = "hunter2secret";
 
-/// The binary with a clean environment plus `env`.
-fn iot_api(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
-    command
+/// Starts `serve` with `args` and nothing in its environment but `env`, and waits for its
+/// listening line.
+async fn start(args: &[&str], env: &[(&str, &str)]) -> TestApp {
+    TestApp::builder()
+        .bare()
         .args(args)
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command
-}
-
-/// Runs the binary to its end (it must end within 60 s).
-async fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String, String) {
-    let output = tokio::time::timeout(Duration::from_secs(60), iot_api(args, env).output())
-        .await
-        .unwrap_or_else(|_| {
-            panic!("iot-api {args:?} {env:?} did not end within 60 s (it started?)")
-        })
-        .expect("run iot-api");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, stdout, stderr)
-}
-
-/// A started server: the child, its address and its stderr so far.
-struct Started {
-    child: Child,
-    base: String,
-    stderr: Vec<String>,
-    rest: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
-}
-
-/// Starts `serve` with `args` and `env` and waits for its listening line.
-async fn start(args: &[&str], env: &[(&str, &str)]) -> Started {
-    let mut all = vec!["serve"];
-    all.extend_from_slice(args);
-    let mut child = iot_api(&all, env)
-        .stdout(Stdio::null())
+        .envs(env.iter().copied())
         .spawn()
-        .expect("start iot-api");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let mut stderr = Vec::new();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.expect("read stderr") {
-            stderr.push(line.clone());
-            if let Some(i) = line.find("listening on http://") {
-                let rest = &line[i + "listening on ".len()..];
-                let end = rest
-                    .find(|c: char| c.is_whitespace() || c == '"')
-                    .unwrap_or(rest.len());
-                return rest[..end].to_owned();
-            }
-        }
-        panic!(
-            "iot-api {args:?} exited before listening:\n{}",
-            stderr.join("\n")
-        );
-    })
-    .await
-    .expect("iot-api did not start within 60 s");
-    Started {
-        child,
-        base,
-        stderr,
-        rest: lines,
-    }
+        .await
 }
 
-impl Started {
-    /// Stops the server and answers everything it wrote to stderr.
-    async fn stop(mut self) -> String {
-        self.child.start_kill().expect("kill");
-        let mut stderr = self.stderr;
-        while let Ok(Ok(Some(line))) =
-            tokio::time::timeout(Duration::from_secs(10), self.rest.next_line()).await
-        {
-            stderr.push(line);
-        }
-        self.child.wait().await.expect("wait");
-        stderr.join("\n")
-    }
+/// Runs `serve` with `args` and nothing in its environment but `env` to its end (it must end
+/// within 60 s).
+async fn run_serve(args: &[&str], env: &[(&str, &str)]) -> Exited {
+    TestApp::builder()
+        .bare()
+        .args(args)
+        .envs(env.iter().copied())
+        .run_to_exit(Duration::from_secs(60))
+        .await
 }
 
 /// The lines of a failed start that say what failed: every non-empty line but clap's pointer
@@ -114,13 +45,8 @@ fn error_lines(stderr: &str) -> Vec<&str> {
 /// Asserts a start with `args` and `env` fails with a non-zero status and exactly one error line
 /// that contains each of `names`; answers that line.
 async fn refused(args: &[&str], env: &[(&str, &str)], names: &[&str]) -> String {
-    let mut all = vec!["serve"];
-    all.extend_from_slice(args);
-    let (output, _, stderr) = run(&all, env).await;
-    assert!(
-        !output.status.success(),
-        "{args:?} {env:?} started:\n{stderr}"
-    );
+    let Exited { status, stderr, .. } = run_serve(args, env).await;
+    assert!(!status.success(), "{args:?} {env:?} started:\n{stderr}");
     let lines = error_lines(&stderr);
     assert_eq!(lines.len(), 1, "{args:?} {env:?}: not one line:\n{stderr}");
     for name in names {
@@ -207,8 +133,13 @@ fn passwords_are_put_into_urls() {
 
 #[tokio::test]
 async fn help_lists_the_subcommands() {
-    let (output, stdout, stderr) = run(&["--help"], &[]).await;
-    assert!(output.status.success(), "{stderr}");
+    let Exited {
+        status,
+        stdout,
+        stderr,
+        ..
+    } = run_binary(&["--help"], &[]).await;
+    assert!(status.success(), "{stderr}");
     let commands: Vec<&str> = stdout
         .lines()
         .skip_while(|l| !l.starts_with("Commands:"))
@@ -257,12 +188,17 @@ fn entry<'a>(help: &'a str, flag: &str) -> String {
 async fn serve_help_lists_every_setting_with_its_env_var_and_default() {
     // Settings in the environment must not be echoed by the help, the secret ones least of all.
     let url = format!("postgres://u:{DB_PASSWORD}@127.0.0.1:1/db");
-    let (output, stdout, stderr) = run(
+    let Exited {
+        status,
+        stdout,
+        stderr,
+        ..
+    } = run_binary(
         &["serve", "--help"],
         &[("IOT_JWT_SECRET", SECRET), ("DATABASE_URL", &url)],
     )
     .await;
-    assert!(output.status.success(), "{stderr}");
+    assert!(status.success(), "{stderr}");
     let settings: [(&str, &str, Option<&str>); 11] = [
         ("--bind", "IOT_BIND", Some("127.0.0.1:8080")),
         ("--database-url", "DATABASE_URL", None),
@@ -370,7 +306,7 @@ async fn flags_work_as_well_as_environment_variables() {
         StatusCode::OK,
         "the token signed with the flag's secret is accepted"
     );
-    server.stop().await;
+    server.kill().await;
 
     // A flag wins over its environment variable: the environment's address is taken, its
     // secret too short; the flags' are fine.
@@ -392,7 +328,7 @@ async fn flags_work_as_well_as_environment_variables() {
         .await
         .expect("request");
     assert_eq!(response.status(), StatusCode::OK);
-    server.stop().await;
+    server.kill().await;
 
     // Environment variables alone.
     let server = start(&[], &good_env()).await;
@@ -402,7 +338,7 @@ async fn flags_work_as_well_as_environment_variables() {
         .await
         .expect("request");
     assert_eq!(response.status(), StatusCode::OK);
-    server.stop().await;
+    server.kill().await;
 }
 
 #[tokio::test]
@@ -421,7 +357,7 @@ async fn the_bind_setting_is_obeyed() {
             start(&[], &with(&[("IOT_BIND", &address)])).await
         };
         assert_eq!(server.base, format!("http://{address}"));
-        server.stop().await;
+        server.kill().await;
     }
 }
 
@@ -465,7 +401,7 @@ async fn a_short_secret_stops_the_start() {
         &with(&[("IOT_JWT_SECRET", "0123456789abcdef0123456789abcdef")]),
     )
     .await;
-    server.stop().await;
+    server.kill().await;
 }
 
 #[tokio::test]
@@ -561,8 +497,13 @@ async fn secrets_never_reach_stderr_of_a_failed_start() {
             for format in ["text", "json"] {
                 let mut env = env.clone();
                 env.push(("IOT_LOG_FORMAT", format));
-                let (output, stdout, stderr) = run(&["serve"], &env).await;
-                assert!(!output.status.success(), "{env:?} started");
+                let Exited {
+                    status,
+                    stdout,
+                    stderr,
+                    ..
+                } = run_serve(&[], &env).await;
+                assert!(!status.success(), "{env:?} started");
                 for secret in [DB_PASSWORD, SECRET] {
                     assert!(
                         !stderr.contains(secret) && !stdout.contains(secret),
@@ -609,7 +550,7 @@ async fn secrets_never_reach_stderr_of_a_successful_start() {
             .await
             .expect("request");
         assert_eq!(response.status(), StatusCode::OK);
-        let stderr = server.stop().await;
+        let stderr = server.kill().await.join("\n");
         assert!(stderr.contains("PostgreSQL"), "{stderr}");
         assert!(
             !stderr.contains(&password),

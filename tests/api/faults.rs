@@ -17,10 +17,10 @@ use test_db::{Cluster, TestDatabase};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::task::JoinSet;
 
-use crate::helpers::{token, SECRET};
+use crate::helpers::{token, TestApp};
 use crate::readings::rfc3339;
 
 /// `IOT_DB_WAIT_TIMEOUT_MS`: how long a request waits for a connection.
@@ -49,76 +49,38 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// A running `iot-api serve`, killed when dropped.
 struct Server {
     base: String,
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    app: TestApp,
 }
 
 impl Server {
     /// Starts the binary with the fault-test settings, plus `env`.
     async fn spawn(env: &[(&str, String)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
-        command
-            .arg("serve")
-            .env("IOT_BIND", "127.0.0.1:0")
-            .env("IOT_JWT_SECRET", SECRET)
-            .env("IOT_WORKERS", "2")
-            .env("IOT_DB_POOL_SIZE", "4")
+        let app = TestApp::builder()
+            .worker_count(2)
             .env(
                 "IOT_DB_WAIT_TIMEOUT_MS",
-                DB_WAIT_TIMEOUT.as_millis().to_string(),
+                &DB_WAIT_TIMEOUT.as_millis().to_string(),
             )
             .env(
                 "IOT_REQUEST_TIMEOUT_MS",
-                REQUEST_TIMEOUT.as_millis().to_string(),
+                &REQUEST_TIMEOUT.as_millis().to_string(),
             )
             .env(
                 "IOT_SHUTDOWN_TIMEOUT_SECS",
-                SHUTDOWN_TIMEOUT_SECS.to_string(),
+                &SHUTDOWN_TIMEOUT_SECS.to_string(),
             )
             .env("RUST_LOG", "info,iot_api::access=warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("IOT_LOG_FORMAT")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        for (name, value) in env {
-            command.env(name, value);
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .spawn()
+            .await;
+        Self {
+            base: app.base.clone(),
+            app,
         }
-        let mut child = command.spawn().expect("start iot-api");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.expect("read server log") {
-                log.lock().unwrap().push(line.clone());
-                if let Some(i) = line.find("listening on http://") {
-                    return line[i + "listening on ".len()..].trim().to_owned();
-                }
-            }
-            panic!(
-                "iot-api exited before listening:\n{}",
-                log.lock().unwrap().join("\n")
-            );
-        })
-        .await
-        .expect("iot-api did not start within 60 s");
-        // Keep draining the log (the server must never block on a full pipe), keeping the
-        // recent lines for failure messages.
-        let kept = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut kept = kept.lock().unwrap();
-                if kept.len() >= 400 {
-                    kept.drain(..200);
-                }
-                kept.push(line);
-            }
-        });
-        Self { base, child, log }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id().expect("the server is running")
+        self.app.pid()
     }
 
     /// `host:port`.
@@ -128,7 +90,7 @@ impl Server {
 
     /// The last lines the server logged, for failure messages.
     fn log_tail(&self) -> String {
-        let log = self.log.lock().unwrap();
+        let log = self.app.log();
         log[log.len().saturating_sub(30)..].join("\n")
     }
 }
@@ -1153,7 +1115,7 @@ async fn sigterm_under_load_finishes_every_in_flight_request() {
     let exit_limit = Duration::from_secs(DRAIN_SECS + SHUTDOWN_TIMEOUT_SECS + 2);
     let status = tokio::time::timeout(
         exit_limit.saturating_sub(signalled.elapsed()),
-        server.child.wait(),
+        server.app.wait_for_exit(),
     )
     .await
     .unwrap_or_else(|_| {
@@ -1338,9 +1300,8 @@ async fn a_postgres_not_yet_up_at_start_is_retried_until_it_answers() {
     .await;
 
     let retries = server
-        .log
-        .lock()
-        .unwrap()
+        .app
+        .log()
         .iter()
         .filter(|l| l.contains("PostgreSQL is not reachable; retrying"))
         .count();
@@ -1359,36 +1320,21 @@ async fn a_postgres_not_yet_up_at_start_is_retried_until_it_answers() {
     proxy.abort();
 }
 
-/// Runs `iot-api serve` against `database_url` until it exits (at most `limit`): its exit
-/// status, stderr and how long it ran.
+/// Runs `iot-api serve` against `database_url` until it exits (at most `limit`), with the
+/// binary's own worker count and pool size: its exit status, stderr and how long it ran.
 async fn serve_until_exit(
     database_url: &str,
     env: &[(&str, &str)],
     limit: Duration,
 ) -> (std::process::ExitStatus, String, Duration) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
-    command
-        .arg("serve")
-        .env("IOT_BIND", "127.0.0.1:0")
-        .env("IOT_JWT_SECRET", SECRET)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "info")
-        .env_remove("IOT_LOG_FORMAT")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let started = Instant::now();
-    let output = tokio::time::timeout(limit, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("iot-api still running after {limit:?}"))
-        .expect("run iot-api");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        started.elapsed(),
-    )
+    let exited = TestApp::builder()
+        .env_remove("IOT_WORKERS")
+        .env_remove("IOT_DB_POOL_SIZE")
+        .database_url(database_url)
+        .envs(env.iter().copied())
+        .run_to_exit(limit)
+        .await;
+    (exited.status, exited.stderr, exited.ran)
 }
 
 /// Nothing ever listens: with `IOT_DB_START_TIMEOUT_SECS=2` the service retries for two

@@ -14,7 +14,6 @@ mod embedded_store;
 mod faults;
 mod group_api;
 mod hostile;
-mod hostile_input;
 mod lists;
 mod maintenance;
 mod membership;

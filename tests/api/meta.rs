@@ -1,8 +1,10 @@
 //! Health, the OpenAPI document, the docs page, and the start-up log.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
-use crate::helpers::{Store, TestApp};
+use crate::helpers::{run_binary, Store, TestApp, SECRET};
 use crate::on_both_stores;
 
 on_both_stores! {
@@ -23,14 +25,11 @@ fn committed_spec_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json")
 }
 
-#[test]
-fn the_committed_spec_equals_what_the_binary_prints() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))
-        .arg("openapi")
-        .output()
-        .unwrap();
+#[tokio::test]
+async fn the_committed_spec_equals_what_the_binary_prints() {
+    let output = run_binary(&["openapi"], &[]).await;
     assert!(output.status.success());
-    let printed = String::from_utf8(output.stdout).unwrap();
+    let printed = output.stdout;
     let committed = std::fs::read_to_string(committed_spec_path()).unwrap();
     assert!(
         printed == committed,
@@ -38,33 +37,26 @@ fn the_committed_spec_equals_what_the_binary_prints() {
     );
 }
 
-#[test]
-fn the_token_command_prints_a_signed_jwt() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))
-        .args(["token", "--tenant", "acme", "--role", "admin"])
-        .env("IOT_JWT_SECRET", crate::helpers::SECRET)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let token = String::from_utf8(output.stdout).unwrap();
+#[tokio::test]
+async fn the_token_command_prints_a_signed_jwt() {
+    let output = run_binary(
+        &["token", "--tenant", "acme", "--role", "admin"],
+        &[("IOT_JWT_SECRET", SECRET)],
+    )
+    .await;
+    assert!(output.status.success(), "{}", output.stderr);
+    let token = output.stdout;
     assert_eq!(token.trim().split('.').count(), 3, "{token}");
 }
 
-#[test]
-fn a_short_secret_stops_the_start_with_one_clear_line() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))
-        .arg("serve")
+#[tokio::test]
+async fn a_short_secret_stops_the_start_with_one_clear_line() {
+    let output = TestApp::builder()
         .env("IOT_JWT_SECRET", "short")
-        .env("IOT_BIND", "127.0.0.1:0")
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
+        .run_to_exit(Duration::from_secs(60))
+        .await;
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = output.stderr;
     assert!(
         stderr.contains("IOT_JWT_SECRET must be at least 32 bytes"),
         "{stderr}"
@@ -86,12 +78,12 @@ async fn the_embedded_store_says_that_nothing_is_persisted() {
 #[tokio::test]
 async fn a_token_from_the_token_command_is_accepted_by_the_server() {
     let app = TestApp::spawn(Store::Memory).await;
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))
-        .args(["token", "--tenant", "acme", "--role", "viewer"])
-        .env("IOT_JWT_SECRET", crate::helpers::SECRET)
-        .output()
-        .unwrap();
-    let token = String::from_utf8(output.stdout).unwrap();
+    let output = run_binary(
+        &["token", "--tenant", "acme", "--role", "viewer"],
+        &[("IOT_JWT_SECRET", SECRET)],
+    )
+    .await;
+    let token = output.stdout;
     let (status, _) = app.get("/customer/device-groups", token.trim()).await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -2,19 +2,14 @@
 //! `IOT_LOG_FORMAT=json`, and every stderr line it writes is kept for the test to read.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use test_db::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::helpers::{token, SECRET};
+use crate::helpers::{token, Store, TestApp};
 
 /// How long to wait for the server to write a log line.
 const LOG_WAIT: Duration = Duration::from_secs(30);
@@ -22,11 +17,8 @@ const LOG_WAIT: Duration = Duration::from_secs(30);
 /// A running `iot-api serve` with JSON logs, killed when dropped (before its database).
 struct Server {
     base: String,
-    /// Every stderr line so far.
-    log: watch::Receiver<Vec<String>>,
     client: reqwest::Client,
-    child: Child,
-    _db: Option<TestDatabase>,
+    app: TestApp,
 }
 
 /// A stderr line as JSON, if it is.
@@ -42,90 +34,42 @@ fn message(line: &Value) -> &str {
 
 impl Server {
     /// Starts the binary on the embedded store, or on a fresh database, with `env` on top of
-    /// the defaults (JSON logs at `info`).
+    /// the defaults (JSON logs at `info`), nothing inherited from the test's environment.
     async fn spawn(store_postgres: bool, env: &[(&str, &str)]) -> Self {
-        let db = if store_postgres {
-            Some(TestDatabase::create().await)
-        } else {
-            None
-        };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
-        command
-            .arg("serve")
-            .env_clear()
-            .env("IOT_BIND", "127.0.0.1:0")
-            .env("IOT_JWT_SECRET", SECRET)
-            .env("IOT_WORKERS", "2")
-            .env("IOT_DB_POOL_SIZE", "4")
+        let app = TestApp::builder()
+            .store(if store_postgres {
+                Store::Postgres
+            } else {
+                Store::Memory
+            })
+            .isolated()
+            .worker_count(2)
             .env("IOT_LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(db) = &db {
-            command.env("DATABASE_URL", db.url());
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start iot-api");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let (tx, log) = watch::channel(Vec::new());
-        // All lines, for as long as the server runs; the sender drops when stderr closes.
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                tx.send_modify(|all| all.push(line));
-            }
-        });
-        let mut server = Self {
-            base: String::new(),
-            log,
+            .envs(env.iter().copied())
+            .spawn()
+            .await;
+        Self {
+            base: app.base.clone(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("client"),
-            child,
-            _db: db,
-        };
-        let listening = server
-            .wait_line("the listening line", |l| {
-                message(l).starts_with("listening on http://")
-            })
-            .await;
-        server.base = message(&listening)["listening on ".len()..]
-            .trim()
-            .to_owned();
-        server
+            app,
+        }
     }
 
     /// The lines written so far.
     fn lines(&self) -> Vec<String> {
-        self.log.borrow().clone()
+        self.app.log()
     }
 
     /// Waits for the first JSON line that satisfies `pred`.
     async fn wait_line(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let mut log = self.log.clone();
-        let seen = tokio::time::timeout(
-            LOG_WAIT,
-            log.wait_for(|lines| lines.iter().filter_map(|l| parse(l)).any(|l| pred(&l))),
-        )
-        .await;
-        let lines = self.lines();
-        match seen {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => panic!(
-                "iot-api exited without writing {what}:\n{}",
-                lines.join("\n")
-            ),
-            Err(_) => panic!("no {what} within {LOG_WAIT:?}:\n{}", lines.join("\n")),
-        }
-        lines
-            .iter()
-            .filter_map(|l| parse(l))
-            .find(|l| pred(l))
-            .expect("seen")
+        let line = self
+            .app
+            .wait_for_line(what, LOG_WAIT, |l| parse(l).is_some_and(|l| pred(&l)))
+            .await;
+        parse(&line).expect("seen")
     }
 
     /// The access line of the request `id`.
@@ -1051,13 +995,13 @@ async fn with_a_metrics_address_sigterm_still_stops_the_server() {
         .send(Method::GET, "/health/live", &[], None, None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let pid = server.child.id().expect("running").to_string();
+    let pid = server.app.pid().to_string();
     let signalled = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("run kill");
     assert!(signalled.success());
-    let exited = tokio::time::timeout(Duration::from_secs(15), server.child.wait()).await;
+    let exited = tokio::time::timeout(Duration::from_secs(15), server.app.wait_for_exit()).await;
     let status = exited
         .expect("still running 15 s after SIGTERM on an idle server")
         .expect("wait");

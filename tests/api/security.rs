@@ -2,16 +2,11 @@
 //! when huge), error bodies never leak internals, logs never hold a token, and another tenant's
 //! ids are indistinguishable from ids that do not exist.
 
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use test_db::TestDatabase;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
 
 use crate::concurrency::{assert_alive, send};
 use crate::devices::create_device;
@@ -454,116 +449,20 @@ on_both_stores! {
 // ---------------------------------------------------------------------------------------------
 // Logs
 
-/// A server whose whole log is kept (the harness keeps only the start-up lines).
-struct LoggedServer {
-    base: String,
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: tokio::task::JoinHandle<()>,
-    _db: Option<TestDatabase>,
-}
-
-impl LoggedServer {
-    /// Starts the binary as `TestApp::spawn` does, at `debug` level, with every log line kept.
-    async fn start(store: Store) -> Self {
-        let db = match store {
-            Store::Memory => None,
-            Store::Postgres => Some(TestDatabase::create().await),
-        };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_iot-api"));
-        command
-            .arg("serve")
-            .env("IOT_BIND", "127.0.0.1:0")
-            .env("IOT_JWT_SECRET", SECRET)
-            .env("IOT_WORKERS", "1")
-            .env("IOT_DB_POOL_SIZE", "4")
-            .env("IOT_SHUTDOWN_TIMEOUT_SECS", "1")
-            .env("RUST_LOG", "debug")
-            .env_remove("DATABASE_URL")
-            .env_remove("IOT_LOG_FORMAT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(db) = &db {
-            command.env("DATABASE_URL", db.url());
-        }
-        let mut child = command.spawn().expect("start iot-api");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (address_tx, address_rx) = tokio::sync::oneshot::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        let stdout = child.stdout.take().expect("stdout");
-        let (err_lines, out_lines) = (lines.clone(), lines.clone());
-        let reader = tokio::spawn(async move {
-            // Bytes, not text: a line that is not UTF-8 is kept (lossily), never ends the reading.
-            let stderr = async move {
-                let mut address_tx = Some(address_tx);
-                let mut segments = BufReader::new(stderr).split(b'\n');
-                while let Ok(Some(bytes)) = segments.next_segment().await {
-                    let line = String::from_utf8_lossy(&bytes).into_owned();
-                    if let Some(i) = line.find("listening on http://") {
-                        if let Some(tx) = address_tx.take() {
-                            let _ = tx.send(line[i + "listening on ".len()..].trim().to_owned());
-                        }
-                    }
-                    err_lines.lock().expect("log lines").push(line);
-                }
-            };
-            let stdout = async move {
-                let mut segments = BufReader::new(stdout).split(b'\n');
-                while let Ok(Some(bytes)) = segments.next_segment().await {
-                    out_lines
-                        .lock()
-                        .expect("log lines")
-                        .push(String::from_utf8_lossy(&bytes).into_owned());
-                }
-            };
-            tokio::join!(stderr, stdout);
-        });
-        let base = tokio::time::timeout(Duration::from_secs(60), address_rx)
-            .await
-            .expect("iot-api did not start within 60 s")
-            .unwrap_or_else(|_| {
-                panic!(
-                    "iot-api exited before listening:\n{}",
-                    lines.lock().unwrap().join("\n")
-                )
-            });
-        Self {
-            base,
-            child,
-            lines,
-            reader,
-            _db: db,
-        }
-    }
-
-    /// Stops the server (SIGTERM, then SIGKILL after 10 s) and returns every line it logged.
-    async fn stop(mut self) -> Vec<String> {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.start_kill();
-            let _ = self.child.wait().await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.reader).await;
-        let lines = self.lines.lock().expect("log lines").clone();
-        lines
-    }
+/// A server at `debug` level with every line it writes (stderr and stdout) kept, and a shutdown
+/// timeout of one second for [`TestApp::stop`].
+async fn logged_server(store: Store) -> TestApp {
+    TestApp::builder()
+        .store(store)
+        .env("IOT_SHUTDOWN_TIMEOUT_SECS", "1")
+        .env("RUST_LOG", "debug")
+        .capture_stdout()
+        .spawn()
+        .await
 }
 
 /// Sends `requests` (`method`, `path`, bearer token, body) to a logged server.
-async fn drive(
-    server: &LoggedServer,
-    requests: &[(Method, String, Option<String>, Option<Value>)],
-) {
+async fn drive(server: &TestApp, requests: &[(Method, String, Option<String>, Option<Value>)]) {
     let client = reqwest::Client::new();
     for (method, path, token, body) in requests {
         let mut request = client.request(method.clone(), format!("{}{path}", server.base));
@@ -609,7 +508,7 @@ fn assert_no_token_in(lines: &[String], tokens: &[&str]) {
 /// Requests with tokens in the `Authorization` header only: valid, wrongly signed, expired,
 /// unsigned; on successful and failing requests alike.
 async fn tokens_in_headers_are_never_logged(store: Store) {
-    let server = LoggedServer::start(store).await;
+    let server = logged_server(store).await;
     let valid = token("acme", &["admin"]);
     let wrong = jsonwebtoken::encode(
         &Header::default(),
@@ -696,7 +595,7 @@ mod tokens_in_the_authorization_header_are_never_logged {
 /// A client that puts its token in the query string (`?token=…`, `?access_token=…`), as
 /// browsers and some SDKs do.
 async fn tokens_in_query_strings_are_never_logged(store: Store) {
-    let server = LoggedServer::start(store).await;
+    let server = logged_server(store).await;
     let valid = token("acme", &["admin"]);
     let another = token("acme", &["viewer"]);
     let requests = vec![
