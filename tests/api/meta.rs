@@ -38,6 +38,35 @@ fn the_committed_spec_equals_what_the_binary_prints() {
     );
 }
 
+/// `scripts/bench/prepare.py` reads the statements of its PostgreSQL references from this
+/// hidden command, as a JSON object of name to SQL.
+#[test]
+fn the_sql_catalog_command_prints_the_statements_as_json() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))
+        .arg("sql-catalog")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let catalog: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&output.stdout).expect("a JSON object");
+    let readings = catalog["GROUP_READINGS"].as_str().expect("SQL text");
+    assert!(readings.contains("FROM readings"), "{readings}");
+    // The column lists are filled in: no `{DEVICE_COLUMNS}` left for the script to expand.
+    for (name, sql) in &catalog {
+        let sql = sql.as_str().expect("SQL text");
+        assert!(!sql.contains('{'), "{name}: {sql}");
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("sql-catalog"));
+}
+
 #[test]
 fn the_token_command_prints_a_signed_jwt() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_iot-api"))

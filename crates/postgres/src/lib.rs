@@ -13,10 +13,12 @@
 //! decoders and the column lists they read); `pool` (settings, [`PgStore`] and its pools); `tx`
 //! (tenant-bound transactions); `lists` (list pages) and `shared` (statements and steps more than
 //! one repository runs); the repositories `devices`, `groups`, `windows`, `readings` and
-//! `partitions`, which never import one another.
+//! `partitions`, which never import one another; and `catalog`, the statements by name for the
+//! benchmark.
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod catalog;
 mod devices;
 mod error;
 mod groups;
@@ -30,6 +32,8 @@ mod shared;
 mod tx;
 mod windows;
 
+#[doc(hidden)]
+pub use catalog::sql_catalog;
 #[doc(hidden)]
 pub use groups::{members_sql, GROUP_READINGS};
 pub use migrations::{migrate, schema_fingerprint};
