@@ -8,11 +8,12 @@
   explain.sql             EXPLAIN (ANALYZE, BUFFERS) of the group-detail and group-readings SQL
   copy.csv                rows for the server-side COPY reference (--copy-rows N)
 
-The statements are read from the adapter's source (crates/postgres/src/*.rs), so the references
-run exactly the SQL the service runs; only the group list's page, built by a macro, is spelled
-out here.
+The statements come from the service itself (`iot-api sql-catalog`, a JSON object of name to
+SQL built from the adapter's own constants), so the references run exactly the SQL the service
+runs.
 
-Usage: prepare.py --seed seed.json --dir WORKDIR [--copy-rows N --copy-base EPOCH]
+Usage: prepare.py --seed seed.json --dir WORKDIR --binary target/release/iot-api
+       prepare.py --seed seed.json --dir WORKDIR --copy-rows N --copy-base EPOCH
 """
 
 import argparse
@@ -20,65 +21,31 @@ import datetime as dt
 import json
 import os
 import random
-
 import re
+import subprocess
 
-SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "postgres", "src")
+# The statement and lock timeouts the binding sets: the service's default, 90% of its 5 s
+# request timeout (IOT_DB_STATEMENT_TIMEOUT_MS).
+STATEMENT_TIMEOUT = "'4500ms'"
 
-
-def rust_literal(body):
-    """The value of a Rust string literal's body: line continuations and escaped quotes."""
-    body = re.sub(r"\\\n\s*", "", body)
-    return body.replace('\\"', '"').replace("\\\\", "\\")
-
-
-def rust_const(file, name):
-    """`const NAME: &str = "...";` of the adapter's source file."""
-    text = open(os.path.join(SRC, file)).read()
-    m = re.search(r"const " + name + r': &str =\s*"((?:[^"\\]|\\.)*)";', text, re.S)
-    if not m:
-        raise SystemExit(f"prepare.py: const {name} not found in crates/postgres/src/{file}")
-    return rust_literal(m.group(1))
+# Filled from `iot-api sql-catalog` by main(); names as the adapter's catalog gives them.
+SQL = {}
 
 
-def rust_format(file, fn):
-    """The `format!` string of `fn NAME(...)`, with the column lists it interpolates filled in."""
-    text = open(os.path.join(SRC, file)).read()
-    m = re.search(r"fn " + fn + r"\(.*?format!\(\s*\"((?:[^\"\\]|\\.)*)\"", text, re.S)
-    if not m:
-        raise SystemExit(f"prepare.py: fn {fn} not found in crates/postgres/src/{file}")
-    sql = rust_literal(m.group(1))
-    sql = sql.replace("{DEVICE_COLUMNS}", DEVICE_COLUMNS).replace("{WINDOW_COLUMNS}", WINDOW_COLUMNS)
-    return sql.replace("{lock}", "")
+def load_catalog(binary):
+    """The statements of `iot-api sql-catalog`, by name."""
+    out = subprocess.run([binary, "sql-catalog"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
 
 
 def bind(sql, *params):
     """`sql` with `$1`, `$2`, ... replaced by the given SQL literals."""
-    return re.sub(r"\$(\d+)", lambda m: params[int(m.group(1)) - 1], sql)
-
-
-DEVICE_COLUMNS = rust_const("devices.rs", "DEVICE_COLUMNS")
-WINDOW_COLUMNS = rust_const("windows.rs", "WINDOW_COLUMNS")
-# crates/postgres/src/groups.rs group_columns! (a macro: spelled out here)
-GROUP_COLUMNS = ("g.id, g.group_id, g.name, g.description, g.created_at, g.updated_at, g.created_by, "
-                 "g.updated_by, (SELECT count(*) FROM device_group_members m WHERE m.tenant_id = "
-                 "g.tenant_id AND m.group_id = g.id) AS member_count")
-NAME_FILTER = "({p}::text IS NULL OR strpos(lower({col} COLLATE \"C\"), lower({p}::text COLLATE \"C\")) > 0)"
-
-BIND_TENANT = rust_const("lib.rs", "BIND_TENANT")
-REVISION = rust_const("lib.rs", "REVISION")
-CUSTOM_PLANS = rust_const("groups.rs", "CUSTOM_PLANS")
-MEMBERS = rust_format("groups.rs", "members_sql")
-WINDOW_MEMBERSHIPS = rust_const("groups.rs", "WINDOW_MEMBERSHIPS")
-GROUP_BY_ID = "SELECT " + GROUP_COLUMNS + " FROM device_groups g WHERE g.tenant_id = $1 AND g.id = $2"
-GROUP_READINGS = rust_const("groups.rs", "GROUP_READINGS")
-FIND_GROUP = rust_const("groups.rs", "FIND_BY_ID")
-LIVE_WINDOWS = rust_format("windows.rs", "live_windows_sql")
-GET_DEVICE = rust_format("devices.rs", "get_sql")
-DEVICE_EXISTS = rust_const("readings.rs", "DEVICE_EXISTS")
-DEVICE_READINGS = rust_const("readings.rs", "DEVICE_READINGS")
-LOCK_DEVICES = rust_const("groups.rs", "LOCK_DEVICES")
-INGEST = rust_const("readings.rs", "INGEST")
+    def param(m):
+        n = int(m.group(1))
+        if n > len(params):
+            raise SystemExit(f"prepare.py: ${n} has no value in: {sql}")
+        return params[n - 1]
+    return re.sub(r"\$(\d+)", param, sql)
 
 
 def q(s):
@@ -94,7 +61,7 @@ def tx(*steps):
     statements and COMMIT, each in its own round trip, as pgbench runs a script. (The service
     pipelines them: fewer round trips is one of its means, not the reference's. A step that is a
     list is what the service sends as one pipeline.)"""
-    lines = ["BEGIN;", bind(BIND_TENANT, ":tenant") + ";"]
+    lines = ["BEGIN;", bind(SQL["BIND_TENANT"], ":tenant", STATEMENT_TIMEOUT) + ";"]
     for step in steps:
         for statement in step if isinstance(step, list) else [step]:
             lines.append(statement + ";")
@@ -107,6 +74,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", required=True)
     ap.add_argument("--dir", required=True)
+    ap.add_argument("--binary", help="the iot-api binary, whose `sql-catalog` gives the statements")
     ap.add_argument("--copy-rows", type=int, default=0)
     ap.add_argument("--copy-base", type=int, default=0)
     ap.add_argument("--scripts", type=int, default=16, help="device ids sampled per scenario")
@@ -142,6 +110,10 @@ def main():
                 j += 1
         return
 
+    if not args.binary:
+        ap.error("--binary is required (except with --copy-rows)")
+    SQL.update(load_catalog(args.binary))
+
     # wrk paths
     write(f"{d}/devices.txt", "\n".join(devices) + "\n")
     paths = {
@@ -162,38 +134,37 @@ def main():
     # pgbench scripts: one file per sampled id (pgbench picks a file at random per transaction),
     # tenant as a parameter (-D tenant=...), ids as literals. Steps in the adapter's order.
     T = ":tenant"
-    list_page = (f"SELECT {GROUP_COLUMNS} FROM device_groups g WHERE g.tenant_id = {T} AND "
-                 + NAME_FILTER.format(p="NULL", col="g.name")
-                 + " ORDER BY g.name COLLATE \"C\" LIMIT NULL OFFSET 0")
-    list_count = (f"SELECT count(*) FROM device_groups g WHERE g.tenant_id = {T} AND "
-                  + NAME_FILTER.format(p="NULL", col="g.name"))
+    # No name filter, no limit, from the first row.
+    list_page = bind(SQL["GROUP_LIST_PAGE"], T, "NULL", "NULL", "0")
+    list_count = bind(SQL["GROUP_LIST_COUNT"], T, "NULL")
     # One reading at now(), as the single-reading endpoint sends it.
-    ingest_one = bind(INGEST, T, "ARRAY[{id}]::uuid[]", "ARRAY[clock_timestamp()]::timestamptz[]",
+    ingest_one = bind(SQL["INGEST"], T, "ARRAY[{id}]::uuid[]", "ARRAY[clock_timestamp()]::timestamptz[]",
                       "ARRAY[random() * 5 + 20]::float8[]")
 
     def detail(gid):
         # The detail statements as the service pipelines them, then COMMIT.
         g = q(gid) + "::uuid"
-        return tx([bind(REVISION, T), bind(GROUP_BY_ID, T, g), bind(LIVE_WINDOWS, T), CUSTOM_PLANS,
-                   bind(MEMBERS, T, g), bind(WINDOW_MEMBERSHIPS, T, g)], "COMMIT")
+        return tx([bind(SQL["REVISION"], T), bind(SQL["GROUP_BY_ID"], T, g), bind(SQL["LIVE_WINDOWS"], T),
+                   SQL["CUSTOM_PLANS"], bind(SQL["MEMBERS"], T, g), bind(SQL["WINDOW_MEMBERSHIPS"], T, g)],
+                  "COMMIT")
 
     def readings(gid):
         # Whether the group exists, its readings and COMMIT, pipelined.
         g = q(gid) + "::uuid"
-        return tx([bind(FIND_GROUP, T, g), CUSTOM_PLANS, bind(GROUP_READINGS, T, g, since, "1000", "NULL"),
-                   "COMMIT"])
+        return tx([bind(SQL["FIND_GROUP"], T, g), SQL["CUSTOM_PLANS"],
+                   bind(SQL["GROUP_READINGS"], T, g, since, "1000", "NULL"), "COMMIT"])
 
     scripts = {
-        "device_get": [tx([bind(GET_DEVICE, T, q(x) + "::uuid"), "COMMIT"]) for x in sample],
+        "device_get": [tx([bind(SQL["GET_DEVICE"], T, q(x) + "::uuid"), "COMMIT"]) for x in sample],
         "group_list": [tx([list_page, list_count, "COMMIT"])],
         "group_detail_small": [detail(smallest["id"])],
         "group_detail_large": [detail(largest["id"])],
         "group_readings_small": [readings(smallest["id"])],
         "group_readings_large": [readings(largest["id"])],
-        "device_readings": [tx([bind(DEVICE_EXISTS, T, q(x) + "::uuid"),
-                                bind(DEVICE_READINGS, T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
+        "device_readings": [tx([bind(SQL["DEVICE_EXISTS"], T, q(x) + "::uuid"),
+                                bind(SQL["DEVICE_READINGS"], T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
                             for x in sample],
-        "single_ingest": [tx(bind(LOCK_DEVICES, T, f"ARRAY[{q(x)}]::uuid[]"), ingest_one.replace("{id}", q(x)),
+        "single_ingest": [tx(bind(SQL["LOCK_DEVICES"], T, f"ARRAY[{q(x)}]::uuid[]"), ingest_one.replace("{id}", q(x)),
                              "COMMIT") for x in sample],
     }
     for name, files in scripts.items():
@@ -208,14 +179,14 @@ def main():
 
     big, small = q(largest["id"]) + "::uuid", q(smallest["id"]) + "::uuid"
     ex = [
-        explain(f"group members (members_sql), {largest['size']}-device group", bind(MEMBERS, tenant_lit, big)),
+        explain(f"group members (members_sql), {largest['size']}-device group", bind(SQL["MEMBERS"], tenant_lit, big)),
         explain(f"window memberships (WINDOW_MEMBERSHIPS), {largest['size']}-device group",
-                bind(WINDOW_MEMBERSHIPS, tenant_lit, big)),
-        explain(f"group members (members_sql), {smallest['size']}-device group", bind(MEMBERS, tenant_lit, small)),
+                bind(SQL["WINDOW_MEMBERSHIPS"], tenant_lit, big)),
+        explain(f"group members (members_sql), {smallest['size']}-device group", bind(SQL["MEMBERS"], tenant_lit, small)),
         explain(f"group readings (GROUP_READINGS, hours=24, limit=1000), {largest['size']}-device group",
-                bind(GROUP_READINGS, tenant_lit, big, since, "1000", "NULL")),
+                bind(SQL["GROUP_READINGS"], tenant_lit, big, since, "1000", "NULL")),
         explain(f"group readings (GROUP_READINGS, hours=24, limit=1000), {smallest['size']}-device group",
-                bind(GROUP_READINGS, tenant_lit, small, since, "1000", "NULL")),
+                bind(SQL["GROUP_READINGS"], tenant_lit, small, since, "1000", "NULL")),
         explain("group list page (list_sql)", list_page.replace(":tenant", tenant_lit)),
     ]
     write(f"{d}/explain.sql", "\n".join(ex))

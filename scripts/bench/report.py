@@ -200,8 +200,8 @@ def main():
     L.append(f"- Service: {meta.get('binary', 'release build')}, `IOT_DB_POOL_SIZE={pool}`, HTTP workers = one per core, `RUST_LOG=warn`")
     L.append(f"- Load: {meta.get('wrk_version', 'wrk')}; `wrk -t1 -c{conns}` per scenario "
              f"(bulk ingest: `-c{meta.get('bulk_conns')}`), {meta.get('warm')} s warm-up then {meta.get('secs')} s measured")
-    L.append(f"- References: `pgbench -n -M prepared -c {pool} -T {meta.get('pg_secs')}` on each endpoint's own statements, read "
-             "from the adapter's source by `scripts/bench/prepare.py`, in a transaction bound to the tenant as the service binds it "
+    L.append(f"- References: `pgbench -n -M prepared -c {pool} -T {meta.get('pg_secs')}` on each endpoint's own statements, taken "
+             "from the binary (`iot-api sql-catalog`) by `scripts/bench/prepare.py`, in a transaction bound to the tenant as the service binds it "
              "(`BEGIN`; `set_config('role','iot_app',true)`, `set_config('app.tenant_id',…,true)`; the statements; `COMMIT`), so "
              "RLS applies to the reference too. pgbench sends them one round trip each; the service pipelines them (a read sends "
              "BEGIN, the binding, its statements and COMMIT in one round trip): fewer round trips is one of the service's means")

@@ -168,7 +168,7 @@ python3 "$here/seed.py" --base "$base" --bin "$server_bin" --scale "$scale" --ou
 log "VACUUM ANALYZE"
 psql -c "VACUUM (ANALYZE)" 
 psql -At -c "SELECT pg_size_pretty(pg_database_size('iot'))" >"$results/db_size.txt"
-python3 "$here/prepare.py" --seed "$results/seed.json" --dir "$work"
+python3 "$here/prepare.py" --seed "$results/seed.json" --dir "$work" --binary "$server_bin"
 cp "$work/targets.json" "$results/"
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$results/seed.json")
 tenant=bench-big

@@ -37,6 +37,25 @@ async fn the_committed_spec_equals_what_the_binary_prints() {
     );
 }
 
+/// `scripts/bench/prepare.py` reads the statements of its PostgreSQL references from this
+/// hidden command, as a JSON object of name to SQL.
+#[tokio::test]
+async fn the_sql_catalog_command_prints_the_statements_as_json() {
+    let output = run_binary(&["sql-catalog"], &[]).await;
+    assert!(output.status.success(), "{}", output.stderr);
+    let catalog: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&output.stdout).expect("a JSON object");
+    let readings = catalog["GROUP_READINGS"].as_str().expect("SQL text");
+    assert!(readings.contains("FROM readings"), "{readings}");
+    // The column lists are filled in: no `{DEVICE_COLUMNS}` left for the script to expand.
+    for (name, sql) in &catalog {
+        let sql = sql.as_str().expect("SQL text");
+        assert!(!sql.contains('{'), "{name}: {sql}");
+    }
+    let help = run_binary(&["--help"], &[]).await;
+    assert!(!help.stdout.contains("sql-catalog"));
+}
+
 #[tokio::test]
 async fn the_token_command_prints_a_signed_jwt() {
     let output = run_binary(

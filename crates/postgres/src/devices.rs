@@ -2,36 +2,29 @@
 
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, ListQuery,
-    NewDevice, Page, ScopeLabel, TenantId, Thresholds, Unit,
+    Actor, Device, DeviceChanges, DeviceGroup, DeviceSpec, ListQuery, NewDevice, Page, TenantId,
 };
 use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, UpdateDeviceError};
-use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::error::{corrupt_row, query_error, unique_violation};
-use crate::groups::{actor, group_columns, group_from_row, timestamp};
-use crate::PgStore;
-
-/// Device columns, qualified by the alias `d`, in the order [`device_from_row`] reads them.
-pub(crate) const DEVICE_COLUMNS: &str =
-    "d.id, d.name, d.unit, d.status, d.site_id, d.device_type, \
-     d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
-     d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by";
+use crate::error::{query_error, unique_violation};
+use crate::lists::{fetch_page, name_filter};
+use crate::pool::PgStore;
+use crate::rows::{device_from_row, group_columns, group_from_row, DEVICE_COLUMNS};
 
 fn list_sql() -> String {
     format!(
         "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 AND {} ORDER BY d.name COLLATE \"C\" LIMIT $3 OFFSET $4",
-        crate::name_filter("d.name")
+        name_filter("d.name")
     )
 }
 fn count_sql() -> String {
     format!(
         "SELECT count(*) FROM devices d WHERE d.tenant_id = $1 AND {}",
-        crate::name_filter("d.name")
+        name_filter("d.name")
     )
 }
-fn get_sql(lock: bool) -> String {
+pub(crate) fn get_sql(lock: bool) -> String {
     let lock = if lock { " FOR UPDATE" } else { "" };
     format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 AND d.id = $2{lock}")
 }
@@ -58,63 +51,6 @@ const GROUPS_OF_DEVICE: &str = concat!(
     " FROM device_groups g JOIN device_group_members dm ON dm.tenant_id = g.tenant_id AND dm.group_id = g.id",
     " WHERE g.tenant_id = $1 AND dm.device_id = $2 ORDER BY g.name COLLATE \"C\""
 );
-
-/// Positions of [`DEVICE_COLUMNS`] in a row that starts with them: a group's detail decodes
-/// thousands of rows, and finding a column by name is a scan of the row's column names.
-mod column {
-    pub const ID: usize = 0;
-    pub const NAME: usize = 1;
-    pub const UNIT: usize = 2;
-    pub const STATUS: usize = 3;
-    pub const SITE_ID: usize = 4;
-    pub const DEVICE_TYPE: usize = 5;
-    pub const CRITICAL_LOWER: usize = 6;
-    pub const WARNING_LOWER: usize = 7;
-    pub const WARNING_UPPER: usize = 8;
-    pub const CRITICAL_UPPER: usize = 9;
-    pub const CREATED_AT: usize = 10;
-    pub const UPDATED_AT: usize = 11;
-    pub const CREATED_BY: usize = 12;
-    pub const UPDATED_BY: usize = 13;
-}
-
-/// A device from a row whose first columns are [`DEVICE_COLUMNS`].
-pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
-    let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("device", reason);
-    let text =
-        |index: usize| -> Result<&str, StoreError> { row.try_get(index).map_err(query_error) };
-    let label = |index: usize| -> Result<Option<ScopeLabel>, StoreError> {
-        let value: Option<&str> = row.try_get(index).map_err(query_error)?;
-        value
-            .map(ScopeLabel::parse)
-            .transpose()
-            .map_err(|e| corrupt(&e))
-    };
-    let bound = |index: usize| -> Result<Option<f64>, StoreError> {
-        row.try_get(index).map_err(query_error)
-    };
-    Ok(Device {
-        id: row.try_get(column::ID).map_err(query_error)?,
-        spec: DeviceSpec {
-            name: DeviceName::parse(text(column::NAME)?).map_err(|e| corrupt(&e))?,
-            unit: Unit::parse(text(column::UNIT)?).map_err(|e| corrupt(&e))?,
-            status: DeviceStatus::parse(text(column::STATUS)?).map_err(|e| corrupt(&e))?,
-            site_id: label(column::SITE_ID)?,
-            device_type: label(column::DEVICE_TYPE)?,
-            thresholds: Thresholds::new(
-                bound(column::CRITICAL_LOWER)?,
-                bound(column::WARNING_LOWER)?,
-                bound(column::WARNING_UPPER)?,
-                bound(column::CRITICAL_UPPER)?,
-            )
-            .map_err(|e| corrupt(&e))?,
-        },
-        created_at: timestamp(row, column::CREATED_AT)?,
-        updated_at: timestamp(row, column::UPDATED_AT)?,
-        created_by: actor(row, column::CREATED_BY)?,
-        updated_by: actor(row, column::UPDATED_BY)?,
-    })
-}
 
 /// A spec as the SQL parameters of an insert or update take it.
 struct SpecParams {
@@ -154,8 +90,7 @@ impl DeviceRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<Device>, StoreError> {
-        let (rows, total) =
-            crate::fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
+        let (rows, total) = fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(device_from_row).collect::<Result<_, _>>()?,
             total,
@@ -322,38 +257,5 @@ impl DeviceRepository for PgStore {
             .iter()
             .map(group_from_row)
             .collect::<Result<Vec<_>, _>>()?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{column, DEVICE_COLUMNS};
-
-    #[test]
-    fn the_column_positions_follow_the_column_list() {
-        let names: Vec<&str> = DEVICE_COLUMNS
-            .split(',')
-            .map(|c| c.trim().trim_start_matches("d."))
-            .collect();
-        let positions = [
-            ("id", column::ID),
-            ("name", column::NAME),
-            ("unit", column::UNIT),
-            ("status", column::STATUS),
-            ("site_id", column::SITE_ID),
-            ("device_type", column::DEVICE_TYPE),
-            ("threshold_critical_lower", column::CRITICAL_LOWER),
-            ("threshold_warning_lower", column::WARNING_LOWER),
-            ("threshold_warning_upper", column::WARNING_UPPER),
-            ("threshold_critical_upper", column::CRITICAL_UPPER),
-            ("created_at", column::CREATED_AT),
-            ("updated_at", column::UPDATED_AT),
-            ("created_by", column::CREATED_BY),
-            ("updated_by", column::UPDATED_BY),
-        ];
-        assert_eq!(names.len(), positions.len());
-        for (name, position) in positions {
-            assert_eq!(names[position], name);
-        }
     }
 }

@@ -13,60 +13,34 @@ use ports::{
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
-use crate::devices::{device_from_row, DEVICE_COLUMNS};
 use crate::error::{corrupt_row, query_error, unique_violation};
-use crate::windows::{live_windows_sql, window_from_row};
-use crate::{PgStore, TenantTx};
+use crate::lists::{fetch_page, name_filter};
+use crate::pool::PgStore;
+use crate::rows::{
+    device_from_row, group_columns, group_from_row, timestamp, window_from_row, DEVICE_COLUMNS,
+};
+use crate::shared::{first_missing_device, live_windows_sql, REVISION};
+use crate::tx::TenantTx;
 
-/// The columns every group read returns, in the order [`group_from_row`] expects.
-macro_rules! group_columns {
-    ($g:literal) => {
-        concat!(
-            $g,
-            ".id, ",
-            $g,
-            ".group_id, ",
-            $g,
-            ".name, ",
-            $g,
-            ".description, ",
-            $g,
-            ".created_at, ",
-            $g,
-            ".updated_at, ",
-            $g,
-            ".created_by, ",
-            $g,
-            ".updated_by, ",
-            "(SELECT count(*) FROM device_group_members m WHERE m.tenant_id = ",
-            $g,
-            ".tenant_id AND m.group_id = ",
-            $g,
-            ".id) AS member_count"
-        )
-    };
-}
-pub(crate) use group_columns;
-
-fn list_sql() -> String {
+pub(crate) fn list_sql() -> String {
     format!(
         "SELECT {} FROM device_groups g WHERE g.tenant_id = $1 AND {} ORDER BY g.name COLLATE \"C\" LIMIT $3 OFFSET $4",
         group_columns!("g"),
-        crate::name_filter("g.name")
+        name_filter("g.name")
     )
 }
-fn count_sql() -> String {
+pub(crate) fn count_sql() -> String {
     format!(
         "SELECT count(*) FROM device_groups g WHERE g.tenant_id = $1 AND {}",
-        crate::name_filter("g.name")
+        name_filter("g.name")
     )
 }
-const GET_BY_ID: &str = concat!(
+pub(crate) const GET_BY_ID: &str = concat!(
     "SELECT ",
     group_columns!("g"),
     " FROM device_groups g WHERE g.tenant_id = $1 AND g.id = $2"
 );
-const FIND_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2";
+pub(crate) const FIND_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2";
 const FIND_BY_SLUG: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
 const LOCK_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
 const LOCK_BY_SLUG: &str =
@@ -81,9 +55,6 @@ const UPDATE: &str = "UPDATE device_groups SET name = COALESCE($3, name), \
 const TOUCH: &str =
     "UPDATE device_groups SET updated_at = greatest(now(), updated_at), updated_by = $3 WHERE tenant_id = $1 AND id = $2";
 const DELETE: &str = "DELETE FROM device_groups WHERE tenant_id = $1 AND id = $2";
-/// Locks the listed devices that exist against a concurrent delete until the transaction ends.
-const LOCK_DEVICES: &str =
-    "SELECT id FROM devices WHERE tenant_id = $1 AND id = ANY($2) FOR KEY SHARE";
 const DROP_OTHER_MEMBERS: &str =
     "DELETE FROM device_group_members WHERE tenant_id = $1 AND group_id = $2 AND NOT (device_id = ANY($3))";
 const ADD_MEMBERS: &str = "INSERT INTO device_group_members (tenant_id, group_id, device_id) \
@@ -113,7 +84,8 @@ pub fn members_sql() -> String {
 /// ten); a generic plan, which PostgreSQL settles on after five runs, is several times slower for
 /// one end or the other (4x for the readings of a 10-device group). Planning costs about a
 /// millisecond.
-const CUSTOM_PLANS: &str = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
+pub(crate) const CUSTOM_PLANS: &str =
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
 
 /// For the members of group `$2`, the groups they belong to that a live window names: one
 /// row per (member, named group). Starting from the few named groups keeps this small however
@@ -170,45 +142,6 @@ pub const GROUP_READINGS: &str = "WITH size AS ( \
         ORDER BY r.ts DESC, r.device_id LIMIT $4) \
      ) newest ORDER BY ts DESC, id";
 
-pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
-    let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("group", reason);
-    let slug: String = row.try_get("group_id").map_err(query_error)?;
-    let name: String = row.try_get("name").map_err(query_error)?;
-    let description: Option<String> = row.try_get("description").map_err(query_error)?;
-    let member_count: i64 = row.try_get("member_count").map_err(query_error)?;
-    Ok(DeviceGroup {
-        id: row.try_get("id").map_err(query_error)?,
-        group_id: GroupSlug::parse(&slug).map_err(|e| corrupt(&e))?,
-        name: GroupName::parse(&name).map_err(|e| corrupt(&e))?,
-        description: description
-            .as_deref()
-            .map(Description::parse)
-            .transpose()
-            .map_err(|e| corrupt(&e))?,
-        member_count: u64::try_from(member_count).map_err(|e| corrupt(&e))?,
-        created_at: timestamp(row, "created_at")?,
-        updated_at: timestamp(row, "updated_at")?,
-        created_by: actor(row, "created_by")?,
-        updated_by: actor(row, "updated_by")?,
-    })
-}
-
-pub(crate) fn actor<I>(row: &Row, column: I) -> Result<Actor, StoreError>
-where
-    I: tokio_postgres::row::RowIndex + std::fmt::Display,
-{
-    let value: &str = row.try_get(&column).map_err(query_error)?;
-    Actor::parse(value).map_err(|e| corrupt_row(&format!("column {column}"), e))
-}
-
-pub(crate) fn timestamp<I>(row: &Row, column: I) -> Result<Timestamp, StoreError>
-where
-    I: tokio_postgres::row::RowIndex + std::fmt::Display,
-{
-    let value: time::OffsetDateTime = row.try_get(&column).map_err(query_error)?;
-    Timestamp::new(value).map_err(|e| corrupt_row(&format!("column {column}"), e))
-}
-
 /// The group's id, optionally locking its row for the rest of the transaction.
 async fn find_group(
     tx: &TenantTx,
@@ -251,7 +184,7 @@ impl DetailStatements {
     async fn prepare(client: &ClientWrapper) -> Result<Self, StoreError> {
         let (windows_sql, members_sql) = (live_windows_sql(), members_sql());
         let (revision, group, windows, custom_plans, members, memberships) = tokio::try_join!(
-            client.prepare_cached(crate::REVISION),
+            client.prepare_cached(REVISION),
             client.prepare_cached(GET_BY_ID),
             client.prepare_cached(&windows_sql),
             client.prepare_cached(CUSTOM_PLANS),
@@ -382,24 +315,6 @@ fn window_groups_by_device(
     Ok(by_device)
 }
 
-/// The first of `ids` the tenant has no device for; the others stay locked against deletion.
-pub(crate) async fn first_missing_device(
-    tx: &TenantTx,
-    tenant: &TenantId,
-    ids: &[Uuid],
-) -> Result<Option<Uuid>, StoreError> {
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    let statement = tx.prepare_cached(LOCK_DEVICES).await.map_err(query_error)?;
-    let rows = tx
-        .query(&statement, &[&tenant.as_str(), &ids])
-        .await
-        .map_err(query_error)?;
-    let found: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.get::<_, Uuid>(0)).collect();
-    Ok(ids.iter().copied().find(|id| !found.contains(id)))
-}
-
 async fn replace_members(
     tx: &TenantTx,
     tenant: &TenantId,
@@ -453,8 +368,7 @@ impl DeviceGroupRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<DeviceGroup>, StoreError> {
-        let (rows, total) =
-            crate::fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
+        let (rows, total) = fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(group_from_row).collect::<Result<_, _>>()?,
             total,
@@ -507,7 +421,7 @@ impl DeviceGroupRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn revision(&self, tenant: &TenantId) -> Result<Option<Revision>, StoreError> {
         let tx = self.reader(tenant).await?;
-        let statement = tx.prepare(crate::REVISION).await.map_err(query_error)?;
+        let statement = tx.prepare(REVISION).await.map_err(query_error)?;
         let tenant_id = tenant.as_str();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant_id];
         let row = tx

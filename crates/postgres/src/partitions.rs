@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use time::{Date, Month, OffsetDateTime};
 
-use crate::PgStore;
+use crate::pool::PgStore;
 
 /// Key of the advisory lock serialising partition maintenance between instances.
 const MAINTENANCE_LOCK_KEY: i64 = 0x0069_6f74_5f70_6172; // "iot_par"

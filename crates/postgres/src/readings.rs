@@ -6,13 +6,14 @@ use ports::{IngestError, LookupError, ReadingRepository, StoreError};
 use uuid::Uuid;
 
 use crate::error::{is_transient, query_error};
-use crate::groups::{first_missing_device, timestamp};
-use crate::PgStore;
+use crate::pool::PgStore;
+use crate::rows::timestamp;
+use crate::shared::first_missing_device;
 
 /// Upserts the batch into `readings` and moves each device's `latest_readings` row forward, in
 /// one statement. A reading re-sent for the same device and instant replaces the stored value;
 /// the latest row only ever moves to an instant at or after the one it holds.
-const INGEST: &str = "WITH batch AS ( \
+pub(crate) const INGEST: &str = "WITH batch AS ( \
         SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) AS b(device_id, ts, value) \
      ), stored AS ( \
         INSERT INTO readings (tenant_id, device_id, ts, value) \
@@ -26,9 +27,9 @@ const INGEST: &str = "WITH batch AS ( \
         WHERE latest_readings.ts <= EXCLUDED.ts \
      ) SELECT count(*) FROM stored";
 /// How often an ingest transaction is tried when it loses a deadlock or serialisation race.
-const INGEST_ATTEMPTS: u32 = 3;
-const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
-const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
+pub(crate) const INGEST_ATTEMPTS: u32 = 3;
+pub(crate) const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
+pub(crate) const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
      WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 AND ($5::timestamptz IS NULL OR ts < $5) \
      ORDER BY ts DESC LIMIT $4";
 

@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use domain::{
     Actor, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Page, Recurrence,
-    RecurrenceParts, ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowName,
-    WindowSchedule, WindowSlug,
+    ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowSlug,
 };
 use ports::{
     CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError, UpdateWindowError,
@@ -12,34 +11,23 @@ use ports::{
 use serde_json::{json, Value};
 use tokio_postgres::Row;
 
-use crate::devices::{device_from_row, DEVICE_COLUMNS};
-use crate::error::{corrupt_row, query_error, unique_violation};
-use crate::groups::{actor, timestamp};
-use crate::{PgStore, TenantTx};
-
-/// Window columns, qualified by the alias `w`.
-pub(crate) const WINDOW_COLUMNS: &str =
-    "w.window_id, w.name, w.starts_at, w.ends_at, w.recurring, w.site_ids, \
-     w.device_types, w.group_ids, w.enabled, w.created_at, w.updated_at, w.created_by, w.updated_by";
+use crate::error::{query_error, unique_violation};
+use crate::lists::{fetch_page, name_filter};
+use crate::pool::PgStore;
+use crate::rows::{device_from_row, window_from_row, DEVICE_COLUMNS, WINDOW_COLUMNS};
+use crate::tx::TenantTx;
 
 fn list_sql() -> String {
     format!(
         "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 AND {} \
          ORDER BY w.starts_at DESC, w.window_id COLLATE \"C\" LIMIT $3 OFFSET $4",
-        crate::name_filter("w.name")
+        name_filter("w.name")
     )
 }
 fn count_sql() -> String {
     format!(
         "SELECT count(*) FROM maintenance_windows w WHERE w.tenant_id = $1 AND {}",
-        crate::name_filter("w.name")
-    )
-}
-/// The windows that may mute alerts now: enabled and not ended.
-pub(crate) fn live_windows_sql() -> String {
-    format!(
-        "SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 AND w.enabled \
-         AND (w.ends_at IS NULL OR w.ends_at > now())"
+        name_filter("w.name")
     )
 }
 fn get_sql(lock: bool) -> String {
@@ -77,6 +65,7 @@ fn scope_sql() -> String {
 }
 const DELETE: &str = "DELETE FROM maintenance_windows WHERE tenant_id = $1 AND window_id = $2";
 
+/// The stored shape of a recurrence (read back by `rows::recurrence_from_json`).
 fn recurrence_to_json(r: &Recurrence) -> Value {
     let mut value = json!({
         "start_hour": r.start_hour(),
@@ -94,86 +83,12 @@ fn recurrence_to_json(r: &Recurrence) -> Value {
     value
 }
 
-fn recurrence_from_json(value: &Value) -> Result<Recurrence, StoreError> {
-    let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("recurring", reason);
-    let number = |key: &str| value.get(key).and_then(Value::as_i64);
-    let list = |key: &str| -> Result<Option<Vec<i64>>, StoreError> {
-        match value.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|d| {
-                    d.as_i64()
-                        .ok_or_else(|| corrupt(&format!("non-integer in {key}")))
-                })
-                .collect::<Result<Vec<i64>, _>>()
-                .map(Some),
-            Some(other) => Err(corrupt(&format!("{key} is {other}"))),
-        }
-    };
-    let (dow, days_of_month) = (list("dow")?, list("days_of_month")?);
-    Recurrence::from_parts(RecurrenceParts {
-        dow: dow.as_deref(),
-        days_of_month: days_of_month.as_deref(),
-        start_hour: number("start_hour").ok_or_else(|| corrupt(&"no start_hour"))?,
-        start_minute: number("start_minute"),
-        end_hour: number("end_hour").ok_or_else(|| corrupt(&"no end_hour"))?,
-        end_minute: number("end_minute"),
-        timezone: value.get("timezone").and_then(Value::as_str),
-    })
-    .map_err(|e| corrupt(&e))
-}
-
 fn labels(values: Option<&Vec<ScopeLabel>>) -> Option<Vec<&str>> {
     values.map(|v| v.iter().map(ScopeLabel::as_str).collect())
 }
 
 fn slugs(values: Option<&Vec<GroupSlug>>) -> Option<Vec<&str>> {
     values.map(|v| v.iter().map(GroupSlug::as_str).collect())
-}
-
-pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError> {
-    let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("window", reason);
-    let slug: String = row.try_get("window_id").map_err(query_error)?;
-    let name: String = row.try_get("name").map_err(query_error)?;
-    let recurring: Option<Value> = row.try_get("recurring").map_err(query_error)?;
-    let scope = |column: &str| -> Result<Option<Vec<ScopeLabel>>, StoreError> {
-        let values: Option<Vec<String>> = row.try_get(column).map_err(query_error)?;
-        values
-            .map(|v| ScopeLabel::parse_list(&v))
-            .transpose()
-            .map_err(|e| corrupt(&e))
-    };
-    let group_ids: Option<Vec<String>> = row.try_get("group_ids").map_err(query_error)?;
-    let ends_at = row
-        .try_get::<_, Option<time::OffsetDateTime>>("ends_at")
-        .map_err(query_error)?
-        .map(|_| timestamp(row, "ends_at"))
-        .transpose()?;
-    Ok(MaintenanceWindow {
-        window_id: WindowSlug::parse(&slug).map_err(|e| corrupt(&e))?,
-        definition: WindowDefinition {
-            name: WindowName::parse(&name).map_err(|e| corrupt(&e))?,
-            schedule: WindowSchedule::new(timestamp(row, "starts_at")?, ends_at)
-                .map_err(|e| corrupt(&e))?,
-            recurring: recurring.as_ref().map(recurrence_from_json).transpose()?,
-            site_ids: scope("site_ids")?,
-            device_types: scope("device_types")?,
-            group_ids: group_ids
-                .map(|ids| {
-                    ids.iter()
-                        .map(|id| GroupSlug::parse(id))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .transpose()
-                .map_err(|e| corrupt(&e))?,
-            enabled: row.try_get("enabled").map_err(query_error)?,
-        },
-        created_at: timestamp(row, "created_at")?,
-        updated_at: timestamp(row, "updated_at")?,
-        created_by: actor(row, "created_by")?,
-        updated_by: actor(row, "updated_by")?,
-    })
 }
 
 /// Runs an insert or update whose parameters after tenant and slug are the definition's.
@@ -228,8 +143,7 @@ impl MaintenanceWindowRepository for PgStore {
         tenant: &TenantId,
         query: &ListQuery,
     ) -> Result<Page<MaintenanceWindow>, StoreError> {
-        let (rows, total) =
-            crate::fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
+        let (rows, total) = fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
         Ok(Page {
             items: rows.iter().map(window_from_row).collect::<Result<_, _>>()?,
             total,

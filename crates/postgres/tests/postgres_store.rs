@@ -157,6 +157,49 @@ async fn the_group_summary_query_never_reads_the_readings_table() {
     assert!(plan.contains("latest_readings"), "{plan}");
 }
 
+/// The benchmark's references run the statements of `sql_catalog` (through `iot-api
+/// sql-catalog`): each must be there under the name `scripts/bench/prepare.py` reads, and be
+/// valid against the migrated schema.
+#[tokio::test]
+async fn every_statement_of_the_sql_catalog_prepares_on_the_migrated_schema() {
+    const READ_BY_THE_BENCHMARK: [&str; 16] = [
+        "BIND_TENANT",
+        "REVISION",
+        "CUSTOM_PLANS",
+        "MEMBERS",
+        "WINDOW_MEMBERSHIPS",
+        "GROUP_BY_ID",
+        "GROUP_READINGS",
+        "FIND_GROUP",
+        "GROUP_LIST_PAGE",
+        "GROUP_LIST_COUNT",
+        "LIVE_WINDOWS",
+        "GET_DEVICE",
+        "DEVICE_EXISTS",
+        "DEVICE_READINGS",
+        "LOCK_DEVICES",
+        "INGEST",
+    ];
+    let db = TestDatabase::create().await;
+    let _migrated = db.store().await;
+    let (client, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+
+    let catalog = store_postgres::sql_catalog();
+    let mut names: Vec<&str> = catalog.iter().map(|(name, _)| *name).collect();
+    names.sort_unstable();
+    let mut expected = READ_BY_THE_BENCHMARK.to_vec();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+    for (name, sql) in &catalog {
+        if let Err(e) = client.prepare(sql).await {
+            panic!("{name} does not prepare: {e:?}\n{sql}");
+        }
+    }
+}
+
 /// Ready for distribution by tenant (Citus): every primary key, unique constraint and foreign
 /// key of the schema includes `tenant_id`, on both sides of a foreign key.
 #[tokio::test]

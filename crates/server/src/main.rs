@@ -39,6 +39,10 @@ enum Command {
     Openapi,
     /// Print a signed bearer token for a tenant and role.
     Token(TokenArgs),
+    /// Print the SQL statements the benchmark's PostgreSQL references run, as a JSON object of
+    /// name to statement (read by scripts/bench/prepare.py).
+    #[command(hide = true)]
+    SqlCatalog,
 }
 
 #[derive(Args)]
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Token(args) => token(&args),
+        Command::SqlCatalog => sql_catalog(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,6 +170,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn sql_catalog() -> anyhow::Result<()> {
+    let catalog: serde_json::Map<String, serde_json::Value> = store_postgres::sql_catalog()
+        .into_iter()
+        .map(|(name, sql)| (name.to_owned(), sql.into()))
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&catalog)?);
+    Ok(())
 }
 
 fn secret(value: String) -> anyhow::Result<SecretString> {
