@@ -77,7 +77,7 @@ impl TenantData {
             })
             .cloned()
             .collect();
-        let named: Vec<&GroupSlug> = windows
+        let named: std::collections::HashSet<&GroupSlug> = windows
             .iter()
             .filter_map(|w| w.definition.group_ids.as_ref())
             .flatten()
@@ -564,6 +564,10 @@ impl MaintenanceWindowRepository for MemoryStore {
         let data = tenants.entry(tenant.clone()).or_default();
         if data.windows.iter().any(|w| w.window_id == window.window_id) {
             return Err(CreateWindowError::WindowIdTaken(window.window_id));
+        }
+        let limit = domain::window::WINDOWS_PER_TENANT_MAX;
+        if data.windows.len() >= limit {
+            return Err(CreateWindowError::TooMany(limit));
         }
         let now = Timestamp::now();
         let stored = MaintenanceWindow {

@@ -172,7 +172,8 @@ pub async fn devices(
     }))
 }
 
-/// Create a maintenance window; its id (`mw-` + 8 hex digits) is generated.
+/// Create a maintenance window; its id (`mw-` + 8 hex digits) is generated. A tenant may keep
+/// at most 1,000 windows (whatever their status: delete ended ones to make room).
 #[utoipa::path(
     post, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "create_maintenance_window",
@@ -181,7 +182,7 @@ pub async fn devices(
         (status = 200, description = "The created window", body = MaintenanceWindowView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid window, `detail` naming the field; or the tenant already has 1,000 windows (`windows: a tenant may have at most 1000 maintenance windows`)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -211,6 +212,7 @@ pub async fn create(
                     id.as_str()
                 ))))
             }
+            Err(e @ CreateWindowError::TooMany(_)) => return Err(ApiError::invalid("windows", e)),
             Err(CreateWindowError::Store(e)) => return Err(e.into()),
         }
     }
