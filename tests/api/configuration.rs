@@ -566,3 +566,49 @@ async fn secrets_never_reach_stderr_of_a_successful_start() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_future_skew_setting_is_obeyed() {
+    let client = reqwest::Client::new();
+    let admin = token("acme", &["admin"]);
+    let now = crate::helpers::now_unix();
+    // Two hours allowed by the environment, none by the flag.
+    for (args, env, ahead, accepted) in [
+        (
+            vec![],
+            with(&[("IOT_MAX_FUTURE_SKEW_SECS", "7200")]),
+            3_600,
+            true,
+        ),
+        (vec!["--max-future-skew-secs", "0"], good_env(), 60, false),
+    ] {
+        let server = start(&args, &env).await;
+        let device = client
+            .post(format!("{}/api/devices", server.base))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"name": "D"}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(device.status(), StatusCode::CREATED);
+        let id = device.json::<serde_json::Value>().await.expect("JSON")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let reply = client
+            .post(format!("{}/api/devices/{id}/readings", server.base))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"value": 1, "timestamp": crate::readings::rfc3339(now + ahead)}))
+            .send()
+            .await
+            .expect("request");
+        if accepted {
+            assert_eq!(reply.status(), StatusCode::CREATED, "{args:?}");
+        } else {
+            assert_eq!(reply.status(), StatusCode::UNPROCESSABLE_ENTITY, "{args:?}");
+            let body: serde_json::Value = reply.json().await.expect("JSON");
+            assert_eq!(body["detail"], "timestamp: more than 0 s in the future");
+        }
+        server.stop().await;
+    }
+}

@@ -978,3 +978,68 @@ on_both_stores! {
         assert_eq!(inside, whole);
     }
 }
+
+/// POSTs every body to `path` a few at a time, asserting 200 for each.
+async fn post_all(app: &TestApp, token: &str, path: &str, bodies: Vec<Value>) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", app.base);
+    let mut bodies = bodies.into_iter().peekable();
+    while bodies.peek().is_some() {
+        let mut tasks = tokio::task::JoinSet::new();
+        for body in bodies.by_ref().take(8) {
+            let request = client.post(&url).bearer_auth(token).json(&body);
+            tasks.spawn(async move {
+                let reply = request.send().await.expect("an answer");
+                (reply.status(), reply.text().await.unwrap_or_default())
+            });
+        }
+        for (status, text) in tasks.join_all().await {
+            assert_eq!(status, StatusCode::OK, "{text}");
+        }
+    }
+}
+
+// Fails on the old code: a tenant could keep any number of windows. The render checks each
+// member against the indexed windows that name its site, type or groups only.
+on_both_stores! {
+    async fn a_thousand_windows_render_a_thousand_member_group_within_the_deadline_and_no_more_can_be_made(app) {
+        let admin = token("acme", &["admin"]);
+        let mut members = Vec::new();
+        for i in 0..1_000 {
+            let kind = if i % 2 == 0 { "pump" } else { "meter" };
+            members.push(create_device(&app, &admin, json!({"name": format!("D{i:04}"), "site_id": "home", "device_type": kind})).await);
+        }
+        let (status, group) = app.post("/api/groups", &admin, json!({"name": "Big", "device_ids": members})).await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        // 999 windows listing 100 other sites each, and one muting the pumps at home. (Lists of
+        // 1,000 sites make the debug build spend seconds decoding and indexing 10^6 entries.)
+        let limit = 1_000;
+        let mut bodies: Vec<Value> = (0..limit - 1)
+            .map(|w| with(open_since_2020(&format!("W{w}")), json!({"site_ids": (0..100).map(|s| format!("w{w}-s{s}")).collect::<Vec<_>>()})))
+            .collect();
+        bodies.push(with(open_since_2020("Pumps"), json!({"site_ids": ["home"], "device_types": ["pump"]})));
+        post_all(&app, &admin, WINDOWS, bodies).await;
+
+        // Act
+        let started = std::time::Instant::now();
+        let (status, detail_answer) = app.get(&format!("/api/groups/{}", group["id"].as_str().expect("id")), &admin).await;
+        let took = started.elapsed();
+
+        // Assert: right, and within the 5 s deadline (a generous bound for a loaded machine).
+        eprintln!("group detail of 1,000 members under 1,000 windows took {took:?}");
+        assert_eq!(status, StatusCode::OK, "{detail_answer}");
+        assert_eq!(detail_answer["alert_summary"]["in_maintenance"], 500, "{}", detail_answer["alert_summary"]);
+        assert!(took < std::time::Duration::from_secs(5), "group detail took {took:?}");
+
+        // The 1,001st window is refused, whatever it holds.
+        let (status, refused) = app.post(WINDOWS, &admin, open_since_2020("One too many")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(detail(&refused), "windows: a tenant may have at most 1000 maintenance windows");
+        let (_, list) = app.get(&format!("{WINDOWS}?limit=1"), &admin).await;
+        assert_eq!(list["total"], limit, "{list}");
+        // A list longer than 1,000 entries is refused too.
+        let (status, refused) = app.post(WINDOWS, &token("other", &["admin"]), with(open_since_2020("Long"), json!({"site_ids": (0..1_001).map(|s| format!("s{s}")).collect::<Vec<_>>()}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(detail(&refused), "site_ids: must hold at most 1000 entries, got 1001");
+    }
+}

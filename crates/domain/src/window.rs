@@ -1,6 +1,8 @@
 //! Maintenance windows (seed 001), valid on construction: a window that ends before it starts,
 //! a recurrence with an out-of-range value, or an empty scope label cannot be built.
 
+use std::collections::{HashMap, HashSet};
+
 use thiserror::Error;
 
 use crate::group::{GroupSlug, SlugError};
@@ -12,8 +14,11 @@ use crate::{Actor, Timestamp};
 pub const WINDOW_NAME_MAX: usize = 128;
 /// Longest site id or device type in a window's scope.
 pub const SCOPE_LABEL_MAX: usize = 128;
-/// Most entries a scope list (`site_ids`, `device_types`) may hold.
+/// Most entries a scope list (`site_ids`, `device_types`, `group_ids`) may hold.
 pub const SCOPE_LIST_MAX: usize = 1_000;
+/// Most maintenance windows one tenant may keep (any status): with [`SCOPE_LIST_MAX`], it bounds
+/// what one tenant's render has to index.
+pub const WINDOWS_PER_TENANT_MAX: usize = 1_000;
 
 /// A window's display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,6 +303,149 @@ impl WindowDefinition {
     }
 }
 
+/// One window's scope as sets; `None`: the list is null (everything matches).
+struct IndexedScope<'a> {
+    sites: Option<HashSet<&'a ScopeLabel>>,
+    types: Option<HashSet<&'a ScopeLabel>>,
+    groups: Option<HashSet<&'a GroupSlug>>,
+}
+
+impl IndexedScope<'_> {
+    fn covers(
+        &self,
+        site_id: Option<&ScopeLabel>,
+        device_type: Option<&ScopeLabel>,
+        groups: &[GroupSlug],
+    ) -> bool {
+        let listed = |set: &Option<HashSet<&ScopeLabel>>, value: Option<&ScopeLabel>| {
+            set.as_ref()
+                .is_none_or(|set| value.is_some_and(|v| set.contains(v)))
+        };
+        listed(&self.sites, site_id)
+            && listed(&self.types, device_type)
+            && self
+                .groups
+                .as_ref()
+                .is_none_or(|set| groups.iter().any(|g| set.contains(g)))
+    }
+}
+
+/// Windows (by position) under each value of one scope dimension, and those whose list is null.
+struct DimensionIndex<'a, K> {
+    by_value: HashMap<&'a K, Vec<usize>>,
+    unrestricted: Vec<usize>,
+}
+
+impl<'a, K: Eq + std::hash::Hash> DimensionIndex<'a, K> {
+    fn new() -> Self {
+        Self {
+            by_value: HashMap::new(),
+            unrestricted: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, window: usize, values: Option<&HashSet<&'a K>>) {
+        match values {
+            None => self.unrestricted.push(window),
+            Some(values) => {
+                for value in values {
+                    self.by_value.entry(*value).or_default().push(window);
+                }
+            }
+        }
+    }
+
+    /// The windows that may cover a device with these values in this dimension.
+    fn candidates<'s>(&'s self, values: &'s [&K]) -> impl Iterator<Item = usize> + 's {
+        values
+            .iter()
+            .filter_map(|v| self.by_value.get(v))
+            .flatten()
+            .chain(&self.unrestricted)
+            .copied()
+    }
+
+    fn count(&self, values: &[&K]) -> usize {
+        values
+            .iter()
+            .filter_map(|v| self.by_value.get(v).map(Vec::len))
+            .sum::<usize>()
+            + self.unrestricted.len()
+    }
+}
+
+/// The windows active at one instant, indexed by site, device type and group, so that whether
+/// any of them covers a device costs a look-up per candidate window rather than a scan of every
+/// window's lists: building it is linear in the windows' list entries, and a device is checked
+/// only against the windows its rarest dimension names (or that leave that dimension open).
+/// Answers exactly as [`WindowDefinition::is_active`] and [`WindowDefinition::in_scope`] do.
+pub struct CoverageIndex<'a> {
+    scopes: Vec<IndexedScope<'a>>,
+    sites: DimensionIndex<'a, ScopeLabel>,
+    types: DimensionIndex<'a, ScopeLabel>,
+    groups: DimensionIndex<'a, GroupSlug>,
+}
+
+impl<'a> CoverageIndex<'a> {
+    /// Indexes those of `windows` that are active at `now`.
+    pub fn active_at(
+        windows: impl IntoIterator<Item = &'a WindowDefinition>,
+        now: Timestamp,
+    ) -> Self {
+        let mut index = Self {
+            scopes: Vec::new(),
+            sites: DimensionIndex::new(),
+            types: DimensionIndex::new(),
+            groups: DimensionIndex::new(),
+        };
+        for window in windows.into_iter().filter(|w| w.is_active(now)) {
+            let position = index.scopes.len();
+            let scope = IndexedScope {
+                sites: window.site_ids.as_ref().map(|l| l.iter().collect()),
+                types: window.device_types.as_ref().map(|l| l.iter().collect()),
+                groups: window.group_ids.as_ref().map(|l| l.iter().collect()),
+            };
+            index.sites.add(position, scope.sites.as_ref());
+            index.types.add(position, scope.types.as_ref());
+            index.groups.add(position, scope.groups.as_ref());
+            index.scopes.push(scope);
+        }
+        index
+    }
+
+    /// Whether any indexed window covers a device with this site, type and membership (the
+    /// groups that windows name, as in [`WindowDefinition::in_scope`]).
+    #[must_use]
+    pub fn covers(
+        &self,
+        site_id: Option<&ScopeLabel>,
+        device_type: Option<&ScopeLabel>,
+        groups: &[GroupSlug],
+    ) -> bool {
+        if self.scopes.is_empty() {
+            return false;
+        }
+        let site: Vec<&ScopeLabel> = site_id.into_iter().collect();
+        let kind: Vec<&ScopeLabel> = device_type.into_iter().collect();
+        let member_of: Vec<&GroupSlug> = groups.iter().collect();
+        // A covering window is among the candidates of every dimension: scan the fewest.
+        let counts = [
+            self.sites.count(&site),
+            self.types.count(&kind),
+            self.groups.count(&member_of),
+        ];
+        let fewest = counts.iter().min().copied().unwrap_or(0);
+        let mut candidates: Box<dyn Iterator<Item = usize>> = if counts[0] == fewest {
+            Box::new(self.sites.candidates(&site))
+        } else if counts[1] == fewest {
+            Box::new(self.types.candidates(&kind))
+        } else {
+            Box::new(self.groups.candidates(&member_of))
+        };
+        candidates.any(|w| self.scopes[w].covers(site_id, device_type, groups))
+    }
+}
+
 /// A partial update. `None` leaves a field as it is; `Some(None)` clears a nullable one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WindowChanges {
@@ -568,6 +716,107 @@ mod tests {
             for step in 0..50i32 {
                 let t = at(now.get() + span * step / 50);
                 proptest::prop_assert_eq!(def.is_active(t), active, "at {:?}", t);
+            }
+        }
+    }
+
+    fn labels(values: &[u8]) -> Vec<ScopeLabel> {
+        values
+            .iter()
+            .map(|v| ScopeLabel::parse(&format!("l{v}")).unwrap())
+            .collect()
+    }
+
+    fn slugs(values: &[u8]) -> Vec<GroupSlug> {
+        values
+            .iter()
+            .map(|v| GroupSlug::parse(&format!("g{v}")).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_index_covers_by_site_type_and_group_and_skips_inactive_windows() {
+        let now = at(datetime!(2025-06-01 12:00 UTC));
+        let scoped =
+            |sites: Option<&[u8]>, types: Option<&[u8]>, groups: Option<&[u8]>| WindowDefinition {
+                site_ids: sites.map(labels),
+                device_types: types.map(labels),
+                group_ids: groups.map(slugs),
+                ..definition(None)
+            };
+        let windows = [
+            scoped(Some(&[1, 2]), Some(&[7]), None),
+            scoped(None, None, Some(&[3])),
+            WindowDefinition {
+                enabled: false,
+                ..scoped(None, None, None)
+            },
+        ];
+        let index = CoverageIndex::active_at(&windows, now);
+        let l = |v: u8| labels(&[v]).remove(0);
+        assert!(index.covers(Some(&l(2)), Some(&l(7)), &[]));
+        assert!(
+            !index.covers(Some(&l(2)), Some(&l(8)), &[]),
+            "type not listed"
+        );
+        assert!(
+            !index.covers(None, Some(&l(7)), &[]),
+            "no site: outside a site list"
+        );
+        assert!(
+            index.covers(None, None, &slugs(&[4, 3])),
+            "member of a named group"
+        );
+        assert!(!index.covers(Some(&l(9)), None, &slugs(&[4])));
+        assert!(
+            !CoverageIndex::active_at(&windows[2..], now).covers(None, None, &[]),
+            "disabled"
+        );
+    }
+
+    proptest::proptest! {
+        /// The index answers as checking every active window's scope one by one does.
+        #[test]
+        fn the_index_answers_as_the_scan_of_every_window(
+            windows in proptest::collection::vec(
+                (
+                    proptest::option::of(proptest::collection::vec(0u8..6, 0..4)),
+                    proptest::option::of(proptest::collection::vec(0u8..6, 0..4)),
+                    proptest::option::of(proptest::collection::vec(0u8..6, 0..4)),
+                    proptest::bool::ANY,
+                    proptest::option::of(0i64..48),
+                ),
+                0..8,
+            ),
+            devices in proptest::collection::vec(
+                (
+                    proptest::option::of(0u8..6),
+                    proptest::option::of(0u8..6),
+                    proptest::collection::vec(0u8..6, 0..3),
+                ),
+                1..10,
+            ),
+        ) {
+            let now = at(datetime!(2025-01-01 12:00 UTC));
+            let windows: Vec<WindowDefinition> = windows
+                .iter()
+                .map(|(sites, types, groups, enabled, ends_in_hours)| WindowDefinition {
+                    site_ids: sites.as_deref().map(labels),
+                    device_types: types.as_deref().map(labels),
+                    group_ids: groups.as_deref().map(slugs),
+                    enabled: *enabled,
+                    ..definition(ends_in_hours.map(|h| at(datetime!(2025-01-01 0:00 UTC) + time::Duration::hours(h + 1))))
+                })
+                .collect();
+            let index = CoverageIndex::active_at(&windows, now);
+            for (site, kind, groups) in &devices {
+                let site = site.map(|v| labels(&[v]).remove(0));
+                let kind = kind.map(|v| labels(&[v]).remove(0));
+                let groups = slugs(groups);
+                let scanned = windows
+                    .iter()
+                    .any(|w| w.is_active(now) && w.in_scope(site.as_ref(), kind.as_ref(), &groups));
+                proptest::prop_assert_eq!(index.covers(site.as_ref(), kind.as_ref(), &groups), scanned);
             }
         }
     }

@@ -2,10 +2,11 @@
 //! conversion to and from the domain.
 
 use domain::device::ThresholdError;
+use domain::window::CoverageIndex;
 use domain::{
     alert_status, AlertStatus, AlertSummary, Description, Device, DeviceChanges, DeviceGroup,
     DeviceName, DeviceSpec, DeviceStatus, GroupName, ReadingValue, ScopeLabel, Thresholds,
-    Timestamp, Unit, WindowDefinition,
+    Timestamp, Unit,
 };
 use ports::{GroupDetail, GroupReading};
 use serde::{Deserialize, Serialize};
@@ -557,26 +558,20 @@ impl From<&DeviceGroup> for GroupListItem {
 /// Each member's alert status and whether an active window covers it at `now`.
 #[must_use]
 pub fn assess(detail: &GroupDetail, now: Timestamp) -> Vec<(AlertStatus, bool)> {
-    // Activity depends on time only, so it is decided once per window, not once per member.
-    let active: Vec<&WindowDefinition> = detail
-        .windows
-        .iter()
-        .map(|w| &w.definition)
-        .filter(|d| d.is_active(now))
-        .collect();
+    // Activity depends on time only, so it is decided once per window, not once per member; the
+    // scopes are indexed once, so members are checked against the windows that name them only.
+    let active = CoverageIndex::active_at(detail.windows.iter().map(|w| &w.definition), now);
     detail
         .members
         .iter()
         .map(|m| {
             let spec = &m.device.spec;
             let status = alert_status(&spec.thresholds, m.latest.map(|l| l.value));
-            let muted = active.iter().any(|w| {
-                w.in_scope(
-                    spec.site_id.as_ref(),
-                    spec.device_type.as_ref(),
-                    &m.window_groups,
-                )
-            });
+            let muted = active.covers(
+                spec.site_id.as_ref(),
+                spec.device_type.as_ref(),
+                &m.window_groups,
+            );
             (status, muted)
         })
         .collect()

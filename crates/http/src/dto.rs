@@ -295,13 +295,14 @@ pub struct MaintenanceWindowCreate {
     pub ends_at: Option<String>,
     /// Restricts the window to a daily slot.
     pub recurring: Option<Recurring>,
-    /// Sites covered; null covers every site.
+    /// Sites covered, at most 1,000; null covers every site.
     #[schema(schema_with = crate::schemas::label_list)]
     pub site_ids: Option<Vec<String>>,
-    /// Device types covered; null covers every type.
+    /// Device types covered, at most 1,000; null covers every type.
     #[schema(schema_with = crate::schemas::label_list)]
     pub device_types: Option<Vec<String>>,
-    /// Groups (customer slugs) to narrow the scope to their members; null does not narrow.
+    /// Groups (customer slugs) to narrow the scope to their members, at most 1,000; null does
+    /// not narrow.
     #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Vec<String>>,
     /// Whether the window acts at all. Default true.
@@ -332,15 +333,15 @@ pub struct MaintenanceWindowUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Recurring>)]
     pub recurring: Option<Option<Recurring>>,
-    /// New site list, or null for every site.
+    /// New site list (at most 1,000), or null for every site.
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::schemas::label_list)]
     pub site_ids: Option<Option<Vec<String>>>,
-    /// New device-type list, or null for every type.
+    /// New device-type list (at most 1,000), or null for every type.
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::schemas::label_list)]
     pub device_types: Option<Option<Vec<String>>>,
-    /// New group list, or null to stop narrowing by group.
+    /// New group list (at most 1,000), or null to stop narrowing by group.
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Option<Vec<String>>>,

@@ -34,11 +34,16 @@ fn label(max: usize) -> Object {
 /// `site_ids`, `device_types`: null, or up to 1,000 labels.
 #[must_use]
 pub fn label_list() -> Array {
-    nullable_array(
+    let mut list = nullable_array(
         label(domain::window::SCOPE_LABEL_MAX),
         None,
         domain::window::SCOPE_LIST_MAX,
-    )
+    );
+    list.description = Some(format!(
+        "Null covers all; else at most {} entries.",
+        domain::window::SCOPE_LIST_MAX
+    ));
+    list
 }
 
 /// `group_ids`: null, or up to 1,000 group slugs.
@@ -50,7 +55,12 @@ pub fn slug_list() -> Array {
         .max_length(Some(domain::group::SLUG_MAX))
         .pattern(Some(SLUG))
         .build();
-    nullable_array(slug, None, domain::window::SCOPE_LIST_MAX)
+    let mut list = nullable_array(slug, None, domain::window::SCOPE_LIST_MAX);
+    list.description = Some(format!(
+        "Null does not narrow; else at most {} group slugs.",
+        domain::window::SCOPE_LIST_MAX
+    ));
+    list
 }
 
 /// `recurring.dow`: absent or null for every day, else 0 (Sunday) to 6, at least one.

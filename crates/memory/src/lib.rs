@@ -877,6 +877,10 @@ impl MaintenanceWindowRepository for MemoryStore {
             if data.windows.iter().any(|w| w.window_id == window.window_id) {
                 return Err(CreateWindowError::WindowIdTaken(window.window_id));
             }
+            let limit = domain::window::WINDOWS_PER_TENANT_MAX;
+            if data.windows.len() >= limit {
+                return Err(CreateWindowError::TooMany(limit));
+            }
             usage.windows.reserve(1)?;
             let now = Timestamp::now();
             let stored = MaintenanceWindow {

@@ -172,6 +172,9 @@ pub enum CreateWindowError {
     /// Only possible when two generated ids collide; the caller retries with a new one.
     #[error("window id {} is taken", .0.as_str())]
     WindowIdTaken(WindowSlug),
+    /// The tenant already keeps this many windows, the most it may.
+    #[error("a tenant may have at most {0} maintenance windows")]
+    TooMany(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -397,8 +400,10 @@ pub trait MaintenanceWindowRepository: Send + Sync {
     ) -> Result<Page<MaintenanceWindow>, StoreError>;
 
     /// # Errors
-    /// MUST return [`CreateWindowError::WindowIdTaken`] when the slug is in use; nothing is
-    /// stored then.
+    /// MUST return [`CreateWindowError::WindowIdTaken`] when the slug is in use, and
+    /// [`CreateWindowError::TooMany`] when the tenant already keeps
+    /// [`WINDOWS_PER_TENANT_MAX`](domain::window::WINDOWS_PER_TENANT_MAX) windows (counted in
+    /// the same transaction, so concurrent creations cannot pass it); nothing is stored then.
     async fn create_window(
         &self,
         tenant: &TenantId,

@@ -30,6 +30,11 @@ fn count_sql() -> String {
         name_filter("w.name")
     )
 }
+/// A transaction lock on the tenant's window count (keys of other tenants may collide: they
+/// then only wait for each other's creations).
+const LOCK_TENANT_WINDOWS: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('maintenance_windows:' || $1, 0))";
+const COUNT_TENANT_WINDOWS: &str = "SELECT count(*) FROM maintenance_windows WHERE tenant_id = $1";
 fn get_sql(lock: bool) -> String {
     let lock = if lock { " FOR UPDATE" } else { "" };
     format!("SELECT {WINDOW_COLUMNS} FROM maintenance_windows w WHERE w.tenant_id = $1 AND w.window_id = $2{lock}")
@@ -158,6 +163,19 @@ impl MaintenanceWindowRepository for PgStore {
         window: NewMaintenanceWindow,
     ) -> Result<MaintenanceWindow, CreateWindowError> {
         let tx = self.begin(tenant).await?;
+        // The lock serialises the tenant's creations until commit, so the count stays true.
+        tx.execute(LOCK_TENANT_WINDOWS, &[&tenant.as_str()])
+            .await
+            .map_err(query_error)?;
+        let kept: i64 = tx
+            .query_one(COUNT_TENANT_WINDOWS, &[&tenant.as_str()])
+            .await
+            .map_err(query_error)?
+            .get(0);
+        let limit = domain::window::WINDOWS_PER_TENANT_MAX;
+        if usize::try_from(kept).unwrap_or(usize::MAX) >= limit {
+            return Err(CreateWindowError::TooMany(limit));
+        }
         let row = match write(
             &tx,
             &insert_sql(),

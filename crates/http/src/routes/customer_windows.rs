@@ -157,7 +157,8 @@ pub async fn devices(
     }))
 }
 
-/// Create a maintenance window; its id (`mw-` + 8 hex digits) is generated.
+/// Create a maintenance window; its id (`mw-` + 8 hex digits) is generated. A tenant may keep
+/// at most 1,000 windows (whatever their status: delete ended ones to make room).
 #[utoipa::path(
     post, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "create_maintenance_window",
@@ -167,7 +168,7 @@ pub async fn devices(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid window, `detail` naming the field; or the tenant already has 1,000 windows (`windows: a tenant may have at most 1000 maintenance windows`)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -185,6 +186,7 @@ pub async fn create(
                 "every generated window id collided, the last {}",
                 id.as_str()
             )),
+            e @ CreateWindowError::TooMany(_) => ApiError::invalid("windows", e),
             CreateWindowError::Store(e) => e.into(),
         })?;
     Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
