@@ -7,6 +7,7 @@
 
 pub mod actor;
 pub mod alert;
+pub mod detail;
 pub mod device;
 pub mod group;
 pub mod list;
@@ -19,6 +20,7 @@ pub mod window;
 
 pub use actor::{Actor, ActorError};
 pub use alert::{alert_status, AlertStatus, AlertSummary};
+pub use detail::{GroupDetail, Member, MemberState};
 pub use device::{
     Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, NewDevice, ThresholdError,
     Thresholds, Unit,

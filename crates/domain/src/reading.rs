@@ -244,6 +244,16 @@ impl ReadingQuery {
     pub fn look_back(&self) -> Option<Duration> {
         self.look_back
     }
+
+    /// Until when an answer whose oldest reading is `oldest` holds by time alone: looking back
+    /// from each request, it changes when that reading falls out of reach (newer readings come
+    /// only with writes). None: time alone never changes it (fixed instants, or no reading).
+    #[must_use]
+    pub fn answer_holds_until(&self, oldest: Option<Timestamp>) -> Option<Timestamp> {
+        self.look_back
+            .zip(oldest)
+            .and_then(|(look_back, oldest)| oldest.checked_add(look_back))
+    }
 }
 
 /// A stored reading of a known device.
@@ -369,6 +379,28 @@ mod tests {
         );
         let early = ReadingQuery::last_hours(at(datetime!(0001-01-01 1:00 UTC)), 24, 1).unwrap();
         assert_eq!(early.since(), at(datetime!(0001-01-01 0:00 UTC)));
+    }
+
+    #[test]
+    fn an_answer_looking_back_holds_until_its_oldest_reading_falls_out_of_reach() {
+        let now = Timestamp::now();
+        let oldest = now.checked_add(Duration::minutes(-30)).expect("in range");
+        let hours = ReadingQuery::last_hours(now, 2, 100).expect("valid");
+        assert_eq!(
+            hours.answer_holds_until(Some(oldest)),
+            oldest.checked_add(Duration::hours(2))
+        );
+        assert_eq!(
+            hours.answer_holds_until(None),
+            None,
+            "no reading: nothing leaves"
+        );
+        let fixed = ReadingQuery::between(Some(oldest), Some(now), now, 100).expect("valid");
+        assert_eq!(
+            fixed.answer_holds_until(Some(oldest)),
+            None,
+            "fixed instants"
+        );
     }
 
     #[test]

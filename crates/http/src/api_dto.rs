@@ -2,11 +2,9 @@
 //! conversion to and from the domain.
 
 use domain::device::ThresholdError;
-use domain::window::CoverageIndex;
 use domain::{
-    alert_status, AlertStatus, AlertSummary, Description, Device, DeviceChanges, DeviceGroup,
-    DeviceName, DeviceSpec, DeviceStatus, GroupName, ReadingValue, ScopeLabel, Thresholds,
-    Timestamp, Unit,
+    AlertStatus, AlertSummary, Description, Device, DeviceChanges, DeviceGroup, DeviceName,
+    DeviceSpec, DeviceStatus, GroupName, ReadingValue, ScopeLabel, Thresholds, Timestamp, Unit,
 };
 use ports::{GroupDetail, GroupReading};
 use serde::{Deserialize, Serialize};
@@ -555,42 +553,15 @@ impl From<&DeviceGroup> for GroupListItem {
     }
 }
 
-/// Each member's alert status and whether an active window covers it at `now`.
-#[must_use]
-pub fn assess(detail: &GroupDetail, now: Timestamp) -> Vec<(AlertStatus, bool)> {
-    // Activity depends on time only, so it is decided once per window, not once per member; the
-    // scopes are indexed once, so members are checked against the windows that name them only.
-    let active = CoverageIndex::active_at(detail.windows.iter().map(|w| &w.definition), now);
-    detail
-        .members
-        .iter()
-        .map(|m| {
-            let spec = &m.device.spec;
-            let status = alert_status(&spec.thresholds, m.latest.map(|l| l.value));
-            let muted = active.covers(
-                spec.site_id.as_ref(),
-                spec.device_type.as_ref(),
-                &m.window_groups,
-            );
-            (status, muted)
-        })
-        .collect()
-}
-
-/// The alert summary of a group at `now`.
-#[must_use]
-pub fn summary_of(detail: &GroupDetail, now: Timestamp) -> AlertSummaryView {
-    summary_view(&assess(detail, now))
-}
-
-fn summary_view(assessed: &[(AlertStatus, bool)]) -> AlertSummaryView {
-    let s = AlertSummary::of(assessed.iter().copied());
-    AlertSummaryView {
-        normal: s.normal,
-        warning: s.warning,
-        critical: s.critical,
-        in_maintenance: s.in_maintenance,
-        suppressed: s.suppressed,
+impl From<AlertSummary> for AlertSummaryView {
+    fn from(s: AlertSummary) -> Self {
+        Self {
+            normal: s.normal,
+            warning: s.warning,
+            critical: s.critical,
+            in_maintenance: s.in_maintenance,
+            suppressed: s.suppressed,
+        }
     }
 }
 
@@ -599,7 +570,7 @@ impl GroupDetailView {
     #[must_use]
     pub fn at(detail: &GroupDetail, now: Timestamp) -> Self {
         let g = &detail.group;
-        let assessed = assess(detail, now);
+        let states = detail.assess(now);
         Self {
             id: g.id,
             group_id: g.group_id.as_str().to_owned(),
@@ -608,17 +579,17 @@ impl GroupDetailView {
             devices: detail
                 .members
                 .iter()
-                .zip(&assessed)
-                .map(|(m, (alert, muted))| GroupDeviceView {
+                .zip(&states)
+                .map(|(m, state)| GroupDeviceView {
                     id: m.device.id,
                     name: m.device.spec.name.as_str().to_owned(),
                     unit: m.device.spec.unit.as_str().to_owned(),
                     status: m.device.spec.status.into(),
-                    alert_status: (*alert).into(),
-                    in_maintenance: *muted,
+                    alert_status: state.alert.into(),
+                    in_maintenance: state.in_maintenance,
                 })
                 .collect(),
-            alert_summary: summary_view(&assessed),
+            alert_summary: domain::detail::summary_of(&states).into(),
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
             created_by: g.created_by.as_str().to_owned(),

@@ -8,9 +8,11 @@
 //! one small revision query instead of the whole read. The revision lives in the store, so a
 //! write through any instance of the service makes every instance's copy stale at once.
 
+use std::sync::Arc;
+
 use actix_web::web::Bytes;
 use domain::{ReadingQuery, TenantId, Timestamp};
-use ports::{DeviceGroupRepository, GroupDetail, GroupKey, LookupError, Revision, StoreError};
+use ports::{GroupKey, Revision, StoreError, TenantRevisions};
 use time::Duration;
 
 /// Below this many members, reading the group afresh costs about what the revision check does,
@@ -59,6 +61,16 @@ enum ReadingsSelection {
 }
 
 impl Key {
+    /// `view` of `group`.
+    #[must_use]
+    pub fn group(tenant: &TenantId, group: &GroupKey, view: View) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            group: group.clone(),
+            view: ViewKind::Group(view),
+        }
+    }
+
     /// The JSON readings of `group` that `query` selects.
     #[must_use]
     pub fn readings(tenant: &TenantId, group: &GroupKey, query: &ReadingQuery) -> Self {
@@ -84,146 +96,122 @@ impl Key {
     }
 }
 
-/// What [`GroupViews::lookup`] found.
-pub enum Lookup {
-    /// The kept body, still holding.
-    Kept(Bytes),
-    /// A body kept in time, but at another revision than the tenant's now, which was asked.
-    Stale(Option<Revision>),
-    /// Nothing kept, or kept past its time: the revision was not asked.
-    Missing,
-}
-
-#[derive(Clone)]
-struct Kept {
-    revision: Revision,
+/// A body rendered afresh, and how long it may be kept.
+pub struct Rendered {
+    pub body: Bytes,
     /// When time alone changes the body (a window starting or ending, a reading leaving the
-    /// look-back).
-    valid_until: Option<Timestamp>,
-    body: Bytes,
+    /// look-back); none: only a write of the tenant does.
+    pub valid_until: Option<Timestamp>,
+    /// Whether keeping it pays (a large group); a small one is as cheap to read again.
+    pub worth_keeping: bool,
 }
 
 #[derive(Clone)]
-struct BodySize;
+enum Entry {
+    /// A body read at `revision`, holding until `valid_until`.
+    Kept {
+        revision: Revision,
+        valid_until: Option<Timestamp>,
+        body: Bytes,
+    },
+    /// The view was worth keeping when last rendered, but without a revision to keep it at: the
+    /// next request asks the revision before it renders.
+    WorthKeeping,
+}
 
-impl quick_cache::Weighter<Key, Kept> for BodySize {
-    fn weight(&self, key: &Key, kept: &Kept) -> u64 {
+#[derive(Clone)]
+struct EntrySize;
+
+impl quick_cache::Weighter<Key, Entry> for EntrySize {
+    fn weight(&self, key: &Key, entry: &Entry) -> u64 {
+        let body = match entry {
+            Entry::Kept { body, .. } => body.len(),
+            Entry::WorthKeeping => 0,
+        };
         // Everything an entry holds counts against the capacity (never 0: quick_cache would
         // then never evict the entry).
-        (key.size() + std::mem::size_of::<Kept>() + kept.body.len()) as u64
+        (key.size() + std::mem::size_of::<Entry>() + body) as u64
     }
 }
 
-/// The kept bodies, shared by all HTTP workers.
+/// The kept bodies, shared by all HTTP workers. Its one operation is
+/// [`GroupViews::get_or_render`]; without a [`TenantRevisions`] port (the embedded store) or
+/// without capacity, it keeps nothing and every request renders.
 pub struct GroupViews {
-    kept: quick_cache::sync::Cache<Key, Kept, BodySize>,
+    kept: quick_cache::sync::Cache<Key, Entry, EntrySize>,
+    revisions: Option<Arc<dyn TenantRevisions>>,
 }
 
 impl Default for GroupViews {
+    /// Keeps nothing.
     fn default() -> Self {
-        Self::with_capacity(DEFAULT_CAPACITY)
+        Self::new(None, 0)
     }
 }
 
 impl GroupViews {
-    /// Keeps at most `bytes` of bodies, the least used going first.
+    /// Keeps at most `bytes` of views (the least used going first) while `revisions` says the
+    /// tenant's data is as it was.
     #[must_use]
-    pub fn with_capacity(bytes: u64) -> Self {
+    pub fn new(revisions: Option<Arc<dyn TenantRevisions>>, bytes: u64) -> Self {
         // The estimate of entries only sizes the index: large groups are few.
         Self {
-            kept: quick_cache::sync::Cache::with_weighter(64, bytes, BodySize),
+            kept: quick_cache::sync::Cache::with_weighter(64, bytes, EntrySize),
+            revisions: revisions.filter(|_| bytes > 0),
         }
     }
 
-    /// The body of `view` of the group: the kept one while the tenant's revision is the one it
-    /// was rendered at and no window has started or ended since, else rendered by `render` from
-    /// a fresh read (and kept, for a large group of a store that keeps revisions).
+    /// The body of the view `key`: the kept one while the tenant's revision is the one it was
+    /// rendered at and its time has not run out, else what `render` makes (kept when it is
+    /// worth it). The revision is asked before rendering, so what is kept is at least as new
+    /// as the revision it is kept at; a view never worth keeping costs no revision query.
     ///
     /// # Errors
-    /// The store's, and a failure to render as [`StoreError::Unknown`].
-    pub async fn body(
-        &self,
-        groups: &dyn DeviceGroupRepository,
-        tenant: &TenantId,
-        group: &GroupKey,
-        view: View,
-        render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>> + Send + 'static,
-    ) -> Result<Bytes, LookupError> {
-        let key = Key {
-            tenant: tenant.clone(),
-            group: group.clone(),
-            view: ViewKind::Group(view),
-        };
-        if let Lookup::Kept(body) = self.lookup(groups, &key).await? {
-            return Ok(body);
-        }
-        let detail = groups.get_group(tenant, group).await?;
-        let now = Timestamp::now();
-        let (detail, body) = off_io_thread(move || {
-            let body = render(&detail, now);
-            (detail, body)
-        })
-        .await?;
-        let body = Bytes::from(body.map_err(|e| StoreError::Unknown(anyhow::Error::new(e)))?);
-        let revision = detail
-            .revision
-            .filter(|_| detail.members.len() >= MIN_MEMBERS);
-        let valid_until = detail
-            .windows
-            .iter()
-            .filter_map(|w| w.definition.next_change(now))
-            .min();
-        self.keep(key, revision, valid_until, body.clone());
-        Ok(body)
-    }
-
-    /// The body kept under `key`, if it still holds: its time has not run out and the tenant's
-    /// revision is still the one it was read at.
-    ///
-    /// # Errors
-    /// The store's, asked for the revision.
-    pub async fn lookup(
-        &self,
-        groups: &dyn DeviceGroupRepository,
-        key: &Key,
-    ) -> Result<Lookup, StoreError> {
-        let Some(kept) = self.kept.get(key) else {
-            return Ok(Lookup::Missing);
-        };
-        if kept.valid_until.is_some_and(|t| Timestamp::now() >= t) {
-            return Ok(Lookup::Missing);
-        }
-        let now = groups.revision(&key.tenant).await?;
-        Ok(if now == Some(kept.revision) {
-            Lookup::Kept(kept.body)
-        } else {
-            Lookup::Stale(now)
-        })
-    }
-
-    /// Keeps `body`, read at `revision` (none: it is not to be kept) and holding until
-    /// `valid_until` (none: until the revision moves).
-    pub fn keep(
+    /// `render`'s, and the store's when asked for the revision.
+    pub async fn get_or_render<E, F>(
         &self,
         key: Key,
-        revision: Option<Revision>,
-        valid_until: Option<Timestamp>,
-        body: Bytes,
-    ) {
-        match revision {
-            Some(revision) => self.kept.insert(
+        render: impl FnOnce() -> F,
+    ) -> Result<Bytes, E>
+    where
+        F: std::future::Future<Output = Result<Rendered, E>>,
+        E: From<StoreError>,
+    {
+        let Some(revisions) = &self.revisions else {
+            return render().await.map(|r| r.body);
+        };
+        let revision = match self.kept.get(&key) {
+            None => None,
+            Some(Entry::Kept {
+                valid_until: Some(until),
+                ..
+            }) if Timestamp::now() >= until => Some(revisions.revision(&key.tenant).await?),
+            Some(Entry::Kept { revision, body, .. }) => {
+                let now = revisions.revision(&key.tenant).await?;
+                if now == revision {
+                    return Ok(body);
+                }
+                Some(now)
+            }
+            Some(Entry::WorthKeeping) => Some(revisions.revision(&key.tenant).await?),
+        };
+        let rendered = render().await?;
+        match (rendered.worth_keeping, revision) {
+            (true, Some(revision)) => self.kept.insert(
                 key,
-                Kept {
+                Entry::Kept {
                     revision,
-                    valid_until,
-                    body,
+                    valid_until: rendered.valid_until,
+                    body: rendered.body.clone(),
                 },
             ),
-            // What was kept (for a group large before, say) is stale and only takes memory.
-            None => {
+            (true, None) => self.kept.insert(key, Entry::WorthKeeping),
+            // What was kept (for a group large before, say) only takes memory now.
+            (false, _) => {
                 self.kept.remove(&key);
             }
         }
+        Ok(rendered.body)
     }
 }
 
@@ -270,30 +258,122 @@ mod tests {
             Key::readings(&tenant, &group, &an_hour(now)),
             Key::readings(&tenant, &group, &two_hours)
         );
-        let kept = Kept {
+        let kept = Entry::Kept {
             revision: Revision(1),
             valid_until: None,
             body: Bytes::from_static(b"{}"),
         };
-        let weight = quick_cache::Weighter::weight(&BodySize, &key(), &kept);
+        let weight = quick_cache::Weighter::weight(&EntrySize, &key(), &kept);
         assert!(weight > 2 && weight < 512, "{weight}");
     }
 
-    #[test]
-    fn no_capacity_keeps_nothing_and_capacity_bounds_what_is_kept() {
-        let none = GroupViews::with_capacity(0);
-        none.keep(key(), Some(Revision(1)), None, Bytes::from_static(b"{}"));
-        assert!(none.kept.get(&key()).is_none());
+    /// A revision source answering `revisions[n]` on the n-th ask, counting the asks.
+    fn revisions(revisions: &'static [i64]) -> Arc<dyn TenantRevisions> {
+        let mut mock = ports::MockTenantRevisions::new();
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        mock.expect_revision()
+            .times(revisions.len())
+            .returning(move |_| {
+                let n = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Revision(revisions[n]))
+            });
+        Arc::new(mock)
+    }
 
-        let small = GroupViews::with_capacity(1024);
-        small.keep(key(), Some(Revision(1)), None, Bytes::from_static(b"{}"));
-        assert!(small.kept.get(&key()).is_some());
-        small.keep(
-            key(),
-            Some(Revision(2)),
-            None,
-            Bytes::from(vec![b' '; 4096]),
+    fn rendered(body: &'static str, worth_keeping: bool) -> Rendered {
+        Rendered {
+            body: Bytes::from_static(body.as_bytes()),
+            valid_until: None,
+            worth_keeping,
+        }
+    }
+
+    async fn get(views: &GroupViews, answer: Rendered) -> (Bytes, bool) {
+        let rendered = std::cell::Cell::new(false);
+        let body = views
+            .get_or_render::<StoreError, _>(key(), || async {
+                rendered.set(true);
+                Ok(answer)
+            })
+            .await
+            .expect("answered");
+        (body, rendered.get())
+    }
+
+    #[actix_web::test]
+    async fn a_view_worth_keeping_is_rendered_twice_then_kept_while_the_revision_holds() {
+        // Asks: none (first render), 1 (render and keep), 1 (hit), 2 (moved: render again).
+        let views = GroupViews::new(Some(revisions(&[1, 1, 2])), 1024 * 1024);
+        assert_eq!(
+            get(&views, rendered("a", true)).await,
+            (Bytes::from("a"), true)
         );
-        assert!(small.kept.get(&key()).is_none(), "over capacity: not kept");
+        assert_eq!(
+            get(&views, rendered("b", true)).await,
+            (Bytes::from("b"), true)
+        );
+        assert_eq!(
+            get(&views, rendered("c", true)).await,
+            (Bytes::from("b"), false)
+        );
+        assert_eq!(
+            get(&views, rendered("d", true)).await,
+            (Bytes::from("d"), true)
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_view_not_worth_keeping_never_asks_the_revision() {
+        let views = GroupViews::new(Some(revisions(&[])), 1024 * 1024);
+        for body in ["a", "b", "c"] {
+            assert_eq!(
+                get(&views, rendered(body, false)).await,
+                (Bytes::from(body), true)
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_kept_view_past_its_time_is_rendered_again() {
+        let views = GroupViews::new(Some(revisions(&[1, 1])), 1024 * 1024);
+        let expired = || Rendered {
+            valid_until: Some(Timestamp::now()),
+            ..rendered("a", true)
+        };
+        get(&views, expired()).await;
+        get(&views, expired()).await;
+        assert_eq!(
+            get(&views, rendered("b", true)).await,
+            (Bytes::from("b"), true)
+        );
+    }
+
+    #[actix_web::test]
+    async fn without_revisions_or_capacity_nothing_is_kept() {
+        for views in [
+            GroupViews::default(),
+            GroupViews::new(Some(revisions(&[])), 0),
+        ] {
+            for body in ["a", "b", "c"] {
+                assert_eq!(
+                    get(&views, rendered(body, true)).await,
+                    (Bytes::from(body), true)
+                );
+            }
+        }
+    }
+
+    #[actix_web::test]
+    async fn capacity_bounds_what_is_kept() {
+        let mut mock = ports::MockTenantRevisions::new();
+        mock.expect_revision()
+            .times(0..=3)
+            .returning(|_| Ok(Revision(1)));
+        let views = GroupViews::new(Some(Arc::new(mock)), 1024);
+        let big: &'static str = Box::leak(" ".repeat(4096).into_boxed_str());
+        for _ in 0..3 {
+            let (_, rendered_again) = get(&views, rendered(big, true)).await;
+            assert!(rendered_again, "over capacity: never kept");
+        }
     }
 }

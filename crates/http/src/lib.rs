@@ -24,7 +24,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpResponse};
 use ports::{
     DeviceGroupRepository, DeviceRepository, HealthProbe, MaintenanceWindowRepository,
-    ReadingRepository,
+    ReadingRepository, TenantRevisions,
 };
 
 pub use auth::{Authenticator, Caller, Role};
@@ -83,11 +83,12 @@ impl AppState {
         Self { ingest, ..self }
     }
 
-    /// Keeps at most `bytes` of rendered group views (see [`group_views`]); 0 keeps none.
+    /// Keeps at most `bytes` of rendered group views while `revisions` says the tenant's data
+    /// is unchanged (see [`group_views`]); 0 keeps none.
     #[must_use]
-    pub fn with_group_views(self, bytes: u64) -> Self {
+    pub fn with_group_views(self, revisions: Arc<dyn TenantRevisions>, bytes: u64) -> Self {
         Self {
-            group_views: Arc::new(group_views::GroupViews::with_capacity(bytes)),
+            group_views: Arc::new(group_views::GroupViews::new(Some(revisions), bytes)),
             ..self
         }
     }

@@ -227,8 +227,6 @@ impl TenantData {
             group,
             members,
             windows,
-            // Reading process memory is cheap: nothing is worth caching, so no revisions are kept.
-            revision: None,
         }
     }
 
@@ -440,10 +438,6 @@ impl DeviceGroupRepository for MemoryStore {
             Ok(data.detail(data.groups.len() - 1))
         })
         .await?
-    }
-
-    async fn revision(&self, _tenant: &TenantId) -> Result<Option<ports::Revision>, StoreError> {
-        Ok(None)
     }
 
     async fn get_group(

@@ -118,28 +118,7 @@ pub enum GroupKey {
     Slug(GroupSlug),
 }
 
-/// A member device with what its alert status and maintenance are computed from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Member {
-    pub device: Device,
-    /// The device's newest reading, if it has any.
-    pub latest: Option<ReadingPoint>,
-    /// The groups (slugs) the device belongs to that some window of the tenant names in its
-    /// `group_ids`: all that window scoping needs to know of its memberships.
-    pub window_groups: Vec<GroupSlug>,
-}
-
-/// A group with its members, ordered by device name (byte order), and the tenant's windows that
-/// may mute them (enabled and not ended), all read in one round trip.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GroupDetail {
-    pub group: DeviceGroup,
-    pub members: Vec<Member>,
-    pub windows: Vec<MaintenanceWindow>,
-    /// The tenant's revision, read before the rest in the same transaction: the detail is at
-    /// least as new as it. `None` when the store keeps no revisions.
-    pub revision: Option<Revision>,
-}
+pub use domain::{GroupDetail, Member};
 
 /// Where a tenant's data stands: a store that keeps revisions gives a different one after any
 /// write of the tenant has committed, so a view derived from the data at one revision still
@@ -222,13 +201,6 @@ pub trait DeviceGroupRepository: Send + Sync {
         actor: &Actor,
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError>;
-
-    /// The tenant's revision now (see [`Revision`]); `None` when the store keeps none, and then
-    /// never for any detail either.
-    ///
-    /// # Errors
-    /// [`StoreError`] only.
-    async fn revision(&self, tenant: &TenantId) -> Result<Option<Revision>, StoreError>;
 
     /// The group with its members and their latest readings, read in one snapshot.
     ///
@@ -450,6 +422,20 @@ pub trait MaintenanceWindowRepository: Send + Sync {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError>;
+}
+
+/// Where each tenant's data stands, for views kept between requests. The revision covers every
+/// table of the tenant, so it is a port of its own; a store that keeps none (the embedded one)
+/// does not implement it, and nothing is kept then.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TenantRevisions: Send + Sync {
+    /// The tenant's revision now: a different one after any write of the tenant has committed
+    /// (see [`Revision`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn revision(&self, tenant: &TenantId) -> Result<Revision, StoreError>;
 }
 
 /// Whether the store answers, for `/health/ready`.

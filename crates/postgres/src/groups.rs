@@ -8,7 +8,7 @@ use domain::{
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
-    Member, MembershipError, Revision, StoreError, UpdateGroupError,
+    Member, MembershipError, StoreError, UpdateGroupError,
 };
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use crate::pool::PgStore;
 use crate::rows::{
     device_from_row, group_columns, group_from_row, timestamp, window_from_row, DEVICE_COLUMNS,
 };
-use crate::shared::{first_missing_device, live_windows_sql, REVISION};
+use crate::shared::{first_missing_device, live_windows_sql};
 use crate::tx::TenantTx;
 
 pub(crate) fn list_sql() -> String {
@@ -169,7 +169,6 @@ async fn find_group(
 
 /// The statements of a group's detail, prepared on one connection.
 struct DetailStatements {
-    revision: Statement,
     group: Statement,
     windows: Statement,
     custom_plans: Statement,
@@ -178,13 +177,12 @@ struct DetailStatements {
 }
 
 /// What the detail statements return, undecoded.
-type DetailRows = (Row, Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
+type DetailRows = (Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
 
 impl DetailStatements {
     async fn prepare(client: &ClientWrapper) -> Result<Self, StoreError> {
         let (windows_sql, members_sql) = (live_windows_sql(), members_sql());
-        let (revision, group, windows, custom_plans, members, memberships) = tokio::try_join!(
-            client.prepare_cached(REVISION),
+        let (group, windows, custom_plans, members, memberships) = tokio::try_join!(
             client.prepare_cached(GET_BY_ID),
             client.prepare_cached(&windows_sql),
             client.prepare_cached(CUSTOM_PLANS),
@@ -193,7 +191,6 @@ impl DetailStatements {
         )
         .map_err(query_error)?;
         Ok(Self {
-            revision,
             group,
             windows,
             custom_plans,
@@ -202,12 +199,10 @@ impl DetailStatements {
         })
     }
 
-    /// The tenant's revision, the group, its members with their latest readings, their window
-    /// memberships and the live windows: polled together, the statements are pipelined, one
-    /// round trip, and none scans the readings table. The revision goes first: each statement
-    /// sees all that committed before it starts, so the rest is at least as new as the revision
-    /// (never older, which would let a stale detail pass for current). The group and window
-    /// statements go before the custom-plan switch, keeping their generic plans.
+    /// The group, its members with their latest readings, their window memberships and the live
+    /// windows: polled together, the statements are pipelined, one round trip, and none scans the
+    /// readings table. The group and window statements go before the custom-plan switch, keeping
+    /// their generic plans.
     async fn fetch(
         &self,
         client: &ClientWrapper,
@@ -215,7 +210,6 @@ impl DetailStatements {
     ) -> Result<DetailRows, tokio_postgres::Error> {
         tokio::try_join!(
             biased;
-            client.query_one(&self.revision, &params[..1]),
             client.query_opt(&self.group, params),
             client.query(&self.windows, &params[..1]),
             client.execute(&self.custom_plans, &[]),
@@ -242,7 +236,7 @@ async fn load_detail(
 
 /// The detail from its rows; `None` when the group row is missing.
 fn decode_detail(
-    (revision, group, windows, _, members, memberships): DetailRows,
+    (group, windows, _, members, memberships): DetailRows,
 ) -> Result<Option<GroupDetail>, StoreError> {
     let Some(group) = group else {
         return Ok(None);
@@ -281,7 +275,6 @@ fn decode_detail(
             .iter()
             .map(window_from_row)
             .collect::<Result<Vec<_>, _>>()?,
-        revision: Some(Revision(revision.try_get(0).map_err(query_error)?)),
     }))
 }
 
@@ -416,19 +409,6 @@ impl DeviceGroupRepository for PgStore {
             .ok_or_else(|| vanished(group.id))?;
         tx.commit().await.map_err(query_error)?;
         Ok(detail)
-    }
-
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
-    async fn revision(&self, tenant: &TenantId) -> Result<Option<Revision>, StoreError> {
-        let tx = self.reader(tenant).await?;
-        let statement = tx.prepare(REVISION).await.map_err(query_error)?;
-        let tenant_id = tenant.as_str();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant_id];
-        let row = tx
-            .run(|client| client.query_one(&statement, &params))
-            .await
-            .map_err(query_error)?;
-        Ok(Some(Revision(row.try_get(0).map_err(query_error)?)))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

@@ -13,7 +13,7 @@
 //! decoders and the column lists they read); `pool` (settings, [`PgStore`] and its pools); `tx`
 //! (tenant-bound transactions); `lists` (list pages) and `shared` (statements and steps more than
 //! one repository runs); the repositories `devices`, `groups`, `windows`, `readings` and
-//! `partitions`, which never import one another; and `catalog`, the statements by name for the
+//! `partitions`, which never import one another; `revisions` (the tenant's revision); and `catalog`, the statements by name for the
 //! benchmark.
 #![forbid(unsafe_code)]
 
@@ -27,6 +27,7 @@ mod migrations;
 mod partitions;
 mod pool;
 mod readings;
+mod revisions;
 mod rows;
 mod shared;
 mod tx;

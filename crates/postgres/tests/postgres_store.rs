@@ -334,7 +334,7 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
 
     // 45 days of retention on 2026-03-20: January ends 2026-02-01 (before the cutoff of
     // 2026-02-03) and goes whole; February ends after the cutoff and stays.
-    use ports::DeviceGroupRepository as _;
+    use ports::TenantRevisions as _;
     let before = store.revision(&tenant).await.expect("read");
     let report = store
         .maintain_partitions(
@@ -375,7 +375,7 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
 /// every tenant's.
 #[tokio::test]
 async fn writes_from_outside_the_service_move_revisions_too() {
-    use ports::DeviceGroupRepository as _;
+    use ports::{DeviceGroupRepository as _, TenantRevisions as _};
     let db = TestDatabase::create().await;
     let store = db.store().await;
     let actor = domain::Actor::parse("tester").expect("valid");

@@ -420,7 +420,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     }
                 });
                 let state = AppState::from_store(Arc::new(store.clone()), authenticator)
-                    .with_group_views(args.group_views_mb.saturating_mul(1024 * 1024));
+                    .with_group_views(Arc::new(store.clone()), args.group_views_mb.saturating_mul(1024 * 1024));
                 (state, Some(store))
             }
             None => {

@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use app::groups::CreateGroup;
-use domain::{GroupChanges, Timestamp};
+use domain::{GroupChanges, GroupDetail, Timestamp};
 use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::api_dto::{
 use crate::auth::{Caller, GroupApiWrites, Writer};
 use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody};
-use crate::group_views::{off_io_thread, GroupViews, Key, Lookup, View};
+use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEMBERS};
 use crate::json::JsonBody;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
 
@@ -140,23 +140,43 @@ pub async fn get(
     views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let group = group_key(&path)?;
+    let key = Key::group(&caller.tenant, &group, View::Detail);
     let body = views
-        .body(
-            groups.as_ref(),
-            &caller.tenant,
-            &group_key(&path)?,
-            View::Detail,
-            |detail, now| {
-                // Sized for the members up front: a large group's body is megabytes, and growing
-                // it by doubling copies it over and over.
+        .get_or_render(key, || async {
+            let detail = groups
+                .get_group(&caller.tenant, &group)
+                .await
+                .map_err(lookup(&path))?;
+            render_group(detail, |detail, now| {
+                // Sized for the members up front: a large group's body is megabytes, and
+                // growing it by doubling copies it over and over.
                 let mut body = Vec::with_capacity(512 + 160 * detail.members.len());
                 serde_json::to_writer(&mut body, &GroupDetailView::at(detail, now))?;
                 Ok(body)
-            },
-        )
-        .await
-        .map_err(lookup(&path))?;
+            })
+            .await
+        })
+        .await?;
     Ok(json_body(body))
+}
+
+/// Renders a view of `detail` off the I/O thread, valid until a window starts or ends and worth
+/// keeping for a large group.
+async fn render_group(
+    detail: GroupDetail,
+    render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>> + Send + 'static,
+) -> Result<Rendered, ApiError> {
+    let now = Timestamp::now();
+    off_io_thread(move || {
+        let body = render(&detail, now).map_err(|e| ApiError::internal(e.into()))?;
+        Ok(Rendered {
+            body: body.into(),
+            valid_until: detail.next_change(now),
+            worth_keeping: detail.members.len() >= MIN_MEMBERS,
+        })
+    })
+    .await?
 }
 
 fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
@@ -263,23 +283,12 @@ pub async fn readings(
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
     let query = params.query()?;
     let group = GroupKey::Id(group_id);
-    // JSON answers are kept (CSV exports are rarer, and not).
-    let kept_as = (!wants_csv(&request)).then(|| Key::readings(&caller.tenant, &group, &query));
-    let mut revision = None;
-    if let Some(key) = &kept_as {
-        // The revision is asked before the readings are read, so they are at least as new as it.
-        revision = match views.lookup(groups.as_ref(), key).await? {
-            Lookup::Kept(body) => return Ok(json_body(body)),
-            Lookup::Stale(asked) => asked,
-            Lookup::Missing => groups.revision(&caller.tenant).await?,
-        };
-    }
-    let look_back = query.look_back();
-    let readings = groups
-        .group_readings(&caller.tenant, &group, query)
-        .await
-        .map_err(lookup(&path))?;
-    let Some(key) = kept_as else {
+    if wants_csv(&request) {
+        // CSV exports are rarer, and not kept.
+        let readings = groups
+            .group_readings(&caller.tenant, &group, query)
+            .await
+            .map_err(lookup(&path))?;
         return Ok(csv(
             &["device_id", "device_name", "timestamp", "value", "unit"],
             readings.iter().map(|r| {
@@ -292,24 +301,33 @@ pub async fn readings(
                 ]
             }),
         ));
-    };
-    // Looking back from now, the answer holds until its oldest reading falls out of reach:
-    // newer readings come only with writes, which move the revision.
-    let valid_until = look_back
-        .zip(readings.last())
-        .and_then(|(look_back, oldest)| oldest.timestamp.checked_add(look_back));
-    let body = off_io_thread(move || {
-        let readings: Vec<GroupReadingView> = readings.iter().map(GroupReadingView::from).collect();
-        serde_json::to_vec(&GroupReadingsView {
-            group_id,
-            total: readings.len() as u64,
-            readings,
+    }
+    let key = Key::readings(&caller.tenant, &group, &query);
+    let body = views
+        .get_or_render(key, || async {
+            let readings = groups
+                .group_readings(&caller.tenant, &group, query)
+                .await
+                .map_err(lookup(&path))?;
+            let valid_until = query.answer_holds_until(readings.last().map(|r| r.timestamp));
+            let body = off_io_thread(move || {
+                let readings: Vec<GroupReadingView> =
+                    readings.iter().map(GroupReadingView::from).collect();
+                serde_json::to_vec(&GroupReadingsView {
+                    group_id,
+                    total: readings.len() as u64,
+                    readings,
+                })
+            })
+            .await?
+            .map_err(|e| ApiError::internal(e.into()))?;
+            Ok::<_, ApiError>(Rendered {
+                body: body.into(),
+                valid_until,
+                worth_keeping: true,
+            })
         })
-    })
-    .await?
-    .map_err(|e| ports::StoreError::Unknown(anyhow::Error::new(e)))?;
-    let body = actix_web::web::Bytes::from(body);
-    views.keep(key, revision, valid_until, body.clone());
+        .await?;
     Ok(json_body(body))
 }
 
@@ -331,15 +349,19 @@ pub async fn alerts(
     views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let group = group_key(&path)?;
+    let key = Key::group(&caller.tenant, &group, View::Alerts);
     let body = views
-        .body(
-            groups.as_ref(),
-            &caller.tenant,
-            &group_key(&path)?,
-            View::Alerts,
-            |detail, now| serde_json::to_vec(&crate::api_dto::summary_of(detail, now)),
-        )
-        .await
-        .map_err(lookup(&path))?;
+        .get_or_render(key, || async {
+            let detail = groups
+                .get_group(&caller.tenant, &group)
+                .await
+                .map_err(lookup(&path))?;
+            render_group(detail, |detail, now| {
+                serde_json::to_vec(&AlertSummaryView::from(detail.summary(now)))
+            })
+            .await
+        })
+        .await?;
     Ok(json_body(body))
 }

@@ -884,7 +884,6 @@ fn scoped(
 /// [`api_group`] with `windows` as the tenant's windows.
 fn api_group_with_windows(members: Vec<Member>, windows: Vec<MaintenanceWindow>) -> GroupDetail {
     GroupDetail {
-        revision: None,
         windows,
         ..api_group(members)
     }

@@ -17,9 +17,9 @@ use crate::support::*;
 // ---------------------------------------------------------------------------------------------
 // Views of large groups kept between requests
 
-/// A group just large enough for its views to be kept, read at `revision`; every member's latest
-/// reading is `value` (warning above 30, critical above 40).
-fn large_group(revision: Option<ports::Revision>, value: f64) -> GroupDetail {
+/// A group just large enough for its views to be kept; every member's latest reading is `value`
+/// (warning above 30, critical above 40).
+fn large_group(value: f64) -> GroupDetail {
     let members = (0..http_api::group_views::MIN_MEMBERS)
         .map(|i| {
             let id = format!("{i:08x}-0000-4000-8000-000000000000");
@@ -28,41 +28,43 @@ fn large_group(revision: Option<ports::Revision>, value: f64) -> GroupDetail {
             member(&id, &format!("sensor-{i:04}"), thresholds, Some(value))
         })
         .collect();
-    GroupDetail {
-        revision,
-        ..api_group(members)
-    }
+    api_group(members)
 }
 
 /// The tenant's revision as the mock store reports it: `revisions[n]` on the n-th ask.
 fn revisions(m: &mut Mocks, revisions: &'static [i64]) {
     let asked = Arc::new(Mutex::new(0usize));
-    m.groups
-        .expect_revision()
+    let mut mock = ports::MockTenantRevisions::new();
+    mock.expect_revision()
         .times(revisions.len())
         .returning(move |_| {
             let mut n = asked.lock().expect("not poisoned");
             *n += 1;
-            Ok(Some(ports::Revision(revisions[*n - 1])))
+            Ok(ports::Revision(revisions[*n - 1]))
         });
+    m.revisions = Some(mock);
 }
 
 #[actix_web::test]
 async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
     let mut m = Mocks::bare();
-    // Reads: the detail at revision 1, the alerts at 1, the detail at 2 (its readings moved).
+    // Reads: each view twice (found worth keeping, then kept at revision 1), then the detail at
+    // revision 2 (its readings moved).
     let reads = Arc::new(Mutex::new(vec![
-        large_group(Some(ports::Revision(2)), 50.0),
-        large_group(Some(ports::Revision(1)), 35.0),
-        large_group(Some(ports::Revision(1)), 35.0),
+        large_group(50.0),
+        large_group(35.0),
+        large_group(35.0),
+        large_group(35.0),
+        large_group(35.0),
     ]));
     m.groups
         .expect_get_group()
         .withf(|t, key| t.as_str() == TENANT && *key == GroupKey::Id(uuid(GROUP_ID)))
-        .times(3)
+        .times(5)
         .returning(move |_, _| Ok(reads.lock().expect("not poisoned").pop().expect("a read")));
-    // Asked before each request that finds a kept view: requests 2, 4, 5 and 6.
-    revisions(&mut m, &[1, 1, 2, 2]);
+    // Asked before each request that finds the view worth keeping or kept: all but the first
+    // of each view.
+    revisions(&mut m, &[1, 1, 1, 1, 2, 2]);
     let detail = format!("{API_GROUPS}/{GROUP_ID}");
     let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
     let answers = call_all(
@@ -70,6 +72,8 @@ async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
         vec![
             get(&detail),
             get(&detail),
+            get(&detail),
+            get(&alerts),
             get(&alerts),
             get(&alerts),
             get(&detail),
@@ -87,34 +91,36 @@ async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
     let n = http_api::group_views::MIN_MEMBERS;
     assert_eq!(answers[0].json()["alert_summary"]["warning"], n);
     assert_eq!(
-        answers[1].body, answers[0].body,
+        answers[2].body, answers[1].body,
         "kept while the revision holds"
     );
-    assert_eq!(answers[2].json()["warning"], n, "{}", answers[2].text());
-    assert_eq!(answers[3].body, answers[2].body);
+    assert_eq!(answers[3].json()["warning"], n, "{}", answers[3].text());
+    assert_eq!(answers[5].body, answers[4].body);
     assert_eq!(
-        answers[4].json()["alert_summary"]["critical"],
+        answers[6].json()["alert_summary"]["critical"],
         n,
         "read again once the revision moved"
     );
-    assert_eq!(answers[5].body, answers[4].body);
+    assert_eq!(answers[7].body, answers[6].body);
 }
 
 #[actix_web::test]
 async fn small_groups_and_stores_without_revisions_are_read_every_time() {
-    for detail in [
-        GroupDetail {
-            revision: Some(ports::Revision(1)),
-            ..api_group(vec![member(DEVICE_A, "a", Thresholds::default(), None)])
-        },
-        large_group(None, 1.0),
+    for (detail, keeps_revisions) in [
+        (
+            api_group(vec![member(DEVICE_A, "a", Thresholds::default(), None)]),
+            true,
+        ),
+        (large_group(1.0), false),
     ] {
         let mut m = Mocks::bare();
         m.groups
             .expect_get_group()
             .times(2)
             .returning(move |_, _| Ok(detail.clone()));
-        m.groups.expect_revision().never();
+        if keeps_revisions {
+            revisions(&mut m, &[]);
+        }
         let uri = format!("{API_GROUPS}/{GROUP_ID}");
         let answers = call_all(m, vec![get(&uri), get(&uri)]).await;
         assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
@@ -136,27 +142,28 @@ async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
         },
         ..stored_window("mw-soon")
     };
-    let mut detail = large_group(Some(ports::Revision(7)), 1.0);
+    let mut detail = large_group(1.0);
     detail.windows = vec![window];
     let mut m = Mocks::bare();
     m.groups
         .expect_get_group()
-        .times(2)
+        .times(3)
         .returning(move |_, _| Ok(detail.clone()));
-    // Only the request before the window starts finds the kept view still in time.
-    revisions(&mut m, &[7]);
+    // Requests 2 (worth keeping: kept at 7), 3 (kept and in time: a hit) and 4 (past its
+    // time: asked, read again).
+    revisions(&mut m, &[7, 7, 7]);
     let state = m.into_state();
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
     let mut maintenance = Vec::new();
-    for pause in [0, 0, 1200] {
+    for pause in [0, 0, 0, 1200] {
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
         maintenance.push(answer.json()["in_maintenance"].clone());
     }
     let n = http_api::group_views::MIN_MEMBERS;
-    assert_eq!(maintenance, [json!(0), json!(0), json!(n)]);
+    assert_eq!(maintenance, [json!(0), json!(0), json!(0), json!(n)]);
 }
 
 /// A reading of device A at `timestamp`.
@@ -173,16 +180,17 @@ fn group_reading(timestamp: Timestamp, value: f64) -> GroupReading {
 #[actix_web::test]
 async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
     let mut m = Mocks::bare();
-    let reads = Arc::new(Mutex::new(vec![3.0, 2.0, 1.0]));
+    let reads = Arc::new(Mutex::new(vec![3.0, 2.0, 2.0, 1.0, 1.0]));
     m.groups
         .expect_group_readings()
-        .times(3)
+        .times(5)
         .returning(move |_, _, _| {
             let value = reads.lock().expect("not poisoned").pop().expect("a read");
             Ok(vec![group_reading(Timestamp::now(), value)])
         });
-    // Asked by requests 1 (nothing kept: asked before reading), 2 (hit), 3 (other query:
-    // asked before reading), 4 (moved: read at the revision just asked) and 5 (hit).
+    // Each query is read twice (found worth keeping, then kept), then served while the
+    // revision holds. Asked by requests 2 (kept at 1), 3 (hit), 5 (kept at 1), 6 (moved to 2:
+    // read again) and 7 (hit).
     revisions(&mut m, &[1, 1, 1, 2, 2]);
     let uri = |query: &str| format!("{API_GROUPS}/{GROUP_ID}/readings?{query}");
     let answers = call_all(
@@ -190,7 +198,9 @@ async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
         vec![
             get(&uri("hours=24")),
             get(&uri("hours=24")),
+            get(&uri("hours=24")),
             get(&uri("hours=12")),
+            get(&uri("limit=1000&hours=12")),
             get(&uri("hours=24")),
             get(&uri("hours=24")),
         ],
@@ -198,8 +208,9 @@ async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
     .await;
     let value = |i: usize| answers[i].json()["readings"][0]["value"].clone();
     assert_eq!(
-        [value(0), value(1), value(2), value(3), value(4)],
-        [json!(1.0), json!(1.0), json!(2.0), json!(3.0), json!(3.0)]
+        (0..7).map(value).collect::<Vec<_>>(),
+        [1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0].map(|v| json!(v)),
+        "the same query however spelt is one view"
     );
 }
 
@@ -210,7 +221,7 @@ async fn csv_readings_are_read_every_time() {
         .expect_group_readings()
         .times(2)
         .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
-    m.groups.expect_revision().never();
+    revisions(&mut m, &[]);
     let csv = || {
         get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))
             .insert_header((header::ACCEPT, "text/csv"))
@@ -229,14 +240,14 @@ async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
         .expect("in range");
     m.groups
         .expect_group_readings()
-        .times(2)
+        .times(3)
         .returning(move |_, _, _| Ok(vec![group_reading(oldest, 1.0)]));
-    // Asked before the first read, for the second request (in time), before the second read.
+    // Requests 2 (kept at 5), 3 (in time: a hit) and 4 (out of time: read again).
     revisions(&mut m, &[5, 5, 5]);
     let state = m.into_state();
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1");
-    for pause in [0, 0, 1200] {
+    for pause in [0, 0, 0, 1200] {
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());

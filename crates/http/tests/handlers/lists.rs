@@ -299,7 +299,6 @@ async fn a_groups_devices_are_filtered_by_name_then_paged_and_total_counts_the_m
                 })
                 .collect();
             Ok(GroupDetail {
-                revision: None,
                 group: stored_group("grp-lobby", "Lobby"),
                 members,
                 windows: Vec::new(),

@@ -84,15 +84,16 @@ pub struct Mocks {
     pub readings: MockReadingRepository,
     pub windows: MockMaintenanceWindowRepository,
     pub health: MockHealthProbe,
+    /// The tenant revisions of a store that keeps them; none (as the embedded store): the
+    /// group views keep nothing.
+    pub revisions: Option<ports::MockTenantRevisions>,
 }
 
 impl Mocks {
     /// Mocks of a store that keeps no revisions (as the embedded one), so nothing is kept
     /// between requests.
     pub fn new() -> Self {
-        let mut m = Self::bare();
-        m.groups.expect_revision().returning(|_| Ok(None));
-        m
+        Self::bare()
     }
 
     /// Mocks expecting nothing yet.
@@ -103,6 +104,7 @@ impl Mocks {
             readings: MockReadingRepository::new(),
             windows: MockMaintenanceWindowRepository::new(),
             health: MockHealthProbe::new(),
+            revisions: None,
         }
     }
 
@@ -112,7 +114,6 @@ impl Mocks {
         m.groups.expect_list_groups().never();
         m.groups.expect_create_group().never();
         m.groups.expect_get_group().never();
-        m.groups.expect_revision().never();
         m.groups.expect_update_group().never();
         m.groups.expect_delete_group().never();
         m.groups.expect_add_member().never();
@@ -144,7 +145,11 @@ impl Mocks {
             windows: Arc::new(self.windows),
             health: Arc::new(self.health),
             authenticator: Authenticator::new(SECRET),
-            group_views: Arc::default(),
+            group_views: Arc::new(http_api::group_views::GroupViews::new(
+                self.revisions
+                    .map(|r| Arc::new(r) as Arc<dyn ports::TenantRevisions>),
+                http_api::group_views::DEFAULT_CAPACITY,
+            )),
             readiness: http_api::readiness::Readiness::default(),
             ingest: http_api::IngestSettings::default(),
         }
@@ -319,7 +324,6 @@ pub fn stored_group(group_id: &str, name: &str) -> DeviceGroup {
 /// A stored group without members, as `get_group` and `update_group` return it.
 pub fn stored_detail(group_id: &str, name: &str) -> GroupDetail {
     GroupDetail {
-        revision: None,
         group: stored_group(group_id, name),
         members: Vec::new(),
         windows: Vec::new(),
@@ -332,7 +336,6 @@ pub fn api_group(members: Vec<Member>) -> GroupDetail {
     group.id = uuid(GROUP_ID);
     group.member_count = members.len() as u64;
     GroupDetail {
-        revision: None,
         group,
         members,
         windows: Vec::new(),
@@ -353,7 +356,6 @@ pub fn saved_group(new: NewDeviceGroup) -> GroupDetail {
         })
         .collect();
     GroupDetail {
-        revision: None,
         group: DeviceGroup {
             id: new.id,
             group_id: new.group_id,

@@ -1,0 +1,264 @@
+//! A group as a reader sees it: its members with what their alert status is judged from, and
+//! the windows that may mute them; and the rules that judge them.
+
+use crate::alert::{alert_status, AlertStatus, AlertSummary};
+use crate::device::Device;
+use crate::group::{DeviceGroup, GroupSlug};
+use crate::reading::ReadingPoint;
+use crate::window::{CoverageIndex, MaintenanceWindow};
+use crate::Timestamp;
+
+/// A member device with what its alert status and maintenance are judged from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub device: Device,
+    /// The device's newest reading, if it has any.
+    pub latest: Option<ReadingPoint>,
+    /// The groups (slugs) the device belongs to that some window of the tenant names in its
+    /// `group_ids`: all that window scoping needs to know of its memberships.
+    pub window_groups: Vec<GroupSlug>,
+}
+
+/// A group with its members, ordered by device name (byte order), and the tenant's windows that
+/// may mute them (enabled and not ended).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupDetail {
+    pub group: DeviceGroup,
+    pub members: Vec<Member>,
+    pub windows: Vec<MaintenanceWindow>,
+}
+
+/// A member's state at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberState {
+    /// From its latest reading and thresholds; maintenance does not change it.
+    pub alert: AlertStatus,
+    /// Whether an active window covers the device.
+    pub in_maintenance: bool,
+}
+
+impl GroupDetail {
+    /// Each member's state at `now`, in member order. A member is in maintenance when a window
+    /// active at `now` covers it (site, type, group and recurrence, as the window says).
+    #[must_use]
+    pub fn assess(&self, now: Timestamp) -> Vec<MemberState> {
+        // Activity depends on time only, so it is decided once per window, not once per member;
+        // the scopes are indexed once, so members are checked against the windows that name them.
+        let active = CoverageIndex::active_at(self.windows.iter().map(|w| &w.definition), now);
+        self.members
+            .iter()
+            .map(|m| {
+                let spec = &m.device.spec;
+                MemberState {
+                    alert: alert_status(&spec.thresholds, m.latest.map(|l| l.value)),
+                    in_maintenance: active.covers(
+                        spec.site_id.as_ref(),
+                        spec.device_type.as_ref(),
+                        &m.window_groups,
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// The group's alert summary at `now`.
+    #[must_use]
+    pub fn summary(&self, now: Timestamp) -> AlertSummary {
+        summary_of(&self.assess(now))
+    }
+
+    /// The first instant after `now` at which time alone changes [`GroupDetail::assess`]: a
+    /// window starting or ending. None: only a change of the data can.
+    #[must_use]
+    pub fn next_change(&self, now: Timestamp) -> Option<Timestamp> {
+        self.windows
+            .iter()
+            .filter_map(|w| w.definition.next_change(now))
+            .min()
+    }
+}
+
+/// The summary of members' states.
+#[must_use]
+pub fn summary_of(states: &[MemberState]) -> AlertSummary {
+    AlertSummary::of(states.iter().map(|s| (s.alert, s.in_maintenance)))
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::device::{DeviceName, DeviceSpec, DeviceStatus, Thresholds, Unit};
+    use crate::group::GroupName;
+    use crate::window::{ScopeLabel, WindowDefinition, WindowName, WindowSchedule, WindowSlug};
+    use crate::Actor;
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp::now()
+            .checked_add(Duration::minutes(minutes))
+            .expect("in range")
+    }
+
+    fn label(value: &str) -> ScopeLabel {
+        ScopeLabel::parse(value).expect("valid")
+    }
+
+    /// A device at `site` whose latest reading is `value` (warning above 30, critical above 40).
+    fn member(name: &str, site: &str, value: Option<f64>, groups: &[&str]) -> Member {
+        let now = Timestamp::now();
+        Member {
+            device: Device {
+                id: Uuid::new_v4(),
+                spec: DeviceSpec {
+                    name: DeviceName::parse(name).expect("valid"),
+                    unit: Unit::parse("C").expect("valid"),
+                    status: DeviceStatus::Connected,
+                    site_id: Some(label(site)),
+                    device_type: Some(label("thermometer")),
+                    thresholds: Thresholds::new(None, None, Some(30.0), Some(40.0))
+                        .expect("ordered"),
+                },
+                created_at: now,
+                updated_at: now,
+                created_by: Actor::parse("a").expect("valid"),
+                updated_by: Actor::parse("a").expect("valid"),
+            },
+            latest: value.map(|value| ReadingPoint {
+                timestamp: now,
+                value,
+            }),
+            window_groups: groups
+                .iter()
+                .map(|g| GroupSlug::parse(g).expect("valid"))
+                .collect(),
+        }
+    }
+
+    fn window(
+        starts: i64,
+        ends: Option<i64>,
+        sites: Option<&[&str]>,
+        groups: Option<&[&str]>,
+    ) -> MaintenanceWindow {
+        let now = Timestamp::now();
+        MaintenanceWindow {
+            window_id: WindowSlug::parse("mw-00000001").expect("valid"),
+            definition: WindowDefinition {
+                name: WindowName::parse("w").expect("valid"),
+                schedule: WindowSchedule::new(at(starts), ends.map(at)).expect("valid"),
+                recurring: None,
+                site_ids: sites.map(|s| s.iter().map(|v| label(v)).collect()),
+                device_types: None,
+                group_ids: groups.map(|g| {
+                    g.iter()
+                        .map(|v| GroupSlug::parse(v).expect("valid"))
+                        .collect()
+                }),
+                enabled: true,
+            },
+            created_at: now,
+            updated_at: now,
+            created_by: Actor::parse("a").expect("valid"),
+            updated_by: Actor::parse("a").expect("valid"),
+        }
+    }
+
+    fn detail(members: Vec<Member>, windows: Vec<MaintenanceWindow>) -> GroupDetail {
+        let now = Timestamp::now();
+        GroupDetail {
+            group: DeviceGroup {
+                id: Uuid::new_v4(),
+                group_id: GroupSlug::parse("grp-test").expect("valid"),
+                name: GroupName::parse("Test").expect("valid"),
+                description: None,
+                member_count: members.len() as u64,
+                created_at: now,
+                updated_at: now,
+                created_by: Actor::parse("a").expect("valid"),
+                updated_by: Actor::parse("a").expect("valid"),
+            },
+            members,
+            windows,
+        }
+    }
+
+    #[test]
+    fn each_member_is_judged_by_its_latest_reading_and_no_reading_is_normal() {
+        let d = detail(
+            vec![
+                member("a", "s1", Some(10.0), &[]),
+                member("b", "s1", Some(35.0), &[]),
+                member("c", "s1", Some(45.0), &[]),
+                member("d", "s1", None, &[]),
+            ],
+            Vec::new(),
+        );
+        let alerts: Vec<AlertStatus> = d.assess(at(0)).iter().map(|s| s.alert).collect();
+        assert_eq!(
+            alerts,
+            [
+                AlertStatus::Normal,
+                AlertStatus::Warning,
+                AlertStatus::Critical,
+                AlertStatus::Normal
+            ]
+        );
+        let summary = d.summary(at(0));
+        assert_eq!(
+            (summary.normal, summary.warning, summary.critical),
+            (2, 1, 1)
+        );
+        assert_eq!(
+            summary.total(),
+            4,
+            "normal + warning + critical is the device count"
+        );
+    }
+
+    #[test]
+    fn a_member_is_in_maintenance_only_while_an_active_window_covers_it() {
+        let members = vec![
+            member("at-site", "s1", Some(45.0), &[]),
+            member("elsewhere", "s2", Some(45.0), &[]),
+            member("by-group", "s3", Some(10.0), &["grp-roof"]),
+        ];
+        let windows = vec![
+            window(-10, Some(10), Some(&["s1"]), None),
+            window(-10, None, Some(&["s3"]), Some(&["grp-roof"])),
+            // Not yet started, and already ended: they cover nobody now.
+            window(5, None, None, None),
+            window(-20, Some(-10), None, None),
+        ];
+        let d = detail(members, windows);
+        let muted: Vec<bool> = d.assess(at(0)).iter().map(|s| s.in_maintenance).collect();
+        assert_eq!(muted, [true, false, true]);
+        let summary = d.summary(at(0));
+        assert_eq!(
+            (summary.in_maintenance, summary.suppressed, summary.critical),
+            (2, 1, 2),
+            "maintenance is counted apart and mutes only the alerts it covers"
+        );
+        // Once the first window has ended, and the future one started (it covers every site).
+        let later: Vec<bool> = d.assess(at(11)).iter().map(|s| s.in_maintenance).collect();
+        assert_eq!(later, [true, true, true]);
+    }
+
+    #[test]
+    fn time_alone_changes_the_detail_when_the_next_window_starts_or_ends() {
+        let d = detail(
+            vec![member("a", "s1", None, &[])],
+            vec![
+                window(-10, Some(10), None, None),
+                window(5, None, None, None),
+            ],
+        );
+        let next = d.next_change(at(0)).expect("a change ahead");
+        assert!(
+            next > at(4) && next <= at(5),
+            "the start in 5 minutes comes first"
+        );
+        assert_eq!(detail(Vec::new(), Vec::new()).next_change(at(0)), None);
+    }
+}
