@@ -188,7 +188,7 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
         }
         if let Some(id) = &self.request_id {
-            response.insert_header((crate::observe::REQUEST_ID, id.as_str()));
+            response.insert_header((crate::request_id::REQUEST_ID, id.as_str()));
         }
         response.json(ErrorBody {
             detail: self.detail.clone(),

@@ -15,6 +15,7 @@ pub mod observe;
 pub mod openapi;
 pub mod query;
 pub mod readiness;
+pub mod request_id;
 mod routes;
 pub mod schemas;
 pub mod timeout;
@@ -110,7 +111,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(state.readiness.clone()))
             .app_data(web::Data::new(state.ingest))
-            .app_data(web::Data::new(openapi::SpecJson(openapi::document())))
+            .app_data(web::Data::new(routes::meta::SpecJson(openapi::document())))
             .configure(routes::table::register)
             .default_service(web::to(not_found));
     }

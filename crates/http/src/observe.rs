@@ -8,26 +8,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::Method;
 use tracing::Instrument as _;
 
-/// The header a request id travels in.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// Longest request id taken from a client.
-pub const REQUEST_ID_MAX: usize = 128;
-
-/// The client's request id if it is 1 to 128 visible ASCII characters, else a new UUID.
-#[must_use]
-pub fn request_id(req: &ServiceRequest) -> String {
-    req.headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty() && v.len() <= REQUEST_ID_MAX && v.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
+use crate::request_id::{request_id, REQUEST_ID};
 
 /// The methods counted under their own name; any other is counted (and logged) as `other`, so a
 /// client inventing methods cannot add label values (each one a series kept for the process's

@@ -101,7 +101,3 @@ pub fn document() -> String {
         .to_pretty_json()
         .expect("the OpenAPI document serialises")
 }
-
-/// The rendered document, shared by the `/openapi.json` route.
-#[derive(Debug, Clone)]
-pub struct SpecJson(pub String);

@@ -8,6 +8,11 @@ use utoipa::ToSchema;
 use crate::error::ErrorBody;
 use crate::readiness::Readiness;
 
+/// The rendered OpenAPI document, served by [`openapi_json`]. Kept here, not in `openapi`, so
+/// that `openapi` (which reaches this module through the route table) is not imported back.
+#[derive(Debug, Clone)]
+pub struct SpecJson(pub String);
+
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -65,7 +70,7 @@ pub async fn ready(
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)),
     security(())
 )]
-pub async fn openapi_json(spec: web::Data<crate::openapi::SpecJson>) -> HttpResponse {
+pub async fn openapi_json(spec: web::Data<SpecJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(spec.0.clone())
