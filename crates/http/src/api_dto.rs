@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, GroupApiCode};
 use crate::json::present;
 
 /// Longest group name the Group API accepts (seed 002: "1-100 chars").
@@ -637,7 +637,7 @@ pub(crate) fn device_ids(values: &[String]) -> Result<Vec<Uuid>, ApiError> {
         .map(|raw| {
             Uuid::parse_str(raw).map_err(|_| {
                 ApiError::bad_request(format!("Invalid device ID format: '{raw}'"))
-                    .with_code("GROUP_003")
+                    .with_code(GroupApiCode::InvalidDeviceId)
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

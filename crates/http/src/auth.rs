@@ -7,7 +7,7 @@ use domain::{Actor, TenantId};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, GroupApiCode};
 
 /// Tokens longer than this are refused before any decoding work.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -149,7 +149,7 @@ impl FromRequest for Caller {
 /// refusals name them (`operator, admin, owner`), and the `code` its API family adds to a 403.
 pub trait WritePolicy {
     const ROLES: &'static [Role];
-    const CODE: Option<&'static str>;
+    const CODE: Option<GroupApiCode>;
 
     /// The 403 for a caller without any of [`WritePolicy::ROLES`].
     #[must_use]
@@ -172,7 +172,7 @@ pub enum DataWrites {}
 
 impl WritePolicy for DataWrites {
     const ROLES: &'static [Role] = &[Role::Admin, Role::Owner];
-    const CODE: Option<&'static str> = None;
+    const CODE: Option<GroupApiCode> = None;
 }
 
 /// Group API writes: admins and owners, refused with `GROUP_004`.
@@ -181,7 +181,7 @@ pub enum GroupApiWrites {}
 
 impl WritePolicy for GroupApiWrites {
     const ROLES: &'static [Role] = &[Role::Admin, Role::Owner];
-    const CODE: Option<&'static str> = Some("GROUP_004");
+    const CODE: Option<GroupApiCode> = Some(GroupApiCode::Forbidden);
 }
 
 /// Maintenance windows: operators too.
@@ -190,7 +190,7 @@ pub enum WindowWrites {}
 
 impl WritePolicy for WindowWrites {
     const ROLES: &'static [Role] = &[Role::Operator, Role::Admin, Role::Owner];
-    const CODE: Option<&'static str> = None;
+    const CODE: Option<GroupApiCode> = None;
 }
 
 /// A caller allowed to write under policy `P`. As a handler's first argument, it refuses the

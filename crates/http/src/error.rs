@@ -18,6 +18,35 @@ pub struct ErrorBody {
     pub code: Option<&'static str>,
 }
 
+/// The stable codes of Group API errors (seed 002), the one place their text is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupApiCode {
+    /// A group of that name exists already (400).
+    NameTaken,
+    /// A listed device does not exist in the tenant (400).
+    DeviceNotFound,
+    /// A listed device id is no UUID (400).
+    InvalidDeviceId,
+    /// The caller's roles do not allow the write (403).
+    Forbidden,
+    /// No such group (404).
+    GroupNotFound,
+}
+
+impl GroupApiCode {
+    /// The code as the `code` field of an error body carries it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NameTaken => "GROUP_001",
+            Self::DeviceNotFound => "GROUP_002",
+            Self::InvalidDeviceId => "GROUP_003",
+            Self::Forbidden => "GROUP_004",
+            Self::GroupNotFound => "GROUP_005",
+        }
+    }
+}
+
 /// Seconds a client told "retry later" (every 503, in `Retry-After`) should wait first.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
@@ -26,7 +55,7 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 pub struct ApiError {
     status: StatusCode,
     detail: String,
-    code: Option<&'static str>,
+    code: Option<GroupApiCode>,
     cause: Option<anyhow::Error>,
     /// Echoed in `X-Request-Id` by answers built outside the request's own response (timeouts).
     request_id: Option<String>,
@@ -50,7 +79,7 @@ impl ApiError {
     }
 
     #[must_use]
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    pub fn with_code(mut self, code: GroupApiCode) -> Self {
         self.code = Some(code);
         self
     }
@@ -192,7 +221,7 @@ impl ResponseError for ApiError {
         }
         response.json(ErrorBody {
             detail: self.detail.clone(),
-            code: self.code,
+            code: self.code.map(GroupApiCode::as_str),
         })
     }
 }

@@ -13,13 +13,13 @@ use crate::api_dto::{
 };
 use crate::auth::{Caller, GroupApiWrites, Writer};
 use crate::dto::not_null;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, GroupApiCode};
 use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEMBERS};
 use crate::json::JsonBody;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
 
 fn group_not_found(raw: &str) -> ApiError {
-    ApiError::not_found(format!("Group {raw} not found")).with_code("GROUP_005")
+    ApiError::not_found(format!("Group {raw} not found")).with_code(GroupApiCode::GroupNotFound)
 }
 
 /// A path segment that is no UUID names no group.
@@ -34,11 +34,11 @@ fn name_taken(name: &domain::GroupName) -> ApiError {
         "Group with name '{}' already exists",
         name.as_str()
     ))
-    .with_code("GROUP_001")
+    .with_code(GroupApiCode::NameTaken)
 }
 
 fn device_not_found(id: Uuid) -> ApiError {
-    ApiError::bad_request(format!("Device {id} not found")).with_code("GROUP_002")
+    ApiError::bad_request(format!("Device {id} not found")).with_code(GroupApiCode::DeviceNotFound)
 }
 
 fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
