@@ -1,13 +1,13 @@
 //! The HTTP adapter: actix-web routes, DTOs, bearer authentication, error bodies, OpenAPI.
 //!
-//! Layer rule: handlers parse input into domain types (in `dto`), call a port, and map the port's
-//! error enum to a status in one place each. No SQL, no business rule beyond that mapping.
+//! Layer rule: handlers parse input into domain types (in `api`, one module per API surface),
+//! call a port, and map the port's error enum to a status in one place each. No SQL, no
+//! business rule beyond that mapping.
 //! [`configure`] is the single route table, used by the binary and by every handler test.
 #![forbid(unsafe_code)]
 
-pub mod api_dto;
+pub mod api;
 pub mod auth;
-pub mod dto;
 pub mod error;
 pub mod group_views;
 pub mod json;

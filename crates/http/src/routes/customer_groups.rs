@@ -9,15 +9,15 @@ use ports::{
 };
 use uuid::Uuid;
 
-use crate::api_dto::DeviceView;
-use crate::auth::{Caller, DataWrites, Writer};
-use crate::dto::{
+use crate::api::customer_groups::{
     DeviceGroupCreate, DeviceGroupDeleted, DeviceGroupList, DeviceGroupUpdate, DeviceGroupView,
     GroupMembers, MembershipChanged,
 };
+use crate::api::devices::DeviceView;
+use crate::api::params::ListParams;
+use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::ListParams;
 
 fn group_not_found() -> ApiError {
     ApiError::not_found("Group not found")

@@ -5,16 +5,16 @@ use actix_web::{web, HttpResponse};
 use domain::{Timestamp, WindowSlug, WindowStatus};
 use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
 
-use crate::api_dto::DeviceView;
-use crate::auth::{Caller, WindowWrites, Writer};
-use crate::dto::{
+use crate::api::customer_windows::{
     MaintenanceWindowCreate, MaintenanceWindowDeleted, MaintenanceWindowList,
     MaintenanceWindowUpdate, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
     WindowDeviceView, WindowDevices, WindowListParams, WindowOccurrences,
 };
+use crate::api::devices::DeviceView;
+use crate::api::params::ListParams;
+use crate::auth::{Caller, WindowWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::ListParams;
 
 fn window_not_found() -> ApiError {
     ApiError::not_found("Window not found")

@@ -8,15 +8,16 @@ use ports::{
 };
 use uuid::Uuid;
 
-use crate::api_dto::{
-    reading_value, threshold_error, DeviceCreate, DeviceReadingIn, DeviceReadingStored,
-    DeviceReadings, DeviceUpdate, DeviceView, GroupListItem, ReadingView,
+use crate::api::devices::{threshold_error, DeviceCreate, DeviceUpdate, DeviceView};
+use crate::api::group_api::GroupListItem;
+use crate::api::params::{instant, ListParams, ReadingsParams};
+use crate::api::readings::{
+    reading_value, DeviceReadingIn, DeviceReadingStored, DeviceReadings, ReadingView,
 };
 use crate::auth::{Caller, DataWrites, Writer};
-use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
+use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
 fn device_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Device {raw} not found"))

@@ -7,16 +7,16 @@ use domain::{GroupChanges, GroupDetail, Timestamp};
 use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
 use uuid::Uuid;
 
-use crate::api_dto::{
+use crate::api::group_api::{
     device_ids, group_api_name, group_description, AlertSummaryView, GroupCreate, GroupDetailView,
     GroupListItem, GroupReadingView, GroupReadingsView, GroupUpdate,
 };
+use crate::api::params::{not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
-use crate::dto::not_null;
 use crate::error::{ApiError, ErrorBody, GroupApiCode};
 use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEMBERS};
 use crate::json::JsonBody;
-use crate::routes::{csv, rfc3339, wants_csv, Cell, ListParams, ReadingsParams, TOTAL_COUNT};
+use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
 fn group_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Group {raw} not found")).with_code(GroupApiCode::GroupNotFound)

@@ -5,9 +5,9 @@ use domain::{Reading, ReadingBatch, Timestamp};
 use ports::{IngestError, ReadingRepository};
 use uuid::Uuid;
 
-use crate::api_dto::{reading_value, IngestAccepted, ReadingsIngest};
+use crate::api::params::instant;
+use crate::api::readings::{reading_value, IngestAccepted, ReadingsIngest};
 use crate::auth::{DataWrites, Writer};
-use crate::dto::instant;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::IngestSettings;

@@ -7,8 +7,8 @@ use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::{web, HttpResponse};
 
 use super::{customer_groups, customer_windows, devices, groups, meta, readings};
-use super::{ListParams, ReadingsParams};
-use crate::dto::{OccurrenceParams, WindowListParams};
+use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
+use crate::api::params::{ListParams, ReadingsParams};
 use crate::error::ErrorBody;
 use crate::query::{self, QueryKeys};
 

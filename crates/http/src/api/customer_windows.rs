@@ -1,209 +1,18 @@
-//! Wire shapes of the customer API (seeds 000 and 001) and their conversion to and from the
-//! domain. All parsing of client input into domain types happens here, once.
+//! Wire shapes of the customer API's maintenance windows (seed 001),
+//! `/customer/maintenance-windows`, and their conversion to and from the domain.
 
 use domain::{
-    Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, MaintenanceWindow, Recurrence,
-    RecurrenceParts, ScopeLabel, Timestamp, WindowChanges, WindowDefinition, WindowName,
-    WindowSchedule, WindowStatus,
+    GroupSlug, MaintenanceWindow, Recurrence, RecurrenceParts, ScopeLabel, Timestamp,
+    WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowStatus,
 };
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
+use super::devices::DeviceView;
+use super::params::{instant, not_null};
 use crate::error::ApiError;
 use crate::json::present;
-
-// ---------------------------------------------------------------------------------------------
-// Device groups
-
-/// Body of `POST /customer/device-groups`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceGroupCreate {
-    /// The group's slug; `grp-` and 8 hex digits are generated when absent or empty.
-    /// Letters, digits, `-`, `_`, `.` and `~`; at most 64 characters.
-    #[schema(
-        example = "grp-lobby",
-        max_length = 64,
-        pattern = r"^([A-Za-z0-9_~-][A-Za-z0-9._~-]*|\.[A-Za-z0-9_~-][A-Za-z0-9._~-]*|\.\.[A-Za-z0-9._~-]+)$"
-    )]
-    pub group_id: Option<String>,
-    /// Display name, unique within the tenant; 1 to 128 characters.
-    #[schema(
-        example = "Lobby sensors",
-        min_length = 1,
-        max_length = 128,
-        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
-    )]
-    pub name: String,
-    /// Free text, at most 500 characters.
-    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
-    pub description: Option<String>,
-}
-
-/// Body of `PATCH /customer/device-groups/{group_id}`. Absent fields stay as they are;
-/// `description: null` clears the description; `name: null` is refused.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceGroupUpdate {
-    /// New display name, 1 to 128 characters, unique within the tenant.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
-    pub name: Option<Option<String>>,
-    /// New description (at most 500 characters), or `null` to clear it.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
-    pub description: Option<Option<String>>,
-}
-
-/// A device group as the customer API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceGroupView {
-    /// The group's UUID, its address in the Group API (`/api/groups/{id}`).
-    pub id: Uuid,
-    /// The group's slug, its address in the customer API.
-    #[schema(example = "grp-1a2b3c4d")]
-    pub group_id: String,
-    /// Display name, unique within the tenant.
-    pub name: String,
-    /// Free text, or null.
-    pub description: Option<String>,
-    /// Number of devices in the group.
-    pub member_count: u64,
-    /// When the group was created (RFC 3339, UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When the group last changed (RFC 3339, UTC).
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// Subject (`sub` of the token) that created it.
-    pub created_by: String,
-    /// Subject (`sub` of the token) that changed it last.
-    pub updated_by: String,
-}
-
-/// `GET /customer/device-groups`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceGroupList {
-    /// The tenant's groups, ordered by name.
-    pub groups: Vec<DeviceGroupView>,
-    /// Number of groups in `groups`.
-    pub total: u64,
-}
-
-/// Answer of `DELETE /customer/device-groups/{group_id}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceGroupDeleted {
-    /// The deleted group's slug.
-    pub group_id: String,
-    /// Always true.
-    pub deleted: bool,
-}
-
-/// `GET /customer/device-groups/{group_id}/devices`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct GroupMembers {
-    /// The group's slug.
-    pub group_id: String,
-    /// The group's devices, ordered by name.
-    pub devices: Vec<crate::api_dto::DeviceView>,
-    /// Number of devices.
-    pub total: u64,
-}
-
-/// Answer of adding a device to, or removing it from, a group.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MembershipChanged {
-    /// The group's slug.
-    pub group_id: String,
-    /// The device's UUID.
-    pub device_id: Uuid,
-    /// Whether the device is now a member.
-    pub member: bool,
-}
-
-impl From<&DeviceGroup> for DeviceGroupView {
-    fn from(g: &DeviceGroup) -> Self {
-        Self {
-            id: g.id,
-            group_id: g.group_id.as_str().to_owned(),
-            name: g.name.as_str().to_owned(),
-            description: g.description.as_ref().map(|d| d.as_str().to_owned()),
-            member_count: g.member_count,
-            created_at: g.created_at.get(),
-            updated_at: g.updated_at.get(),
-            created_by: g.created_by.as_str().to_owned(),
-            updated_by: g.updated_by.as_str().to_owned(),
-        }
-    }
-}
-
-/// The parts of a create request, checked. `group_id` is `None` when one must be generated.
-pub struct CheckedGroupCreate {
-    pub group_id: Option<GroupSlug>,
-    pub name: GroupName,
-    pub description: Option<Description>,
-}
-
-impl DeviceGroupCreate {
-    /// # Errors
-    /// 422 naming the first invalid field.
-    pub fn try_into_domain(self) -> Result<CheckedGroupCreate, ApiError> {
-        let group_id = match self.group_id.as_deref() {
-            // As in the seed (`body.group_id or generate()`), an empty id asks for a generated one.
-            None | Some("") => None,
-            Some(slug) => {
-                Some(GroupSlug::parse(slug).map_err(|e| ApiError::invalid("group_id", e))?)
-            }
-        };
-        Ok(CheckedGroupCreate {
-            group_id,
-            name: GroupName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
-            description: description(self.description.as_deref())?,
-        })
-    }
-}
-
-fn description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
-    value
-        .map(Description::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid("description", e))
-}
-
-/// A PATCH/PUT field that may be absent but not null.
-pub(crate) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
-    match value {
-        Some(None) => Err(ApiError::invalid(field, "must not be null")),
-        Some(Some(v)) => Ok(Some(v)),
-        None => Ok(None),
-    }
-}
-
-impl DeviceGroupUpdate {
-    /// # Errors
-    /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
-    pub fn try_into_domain(self) -> Result<GroupChanges, ApiError> {
-        if self.name.is_none() && self.description.is_none() {
-            return Err(ApiError::bad_request("No fields to update"));
-        }
-        Ok(GroupChanges {
-            name: not_null("name", self.name)?
-                .map(|n| GroupName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
-                .transpose()?,
-            description: self
-                .description
-                .map(|d| description(d.as_deref()))
-                .transpose()?,
-            members: None,
-        })
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Maintenance windows
 
 /// A daily slot `[start, end)` in local time of `timezone`, on the days that match both `dow`
 /// and `days_of_month`. An end not after the start runs past midnight; such a slot belongs to
@@ -470,21 +279,6 @@ impl From<WindowStatus> for WindowStatusDto {
     }
 }
 
-/// Parses an RFC 3339 instant; one without an offset is taken as UTC.
-///
-/// # Errors
-/// 422 naming `field` when the text is no such instant or lies outside years 1..=9999.
-pub fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
-    let naive = time::macros::format_description!(
-        version = 2,
-        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
-    let parsed = OffsetDateTime::parse(value, &Rfc3339)
-        .or_else(|_| PrimitiveDateTime::parse(value, naive).map(PrimitiveDateTime::assume_utc))
-        .map_err(|_| ApiError::invalid(field, format!("'{value}' is not an RFC 3339 date-time")))?;
-    Timestamp::new(parsed).map_err(|e| ApiError::invalid(field, e))
-}
-
 fn recurrence(r: &Recurring) -> Result<Recurrence, ApiError> {
     Recurrence::from_parts(RecurrenceParts {
         dow: r.dow.as_deref(),
@@ -597,62 +391,6 @@ impl MaintenanceWindowUpdate {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn instants_parse_with_offset_or_as_utc() {
-        assert_eq!(
-            instant("t", "2025-10-20T12:00:00+02:00").unwrap().get(),
-            datetime!(2025-10-20 10:00 UTC)
-        );
-        assert_eq!(
-            instant("t", "2025-10-20T10:00:00").unwrap().get(),
-            datetime!(2025-10-20 10:00 UTC)
-        );
-        assert_eq!(
-            instant("t", "2025-10-20T10:00:00.5Z").unwrap().get(),
-            datetime!(2025-10-20 10:00:00.5 UTC)
-        );
-        assert!(instant("t", "yesterday")
-            .unwrap_err()
-            .detail()
-            .starts_with("t: "));
-        assert!(instant("t", "0000-12-31T23:00:00Z").is_err());
-    }
-
-    #[test]
-    fn an_empty_window_patch_has_no_fields_to_update() {
-        let err = MaintenanceWindowUpdate::default()
-            .try_into_domain()
-            .unwrap_err();
-        assert_eq!(err.detail(), "No fields to update");
-        assert_eq!(err.status(), actix_web::http::StatusCode::BAD_REQUEST);
-    }
-
-    #[test]
-    fn null_is_refused_for_fields_that_cannot_be_cleared() {
-        let patch = MaintenanceWindowUpdate {
-            enabled: Some(None),
-            ..Default::default()
-        };
-        assert_eq!(
-            patch.try_into_domain().unwrap_err().detail(),
-            "enabled: must not be null"
-        );
-        let patch = DeviceGroupUpdate {
-            name: Some(None),
-            description: None,
-        };
-        assert_eq!(
-            patch.try_into_domain().unwrap_err().detail(),
-            "name: must not be null"
-        );
-    }
-}
-
 /// Query of `GET /customer/maintenance-windows`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -727,7 +465,7 @@ pub struct WindowOccurrences {
 pub struct WindowDeviceView {
     /// The device.
     #[serde(flatten)]
-    pub device: crate::api_dto::DeviceView,
+    pub device: DeviceView,
     /// Whether the window covers the device now (it is in scope and the window is active).
     pub active_now: bool,
 }
@@ -741,4 +479,39 @@ pub struct WindowDevices {
     pub devices: Vec<WindowDeviceView>,
     /// Number of devices.
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::customer_groups::DeviceGroupUpdate;
+
+    #[test]
+    fn an_empty_window_patch_has_no_fields_to_update() {
+        let err = MaintenanceWindowUpdate::default()
+            .try_into_domain()
+            .unwrap_err();
+        assert_eq!(err.detail(), "No fields to update");
+        assert_eq!(err.status(), actix_web::http::StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn null_is_refused_for_fields_that_cannot_be_cleared() {
+        let patch = MaintenanceWindowUpdate {
+            enabled: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            patch.try_into_domain().unwrap_err().detail(),
+            "enabled: must not be null"
+        );
+        let patch = DeviceGroupUpdate {
+            name: Some(None),
+            description: None,
+        };
+        assert_eq!(
+            patch.try_into_domain().unwrap_err().detail(),
+            "name: must not be null"
+        );
+    }
 }

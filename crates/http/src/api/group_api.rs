@@ -1,0 +1,300 @@
+//! Wire shapes of the Group API (seed 002), `/api/groups`: groups by UUID with their devices,
+//! alert summary and readings, and their conversion to and from the domain.
+
+use domain::{
+    AlertStatus, AlertSummary, Description, DeviceGroup, GroupDetail, GroupName, Timestamp,
+};
+use ports::GroupReading;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::devices::DeviceStatusDto;
+use crate::error::{ApiError, GroupApiCode};
+use crate::json::present;
+
+/// Longest group name the Group API accepts (seed 002: "1-100 chars").
+pub const GROUP_API_NAME_MAX: usize = 100;
+
+/// Body of `POST /api/groups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCreate {
+    /// Group name, 1 to 100 characters, unique within the tenant.
+    #[schema(
+        example = "Building A Sensors",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub name: String,
+    /// Group description, at most 500 characters.
+    #[schema(
+        example = "All temperature sensors in Building A",
+        max_length = 500,
+        pattern = r"^[^\u0000]*$"
+    )]
+    pub description: Option<String>,
+    /// Devices to put in the group (repeats are ignored). Default: none.
+    #[schema(schema_with = crate::schemas::device_ids)]
+    pub device_ids: Option<Vec<String>>,
+}
+
+/// Body of `PUT /api/groups/{group_id}`: every field optional; `device_ids` replaces the whole
+/// member list.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupUpdate {
+    /// New name, 1 to 100 characters.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
+    pub name: Option<Option<String>>,
+    /// New description (at most 500 characters), or null to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
+    pub description: Option<Option<String>>,
+    /// The new member list, replacing the old one.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = crate::schemas::member_ids)]
+    pub device_ids: Option<Option<Vec<String>>>,
+}
+
+/// A device's alert status from its latest reading.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = AlertStatus)]
+pub enum AlertStatusDto {
+    Normal,
+    Warning,
+    Critical,
+}
+
+impl From<AlertStatus> for AlertStatusDto {
+    fn from(s: AlertStatus) -> Self {
+        match s {
+            AlertStatus::Normal => Self::Normal,
+            AlertStatus::Warning => Self::Warning,
+            AlertStatus::Critical => Self::Critical,
+        }
+    }
+}
+
+/// A member device as the Group API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDeviceView {
+    /// Device UUID.
+    pub id: Uuid,
+    /// Device name.
+    pub name: String,
+    /// Measurement unit.
+    pub unit: String,
+    /// Device status (connected/disconnected/error).
+    pub status: DeviceStatusDto,
+    /// Alert status from the latest reading (normal/warning/critical), maintenance or not.
+    pub alert_status: AlertStatusDto,
+    /// Whether an active maintenance window covers the device now.
+    pub in_maintenance: bool,
+}
+
+/// Count of a group's devices by alert status; `normal + warning + critical` is the number of
+/// devices. Maintenance is counted apart and does not change those three.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertSummaryView {
+    /// Devices whose latest reading is within all thresholds, or that have none.
+    pub normal: u64,
+    /// Devices whose latest reading is beyond a warning threshold but no critical one.
+    pub warning: u64,
+    /// Devices whose latest reading is beyond a critical threshold.
+    pub critical: u64,
+    /// Devices covered by an active maintenance window.
+    pub in_maintenance: u64,
+    /// Devices in maintenance whose status is warning or critical: alerts muted.
+    pub suppressed: u64,
+}
+
+/// A group with its devices and alert summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDetailView {
+    /// Group UUID.
+    pub id: Uuid,
+    /// The group's slug in the customer API.
+    pub group_id: String,
+    /// Group name.
+    pub name: String,
+    /// Group description, or null.
+    pub description: Option<String>,
+    /// The group's devices, ordered by name.
+    pub devices: Vec<GroupDeviceView>,
+    /// Count of devices by alert status.
+    pub alert_summary: AlertSummaryView,
+    /// Creation timestamp (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last update timestamp (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
+}
+
+/// A group in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupListItem {
+    /// Group UUID.
+    pub id: Uuid,
+    /// The group's slug in the customer API.
+    pub group_id: String,
+    /// Group name.
+    pub name: String,
+    /// Group description, or null.
+    pub description: Option<String>,
+    /// Number of devices in the group.
+    pub device_count: u64,
+    /// Creation timestamp (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last update timestamp (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Subject (`sub` of the token) that created it.
+    pub created_by: String,
+    /// Subject (`sub` of the token) that changed it last.
+    pub updated_by: String,
+}
+
+/// A reading of one of a group's devices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupReadingView {
+    /// Device UUID.
+    pub device_id: Uuid,
+    /// Device name.
+    pub device_name: String,
+    /// Reading timestamp (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    /// Measured value.
+    pub value: f64,
+    /// Measurement unit.
+    pub unit: String,
+}
+
+/// `GET /api/groups/{group_id}/readings`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupReadingsView {
+    /// Group UUID.
+    pub group_id: Uuid,
+    /// Readings of all the group's devices, newest first.
+    pub readings: Vec<GroupReadingView>,
+    /// Number of readings returned.
+    pub total: u64,
+}
+
+impl From<&DeviceGroup> for GroupListItem {
+    fn from(g: &DeviceGroup) -> Self {
+        Self {
+            id: g.id,
+            group_id: g.group_id.as_str().to_owned(),
+            name: g.name.as_str().to_owned(),
+            description: g.description.as_ref().map(|d| d.as_str().to_owned()),
+            device_count: g.member_count,
+            created_at: g.created_at.get(),
+            updated_at: g.updated_at.get(),
+            created_by: g.created_by.as_str().to_owned(),
+            updated_by: g.updated_by.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<AlertSummary> for AlertSummaryView {
+    fn from(s: AlertSummary) -> Self {
+        Self {
+            normal: s.normal,
+            warning: s.warning,
+            critical: s.critical,
+            in_maintenance: s.in_maintenance,
+            suppressed: s.suppressed,
+        }
+    }
+}
+
+impl GroupDetailView {
+    /// The group as seen at `now` (maintenance depends on it).
+    #[must_use]
+    pub fn at(detail: &GroupDetail, now: Timestamp) -> Self {
+        let g = &detail.group;
+        let states = detail.assess(now);
+        Self {
+            id: g.id,
+            group_id: g.group_id.as_str().to_owned(),
+            name: g.name.as_str().to_owned(),
+            description: g.description.as_ref().map(|d| d.as_str().to_owned()),
+            devices: detail
+                .members
+                .iter()
+                .zip(&states)
+                .map(|(m, state)| GroupDeviceView {
+                    id: m.device.id,
+                    name: m.device.spec.name.as_str().to_owned(),
+                    unit: m.device.spec.unit.as_str().to_owned(),
+                    status: m.device.spec.status.into(),
+                    alert_status: state.alert.into(),
+                    in_maintenance: state.in_maintenance,
+                })
+                .collect(),
+            alert_summary: domain::detail::summary_of(&states).into(),
+            created_at: g.created_at.get(),
+            updated_at: g.updated_at.get(),
+            created_by: g.created_by.as_str().to_owned(),
+            updated_by: g.updated_by.as_str().to_owned(),
+        }
+    }
+}
+
+impl From<&GroupReading> for GroupReadingView {
+    fn from(r: &GroupReading) -> Self {
+        Self {
+            device_id: r.device_id,
+            device_name: r.device_name.as_str().to_owned(),
+            timestamp: r.timestamp.get(),
+            value: r.value,
+            unit: r.unit.as_str().to_owned(),
+        }
+    }
+}
+
+/// A Group API name: the domain's rules, and at most 100 characters.
+pub(crate) fn group_api_name(value: &str) -> Result<GroupName, ApiError> {
+    // The Group API's bound is tighter than the domain's, so it is checked (and reported) first.
+    let length = value.chars().count();
+    if length > GROUP_API_NAME_MAX {
+        return Err(ApiError::invalid(
+            "name",
+            format!("must be at most {GROUP_API_NAME_MAX} characters long, got {length}"),
+        ));
+    }
+    GroupName::parse(value).map_err(|e| ApiError::invalid("name", e))
+}
+
+pub(crate) fn group_description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
+    value
+        .map(Description::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("description", e))
+}
+
+/// Parses device ids: a malformed one is 400 `GROUP_003`. Repeats are dropped.
+pub(crate) fn device_ids(values: &[String]) -> Result<Vec<Uuid>, ApiError> {
+    let ids = values
+        .iter()
+        .map(|raw| {
+            Uuid::parse_str(raw).map_err(|_| {
+                ApiError::bad_request(format!("Invalid device ID format: '{raw}'"))
+                    .with_code(GroupApiCode::InvalidDeviceId)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(domain::group::without_repeats(ids))
+}

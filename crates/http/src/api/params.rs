@@ -1,0 +1,162 @@
+//! What several resources share: the query parameters of lists and of readings, and the parsers
+//! of fields that appear in more than one body.
+
+use domain::list::ListQueryError;
+use domain::{ListQuery, ReadingQuery, Timestamp};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use utoipa::IntoParams;
+
+use crate::error::ApiError;
+
+/// Name filter and paging of a list. Without them, lists answer as the seeds show, in full.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only items whose name contains this text (ASCII letters match either case); no control
+    /// characters.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    name: Option<String>,
+    /// Most items to return, 1 to 1000. Default: all.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+    /// Items to skip first, 0 to 4294967295. Default 0.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4_294_967_295_i64)]
+    offset: Option<String>,
+}
+
+impl ListParams {
+    /// # Errors
+    /// 422 naming `name`, `limit` or `offset`.
+    pub(crate) fn query(&self) -> Result<ListQuery, ApiError> {
+        let integer = |field: &str, raw: Option<&str>| -> Result<Option<i64>, ApiError> {
+            raw.map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::invalid(field, format!("must be an integer, got '{v}'")))
+            })
+            .transpose()
+        };
+        let limit = integer("limit", self.limit.as_deref())?;
+        let offset = integer("offset", self.offset.as_deref())?;
+        ListQuery::new(self.name.as_deref(), limit, offset).map_err(|e| {
+            let field = match e {
+                ListQueryError::Limit(_) => "limit",
+                ListQueryError::Offset(_) => "offset",
+                ListQueryError::Name => "name",
+            };
+            ApiError::invalid(field, e)
+        })
+    }
+}
+
+/// The time range and size of a readings query: the last `hours`, or `start_time`/`end_time`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadingsParams {
+    /// Hours to look back, 1 to 8760. Default 24. Not together with `start_time`/`end_time`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 8760)]
+    hours: Option<String>,
+    /// Readings at or after this instant (RFC 3339). Default: 24 hours before `end_time`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    start_time: Option<String>,
+    /// Readings before this instant (RFC 3339), later than `start_time`. Default: no end.
+    #[param(value_type = Option<String>, format = DateTime)]
+    end_time: Option<String>,
+    /// Most readings to return, 1 to 10000. Default 1000.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
+    limit: Option<String>,
+}
+
+impl ReadingsParams {
+    /// # Errors
+    /// 422 naming `hours`, `start_time`, `end_time` or `limit`.
+    pub(crate) fn query(&self) -> Result<ReadingQuery, ApiError> {
+        use domain::reading::ReadingQueryError;
+        let integer = |field: &str, raw: Option<&str>, default: i64| -> Result<i64, ApiError> {
+            raw.map_or(Ok(default), |v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::invalid(field, format!("must be an integer, got '{v}'")))
+            })
+        };
+        let limit = integer("limit", self.limit.as_deref(), 1000)?;
+        let now = Timestamp::now();
+        let query = if self.start_time.is_some() || self.end_time.is_some() {
+            if self.hours.is_some() {
+                return Err(ApiError::invalid(
+                    "hours",
+                    "give either hours or start_time/end_time, not both",
+                ));
+            }
+            let start = self
+                .start_time
+                .as_deref()
+                .map(|v| instant("start_time", v))
+                .transpose()?;
+            let end = self
+                .end_time
+                .as_deref()
+                .map(|v| instant("end_time", v))
+                .transpose()?;
+            ReadingQuery::between(start, end, now, limit)
+        } else {
+            ReadingQuery::last_hours(now, integer("hours", self.hours.as_deref(), 24)?, limit)
+        };
+        query.map_err(|e| match e {
+            ReadingQueryError::Hours(_) => ApiError::invalid("hours", e),
+            ReadingQueryError::Limit(_) => ApiError::invalid("limit", e),
+            ReadingQueryError::EmptyRange => ApiError::invalid("end_time", e),
+        })
+    }
+}
+
+/// A PATCH/PUT field that may be absent but not null.
+pub(crate) fn not_null<T>(field: &str, value: Option<Option<T>>) -> Result<Option<T>, ApiError> {
+    match value {
+        Some(None) => Err(ApiError::invalid(field, "must not be null")),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// Parses an RFC 3339 instant; one without an offset is taken as UTC.
+///
+/// # Errors
+/// 422 naming `field` when the text is no such instant or lies outside years 1..=9999.
+pub fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
+    let naive = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    let parsed = OffsetDateTime::parse(value, &Rfc3339)
+        .or_else(|_| PrimitiveDateTime::parse(value, naive).map(PrimitiveDateTime::assume_utc))
+        .map_err(|_| ApiError::invalid(field, format!("'{value}' is not an RFC 3339 date-time")))?;
+    Timestamp::new(parsed).map_err(|e| ApiError::invalid(field, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn instants_parse_with_offset_or_as_utc() {
+        assert_eq!(
+            instant("t", "2025-10-20T12:00:00+02:00").unwrap().get(),
+            datetime!(2025-10-20 10:00 UTC)
+        );
+        assert_eq!(
+            instant("t", "2025-10-20T10:00:00").unwrap().get(),
+            datetime!(2025-10-20 10:00 UTC)
+        );
+        assert_eq!(
+            instant("t", "2025-10-20T10:00:00.5Z").unwrap().get(),
+            datetime!(2025-10-20 10:00:00.5 UTC)
+        );
+        assert!(instant("t", "yesterday")
+            .unwrap_err()
+            .detail()
+            .starts_with("t: "));
+        assert!(instant("t", "0000-12-31T23:00:00Z").is_err());
+    }
+}
