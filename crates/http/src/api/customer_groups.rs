@@ -15,7 +15,8 @@ use crate::json::present;
 /// Body of `POST /customer/device-groups`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceGroupCreate {
+#[schema(as = DeviceGroupCreate)]
+pub struct DeviceGroupCreateBody {
     /// The group's slug; `grp-` and 8 hex digits are generated when absent or empty.
     /// Letters, digits, `-`, `_`, `.` and `~`; at most 64 characters.
     #[schema(
@@ -41,7 +42,8 @@ pub struct DeviceGroupCreate {
 /// `description: null` clears the description; `name: null` is refused.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceGroupUpdate {
+#[schema(as = DeviceGroupUpdate)]
+pub struct DeviceGroupUpdateBody {
     /// New display name, 1 to 128 characters, unique within the tenant.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
@@ -80,7 +82,8 @@ pub struct DeviceGroupView {
 
 /// `GET /customer/device-groups`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceGroupList {
+#[schema(as = DeviceGroupList)]
+pub struct DeviceGroupListView {
     /// The tenant's groups, ordered by name.
     pub groups: Vec<DeviceGroupView>,
     /// Number of groups in `groups`.
@@ -89,7 +92,8 @@ pub struct DeviceGroupList {
 
 /// Answer of `DELETE /customer/device-groups/{group_id}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceGroupDeleted {
+#[schema(as = DeviceGroupDeleted)]
+pub struct DeviceGroupDeletedView {
     /// The deleted group's slug.
     pub group_id: String,
     /// Always true.
@@ -98,7 +102,8 @@ pub struct DeviceGroupDeleted {
 
 /// `GET /customer/device-groups/{group_id}/devices`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct GroupMembers {
+#[schema(as = GroupMembers)]
+pub struct GroupMembersView {
     /// The group's slug.
     pub group_id: String,
     /// The group's devices, ordered by name.
@@ -109,7 +114,8 @@ pub struct GroupMembers {
 
 /// Answer of adding a device to, or removing it from, a group.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MembershipChanged {
+#[schema(as = MembershipChanged)]
+pub struct MembershipChangedView {
     /// The group's slug.
     pub group_id: String,
     /// The device's UUID.
@@ -141,7 +147,7 @@ pub struct CheckedGroupCreate {
     pub description: Option<Description>,
 }
 
-impl DeviceGroupCreate {
+impl DeviceGroupCreateBody {
     /// # Errors
     /// 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<CheckedGroupCreate, ApiError> {
@@ -167,7 +173,7 @@ fn description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
         .map_err(|e| ApiError::invalid("description", e))
 }
 
-impl DeviceGroupUpdate {
+impl DeviceGroupUpdateBody {
     /// # Errors
     /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<GroupChanges, ApiError> {

@@ -87,7 +87,8 @@ fn enabled_by_default() -> bool {
 /// Body of `POST /customer/maintenance-windows`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MaintenanceWindowCreate {
+#[schema(as = MaintenanceWindowCreate)]
+pub struct MaintenanceWindowCreateBody {
     /// Display name, 1 to 128 characters.
     #[schema(
         example = "Nightly patching",
@@ -125,7 +126,8 @@ pub struct MaintenanceWindowCreate {
 /// others. The result must still be a valid window.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MaintenanceWindowUpdate {
+#[schema(as = MaintenanceWindowUpdate)]
+pub struct MaintenanceWindowUpdateBody {
     /// New name, 1 to 128 characters.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
@@ -200,7 +202,8 @@ pub struct MaintenanceWindowView {
 
 /// `GET /customer/maintenance-windows`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MaintenanceWindowList {
+#[schema(as = MaintenanceWindowList)]
+pub struct MaintenanceWindowListView {
     /// The tenant's windows, latest start first.
     pub windows: Vec<MaintenanceWindowView>,
     /// Number of windows in `windows`.
@@ -209,7 +212,8 @@ pub struct MaintenanceWindowList {
 
 /// Answer of `DELETE /customer/maintenance-windows/{window_id}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct MaintenanceWindowDeleted {
+#[schema(as = MaintenanceWindowDeleted)]
+pub struct MaintenanceWindowDeletedView {
     /// The deleted window's slug.
     pub window_id: String,
     /// Always true.
@@ -328,7 +332,7 @@ fn scope(field: &str, values: Option<&[String]>) -> Result<Option<Vec<ScopeLabel
         .transpose()
 }
 
-impl MaintenanceWindowCreate {
+impl MaintenanceWindowCreateBody {
     /// # Errors
     /// 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<WindowDefinition, ApiError> {
@@ -351,7 +355,7 @@ impl MaintenanceWindowCreate {
     }
 }
 
-impl MaintenanceWindowUpdate {
+impl MaintenanceWindowUpdateBody {
     /// # Errors
     /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<WindowChanges, ApiError> {
@@ -453,7 +457,8 @@ pub struct OccurrenceView {
 
 /// `GET /customer/maintenance-windows/{window_id}/occurrences`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WindowOccurrences {
+#[schema(as = WindowOccurrences)]
+pub struct WindowOccurrencesView {
     /// The window's slug.
     pub window_id: String,
     /// Occurrences ending after `from`, in time order; never overlapping.
@@ -472,7 +477,8 @@ pub struct WindowDeviceView {
 
 /// `GET /customer/maintenance-windows/{window_id}/devices`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct WindowDevices {
+#[schema(as = WindowDevices)]
+pub struct WindowDevicesView {
     /// The window's slug.
     pub window_id: String,
     /// Devices in the window's scope (sites, types, groups), ordered by name.
@@ -484,11 +490,11 @@ pub struct WindowDevices {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::customer_groups::DeviceGroupUpdate;
+    use crate::api::customer_groups::DeviceGroupUpdateBody;
 
     #[test]
     fn an_empty_window_patch_has_no_fields_to_update() {
-        let err = MaintenanceWindowUpdate::default()
+        let err = MaintenanceWindowUpdateBody::default()
             .try_into_domain()
             .unwrap_err();
         assert_eq!(err.detail(), "No fields to update");
@@ -497,7 +503,7 @@ mod tests {
 
     #[test]
     fn null_is_refused_for_fields_that_cannot_be_cleared() {
-        let patch = MaintenanceWindowUpdate {
+        let patch = MaintenanceWindowUpdateBody {
             enabled: Some(None),
             ..Default::default()
         };
@@ -505,7 +511,7 @@ mod tests {
             patch.try_into_domain().unwrap_err().detail(),
             "enabled: must not be null"
         );
-        let patch = DeviceGroupUpdate {
+        let patch = DeviceGroupUpdateBody {
             name: Some(None),
             description: None,
         };

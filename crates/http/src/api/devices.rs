@@ -46,7 +46,8 @@ impl From<DeviceStatus> for DeviceStatusDto {
 /// Body of `POST /api/devices`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceCreate {
+#[schema(as = DeviceCreate)]
+pub struct DeviceCreateBody {
     /// Display name, unique within the tenant; 1 to 100 characters.
     #[schema(
         example = "Temperature Sensor 1",
@@ -90,7 +91,8 @@ pub struct DeviceCreate {
 /// `device_type`, a threshold, or `unit` (to empty), and is refused for `name` and `status`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceUpdate {
+#[schema(as = DeviceUpdate)]
+pub struct DeviceUpdateBody {
     /// New name, 1 to 100 characters.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
@@ -210,7 +212,7 @@ fn label(field: &str, value: Option<&str>) -> Result<Option<ScopeLabel>, ApiErro
         .map_err(|e| ApiError::invalid(field, e))
 }
 
-impl DeviceCreate {
+impl DeviceCreateBody {
     /// # Errors
     /// 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<DeviceSpec, ApiError> {
@@ -231,7 +233,7 @@ impl DeviceCreate {
     }
 }
 
-impl DeviceUpdate {
+impl DeviceUpdateBody {
     /// # Errors
     /// 422 naming the first invalid field. The merged thresholds are checked by the store.
     pub fn try_into_domain(self) -> Result<DeviceChanges, ApiError> {

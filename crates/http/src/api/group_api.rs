@@ -20,7 +20,8 @@ pub const GROUP_API_NAME_MAX: usize = 100;
 /// Body of `POST /api/groups`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GroupCreate {
+#[schema(as = GroupCreate)]
+pub struct GroupCreateBody {
     /// Group name, 1 to 100 characters, unique within the tenant.
     #[schema(
         example = "Building A Sensors",
@@ -45,7 +46,8 @@ pub struct GroupCreate {
 /// member list.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct GroupUpdate {
+#[schema(as = GroupUpdate)]
+pub struct GroupUpdateBody {
     /// New name, 1 to 100 characters.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
@@ -142,7 +144,8 @@ pub struct GroupDetailView {
 
 /// A group in a list.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct GroupListItem {
+#[schema(as = GroupListItem)]
+pub struct GroupListItemView {
     /// Group UUID.
     pub id: Uuid,
     /// The group's slug in the customer API.
@@ -192,7 +195,7 @@ pub struct GroupReadingsView {
     pub total: u64,
 }
 
-impl From<&DeviceGroup> for GroupListItem {
+impl From<&DeviceGroup> for GroupListItemView {
     fn from(g: &DeviceGroup) -> Self {
         Self {
             id: g.id,

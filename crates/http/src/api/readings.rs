@@ -11,7 +11,8 @@ use crate::error::ApiError;
 /// One reading to ingest.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReadingIn {
+#[schema(as = ReadingIn)]
+pub struct ReadingBody {
     /// The device's UUID.
     #[schema(format = Uuid)]
     pub device_id: String,
@@ -27,14 +28,16 @@ pub struct ReadingIn {
 /// Body of `POST /api/readings`: 1 to 10,000 readings, stored all or none.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReadingsIngest {
+#[schema(as = ReadingsIngest)]
+pub struct ReadingsIngestBody {
     /// The readings.
-    pub readings: Vec<ReadingIn>,
+    pub readings: Vec<ReadingBody>,
 }
 
 /// Answer of an ingest.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct IngestAccepted {
+#[schema(as = IngestAccepted)]
+pub struct IngestAcceptedView {
     /// How many readings were stored (readings repeated for the same device and instant within
     /// one request count once: the last one wins).
     pub accepted: usize,
@@ -43,7 +46,8 @@ pub struct IngestAccepted {
 /// Body of `POST /api/devices/{id}/readings`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeviceReadingIn {
+#[schema(as = DeviceReadingIn)]
+pub struct DeviceReadingBody {
     /// The measured value.
     pub value: f64,
     /// When it was measured (RFC 3339); now when absent. At most the allowed skew (300 s by
@@ -64,7 +68,8 @@ pub struct ReadingView {
 
 /// Answer of `POST /api/devices/{id}/readings`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceReadingStored {
+#[schema(as = DeviceReadingStored)]
+pub struct DeviceReadingStoredView {
     /// The device's UUID.
     pub device_id: Uuid,
     /// When it was measured (RFC 3339, UTC).
@@ -76,7 +81,8 @@ pub struct DeviceReadingStored {
 
 /// `GET /api/devices/{id}/readings`: newest first.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DeviceReadings {
+#[schema(as = DeviceReadings)]
+pub struct DeviceReadingsView {
     /// The device's UUID.
     pub device_id: Uuid,
     /// The readings, newest first.

@@ -10,8 +10,8 @@ use ports::{
 use uuid::Uuid;
 
 use crate::api::customer_groups::{
-    DeviceGroupCreate, DeviceGroupDeleted, DeviceGroupList, DeviceGroupUpdate, DeviceGroupView,
-    GroupMembers, MembershipChanged,
+    DeviceGroupCreateBody, DeviceGroupDeletedView, DeviceGroupListView, DeviceGroupUpdateBody,
+    DeviceGroupView, GroupMembersView, MembershipChangedView,
 };
 use crate::api::devices::DeviceView;
 use crate::api::params::ListParams;
@@ -59,7 +59,7 @@ fn unexpected_member_error(id: Uuid) -> ApiError {
     operation_id = "list_customer_device_groups",
     params(ListParams),
     responses(
-        (status = 200, description = "The tenant's groups", body = DeviceGroupList),
+        (status = 200, description = "The tenant's groups", body = DeviceGroupListView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -73,7 +73,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = groups.list_groups(&caller.tenant, &params.query()?).await?;
     let groups: Vec<DeviceGroupView> = page.items.iter().map(DeviceGroupView::from).collect();
-    Ok(HttpResponse::Ok().json(DeviceGroupList {
+    Ok(HttpResponse::Ok().json(DeviceGroupListView {
         total: page.total,
         groups,
     }))
@@ -83,7 +83,7 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/customer/device-groups", tag = "customer: device groups",
     operation_id = "create_customer_device_group",
-    request_body = DeviceGroupCreate,
+    request_body = DeviceGroupCreateBody,
     responses(
         (status = 200, description = "The created group", body = DeviceGroupView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -98,7 +98,7 @@ pub async fn list(
 pub async fn create(
     caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
-    body: JsonBody<DeviceGroupCreate>,
+    body: JsonBody<DeviceGroupCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let checked = body.0.try_into_domain()?;
     let wanted = CreateGroup {
@@ -149,7 +149,7 @@ pub async fn get(
     patch, path = "/customer/device-groups/{group_id}", tag = "customer: device groups",
     operation_id = "update_customer_device_group",
     params(("group_id" = String, Path, description = "The group's slug")),
-    request_body = DeviceGroupUpdate,
+    request_body = DeviceGroupUpdateBody,
     responses(
         (status = 200, description = "The updated group", body = DeviceGroupView),
         (status = 400, description = "`No fields to update`", body = ErrorBody),
@@ -167,7 +167,7 @@ pub async fn update(
     caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
-    body: JsonBody<DeviceGroupUpdate>,
+    body: JsonBody<DeviceGroupUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.0.try_into_domain()?;
     let detail = groups
@@ -188,7 +188,7 @@ pub async fn update(
     operation_id = "delete_customer_device_group",
     params(("group_id" = String, Path, description = "The group's slug")),
     responses(
-        (status = 200, description = "Deleted", body = DeviceGroupDeleted),
+        (status = 200, description = "Deleted", body = DeviceGroupDeletedView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found`", body = ErrorBody),
@@ -206,7 +206,7 @@ pub async fn delete(
         .delete_group(&caller.tenant, &GroupKey::Slug(group_id.clone()))
         .await
         .map_err(lookup_error)?;
-    Ok(HttpResponse::Ok().json(DeviceGroupDeleted {
+    Ok(HttpResponse::Ok().json(DeviceGroupDeletedView {
         group_id: group_id.as_str().to_owned(),
         deleted: true,
     }))
@@ -224,7 +224,7 @@ fn device_or_nil(raw: &str) -> Uuid {
     operation_id = "list_customer_group_devices",
     params(("group_id" = String, Path, description = "The group's slug"), ListParams),
     responses(
-        (status = 200, description = "The group's devices", body = GroupMembers),
+        (status = 200, description = "The group's devices", body = GroupMembersView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`Group not found`", body = ErrorBody),
         (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
@@ -244,7 +244,7 @@ pub async fn members(
         .await
         .map_err(lookup_error)?;
     let page = query.page(detail.members, |m| m.device.spec.name.as_str());
-    Ok(HttpResponse::Ok().json(GroupMembers {
+    Ok(HttpResponse::Ok().json(GroupMembersView {
         group_id: detail.group.group_id.as_str().to_owned(),
         devices: page
             .items
@@ -264,7 +264,7 @@ pub async fn members(
         ("device_id" = String, Path, description = "The device's UUID"),
     ),
     responses(
-        (status = 200, description = "The device is a member", body = MembershipChanged),
+        (status = 200, description = "The device is a member", body = MembershipChangedView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found` or `Device not found`", body = ErrorBody),
@@ -289,7 +289,7 @@ pub async fn add_member(
             }
             MembershipError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Ok().json(MembershipChanged {
+    Ok(HttpResponse::Ok().json(MembershipChangedView {
         group_id: group,
         device_id,
         member: true,
@@ -305,7 +305,7 @@ pub async fn add_member(
         ("device_id" = String, Path, description = "The device's UUID"),
     ),
     responses(
-        (status = 200, description = "The device is no longer a member", body = MembershipChanged),
+        (status = 200, description = "The device is no longer a member", body = MembershipChangedView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found` or `Device not in group`", body = ErrorBody),
@@ -330,7 +330,7 @@ pub async fn remove_member(
             }
             MembershipError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Ok().json(MembershipChanged {
+    Ok(HttpResponse::Ok().json(MembershipChangedView {
         group_id: group,
         device_id,
         member: false,

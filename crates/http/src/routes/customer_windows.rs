@@ -6,9 +6,9 @@ use domain::{Timestamp, WindowSlug, WindowStatus};
 use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
 
 use crate::api::customer_windows::{
-    MaintenanceWindowCreate, MaintenanceWindowDeleted, MaintenanceWindowList,
-    MaintenanceWindowUpdate, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
-    WindowDeviceView, WindowDevices, WindowListParams, WindowOccurrences,
+    MaintenanceWindowCreateBody, MaintenanceWindowDeletedView, MaintenanceWindowListView,
+    MaintenanceWindowUpdateBody, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
+    WindowDeviceView, WindowDevicesView, WindowListParams, WindowOccurrencesView,
 };
 use crate::api::devices::DeviceView;
 use crate::api::params::ListParams;
@@ -38,7 +38,7 @@ fn lookup_error(e: LookupError) -> ApiError {
     operation_id = "list_maintenance_windows",
     params(WindowListParams, ListParams),
     responses(
-        (status = 200, description = "The tenant's windows", body = MaintenanceWindowList),
+        (status = 200, description = "The tenant's windows", body = MaintenanceWindowListView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Unknown `status`; bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -65,7 +65,7 @@ pub async fn list(
         .iter()
         .map(|w| MaintenanceWindowView::at(w, now))
         .collect();
-    Ok(HttpResponse::Ok().json(MaintenanceWindowList {
+    Ok(HttpResponse::Ok().json(MaintenanceWindowListView {
         total: page.total,
         windows,
     }))
@@ -78,7 +78,7 @@ pub async fn list(
     operation_id = "list_maintenance_window_occurrences",
     params(("window_id" = String, Path, description = "The window's slug"), OccurrenceParams),
     responses(
-        (status = 200, description = "The occurrences", body = WindowOccurrences),
+        (status = 200, description = "The occurrences", body = WindowOccurrencesView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
         (status = 422, description = "Bad `from` or `limit`", body = ErrorBody),
@@ -107,7 +107,7 @@ pub async fn occurrences(
             ends_at: o.ends_at.map(Timestamp::get),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(WindowOccurrences {
+    Ok(HttpResponse::Ok().json(WindowOccurrencesView {
         window_id: window_id.as_str().to_owned(),
         occurrences,
     }))
@@ -120,7 +120,7 @@ pub async fn occurrences(
     operation_id = "list_maintenance_window_devices",
     params(("window_id" = String, Path, description = "The window's slug"), ListParams),
     responses(
-        (status = 200, description = "The devices in scope", body = WindowDevices),
+        (status = 200, description = "The devices in scope", body = WindowDevicesView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
@@ -150,7 +150,7 @@ pub async fn devices(
             active_now,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(WindowDevices {
+    Ok(HttpResponse::Ok().json(WindowDevicesView {
         window_id: window_id.as_str().to_owned(),
         total: page.total,
         devices,
@@ -162,7 +162,7 @@ pub async fn devices(
 #[utoipa::path(
     post, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "create_maintenance_window",
-    request_body = MaintenanceWindowCreate,
+    request_body = MaintenanceWindowCreateBody,
     responses(
         (status = 200, description = "The created window", body = MaintenanceWindowView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
@@ -176,7 +176,7 @@ pub async fn devices(
 pub async fn create(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
-    body: JsonBody<MaintenanceWindowCreate>,
+    body: JsonBody<MaintenanceWindowCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let definition = body.0.try_into_domain()?;
     let window = app::windows::create(windows.as_ref(), &caller.tenant, &caller.actor, definition)
@@ -223,7 +223,7 @@ pub async fn get(
     patch, path = "/customer/maintenance-windows/{window_id}", tag = "customer: maintenance windows",
     operation_id = "update_maintenance_window",
     params(("window_id" = String, Path, description = "The window's slug")),
-    request_body = MaintenanceWindowUpdate,
+    request_body = MaintenanceWindowUpdateBody,
     responses(
         (status = 200, description = "The updated window", body = MaintenanceWindowView),
         (status = 400, description = "`No fields to update`", body = ErrorBody),
@@ -240,7 +240,7 @@ pub async fn update(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
-    body: JsonBody<MaintenanceWindowUpdate>,
+    body: JsonBody<MaintenanceWindowUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.0.try_into_domain()?;
     let window = windows
@@ -260,7 +260,7 @@ pub async fn update(
     operation_id = "delete_maintenance_window",
     params(("window_id" = String, Path, description = "The window's slug")),
     responses(
-        (status = 200, description = "Deleted", body = MaintenanceWindowDeleted),
+        (status = 200, description = "Deleted", body = MaintenanceWindowDeletedView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
@@ -278,7 +278,7 @@ pub async fn delete(
         .delete_window(&caller.tenant, &window_id)
         .await
         .map_err(lookup_error)?;
-    Ok(HttpResponse::Ok().json(MaintenanceWindowDeleted {
+    Ok(HttpResponse::Ok().json(MaintenanceWindowDeletedView {
         window_id: window_id.as_str().to_owned(),
         deleted: true,
     }))

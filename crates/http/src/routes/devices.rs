@@ -8,11 +8,11 @@ use ports::{
 };
 use uuid::Uuid;
 
-use crate::api::devices::{threshold_error, DeviceCreate, DeviceUpdate, DeviceView};
-use crate::api::group_api::GroupListItem;
+use crate::api::devices::{threshold_error, DeviceCreateBody, DeviceUpdateBody, DeviceView};
+use crate::api::group_api::GroupListItemView;
 use crate::api::params::{instant, ListParams, ReadingsParams};
 use crate::api::readings::{
-    reading_value, DeviceReadingIn, DeviceReadingStored, DeviceReadings, ReadingView,
+    reading_value, DeviceReadingBody, DeviceReadingStoredView, DeviceReadingsView, ReadingView,
 };
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
@@ -71,7 +71,7 @@ pub async fn list(
 /// Create a device (admin or owner).
 #[utoipa::path(
     post, path = "/api/devices", tag = "devices", operation_id = "create_device",
-    request_body = DeviceCreate,
+    request_body = DeviceCreateBody,
     responses(
         (status = 201, description = "The created device", body = DeviceView),
         (status = 400, description = "The name is taken", body = ErrorBody),
@@ -86,7 +86,7 @@ pub async fn list(
 pub async fn create(
     caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
-    body: JsonBody<DeviceCreate>,
+    body: JsonBody<DeviceCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.0.try_into_domain()?;
     let device = devices
@@ -134,7 +134,7 @@ pub async fn get(
 #[utoipa::path(
     put, path = "/api/devices/{id}", tag = "devices", operation_id = "update_device",
     params(("id" = Uuid, Path, description = "Device UUID")),
-    request_body = DeviceUpdate,
+    request_body = DeviceUpdateBody,
     responses(
         (status = 200, description = "The updated device", body = DeviceView),
         (status = 400, description = "The name is taken", body = ErrorBody),
@@ -151,7 +151,7 @@ pub async fn update(
     caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
     path: web::Path<String>,
-    body: JsonBody<DeviceUpdate>,
+    body: JsonBody<DeviceUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = body.0.try_into_domain()?;
     let device = devices
@@ -196,7 +196,7 @@ pub async fn delete(
     get, path = "/api/devices/{id}/groups", tag = "devices", operation_id = "list_device_groups_of_device",
     params(("id" = Uuid, Path, description = "Device UUID"), ListParams),
     responses(
-        (status = 200, description = "The device's groups", body = Vec<GroupListItem>,
+        (status = 200, description = "The device's groups", body = Vec<GroupListItemView>,
             headers(("X-Total-Count" = u64, description = "Number of matching groups"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
@@ -222,7 +222,7 @@ pub async fn groups(
         .json(
             page.items
                 .iter()
-                .map(GroupListItem::from)
+                .map(GroupListItemView::from)
                 .collect::<Vec<_>>(),
         ))
 }
@@ -233,7 +233,7 @@ pub async fn groups(
     params(("id" = Uuid, Path, description = "Device UUID"), ReadingsParams),
     responses(
         (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `timestamp,value`",
-            content((DeviceReadings = "application/json"), (String = "text/csv"))),
+            content((DeviceReadingsView = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
         (status = 422, description = "Bad `hours`, `limit`, `start_time` or `end_time`", body = ErrorBody),
@@ -269,7 +269,7 @@ pub async fn readings(
             value: p.value,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(DeviceReadings {
+    Ok(HttpResponse::Ok().json(DeviceReadingsView {
         device_id: id,
         total: readings.len() as u64,
         readings,
@@ -282,9 +282,9 @@ pub async fn readings(
 #[utoipa::path(
     post, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "create_device_reading",
     params(("id" = Uuid, Path, description = "Device UUID")),
-    request_body = DeviceReadingIn,
+    request_body = DeviceReadingBody,
     responses(
-        (status = 201, description = "Stored", body = DeviceReadingStored),
+        (status = 201, description = "Stored", body = DeviceReadingStoredView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
@@ -298,7 +298,7 @@ pub async fn record(
     readings: web::Data<dyn ReadingRepository>,
     settings: web::Data<crate::IngestSettings>,
     path: web::Path<String>,
-    body: JsonBody<DeviceReadingIn>,
+    body: JsonBody<DeviceReadingBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = device_id(&path)?;
     let body = body.0;
@@ -321,7 +321,7 @@ pub async fn record(
             IngestError::UnknownDevice(_) => device_not_found(&path),
             IngestError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Created().json(DeviceReadingStored {
+    Ok(HttpResponse::Created().json(DeviceReadingStoredView {
         device_id: id,
         timestamp: reading.timestamp.get(),
         value: reading.value.get(),

@@ -8,8 +8,8 @@ use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, Upda
 use uuid::Uuid;
 
 use crate::api::group_api::{
-    device_ids, group_api_name, group_description, AlertSummaryView, GroupCreate, GroupDetailView,
-    GroupListItem, GroupReadingView, GroupReadingsView, GroupUpdate,
+    device_ids, group_api_name, group_description, AlertSummaryView, GroupCreateBody,
+    GroupDetailView, GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
 };
 use crate::api::params::{not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
@@ -51,7 +51,7 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 /// Create a group, optionally with devices (admin or owner).
 #[utoipa::path(
     post, path = "/api/groups", tag = "groups", operation_id = "create_group",
-    request_body = GroupCreate,
+    request_body = GroupCreateBody,
     responses(
         (status = 201, description = "Group created", body = GroupDetailView),
         (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
@@ -66,7 +66,7 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 pub async fn create(
     caller: Writer<GroupApiWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
-    body: JsonBody<GroupCreate>,
+    body: JsonBody<GroupCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let name = group_api_name(&body.name)?;
@@ -98,7 +98,7 @@ pub async fn create(
     get, path = "/api/groups", tag = "groups", operation_id = "list_groups",
     params(ListParams),
     responses(
-        (status = 200, description = "The tenant's groups, ordered by name", body = Vec<GroupListItem>,
+        (status = 200, description = "The tenant's groups, ordered by name", body = Vec<GroupListItemView>,
             headers(("X-Total-Count" = u64, description = "Number of matching groups"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
@@ -117,7 +117,7 @@ pub async fn list(
         .json(
             page.items
                 .iter()
-                .map(GroupListItem::from)
+                .map(GroupListItemView::from)
                 .collect::<Vec<_>>(),
         ))
 }
@@ -190,7 +190,7 @@ fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
 #[utoipa::path(
     put, path = "/api/groups/{group_id}", tag = "groups", operation_id = "update_group",
     params(("group_id" = Uuid, Path, description = "Group UUID")),
-    request_body = GroupUpdate,
+    request_body = GroupUpdateBody,
     responses(
         (status = 200, description = "Group updated", body = GroupDetailView),
         (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
@@ -207,7 +207,7 @@ pub async fn update(
     caller: Writer<GroupApiWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
-    body: JsonBody<GroupUpdate>,
+    body: JsonBody<GroupUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let key = group_key(&path)?;
     let body = body.0;

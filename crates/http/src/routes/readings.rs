@@ -6,7 +6,7 @@ use ports::{IngestError, ReadingRepository};
 use uuid::Uuid;
 
 use crate::api::params::instant;
-use crate::api::readings::{reading_value, IngestAccepted, ReadingsIngest};
+use crate::api::readings::{reading_value, IngestAcceptedView, ReadingsIngestBody};
 use crate::auth::{DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
@@ -21,9 +21,9 @@ pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// reading re-sent for the same device and instant replaces its value. Bodies up to 4 MiB.
 #[utoipa::path(
     post, path = "/api/readings", tag = "readings", operation_id = "ingest_readings",
-    request_body = ReadingsIngest,
+    request_body = ReadingsIngestBody,
     responses(
-        (status = 201, description = "All readings stored", body = IngestAccepted),
+        (status = 201, description = "All readings stored", body = IngestAcceptedView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
@@ -36,7 +36,7 @@ pub async fn ingest(
     caller: Writer<DataWrites>,
     readings: web::Data<dyn ReadingRepository>,
     settings: web::Data<IngestSettings>,
-    body: JsonBody<ReadingsIngest, INGEST_BODY_LIMIT>,
+    body: JsonBody<ReadingsIngestBody, INGEST_BODY_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
     let incoming = body.0.readings;
     if incoming.len() > domain::reading::MAX_READINGS_PER_BATCH {
@@ -88,5 +88,5 @@ pub async fn ingest(
             IngestError::Store(e) => e.into(),
         })?;
     let accepted = usize::try_from(stored).unwrap_or(usize::MAX);
-    Ok(HttpResponse::Created().json(IngestAccepted { accepted }))
+    Ok(HttpResponse::Created().json(IngestAcceptedView { accepted }))
 }
