@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod group_views;
+pub mod ingest;
 pub mod json;
 pub mod observe;
 pub mod openapi;
@@ -30,6 +31,7 @@ use ports::{
 
 pub use auth::{Authenticator, Caller, Role};
 pub use error::{ApiError, ErrorBody};
+pub use ingest::IngestSettings;
 pub use routes::table::{Route, ROUTES};
 
 /// Everything the handlers need, as ports.
@@ -46,13 +48,6 @@ pub struct AppState {
     /// Set when shutdown begins; `/health/ready` reads it.
     pub readiness: readiness::Readiness,
     pub ingest: IngestSettings,
-}
-
-/// What readings the service admits, beyond their own validity.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IngestSettings {
-    /// How far ahead of the server's clock a reading may be stamped.
-    pub max_future_skew: domain::MaxFutureSkew,
 }
 
 impl AppState {

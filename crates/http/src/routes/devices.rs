@@ -296,7 +296,7 @@ pub async fn readings(
 pub async fn record(
     caller: Writer<DataWrites>,
     readings: web::Data<dyn ReadingRepository>,
-    settings: web::Data<crate::IngestSettings>,
+    settings: web::Data<crate::ingest::IngestSettings>,
     path: web::Path<String>,
     body: JsonBody<DeviceReadingBody>,
 ) -> Result<HttpResponse, ApiError> {

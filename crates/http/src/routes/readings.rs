@@ -9,8 +9,8 @@ use crate::api::params::instant;
 use crate::api::readings::{reading_value, IngestAcceptedView, ReadingsIngestBody};
 use crate::auth::{DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
+use crate::ingest::IngestSettings;
 use crate::json::JsonBody;
-use crate::IngestSettings;
 
 /// Bulk bodies may be larger than the default limit: 10,000 readings of ~100 bytes each.
 pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
