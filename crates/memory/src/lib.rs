@@ -454,6 +454,46 @@ impl DeviceGroupRepository for MemoryStore {
         .ok_or(LookupError::NotFound)
     }
 
+    async fn get_group_row(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+    ) -> Result<DeviceGroup, LookupError> {
+        let group = group.clone();
+        self.read(tenant, move |data| {
+            data.group_index(&group)
+                .map(|index| data.counted(&data.groups[index]))
+        })
+        .await?
+        .flatten()
+        .ok_or(LookupError::NotFound)
+    }
+
+    async fn list_members(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: &ListQuery,
+    ) -> Result<Page<Device>, LookupError> {
+        let (group, query) = (group.clone(), query.clone());
+        self.read(tenant, move |data| {
+            data.group_index(&group).map(|index| {
+                let mut members: Vec<Device> = data
+                    .member_ids(data.groups[index].id)
+                    .filter_map(|id| data.device(id).cloned())
+                    .collect();
+                // Byte order of the names, then id, as PostgreSQL's "C" collation sorts.
+                members.sort_by(|a, b| {
+                    (a.spec.name.as_str(), a.id).cmp(&(b.spec.name.as_str(), b.id))
+                });
+                query.page(members, |d| d.spec.name.as_str())
+            })
+        })
+        .await?
+        .flatten()
+        .ok_or(LookupError::NotFound)
+    }
+
     async fn update_group(
         &self,
         tenant: &TenantId,

@@ -14,10 +14,10 @@ use crate::{
 };
 use domain::{
     Actor, Description, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, GroupChanges,
-    GroupName, GroupSlug, ListQuery, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Reading,
-    ReadingBatch, ReadingQuery, ReadingValue, Recurrence, RecurrenceParts, ScopeLabel, TenantId,
-    Thresholds, Timestamp, Unit, WindowChanges, WindowDefinition, WindowName, WindowSchedule,
-    WindowSlug,
+    GroupName, GroupSlug, ListQuery, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
+    Reading, ReadingBatch, ReadingQuery, ReadingValue, Recurrence, RecurrenceParts, ScopeLabel,
+    TenantId, Thresholds, Timestamp, Unit, WindowChanges, WindowDefinition, WindowName,
+    WindowSchedule, WindowSlug,
 };
 
 /// Declares one `#[tokio::test]` per story of the suite, each on a store of its own, so that a
@@ -60,6 +60,7 @@ macro_rules! contract_tests {
             a_windows_scope_is_its_sites_types_and_groups,
             lists_filter_by_name_and_page,
             group_details_carry_the_windows_that_may_mute_them,
+            group_rows_and_member_pages_read_what_they_answer,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
@@ -74,6 +75,90 @@ macro_rules! contract_tests {
 }
 
 /// A fresh store answers its health check.
+/// The group's own row and a page of its devices, as the customer API answers them, without
+/// reading the whole detail.
+pub async fn group_rows_and_member_pages_read_what_they_answer<S>(store: &S)
+where
+    S: DeviceGroupRepository + DeviceRepository,
+{
+    let t = tenant("contract-rows");
+    let mut ids = Vec::new();
+    for name in ["b-dev", "a-dev", "c-dev"] {
+        let d = new_device(name);
+        store
+            .create_device(&t, &alice(), d.clone())
+            .await
+            .expect("created");
+        ids.push(d.id);
+    }
+    let mut g = new_group("grp-rows", "Rows");
+    g.members = ids;
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
+    store
+        .create_group(&t, &alice(), new_group("grp-empty", "Empty"))
+        .await
+        .expect("created");
+
+    let row = store
+        .get_group_row(&t, &slug_key("grp-rows"))
+        .await
+        .expect("found");
+    assert_eq!((row.id, row.member_count), (g.id, 3));
+    let by_id = store
+        .get_group_row(&t, &GroupKey::Id(g.id))
+        .await
+        .expect("found");
+    assert_eq!(by_id, row);
+
+    let names = |page: &Page<domain::Device>| -> Vec<String> {
+        page.items
+            .iter()
+            .map(|d| d.spec.name.as_str().to_owned())
+            .collect()
+    };
+    let first_two = ListQuery::new(None, Some(2), None).expect("valid");
+    let page = store
+        .list_members(&t, &slug_key("grp-rows"), &first_two)
+        .await
+        .expect("listed");
+    assert_eq!(
+        (names(&page), page.total),
+        (vec!["a-dev".to_owned(), "b-dev".to_owned()], 3)
+    );
+    let named_c = ListQuery::new(Some("C-"), None, Some(0)).expect("valid");
+    let page = store
+        .list_members(&t, &GroupKey::Id(g.id), &named_c)
+        .await
+        .expect("listed");
+    assert_eq!((names(&page), page.total), (vec!["c-dev".to_owned()], 1));
+    let empty = store
+        .list_members(&t, &slug_key("grp-empty"), &ListQuery::default())
+        .await
+        .expect("an empty group is no missing one");
+    assert_eq!((page_len(&empty), empty.total), (0, 0));
+
+    for (who, key) in [
+        (t.clone(), slug_key("grp-none")),
+        (tenant("contract-rows-other"), slug_key("grp-rows")),
+    ] {
+        assert!(matches!(
+            store.get_group_row(&who, &key).await,
+            Err(LookupError::NotFound)
+        ));
+        assert!(matches!(
+            store.list_members(&who, &key, &ListQuery::default()).await,
+            Err(LookupError::NotFound)
+        ));
+    }
+}
+
+fn page_len<T>(page: &Page<T>) -> usize {
+    page.items.len()
+}
+
 pub async fn a_fresh_store_is_healthy<S: HealthProbe>(store: &S) {
     store.check().await.expect("a fresh store is healthy");
 }

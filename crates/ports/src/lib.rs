@@ -202,6 +202,28 @@ pub trait DeviceGroupRepository: Send + Sync {
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError>;
 
+    /// The group's own row (with its member count), without reading its members.
+    ///
+    /// # Errors
+    /// [`LookupError::NotFound`] for a group the tenant does not have.
+    async fn get_group_row(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+    ) -> Result<DeviceGroup, LookupError>;
+
+    /// The page of the group's devices that `query` selects, ordered by name (byte order),
+    /// with the number of all that match.
+    ///
+    /// # Errors
+    /// [`LookupError::NotFound`] for a group the tenant does not have.
+    async fn list_members(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: &ListQuery,
+    ) -> Result<Page<Device>, LookupError>;
+
     /// The group with its members and their latest readings, read in one snapshot.
     ///
     /// # Errors

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use deadpool_postgres::ClientWrapper;
 use domain::{
-    Actor, Description, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, ListQuery,
-    NewDeviceGroup, Page, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
+    Actor, Description, Device, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    ListQuery, NewDeviceGroup, Page, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
@@ -40,6 +40,37 @@ pub(crate) const GET_BY_ID: &str = concat!(
     group_columns!("g"),
     " FROM device_groups g WHERE g.tenant_id = $1 AND g.id = $2"
 );
+const GET_BY_SLUG: &str = concat!(
+    "SELECT ",
+    group_columns!("g"),
+    " FROM device_groups g WHERE g.tenant_id = $1 AND g.group_id = $2"
+);
+/// A page of a group's devices (`$1` tenant, `$2` name filter, `$3` limit, `$4` offset, `$5`
+/// the group's id or, with `by_slug`, its slug) and their count (`$1`, `$2`, `$5`, as `$3`).
+fn members_page_sql(by_slug: bool) -> (String, String) {
+    let group = |n: u8| {
+        if by_slug {
+            format!("(SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = ${n})")
+        } else {
+            format!("${n}::uuid")
+        }
+    };
+    let from = "FROM device_group_members m \
+                JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id";
+    (
+        format!(
+            "SELECT {DEVICE_COLUMNS} {from} WHERE m.tenant_id = $1 AND m.group_id = {} AND {} \
+             ORDER BY d.name COLLATE \"C\", d.id LIMIT $3 OFFSET $4",
+            group(5),
+            name_filter("d.name")
+        ),
+        format!(
+            "SELECT count(*) {from} WHERE m.tenant_id = $1 AND m.group_id = {} AND {}",
+            group(3),
+            name_filter("d.name")
+        ),
+    )
+}
 pub(crate) const FIND_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2";
 const FIND_BY_SLUG: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
 const LOCK_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
@@ -365,6 +396,76 @@ impl DeviceGroupRepository for PgStore {
         Ok(Page {
             items: rows.iter().map(group_from_row).collect::<Result<_, _>>()?,
             total,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn get_group_row(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+    ) -> Result<DeviceGroup, LookupError> {
+        let tx = self.reader(tenant).await?;
+        let tenant_id = tenant.as_str();
+        let (sql, key): (&str, Box<dyn tokio_postgres::types::ToSql + Sync + Send>) = match group {
+            GroupKey::Id(id) => (GET_BY_ID, Box::new(*id)),
+            GroupKey::Slug(slug) => (GET_BY_SLUG, Box::new(slug.as_str().to_owned())),
+        };
+        let statement = tx.prepare(sql).await.map_err(query_error)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, key.as_ref()];
+        let row = tx
+            .run(|client| client.query_opt(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        Ok(group_from_row(&row.ok_or(LookupError::NotFound)?)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn list_members(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: &ListQuery,
+    ) -> Result<Page<Device>, LookupError> {
+        let tx = self.reader(tenant).await?;
+        let (page_sql, count_sql) = members_page_sql(matches!(group, GroupKey::Slug(_)));
+        let (find_sql, key): (&str, Box<dyn tokio_postgres::types::ToSql + Sync + Send>) =
+            match group {
+                GroupKey::Id(id) => (FIND_BY_ID, Box::new(*id)),
+                GroupKey::Slug(slug) => (FIND_BY_SLUG, Box::new(slug.as_str().to_owned())),
+            };
+        let find = tx.prepare(find_sql).await.map_err(query_error)?;
+        let page = tx.prepare(&page_sql).await.map_err(query_error)?;
+        let count = tx.prepare(&count_sql).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let filter = query.name_contains();
+        let limit = query.limit().map(i64::from);
+        let offset = i64::from(query.offset());
+        let key = key.as_ref();
+        // Existence, page and count in one round trip: an unknown group and an empty one differ.
+        let find_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, key];
+        let page_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&tenant_id, &filter, &limit, &offset, key];
+        let count_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&tenant_id, &filter, key];
+        let (found, rows, total) = tx
+            .run(|client| async {
+                tokio::try_join!(
+                    biased;
+                    client.query_opt(&find, &find_params),
+                    client.query(&page, &page_params),
+                    client.query_one(&count, &count_params),
+                )
+            })
+            .await
+            .map_err(query_error)?;
+        if found.is_none() {
+            return Err(LookupError::NotFound);
+        }
+        let total: i64 = total.try_get(0).map_err(query_error)?;
+        Ok(Page {
+            items: rows.iter().map(device_from_row).collect::<Result<_, _>>()?,
+            total: u64::try_from(total).unwrap_or_default(),
         })
     }
 

@@ -137,11 +137,11 @@ pub async fn get(
     groups: web::Data<dyn DeviceGroupRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let detail = groups
-        .get_group(&caller.tenant, &key(&path)?)
+    let group = groups
+        .get_group_row(&caller.tenant, &key(&path)?)
         .await
         .map_err(lookup_error)?;
-    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
+    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
 }
 
 /// Change a group's name or description. Absent fields stay; `description: null` clears it.
@@ -239,18 +239,14 @@ pub async fn members(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let query = params.query()?;
-    let detail = groups
-        .get_group(&caller.tenant, &key(&path)?)
+    let group_id = slug(&path)?;
+    let page = groups
+        .list_members(&caller.tenant, &GroupKey::Slug(group_id.clone()), &query)
         .await
         .map_err(lookup_error)?;
-    let page = query.page(detail.members, |m| m.device.spec.name.as_str());
     Ok(HttpResponse::Ok().json(GroupMembersView {
-        group_id: detail.group.group_id.as_str().to_owned(),
-        devices: page
-            .items
-            .iter()
-            .map(|m| DeviceView::from(&m.device))
-            .collect(),
+        group_id: group_id.as_str().to_owned(),
+        devices: page.items.iter().map(DeviceView::from).collect(),
         total: page.total,
     }))
 }

@@ -53,10 +53,10 @@ async fn getting_a_group_returns_it() {
     let mut mocks = Mocks::new();
     mocks
         .groups
-        .expect_get_group()
+        .expect_get_group_row()
         .withf(|tenant, group_id| is_tenant_a(tenant) && is_slug(group_id, "grp-lobby"))
         .times(1)
-        .returning(|_, _| Ok(stored_detail("grp-lobby", "Lobby")));
+        .returning(|_, _| Ok(stored_detail("grp-lobby", "Lobby").group));
 
     // Act
     let answer = call(mocks, get("/customer/device-groups/grp-lobby")).await;

@@ -1,7 +1,7 @@
 //! Customer API group membership: list, put and remove a group's devices.
 
 use actix_web::http::StatusCode;
-use domain::Thresholds;
+use domain::{ListQuery, Page, Thresholds};
 use ports::MembershipError;
 use serde_json::{json, Value};
 
@@ -16,16 +16,20 @@ async fn listing_a_groups_devices_returns_its_members_by_slug() {
     let mut mocks = Mocks::new();
     mocks
         .groups
-        .expect_get_group()
-        .withf(|tenant, key| is_tenant_a(tenant) && is_slug(key, "grp-lobby"))
+        .expect_list_members()
+        .withf(|tenant, key, query| {
+            is_tenant_a(tenant) && is_slug(key, "grp-lobby") && *query == ListQuery::default()
+        })
         .times(1)
-        .returning(|_, _| {
-            let mut detail = stored_detail("grp-lobby", "Lobby");
-            detail.members = vec![
+        .returning(|_, _, _| {
+            let members = vec![
                 member(DEVICE_A, "Hall sensor", office_thresholds(), Some(20.0)),
                 member(DEVICE_B, "Lobby sensor", Thresholds::default(), None),
             ];
-            Ok(detail)
+            Ok(Page {
+                total: members.len() as u64,
+                items: members.into_iter().map(|m| m.device).collect(),
+            })
         });
 
     // Act

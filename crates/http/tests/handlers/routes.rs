@@ -32,9 +32,9 @@ async fn every_route_answers_through_the_production_route_table() {
         .returning(|_, _, new| Ok(saved_group(new)));
     mocks
         .groups
-        .expect_get_group()
+        .expect_get_group_row()
         .times(1)
-        .returning(|_, _| Ok(stored_detail("grp-lobby", "Lobby")));
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     mocks
         .groups
         .expect_update_group()
@@ -319,8 +319,13 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
     mocks
         .groups
         .expect_get_group()
-        .times(3)
+        .times(2)
         .returning(|_, _| Ok(api_group(vec![])));
+    mocks
+        .groups
+        .expect_list_members()
+        .times(1)
+        .returning(|_, _, _| Ok(page(Vec::new())));
     mocks
         .groups
         .expect_add_member()
@@ -516,8 +521,18 @@ async fn an_unknown_id_answers_404_naming_what_is_missing_on_every_route_that_ta
     mocks
         .groups
         .expect_get_group()
-        .times(4)
+        .times(2)
         .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .groups
+        .expect_get_group_row()
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .groups
+        .expect_list_members()
+        .times(1)
+        .returning(|_, _, _| Err(LookupError::NotFound));
     mocks
         .groups
         .expect_update_group()

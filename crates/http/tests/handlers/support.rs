@@ -114,6 +114,8 @@ impl Mocks {
         m.groups.expect_list_groups().never();
         m.groups.expect_create_group().never();
         m.groups.expect_get_group().never();
+        m.groups.expect_get_group_row().never();
+        m.groups.expect_list_members().never();
         m.groups.expect_update_group().never();
         m.groups.expect_delete_group().never();
         m.groups.expect_add_member().never();
