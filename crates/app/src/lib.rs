@@ -6,6 +6,7 @@
 //! no framework: the HTTP adapter parses, calls a use case here, and maps its answer.
 #![forbid(unsafe_code)]
 
+pub mod devices;
 pub mod groups;
 pub mod readings;
 pub mod windows;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::devices::DeviceView;
-use super::params::not_null;
+use super::params::{description, not_null};
 use crate::error::ApiError;
 use crate::json::present;
 
@@ -164,13 +164,6 @@ impl DeviceGroupCreateBody {
             description: description(self.description.as_deref())?,
         })
     }
-}
-
-fn description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
-    value
-        .map(Description::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid("description", e))
 }
 
 impl DeviceGroupUpdateBody {

@@ -1,9 +1,7 @@
 //! Wire shapes of the Group API (seed 002), `/api/groups`: groups by UUID with their devices,
 //! alert summary and readings, and their conversion to and from the domain.
 
-use domain::{
-    AlertStatus, AlertSummary, Description, DeviceGroup, GroupDetail, GroupName, Timestamp,
-};
+use domain::{AlertStatus, AlertSummary, DeviceGroup, GroupDetail, GroupName, Timestamp};
 use ports::GroupReading;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -279,13 +277,6 @@ pub(crate) fn group_api_name(value: &str) -> Result<GroupName, ApiError> {
         ));
     }
     GroupName::parse(value).map_err(|e| ApiError::invalid("name", e))
-}
-
-pub(crate) fn group_description(value: Option<&str>) -> Result<Option<Description>, ApiError> {
-    value
-        .map(Description::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid("description", e))
 }
 
 /// Parses device ids: a malformed one is 400 `GROUP_003`. Repeats are dropped.

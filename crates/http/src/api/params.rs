@@ -134,6 +134,17 @@ pub fn instant(field: &str, value: &str) -> Result<Timestamp, ApiError> {
     Timestamp::new(parsed).map_err(|e| ApiError::invalid(field, e))
 }
 
+/// A group's description, in either API family: 422 naming `description` when invalid.
+///
+/// # Errors
+/// 422 naming `description`.
+pub(crate) fn description(value: Option<&str>) -> Result<Option<domain::Description>, ApiError> {
+    value
+        .map(domain::Description::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("description", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

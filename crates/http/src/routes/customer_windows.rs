@@ -136,23 +136,27 @@ pub async fn devices(
 ) -> Result<HttpResponse, ApiError> {
     let window_id = slug(&path)?;
     let query = params.query()?;
-    let (window, devices) = windows
-        .window_devices(&caller.tenant, &window_id)
-        .await
-        .map_err(lookup_error)?;
-    let active_now = window.definition.is_active(Timestamp::now());
-    let page = query.page(devices, |d| d.spec.name.as_str());
-    let devices: Vec<WindowDeviceView> = page
+    let scope = app::windows::scope_page(
+        windows.as_ref(),
+        &caller.tenant,
+        &window_id,
+        &query,
+        Timestamp::now(),
+    )
+    .await
+    .map_err(lookup_error)?;
+    let devices: Vec<WindowDeviceView> = scope
+        .devices
         .items
         .iter()
         .map(|d| WindowDeviceView {
             device: DeviceView::from(d),
-            active_now,
+            active_now: scope.active,
         })
         .collect();
     Ok(HttpResponse::Ok().json(WindowDevicesView {
         window_id: window_id.as_str().to_owned(),
-        total: page.total,
+        total: scope.devices.total,
         devices,
     }))
 }

@@ -212,11 +212,10 @@ pub async fn groups(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let query = params.query()?;
-    let groups = devices
-        .groups_of_device(&caller.tenant, device_id(&path)?)
-        .await
-        .map_err(lookup(&path))?;
-    let page = query.page(groups, |g| g.name.as_str());
+    let page =
+        app::devices::groups_page(devices.as_ref(), &caller.tenant, device_id(&path)?, &query)
+            .await
+            .map_err(lookup(&path))?;
     Ok(HttpResponse::Ok()
         .insert_header((TOTAL_COUNT, page.total))
         .json(
@@ -288,7 +287,7 @@ pub async fn readings(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
-        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid body, or `timestamp` more than `IOT_MAX_FUTURE_SKEW_SECS` (default 300 s) ahead of the server's clock; `detail` names the field", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -8,10 +8,10 @@ use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, Upda
 use uuid::Uuid;
 
 use crate::api::group_api::{
-    device_ids, group_api_name, group_description, AlertSummaryView, GroupCreateBody,
-    GroupDetailView, GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
+    device_ids, group_api_name, AlertSummaryView, GroupCreateBody, GroupDetailView,
+    GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
 };
-use crate::api::params::{not_null, ListParams, ReadingsParams};
+use crate::api::params::{description, not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
 use crate::error::{ApiError, ErrorBody, GroupApiCode};
 use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEMBERS};
@@ -70,7 +70,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let name = group_api_name(&body.name)?;
-    let description = group_description(body.description.as_deref())?;
+    let description = description(body.description.as_deref())?;
     let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
     let wanted = CreateGroup {
         group_id: None,
@@ -217,7 +217,7 @@ pub async fn update(
         name: name.map(|n| group_api_name(&n)).transpose()?,
         description: body
             .description
-            .map(|d| group_description(d.as_deref()))
+            .map(|d| description(d.as_deref()))
             .transpose()?,
         members: device_ids_given.map(|ids| device_ids(&ids)).transpose()?,
     };

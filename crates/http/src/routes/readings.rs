@@ -27,7 +27,7 @@ pub const INGEST_BODY_LIMIT: usize = 4 * 1024 * 1024;
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 413, description = "Body over 4 MiB", body = ErrorBody),
-        (status = 422, description = "A reading is invalid or names an unknown device; nothing stored", body = ErrorBody),
+        (status = 422, description = "A reading is invalid, stamped more than `IOT_MAX_FUTURE_SKEW_SECS` (default 300 s) ahead of the server's clock, or names an unknown device; nothing stored", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
