@@ -1100,6 +1100,7 @@ on_both_stores! {
                 let name = unknown.split('=').next().unwrap();
                 let detail = reply.json["detail"].as_str().unwrap_or_default();
                 assert!(detail.starts_with(&format!("{name}: unknown query parameter")), "{method} {target}: {detail}");
+                assert!(reply.headers.contains_key("x-request-id"), "{method} {target}: the refusal carries a request id");
             }
         }
         // The parameters a route declares still work, in any order.

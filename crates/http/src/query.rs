@@ -2,11 +2,12 @@
 //! it, so a client never believes a misspelt filter applied, and nothing a client invents
 //! reaches a handler (or a cache key).
 
-use std::future::{ready, Ready};
+use std::future::ready;
 use std::sync::Arc;
 
+use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use futures_util::future::Either;
+use futures_util::future::LocalBoxFuture;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
@@ -68,20 +69,27 @@ impl QueryKeys {
     }
 }
 
-/// What [`only`] answers: the refusal at once, or the route's own answer.
-pub type Checked<S, B> = Either<
-    Ready<Result<ServiceResponse<B>, actix_web::Error>>,
-    <S as Service<ServiceRequest>>::Future,
->;
+/// What [`only`] answers: the route's own answer, or the refusal as an answer (not an error),
+/// so the middlewares around it (request id, metrics) treat it as any other.
+pub type Checked<B> =
+    LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>;
 
 /// A resource middleware refusing a request whose query string holds a parameter outside `keys`.
-pub fn only<S, B>(keys: QueryKeys) -> impl Fn(ServiceRequest, &S) -> Checked<S, B> + Clone + 'static
+pub fn only<S, B>(keys: QueryKeys) -> impl Fn(ServiceRequest, &S) -> Checked<B> + Clone + 'static
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: 'static,
 {
     move |req, srv| match keys.check(req.query_string()) {
-        Ok(()) => Either::Right(srv.call(req)),
-        Err(e) => Either::Left(ready(Err(e.into()))),
+        Ok(()) => {
+            let answer = srv.call(req);
+            Box::pin(async move { answer.await.map(ServiceResponse::map_into_left_body) })
+        }
+        Err(e) => {
+            let refused = req.error_response(e).map_into_right_body();
+            Box::pin(ready(Ok(refused)))
+        }
     }
 }
 

@@ -742,3 +742,58 @@ async fn readiness_answers_503_with_a_json_detail_while_shutdown_drains() {
     assert!(ready.detail().contains("shutting down"), "{}", ready.text());
     assert_eq!(live.status, StatusCode::OK);
 }
+
+/// A request path for a route template: each `{param}` filled with a value of its kind.
+fn sample_path(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| match segment {
+            "{group_id}" if template.starts_with("/customer") => "grp-lobby".to_owned(),
+            "{window_id}" => "mw-0000abcd".to_owned(),
+            s if s.starts_with('{') => DEVICE_A.to_owned(),
+            s => s.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[actix_web::test]
+async fn every_route_of_the_table_answers_405_with_its_allow_header_to_any_other_method() {
+    // Arrange: the routes as the table lists them; no port may be called.
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let mut cases = Vec::new();
+    for route in http_api::ROUTES {
+        for method in methods.iter().filter(|m| !route.methods.contains(m)) {
+            let request = TestRequest::default()
+                .method(method.parse().expect("a method"))
+                .uri(&sample_path(route.path));
+            cases.push((
+                format!("{method} {}", route.path),
+                route.methods.join(", "),
+                request,
+            ));
+        }
+    }
+    assert!(cases.len() > 40, "every route leaves some method out");
+    let expected: Vec<(String, String)> = cases
+        .iter()
+        .map(|(l, a, _)| (l.clone(), a.clone()))
+        .collect();
+
+    // Act
+    let answers = call_all(
+        Mocks::untouchable(),
+        cases.into_iter().map(|(_, _, r)| r).collect(),
+    )
+    .await;
+
+    // Assert
+    for ((label, allow), answer) in expected.iter().zip(&answers) {
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{label}");
+        assert_eq!(
+            answer.header(header::ALLOW),
+            Some(allow.as_str()),
+            "{label}"
+        );
+    }
+}
