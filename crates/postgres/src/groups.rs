@@ -262,7 +262,26 @@ async fn load_detail(
         .fetch(tx, &[&tenant_id, &id])
         .await
         .map_err(query_error)?;
-    decode_detail(rows)
+    decode_detail_off_io(rows).await
+}
+
+/// Member rows, or window rows (each with up to 3,000 list entries to parse), beyond which
+/// decoding is worth moving off the I/O thread, which other requests' connections share.
+const DECODE_OFF_IO_ROWS: usize = 512;
+const DECODE_OFF_IO_WINDOWS: usize = 32;
+
+/// [`decode_detail`], on the blocking pool for a large detail: a tenant with many windows of
+/// long lists must not stall the other requests of this thread.
+async fn decode_detail_off_io(rows: DetailRows) -> Result<Option<GroupDetail>, StoreError> {
+    let (_, windows, _, members, memberships) = &rows;
+    if windows.len() <= DECODE_OFF_IO_WINDOWS
+        && members.len() + memberships.len() <= DECODE_OFF_IO_ROWS
+    {
+        return decode_detail(rows);
+    }
+    tokio::task::spawn_blocking(move || decode_detail(rows))
+        .await
+        .map_err(|e| StoreError::Unknown(anyhow::anyhow!("decoding a group detail failed: {e}")))?
 }
 
 /// The detail from its rows; `None` when the group row is missing.
@@ -529,7 +548,7 @@ impl DeviceGroupRepository for PgStore {
                     .run(|client| statements.fetch(client, &params))
                     .await
                     .map_err(query_error)?;
-                decode_detail(rows)?
+                decode_detail_off_io(rows).await?
             }
             GroupKey::Slug(_) => {
                 let tx = self.begin(tenant).await?;
