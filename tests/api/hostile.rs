@@ -1103,6 +1103,19 @@ on_both_stores! {
                 assert!(reply.headers.contains_key("x-request-id"), "{method} {target}: the refusal carries a request id");
             }
         }
+        // The token and the role are judged first: 401 without a token, 403 for a write the role
+        // may not make, whatever the query string holds.
+        let viewer = token("acme", &["viewer"]);
+        let reply = send(&app, None, Method::GET, "/api/groups?bogus=1", None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+        let reply = send(&app, Some(&viewer), Method::DELETE, &format!("/api/groups/{g}?bogus=1"), None).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+        let reply = send(&app, Some(&viewer), Method::POST, "/customer/device-groups?x=1", Some(br#"{"name": "V"}"#.to_vec())).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
+        // A write takes no query parameters, not even those its path's reads declare.
+        let reply = send(&app, Some(&f.admin), Method::POST, "/customer/device-groups?limit=5", Some(br#"{"name": "Paged"}"#.to_vec())).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text);
+        assert!(reply.json["detail"].as_str().unwrap_or_default().starts_with("limit: unknown query parameter"), "{}", reply.text);
         // The parameters a route declares still work, in any order.
         let reply = send(&app, Some(&f.admin), Method::GET, &format!("/api/groups/{g}/readings?limit=5&hours=2"), None).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);

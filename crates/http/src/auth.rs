@@ -128,20 +128,29 @@ impl Authenticator {
     }
 }
 
+/// The caller the request's token proves (401 when it proves none).
+fn authenticated(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let Some(authenticator) = req.app_data::<web::Data<Authenticator>>() else {
+        tracing::error!("no Authenticator registered in app data");
+        return Err(ApiError::unauthorized("Not authenticated"));
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    authenticator.authenticate(header)
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
+    /// The token first (401), then the query string (422).
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(authenticator) = req.app_data::<web::Data<Authenticator>>() else {
-            tracing::error!("no Authenticator registered in app data");
-            return ready(Err(ApiError::unauthorized("Not authenticated")));
-        };
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        ready(authenticator.authenticate(header))
+        ready(authenticated(req).and_then(|caller| {
+            crate::query::check_request(req)?;
+            Ok(caller)
+        }))
     }
 }
 
@@ -214,19 +223,18 @@ impl<P: WritePolicy> FromRequest for Writer<P> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let result = Caller::from_request(req, payload)
-            .into_inner()
-            .and_then(|caller| {
-                if caller.has_any_role(P::ROLES) {
-                    Ok(Self {
-                        caller,
-                        policy: std::marker::PhantomData,
-                    })
-                } else {
-                    Err(P::refusal())
-                }
-            });
+    /// The token first (401), then the role (403), then the query string (422).
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = authenticated(req).and_then(|caller| {
+            if !caller.has_any_role(P::ROLES) {
+                return Err(P::refusal());
+            }
+            crate::query::check_request(req)?;
+            Ok(Self {
+                caller,
+                policy: std::marker::PhantomData,
+            })
+        });
         ready(result)
     }
 }

@@ -2,12 +2,12 @@
 //! it, so a client never believes a misspelt filter applied, and nothing a client invents
 //! reaches a handler (or a cache key).
 
-use std::future::ready;
+use std::future::{ready, Ready};
 use std::sync::Arc;
 
-use actix_web::body::EitherBody;
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use futures_util::future::LocalBoxFuture;
+use actix_web::dev::Payload;
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, HttpRequest};
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
@@ -69,27 +69,35 @@ impl QueryKeys {
     }
 }
 
-/// What [`only`] answers: the route's own answer, or the refusal as an answer (not an error),
-/// so the middlewares around it (request id, metrics) treat it as any other.
-pub type Checked<B> =
-    LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>;
+/// Checks `req`'s query string against the parameters its route declares (registered as the
+/// resource's app data by the route table). Only reads take parameters: a write's query string
+/// must be empty. Run by the [`crate::Caller`] and [`crate::auth::Writer`] extractors after the
+/// token and the role, so a refused caller hears 401 or 403 first; [`KnownQuery`] runs it on the
+/// routes that need no token.
+///
+/// # Errors
+/// 422 naming the first undeclared parameter.
+pub fn check_request(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(keys) = req.app_data::<web::Data<QueryKeys>>() else {
+        return Ok(());
+    };
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        keys.check(req.query_string())
+    } else {
+        QueryKeys::none().check(req.query_string())
+    }
+}
 
-/// A resource middleware refusing a request whose query string holds a parameter outside `keys`.
-pub fn only<S, B>(keys: QueryKeys) -> impl Fn(ServiceRequest, &S) -> Checked<B> + Clone + 'static
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    S::Future: 'static,
-    B: 'static,
-{
-    move |req, srv| match keys.check(req.query_string()) {
-        Ok(()) => {
-            let answer = srv.call(req);
-            Box::pin(async move { answer.await.map(ServiceResponse::map_into_left_body) })
-        }
-        Err(e) => {
-            let refused = req.error_response(e).map_into_right_body();
-            Box::pin(ready(Ok(refused)))
-        }
+/// A query string holding only the parameters the route declares, for routes without a token.
+#[derive(Debug)]
+pub struct KnownQuery;
+
+impl FromRequest for KnownQuery {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(check_request(req).map(|()| Self))
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ErrorBody;
+use crate::query::KnownQuery;
 use crate::readiness::Readiness;
 
 /// The rendered OpenAPI document, served by [`openapi_json`]. Kept here, not in `openapi`, so
@@ -26,7 +27,7 @@ pub struct Health {
     responses((status = 200, description = "The process runs", body = Health)),
     security(())
 )]
-pub async fn live() -> HttpResponse {
+pub async fn live(_query: KnownQuery) -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
@@ -42,6 +43,7 @@ pub async fn live() -> HttpResponse {
     security(())
 )]
 pub async fn ready(
+    _query: KnownQuery,
     probe: web::Data<dyn HealthProbe>,
     readiness: web::Data<Readiness>,
 ) -> HttpResponse {
@@ -70,7 +72,7 @@ pub async fn ready(
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)),
     security(())
 )]
-pub async fn openapi_json(spec: web::Data<SpecJson>) -> HttpResponse {
+pub async fn openapi_json(_query: KnownQuery, spec: web::Data<SpecJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(spec.0.clone())
@@ -83,7 +85,7 @@ pub async fn openapi_json(spec: web::Data<SpecJson>) -> HttpResponse {
     responses((status = 200, description = "An HTML page rendering this document", content_type = "text/html", body = String)),
     security(())
 )]
-pub async fn docs() -> HttpResponse {
+pub async fn docs(_query: KnownQuery) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .body(DOCS_PAGE)

@@ -1,6 +1,6 @@
 //! The one route table: each path with the query parameters it takes and its method → handler
-//! pairs. It drives the actix configuration (with each resource's `Allow` header and its strict
-//! query check), the OpenAPI paths and [`ROUTES`], which tests iterate. Adding an endpoint is
+//! pairs. It drives the actix configuration (with each resource's `Allow` header and the query
+//! parameters its reads declare, checked by the caller extractors), the OpenAPI paths and [`ROUTES`], which tests iterate. Adding an endpoint is
 //! one row here (and its `#[utoipa::path]` annotation).
 
 use actix_web::http::header::{HeaderValue, ALLOW};
@@ -10,7 +10,7 @@ use super::{customer_groups, customer_windows, devices, groups, meta, readings};
 use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
 use crate::api::params::{ListParams, ReadingsParams};
 use crate::error::ErrorBody;
-use crate::query::{self, QueryKeys};
+use crate::query::QueryKeys;
 
 /// A row of the route table: a path and the methods it answers.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +53,7 @@ macro_rules! route_table {
             $(
                 cfg.service(
                     web::resource($path)
-                        .wrap_fn(query::only($keys))
+                        .app_data(web::Data::new($keys))
                         $( .route(web::$method().to($($handler)::+)) )+
                         .default_service(not_allowed(&[ $( method_name!($method) ),+ ])),
                 );
