@@ -145,7 +145,8 @@ struct TenantData {
     /// `member_count` is not kept here; it is counted from `members` when read.
     groups: Vec<DeviceGroup>,
     windows: Vec<MaintenanceWindow>,
-    devices: Vec<Device>,
+    /// By id: members, readings and scopes look devices up one by one.
+    devices: HashMap<Uuid, Device>,
     /// (group id, device id)
     members: BTreeSet<(Uuid, Uuid)>,
     readings: BTreeMap<(Uuid, Timestamp), f64>,
@@ -161,7 +162,7 @@ impl TenantData {
     }
 
     fn device(&self, id: Uuid) -> Option<&Device> {
-        self.devices.iter().find(|d| d.id == id)
+        self.devices.get(&id)
     }
 
     fn member_range(group: Uuid) -> std::ops::RangeInclusive<(Uuid, Uuid)> {
@@ -675,7 +676,7 @@ impl DeviceRepository for MemoryStore {
         let query = query.clone();
         let page = self
             .read(tenant, move |data| {
-                let mut devices = data.devices.clone();
+                let mut devices: Vec<Device> = data.devices.values().cloned().collect();
                 devices.sort_by(|a, b| a.spec.name.as_str().cmp(b.spec.name.as_str()));
                 query.page(devices, |d| d.spec.name.as_str())
             })
@@ -694,7 +695,7 @@ impl DeviceRepository for MemoryStore {
     ) -> Result<Device, CreateDeviceError> {
         let actor = actor.clone();
         self.write_adding(tenant, move |data, usage| {
-            if data.devices.iter().any(|d| d.spec.name == device.spec.name) {
+            if data.devices.values().any(|d| d.spec.name == device.spec.name) {
                 return Err(CreateDeviceError::NameTaken(device.spec.name));
             }
             usage.devices.reserve(1)?;
@@ -707,7 +708,7 @@ impl DeviceRepository for MemoryStore {
                 created_by: actor.clone(),
                 updated_by: actor,
             };
-            data.devices.push(stored.clone());
+            data.devices.insert(stored.id, stored.clone());
             Ok(stored)
         })
         .await?
@@ -729,21 +730,22 @@ impl DeviceRepository for MemoryStore {
     ) -> Result<Device, UpdateDeviceError> {
         let actor = actor.clone();
         self.write(tenant, move |data, _| {
-            let index = data
-                .devices
-                .iter()
-                .position(|d| d.id == id)
-                .ok_or(UpdateDeviceError::NotFound)?;
+            if !data.devices.contains_key(&id) {
+                return Err(UpdateDeviceError::NotFound);
+            }
             if let Some(name) = &changes.name {
                 if data
                     .devices
-                    .iter()
+                    .values()
                     .any(|d| &d.spec.name == name && d.id != id)
                 {
                     return Err(UpdateDeviceError::NameTaken(name.clone()));
                 }
             }
-            let device = &mut data.devices[index];
+            let device = data
+                .devices
+                .get_mut(&id)
+                .ok_or(UpdateDeviceError::NotFound)?;
             device.spec = device.spec.apply(changes)?;
             device.updated_at = now_after(device.updated_at);
             device.updated_by = actor;
@@ -755,12 +757,7 @@ impl DeviceRepository for MemoryStore {
 
     async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError> {
         self.write(tenant, move |data, usage| {
-            let index = data
-                .devices
-                .iter()
-                .position(|d| d.id == id)
-                .ok_or(LookupError::NotFound)?;
-            data.devices.remove(index);
+            data.devices.remove(&id).ok_or(LookupError::NotFound)?;
             let members = data.members.len();
             data.members.retain(|(_, d)| *d != id);
             let readings = data.readings.len();
@@ -1012,7 +1009,7 @@ fn scope_of(data: &TenantData, window: &MaintenanceWindow) -> Vec<Device> {
     let groups = data.groups_by_device();
     let mut devices: Vec<Device> = data
         .devices
-        .iter()
+        .values()
         .filter(|device| {
             d.in_scope(
                 device.spec.site_id.as_ref(),
