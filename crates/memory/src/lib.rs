@@ -695,7 +695,11 @@ impl DeviceRepository for MemoryStore {
     ) -> Result<Device, CreateDeviceError> {
         let actor = actor.clone();
         self.write_adding(tenant, move |data, usage| {
-            if data.devices.values().any(|d| d.spec.name == device.spec.name) {
+            if data
+                .devices
+                .values()
+                .any(|d| d.spec.name == device.spec.name)
+            {
                 return Err(CreateDeviceError::NameTaken(device.spec.name));
             }
             usage.devices.reserve(1)?;
