@@ -140,43 +140,54 @@ pub async fn get(
     views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = group_key(&path)?;
-    let key = Key::group(&caller.tenant, &group, View::Detail);
+    group_view(
+        &caller,
+        groups.as_ref(),
+        &views,
+        &path,
+        View::Detail,
+        |detail, now| {
+            // Sized for the members up front: a large group's body is megabytes, and growing it by
+            // doubling copies it over and over.
+            let mut body = Vec::with_capacity(512 + 160 * detail.members.len());
+            serde_json::to_writer(&mut body, &GroupDetailView::at(detail, now))?;
+            Ok(body)
+        },
+    )
+    .await
+}
+
+/// The JSON `view` of the group at `path`: kept, or read and rendered by `render` off the I/O
+/// thread, valid until a window starts or ends and worth keeping for a large group.
+async fn group_view(
+    caller: &Caller,
+    groups: &dyn DeviceGroupRepository,
+    views: &GroupViews,
+    path: &str,
+    view: View,
+    render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let group = group_key(path)?;
+    let key = Key::group(&caller.tenant, &group, view);
     let body = views
         .get_or_render(key, || async {
             let detail = groups
                 .get_group(&caller.tenant, &group)
                 .await
-                .map_err(lookup(&path))?;
-            render_group(detail, |detail, now| {
-                // Sized for the members up front: a large group's body is megabytes, and
-                // growing it by doubling copies it over and over.
-                let mut body = Vec::with_capacity(512 + 160 * detail.members.len());
-                serde_json::to_writer(&mut body, &GroupDetailView::at(detail, now))?;
-                Ok(body)
+                .map_err(lookup(path))?;
+            let now = Timestamp::now();
+            off_io_thread(move || {
+                let body = render(&detail, now).map_err(|e| ApiError::internal(e.into()))?;
+                Ok::<_, ApiError>(Rendered {
+                    body: body.into(),
+                    valid_until: detail.next_change(now),
+                    worth_keeping: detail.members.len() >= MIN_MEMBERS,
+                })
             })
-            .await
+            .await?
         })
         .await?;
     Ok(json_body(body))
-}
-
-/// Renders a view of `detail` off the I/O thread, valid until a window starts or ends and worth
-/// keeping for a large group.
-async fn render_group(
-    detail: GroupDetail,
-    render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>> + Send + 'static,
-) -> Result<Rendered, ApiError> {
-    let now = Timestamp::now();
-    off_io_thread(move || {
-        let body = render(&detail, now).map_err(|e| ApiError::internal(e.into()))?;
-        Ok(Rendered {
-            body: body.into(),
-            valid_until: detail.next_change(now),
-            worth_keeping: detail.members.len() >= MIN_MEMBERS,
-        })
-    })
-    .await?
 }
 
 fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
@@ -349,19 +360,13 @@ pub async fn alerts(
     views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let group = group_key(&path)?;
-    let key = Key::group(&caller.tenant, &group, View::Alerts);
-    let body = views
-        .get_or_render(key, || async {
-            let detail = groups
-                .get_group(&caller.tenant, &group)
-                .await
-                .map_err(lookup(&path))?;
-            render_group(detail, |detail, now| {
-                serde_json::to_vec(&AlertSummaryView::from(detail.summary(now)))
-            })
-            .await
-        })
-        .await?;
-    Ok(json_body(body))
+    group_view(
+        &caller,
+        groups.as_ref(),
+        &views,
+        &path,
+        View::Alerts,
+        |detail, now| serde_json::to_vec(&AlertSummaryView::from(detail.summary(now))),
+    )
+    .await
 }
