@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns the raw output of scripts/bench/run.sh (wrk BENCH_RESULT lines, pgbench summaries, psql
-\\timing of the COPY reference, EXPLAIN output, VmHWM) into BENCHMARKS.md. Standard library only.
+\\timing of the COPY reference, EXPLAIN output, VmHWM, the ingest-while-reading writer's summary and
+per-batch log against the measured runs' spans) into BENCHMARKS.md. Standard library only.
 
 Usage: report.py --results DIR --out BENCHMARKS.md
 """
@@ -11,6 +12,11 @@ import os
 import re
 
 BULK = 10_000
+# The scenarios of the ingest-while-reading phase (run.sh: ingest_reads, "_ingest" appended).
+INGEST_READS = ["device_get_ingest", "group_alerts_ingest", "group_detail_large_ingest",
+                "group_detail_small_ingest", "group_list_ingest"]
+# The writer is said to have held its pace when it reached this share of it in every run.
+WRITER_HELD = 0.95
 
 
 def read(path):
@@ -56,6 +62,35 @@ def copy_ref(results):
     return {"rows": n, "copy_ms": times[1], "insert_ms": times[2], "rows_per_s": n / secs}
 
 
+def windows(results):
+    """The wall-clock span of each measured wrk run, by scenario (run.sh's windows.txt)."""
+    out = {}
+    for line in read(os.path.join(results, "windows.txt")).splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            out[parts[0]] = (float(parts[1]), float(parts[2]))
+    return out
+
+
+def writer_batches(results):
+    """The writer's batches: (end epoch s, status, latency ms, readings accepted)."""
+    out = []
+    for line in read(os.path.join(results, "writer_batches.txt")).splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            out.append((float(parts[0]), int(parts[1]), float(parts[2]), int(parts[3])))
+    return out
+
+
+def writer_during(batches, span):
+    """What the writer achieved within a measured run: readings/s accepted, batches not 2xx."""
+    if not span or span[1] <= span[0]:
+        return None
+    inside = [b for b in batches if span[0] <= b[0] <= span[1]]
+    return {"readings_per_s": sum(b[3] for b in inside) / (span[1] - span[0]),
+            "failed": sum(1 for b in inside if not 200 <= b[1] < 300), "batches": len(inside)}
+
+
 def fmt(x, nd=1):
     if x is None:
         return "—"
@@ -91,11 +126,23 @@ def main():
         "single_ingest", "bulk_ingest", "group_detail_large.double",
         "device_get.norls", "group_list.norls", "group_readings_large.norls",
         "group_detail_large_unkept", "group_alerts_unkept", "group_readings_small_unkept",
-        "group_readings_large_unkept", "group_detail_large_unkept.double"]}
+        "group_readings_large_unkept", "group_detail_large_unkept.double",
+        *INGEST_READS]}
     P = {n: pgbench(R, n) for n in [
         "device_get", "group_list", "group_detail_small", "group_detail_large", "group_readings_small",
         "group_readings_large", "device_readings", "single_ingest", "device_get.norls"]}
     C = copy_ref(R)
+    writer = json.loads(read(os.path.join(R, "writer.json")) or "null")
+    spans, batches = windows(R), writer_batches(R)
+    under = {n: writer_during(batches, spans.get(n)) for n in INGEST_READS}
+    target_rate = writer["target_readings_per_s"] if writer else (float(meta["ingest_rate"]) if "ingest_rate" in meta else None)
+    # The lowest rate the writer reached in a measured run: below WRITER_HELD of its target the
+    # rows under ingest measured a lighter load than they say, and the report says so.
+    held_rates = [u["readings_per_s"] for u in under.values() if u]
+    writer_low = min(held_rates) if held_rates else None
+    writer_held = (writer_low is not None and target_rate is not None and writer_low >= WRITER_HELD * target_rate
+                   and len(held_rates) == len(INGEST_READS))
+    ingest_title = f"under ingest ({target_rate:,.0f} readings/s)" if target_rate else "under ingest"
 
     # scenario -> (label, reference key, reference label)
     scenarios = [
@@ -160,6 +207,32 @@ def main():
             check(f"Group readings: both p99 ≤ 30 ms, {how}",
                   f"small {rs['p99_ms']:.1f} ms, large {rl['p99_ms']:.1f} ms", worst <= 30,
                   f"{worst / 30:.2f}× the limit")
+    # Ingest while reading: latency limits, and rates relative to device GET under the same ingest.
+    dg = W.get("device_get_ingest")
+    if target_rate and (writer or any(W.get(n) for n in INGEST_READS)):
+        check(f"Precondition: the writer held ≥ {WRITER_HELD:.0%} of {target_rate:,.0f} readings/s in every run "
+              f"{ingest_title}", f"lowest {writer_low:,.0f} readings/s" if writer_low is not None else "not measured",
+              writer_held,
+              "" if writer_held else "the rows under ingest measured a lighter write load than they say")
+    for key, name, stat, limit in [
+            ("group_alerts_ingest", f"Group alerts ({big.get('size')} devices) {ingest_title}", "p50_ms", 5),
+            ("group_alerts_ingest", f"Group alerts ({big.get('size')} devices) {ingest_title}", "p99_ms", 25),
+            ("group_detail_large_ingest", f"Group detail ({big.get('size')} devices) {ingest_title}", "p50_ms", 40)]:
+        w = W.get(key)
+        label = f"{name} {stat[:3]} ≤ {limit} ms"
+        if w:
+            check(label, f"{w[stat]:.1f} ms", w[stat] <= limit, f"{w[stat] / limit:.2f}× the limit")
+        else:
+            check(label, "not measured", None, "")
+    for key, name in [("group_detail_small_ingest", f"Group detail ({small.get('size')} devices)"),
+                      ("group_list_ingest", "Group list")]:
+        w = W.get(key)
+        label = f"{name} {ingest_title} ≥ 0.30 × device GET under the same ingest"
+        if w and dg and dg["rps"]:
+            r = w["rps"] / dg["rps"]
+            check(label, f"{r:.2f} ({rate(w['rps'])} vs {rate(dg['rps'])}/s)", r >= 0.30, f"{r / 0.30:.2f}× of target")
+        else:
+            check(label, "not measured", None, "")
     b = W.get("bulk_ingest")
     if b and C:
         http_rate = b["rps"] * BULK
@@ -177,7 +250,9 @@ def main():
               ", ".join(f"{r[0]} {r[3]:.2f}" for r in rls), worst >= 0.75,
               "low confidence: see the RLS table (requests per run, shared CPUs)")
     if hwm_mib is not None:
-        check("Peak RSS of the service (VmHWM) ≤ 100 MiB", f"{hwm_mib:.1f} MiB", hwm_mib <= 100,
+        phase = re.search(r"^VmHWM:\s+(\d+) kB", read(os.path.join(R, "server_mem.after_ingest_phase.txt")), re.M)
+        also = f" (its server at the end of the ingest-while-reading phase: {int(phase.group(1)) / 1024:.1f} MiB)" if phase else ""
+        check("Peak RSS of the service (VmHWM) over the whole run ≤ 100 MiB", f"{hwm_mib:.1f} MiB{also}", hwm_mib <= 100,
               f"{hwm_mib / 100:.2f}× the limit")
 
     L = []
@@ -230,7 +305,8 @@ def main():
              "instant time alone would change them; a request that finds the revision unchanged costs one small "
              "query. Nothing writes during a read scenario, so after its first request the scenario measures kept "
              "views. The rows *without kept views* are the same scenarios on a server started with "
-             "`IOT_GROUP_VIEWS_MB=0`: what every request costs when the tenant is written to between reads.\n")
+             "`IOT_GROUP_VIEWS_MB=0`: what every request costs when no view is kept. *Ingest while reading* "
+             "below measures reads while the tenant is written to.\n")
     L.append("| Scenario | req/s | p50 ms | p99 ms | errors | reference tx/s (avg ms) | ratio |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")
     for label, w, p, ratio, ref in rows:
@@ -257,6 +333,49 @@ def main():
                  f"`INSERT INTO readings … SELECT` as the owner {C['insert_ms']:.0f} ms for {C['rows']:,} rows "
                  "(the same count as the HTTP bulk run, same devices, new instants, same indexed partitioned table; "
                  "it does not maintain `latest_readings`, which the service's ingest statement also upserts).\n")
+
+    if writer or any(W.get(n) for n in INGEST_READS):
+        L.append("### Ingest while reading\n")
+        if writer:
+            L.append(f"A writer (`scripts/bench/writer.py`, {writer['threads']} threads, a keep-alive connection each) sent "
+                     f"`POST /api/readings` batches of {writer['batch']} readings of random devices of `{seed.get('tenant', '?')}` "
+                     f"(distinct within a batch), stamped now, at a steady {target_rate:,.0f} readings/s, "
+                     f"{(writer['crossing_share'] or 0):.1%} of them across a warning or critical threshold, "
+                     "through the warm-up and measured run of each scenario below. Every write moves the tenant's "
+                     "revision, so the kept views of its groups go stale between reads: these rows are the reads of "
+                     "a tenant written to all the time. *Writer* = readings/s it had stored (2xx answers) within the "
+                     "row's measured run, and its batches answered otherwise (non-2xx or no answer) in it.\n")
+            L.append(f"Writer over the whole phase: {writer['batches_sent']:,} batches sent in {writer['seconds']:.0f} s, "
+                     f"{writer['batches_ok']:,} answered 2xx, {writer['readings_per_s']:,.0f} readings/s stored "
+                     f"(target {target_rate:,.0f}); non-2xx: {writer['non2xx'] or 'none'}; no answer: {writer['errors']}; "
+                     f"batches skipped for running over a second late: {writer['missed']}; batch latency p50 "
+                     f"{fmt(writer['batch_p50_ms'], 1)} ms, p99 {fmt(writer['batch_p99_ms'], 1)} ms.\n")
+            if not writer_held:
+                L.append(f"> **The writer did not hold {target_rate:,.0f} readings/s** in every measured run (lowest "
+                         f"{fmt(writer_low, 0)} readings/s, see the *Writer* column): those rows measured a lighter "
+                         "write load than their title says.\n")
+        else:
+            L.append("> **The writer left no summary** (`writer.json`): the rows below are not known to be under ingest.\n")
+        L.append(f"| Scenario | req/s | p50 ms | p99 ms | errors | writer readings/s (failed batches) | "
+                 f"req/s ÷ device GET {ingest_title} | without ingest: req/s, p50 ms |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for key, label in [
+                ("device_get_ingest", "Device GET `/api/devices/{id}`"),
+                ("group_alerts_ingest", f"Group alerts, {big.get('size', '?')}-device group"),
+                ("group_detail_large_ingest", f"Group detail, {big.get('size', '?')}-device group"),
+                ("group_detail_small_ingest", f"Group detail, {small.get('size', '?')}-device group"),
+                ("group_list_ingest", "Group list `/api/groups`")]:
+            w, u, quiet = W.get(key), under.get(key), W.get(key[:-len("_ingest")])
+            title = f"{label} {ingest_title}"
+            if not w:
+                L.append(f"| {title} | failed | | | | | | |")
+                continue
+            wr = f"{u['readings_per_s']:,.0f} ({u['failed']})" if u else "—"
+            ratio = f"{w['rps'] / dg['rps']:.2f}" if dg and dg["rps"] else "—"
+            q = f"{rate(quiet['rps'])}, {quiet['p50_ms']:.2f}" if quiet else "—"
+            L.append(f"| {title} | {rate(w['rps'])} | {w['p50_ms']:.2f} | {w['p99_ms']:.2f} | {int(w['errors_total'])} | "
+                     f"{wr} | {ratio} | {q} |")
+        L.append("")
 
     L.append("## Targets\n")
     L.append("| Target | Measured | Result | Margin |")
@@ -289,7 +408,10 @@ def main():
                  "Scenarios with few requests (tens) are not conclusive.")
     L.append("- *Peak memory*: `VmHWM` from `/proc/<pid>/status` of each server process of the run, the highest "
              "(the first server covers seeding, the kept-view scenarios and the RLS re-runs; the others the runs "
-             "without kept views, ingest and the double-readings re-runs).")
+             "without kept views, the ingest-while-reading phase, ingest and the double-readings re-runs).")
+    L.append("- *Under ingest*: the rates are compared with device GET measured in the same phase, under the same "
+             "writer; the writer's pace is checked within each measured run (its per-batch log against the run's "
+             "wall-clock span), not only over the whole phase.")
     L.append("- Group readings were preceded by 20 sequential warm calls and the wrk warm-up.\n")
 
     L.append("## EXPLAIN (ANALYZE, BUFFERS)\n")

@@ -3,10 +3,12 @@
 # through the service's own API, wrk load per scenario, pgbench / COPY references in the same
 # run, and BENCHMARKS.md at the repository root.
 #
-#   BENCH_SCALE=full|small   (default full, ~17 min on 2 cores; small about a minute, for development)
+#   BENCH_SCALE=full|small   (default full, ~19 min on 2 cores; small about two minutes, for development)
 #   BENCH_CONNS              wrk connections = pgbench clients = IOT_DB_POOL_SIZE (default 4)
 #   BENCH_WARM, BENCH_SECS   wrk warm-up / measured seconds (full 5/15, small 1/2)
 #   BENCH_BULK_CONNS         wrk connections of the bulk-ingest scenario (default 2)
+#   BENCH_INGEST_RATE        readings/s of the writer in the ingest-while-reading phase (default 2000,
+#                            in batches of 100)
 #   BENCH_KEEP=1             keep the work directory (cluster data, logs) after the run
 #   BENCH_BIN=path           use this binary instead of building (harness development only)
 #
@@ -78,9 +80,11 @@ results=$work/results
 mkdir -p "$results"
 chmod 777 "$results"
 server_pid=""
+writer_pid=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ -n "$writer_pid" ]]; then kill -TERM "$writer_pid" 2>/dev/null || true; wait "$writer_pid" 2>/dev/null || true; fi
     if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
         kill -TERM "$server_pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
@@ -185,7 +189,9 @@ run_wrk() {
     if [[ $mode == bulk ]]; then  # the measured run must not repeat the warm-up's instants
         bulk_base=$(( bulk_base - 200000 )); envs[4]=BENCH_BULK_BASE=$bulk_base
     fi
+    local t0; t0=$(date +%s.%N)
     env "${envs[@]}" wrk -t1 -c"$c" -d"${secs}s" --timeout 10s --latency -s "$here/wrk.lua" "$base" >"$results/wrk_${name}.txt" 2>&1 || true
+    echo "$name $t0 $(date +%s.%N)" >>"$results/windows.txt"  # the measured run's wall-clock span
     printf '  %-26s %s\n' "$name" "$(grep BENCH_RESULT "$results/wrk_${name}.txt" | cut -d' ' -f2- || echo FAILED)" >&2
 }
 # run_pgbench NAME [TAG]: every file of the scenario, picked at random per transaction.
@@ -248,6 +254,29 @@ run_unkept
 log "EXPLAIN (ANALYZE, BUFFERS)"
 psql -f "$work/explain.sql" >"$results/explain.txt" 2>&1 || true
 
+# Ingest while reading: a writer sends readings of random devices of the large tenant, stamped
+# now, at a steady pace (about 1% crossing a threshold) while wrk measures the reads the kept
+# views serve; every write moves the tenant's revision, so these are the reads of a live tenant.
+# The writer runs through the five warm-ups and measured runs, then is told to stop (its own
+# --duration bounds it should the signal never come).
+ingest_rate=${BENCH_INGEST_RATE:-2000}
+ingest_reads=(device_get group_alerts group_detail_large group_detail_small group_list)
+log "ingest while reading: a writer at $ingest_rate readings/s (batches of 100) under ${#ingest_reads[@]} read scenarios"
+python3 "$here/writer.py" --base "$base" --seed "$results/seed.json" --rate "$ingest_rate" --batch 100 \
+    --duration $(( ${#ingest_reads[@]} * (warm + secs + 3) + 30 )) \
+    --out "$results/writer.json" --log "$results/writer_batches.txt" &
+writer_pid=$!
+sleep 2  # the writer at its pace (and the kept views stale) before the first warm-up
+for s in "${ingest_reads[@]}"; do
+    cp "$work/paths/$s.txt" "$work/paths/${s}_ingest.txt"
+    run_wrk "${s}_ingest" get
+done
+kill -TERM "$writer_pid" 2>/dev/null || true
+wait "$writer_pid" || echo "  writer failed (see its output above)" >&2
+writer_pid=""
+# The peak so far of the server that took the phase (stop_server records it again at its end).
+grep -E 'VmHWM|VmRSS' "/proc/$server_pid/status" >"$results/server_mem.after_ingest_phase.txt"
+
 log "ingest scenarios (they add readings, so they run after every read and its reference)"
 run_wrk single_ingest single
 # Bulk: 10,000 new readings a request at instants from 15 days back (never overlapping the seeded
@@ -299,6 +328,7 @@ log "report"
     echo "scale=$scale"
     echo "conns=$conns"
     echo "bulk_conns=$bulk_conns"
+    echo "ingest_rate=$ingest_rate"
     echo "pool=$pool"
     echo "warm=$warm"
     echo "secs=$secs"
