@@ -214,8 +214,18 @@ impl TenantData {
             .member_ids(group.id)
             .filter_map(|id| self.device(id))
             .map(|device| Member {
-                device: device.clone(),
-                latest: self.latest.get(&device.id).copied(),
+                device: {
+                    // Interim: judged from the latest reading until the state is kept at ingest.
+                    let mut device = device.clone();
+                    if let Some(latest) = self.latest.get(&device.id).copied() {
+                        device.state = device
+                            .state
+                            .after_reading(&device.spec.thresholds, latest)
+                            .unwrap_or(device.state);
+                    }
+                    device
+                },
+                alerts: domain::MemberAlerts::default(),
                 window_groups: named_groups
                     .iter()
                     .filter(|(g, _)| self.members.contains(&(*g, device.id)))
@@ -707,6 +717,7 @@ impl DeviceRepository for MemoryStore {
             let stored = Device {
                 id: device.id,
                 spec: device.spec,
+                state: domain::DeviceState::default(),
                 created_at: now,
                 updated_at: now,
                 created_by: actor.clone(),
@@ -876,6 +887,15 @@ impl ReadingRepository for MemoryStore {
 
 #[async_trait]
 impl MaintenanceWindowRepository for MemoryStore {
+    async fn covering_windows(
+        &self,
+        _tenant: &TenantId,
+        _devices: &[Uuid],
+        _now: Timestamp,
+    ) -> Result<std::collections::HashMap<Uuid, Vec<WindowSlug>>, StoreError> {
+        unimplemented!("BASE BRANCH PLACEHOLDER: the memory helper implements this")
+    }
+
     async fn list_windows(
         &self,
         tenant: &TenantId,

@@ -41,6 +41,7 @@ fn new_device(name: &str) -> NewDevice {
             site_id: None,
             device_type: None,
             thresholds: Thresholds::new(None, None, None, None).expect("ordered"),
+            stale_after: None,
         },
     }
 }

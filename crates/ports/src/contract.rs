@@ -200,6 +200,7 @@ fn new_device(name: &str) -> NewDevice {
             device_type: None,
             thresholds: Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0))
                 .expect("ordered"),
+            stale_after: None,
         },
     }
 }
@@ -846,7 +847,10 @@ where
         "members are ordered by name"
     );
     assert_eq!(created.group.member_count, 2);
-    assert!(created.members.iter().all(|m| m.latest.is_none()));
+    assert!(created
+        .members
+        .iter()
+        .all(|m| m.device.state.last_reading.is_none()));
 
     store
         .ingest(
@@ -871,10 +875,14 @@ where
         .get_group(&t, &GroupKey::Id(g.id))
         .await
         .expect("found");
-    let latest_a = detail.members[0].latest.expect("a has readings");
+    let latest_a = detail.members[0]
+        .device
+        .state
+        .last_reading
+        .expect("a has readings");
     assert_eq!(latest_a.value, 3.0);
     assert_eq!(latest_a.timestamp, at(datetime!(2025-06-01 12:00 UTC)));
-    assert!(detail.members[1].latest.is_none());
+    assert!(detail.members[1].device.state.last_reading.is_none());
 
     // Adding again changes nothing; removing a non-member is refused.
     store

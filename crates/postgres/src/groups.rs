@@ -304,11 +304,18 @@ fn decode_detail(
                     value: row.try_get("latest_value").map_err(query_error)?,
                 }),
             };
-            let device = device_from_row(row)?;
+            let mut device = device_from_row(row)?;
+            // Interim: judged from the latest reading until the state is kept at ingest.
+            if let Some(latest) = latest {
+                device.state = device
+                    .state
+                    .after_reading(&device.spec.thresholds, latest)
+                    .unwrap_or(device.state);
+            }
             Ok(Member {
                 window_groups: window_groups.remove(&device.id).unwrap_or_default(),
                 device,
-                latest,
+                alerts: domain::MemberAlerts::default(),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

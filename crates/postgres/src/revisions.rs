@@ -25,4 +25,9 @@ impl TenantRevisions for PgStore {
             .map_err(query_error)?;
         Ok(Revision(row.try_get(0).map_err(query_error)?))
     }
+
+    async fn status_revision(&self, tenant: &TenantId) -> Result<Revision, StoreError> {
+        // Interim: the whole revision moves at least as often as the status revision must.
+        self.revision(tenant).await
+    }
 }

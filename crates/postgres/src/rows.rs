@@ -121,7 +121,9 @@ pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
                 bound(column::CRITICAL_UPPER)?,
             )
             .map_err(|e| corrupt(&e))?,
+            stale_after: None,
         },
+        state: domain::DeviceState::default(),
         created_at: timestamp(row, column::CREATED_AT)?,
         updated_at: timestamp(row, column::UPDATED_AT)?,
         created_by: actor(row, column::CREATED_BY)?,

@@ -252,7 +252,15 @@ impl MaintenanceWindowRepository for PgStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn covering_windows(
+        &self,
+        _tenant: &TenantId,
+        _devices: &[uuid::Uuid],
+        _now: domain::Timestamp,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, Vec<WindowSlug>>, StoreError> {
+        unimplemented!("BASE BRANCH PLACEHOLDER: the postgres helper implements this")
+    }
+
     async fn window_devices(
         &self,
         tenant: &TenantId,

@@ -267,6 +267,7 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
             site_id: None,
             device_type: None,
             thresholds: domain::Thresholds::default(),
+            stale_after: None,
         },
     };
     store
