@@ -148,7 +148,7 @@ BEGIN
     END LOOP;
     -- The status revision with every write but readings and the kept state.
     FOREACH t IN ARRAY ARRAY['devices', 'device_groups', 'device_group_members',
-                             'maintenance_windows', 'alerts', 'alert_events']
+                             'maintenance_windows', 'alert_events']
     LOOP
         EXECUTE format(
             'CREATE TRIGGER status_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I '
@@ -156,6 +156,14 @@ BEGIN
     END LOOP;
 END
 $$;
+-- An open alert's last_value follows every reading of its device; an update of that column
+-- alone (a reading that changes no status) leaves the status revision where it is.
+CREATE TRIGGER status_revision AFTER INSERT OR DELETE OR TRUNCATE ON alerts
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_tenant_status_revision();
+CREATE TRIGGER status_revision_changes AFTER UPDATE OF tenant_id, id, device_id, kind, severity,
+    peak_severity, state, opened_at, resolved_at, suppressed_by, ack_by, ack_at, ack_mode,
+    ack_until, ack_note ON alerts
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_tenant_status_revision();
 
 -- The evaluator works as iot_app, which row-level security binds to one tenant at a time: this
 -- function (run with its owner's rights) tells it which tenants have anything time could

@@ -116,6 +116,12 @@ const INSERT_EVENTS: &str = "WITH numbers AS ( \
                           $7::text[]) WITH ORDINALITY \
         AS e(alert_id, type, at, severity, value, window_ids, n)";
 
+/// Moves open alerts' `last_value` (`$2` ids, `$3` values) and nothing else: the status
+/// revision's trigger on `alerts` ignores updates of that column alone (migration V7).
+const FOLLOW_VALUES: &str = "UPDATE alerts a SET last_value = v.value \
+     FROM unnest($2::uuid[], $3::float8[]) AS v(id, value) \
+     WHERE a.tenant_id = $1 AND a.id = v.id";
+
 /// Moves the tenant's status revision (see migration V7) for a write that changes what a
 /// summary counts without touching an alert: a device's freshness.
 const BUMP_STATUS_REVISION: &str =
@@ -270,11 +276,14 @@ pub(crate) fn window_slugs(values: &[String]) -> Result<Vec<WindowSlug>, StoreEr
 pub(crate) struct NeedsCoverage;
 
 /// What writes record: the devices' new states, their alerts (whole, each once, as last
-/// changed) and the events, in order.
+/// changed), open alerts of which only `last_value` moved, and the events, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     pub states: Vec<(Uuid, DeviceState)>,
     pub alerts: Vec<AlertRecord>,
+    /// Written apart from `alerts`, by a statement that does not move the status revision: a
+    /// reading that changes no status moves the open alert's value and nothing else.
+    pub values: Vec<(Uuid, f64)>,
     pub events: Vec<(Uuid, NewAlertEvent)>,
     /// A summary may count differently (a freshness changed) though no alert did.
     pub status_moved: bool,
@@ -283,6 +292,7 @@ pub(crate) struct Changes {
 impl Changes {
     pub(crate) fn record(&mut self, transition: Transition) {
         let id = transition.alert.id;
+        self.values.retain(|(alert, _)| *alert != id);
         self.events
             .extend(transition.events.into_iter().map(|e| (id, e)));
         match self.alerts.iter_mut().find(|a| a.id == id) {
@@ -291,8 +301,22 @@ impl Changes {
         }
     }
 
+    /// An open alert whose only change is its `last_value` (a transition without events,
+    /// judged with the windows it records).
+    fn follow_value(&mut self, alert: AlertRecord) {
+        match (self.alerts.iter_mut().find(|a| a.id == alert.id), alert.last_value) {
+            (Some(stored), _) => *stored = alert,
+            (None, Some(value)) => {
+                self.values.retain(|(id, _)| *id != alert.id);
+                self.values.push((alert.id, value));
+            }
+            (None, None) => {}
+        }
+    }
+
     pub(crate) fn merge(&mut self, other: Self) {
         self.states.extend(other.states);
+        self.values.extend(other.values);
         for (id, event) in other.events {
             self.events.push((id, event));
         }
@@ -306,7 +330,10 @@ impl Changes {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.states.is_empty() && self.alerts.is_empty() && self.events.is_empty()
+        self.states.is_empty()
+            && self.alerts.is_empty()
+            && self.values.is_empty()
+            && self.events.is_empty()
             && !self.status_moved
     }
 }
@@ -337,8 +364,8 @@ pub(crate) fn after_readings(
         newest = Some(reading.value);
         let changed = next.alert_status != state.alert_status;
         let unheld = next.alert_status != AlertStatus::Normal && open.is_none();
-        let transition = if changed || unheld {
-            alerting::on_status(
+        if changed || unheld {
+            let transition = alerting::on_status(
                 open.as_ref(),
                 kept.id,
                 next.alert_status,
@@ -346,23 +373,28 @@ pub(crate) fn after_readings(
                 Some(reading.value),
                 covering.ok_or(NeedsCoverage)?,
                 Uuid::new_v4,
-            )
-        } else {
-            open.as_ref().and_then(|current| {
-                alerting::on_status(
-                    Some(current),
-                    kept.id,
-                    next.alert_status,
-                    reading.timestamp,
-                    Some(reading.value),
-                    &current.suppressed_by,
-                    Uuid::new_v4,
-                )
-            })
-        };
-        if let Some(transition) = transition {
-            open = transition.alert.is_open().then(|| transition.alert.clone());
-            changes.record(transition);
+            );
+            if let Some(transition) = transition {
+                open = transition.alert.is_open().then(|| transition.alert.clone());
+                changes.record(transition);
+            }
+        } else if let Some(current) = &open {
+            // The same status, judged with the windows the alert records: no event, only
+            // `last_value` moves.
+            let followed = alerting::on_status(
+                Some(current),
+                kept.id,
+                next.alert_status,
+                reading.timestamp,
+                Some(reading.value),
+                &current.suppressed_by,
+                Uuid::new_v4,
+            );
+            if let Some(transition) = followed {
+                debug_assert!(transition.events.is_empty());
+                open = Some(transition.alert.clone());
+                changes.follow_value(transition.alert);
+            }
         }
         state = next;
     }
@@ -614,6 +646,7 @@ pub(crate) async fn judge_with_coverage(
 pub(crate) struct WriteStatements {
     state: Statement,
     alerts: Statement,
+    values: Statement,
     events: Statement,
     bump: Statement,
 }
@@ -629,6 +662,7 @@ pub(crate) struct ChangeParams {
         Vec<time::OffsetDateTime>,
     ),
     alerts: AlertParams,
+    values: (Vec<Uuid>, Vec<f64>),
     events: (
         Vec<Uuid>,
         Vec<&'static str>,
@@ -722,6 +756,7 @@ impl ChangeParams {
             tenant: tenant.as_str().to_owned(),
             state,
             alerts,
+            values: changes.values.iter().copied().unzip(),
             events,
             status_moved: changes.status_moved,
         }
@@ -732,9 +767,10 @@ impl WriteStatements {
     pub(crate) async fn prepare(
         client: &deadpool_postgres::ClientWrapper,
     ) -> Result<Self, StoreError> {
-        let (state, alerts, events, bump) = tokio::try_join!(
+        let (state, alerts, values, events, bump) = tokio::try_join!(
             client.prepare_cached(KEEP_STATE),
             client.prepare_cached(UPSERT_ALERTS),
+            client.prepare_cached(FOLLOW_VALUES),
             client.prepare_cached(INSERT_EVENTS),
             client.prepare_cached(BUMP_STATUS_REVISION),
         )
@@ -742,12 +778,13 @@ impl WriteStatements {
         Ok(Self {
             state,
             alerts,
+            values,
             events,
             bump,
         })
     }
 
-    /// Sends the writes `p` needs, in order (state, alerts, events: the counter last), as one
+    /// Sends the writes `p` needs, in order (state, alerts, values, events: the counter last), as one
     /// pipeline; a write with nothing to write is not sent.
     pub(crate) async fn run(
         &self,
@@ -793,6 +830,14 @@ impl WriteStatements {
                 )
                 .await
         };
+        let values = async {
+            if p.values.0.is_empty() {
+                return Ok(0);
+            }
+            client
+                .execute(&self.values, &[&tenant, &p.values.0, &p.values.1])
+                .await
+        };
         let bump = async {
             if !p.status_moved {
                 return Ok(0);
@@ -808,7 +853,7 @@ impl WriteStatements {
                 .execute(&self.events, &[&tenant, &e.0, &e.1, &e.2, &e.3, &e.4, &e.5])
                 .await
         };
-        tokio::try_join!(biased; state, alerts, bump, events)?;
+        tokio::try_join!(biased; state, alerts, values, bump, events)?;
         Ok(())
     }
 }
