@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::alerting::{self, AckError};
@@ -115,31 +116,54 @@ pub(crate) fn event_count(transitions: &[Transition]) -> u64 {
 pub(crate) struct Coverage<'a> {
     data: &'a TenantData,
     index: CoverageIndex<'a>,
-    /// Groups (slugs) of each device, for windows that name groups; filled on first need.
-    groups: Option<HashMap<Uuid, Vec<GroupSlug>>>,
+    /// Whether any window is active at all: when none is, nothing covers anything.
+    any: bool,
+    /// The groups some active window names: all a device's memberships are checked against.
+    named_groups: Vec<(Uuid, &'a GroupSlug)>,
 }
 
 impl<'a> Coverage<'a> {
     pub(crate) fn at(data: &'a TenantData, now: Timestamp) -> Self {
+        let active: Vec<&'a domain::WindowDefinition> = data
+            .windows
+            .iter()
+            .map(|w| &w.definition)
+            .filter(|w| w.is_active(now))
+            .collect();
+        let named: HashSet<&GroupSlug> = active
+            .iter()
+            .filter_map(|w| w.group_ids.as_ref())
+            .flatten()
+            .collect();
         Self {
             data,
             index: CoverageIndex::active_at(data.windows.iter().map(|w| &w.definition), now),
-            groups: None,
+            any: !active.is_empty(),
+            named_groups: data
+                .groups
+                .iter()
+                .filter(|g| named.contains(&g.group_id))
+                .map(|g| (g.id, &g.group_id))
+                .collect(),
         }
     }
 
     /// The ids of the active windows covering the device, ascending.
-    pub(crate) fn of(&mut self, device: &Device) -> Vec<WindowSlug> {
+    pub(crate) fn of(&self, device: &Device) -> Vec<WindowSlug> {
+        if !self.any {
+            return Vec::new();
+        }
         let data = self.data;
-        let groups = self.groups.get_or_insert_with(|| data.groups_by_device());
+        let groups: Vec<GroupSlug> = self
+            .named_groups
+            .iter()
+            .filter(|(g, _)| data.members.contains(&(*g, device.id)))
+            .map(|(_, slug)| (*slug).clone())
+            .collect();
         let spec = &device.spec;
         let mut ids: Vec<WindowSlug> = self
             .index
-            .covering(
-                spec.site_id.as_ref(),
-                spec.device_type.as_ref(),
-                groups.get(&device.id).map_or(&[], Vec::as_slice),
-            )
+            .covering(spec.site_id.as_ref(), spec.device_type.as_ref(), &groups)
             .into_iter()
             .map(|position| data.windows[position].window_id.clone())
             .collect();
@@ -223,7 +247,7 @@ impl TenantData {
         }
         candidates.sort_unstable();
         candidates.dedup();
-        let mut coverage = Coverage::at(self, now);
+        let coverage = Coverage::at(self, now);
         let mut transitions = Vec::new();
         for id in candidates {
             let Some(device) = self.devices.get(&id) else {
@@ -402,6 +426,15 @@ impl AlertEvaluator for MemoryStore {
         let mut failed = None;
         for data in self.all_tenants() {
             evaluation.tenants += 1;
+            // Looked at under the read lock first: a tenant with nothing to record keeps its
+            // writers and readers going; one with something is judged again under the write
+            // lock, so what is recorded is what holds then.
+            let reader = Arc::clone(&data).read_owned().await;
+            let idle =
+                crate::off_the_request_threads(move || reader.time_passes(now).is_empty()).await;
+            if matches!(idle, Ok(true)) {
+                continue;
+            }
             let recorded = self
                 .write_on(data, move |data, usage| {
                     let transitions = data.time_passes(now);
@@ -559,7 +592,7 @@ impl TenantData {
         devices: &[Uuid],
         now: Timestamp,
     ) -> HashMap<Uuid, Vec<WindowSlug>> {
-        let mut coverage = Coverage::at(self, now);
+        let coverage = Coverage::at(self, now);
         devices
             .iter()
             .filter_map(|id| self.devices.get(id))

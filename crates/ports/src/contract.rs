@@ -78,6 +78,7 @@ macro_rules! contract_tests {
             covering_windows_are_the_active_ones_in_scope,
             deleting_a_device_takes_its_alerts,
             tenants_never_see_each_others_alerts,
+            coverage_follows_scope_and_membership_changes,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

@@ -1843,3 +1843,121 @@ where
         "another tenant's window covers nothing of theirs"
     );
 }
+
+/// Coverage ends, and starts, as well by a change of the window's scope or of the device's
+/// groups or site as by time: the evaluator records each once.
+pub async fn coverage_follows_scope_and_membership_changes<S>(store: &S)
+where
+    S: DeviceRepository
+        + DeviceGroupRepository
+        + ReadingRepository
+        + MaintenanceWindowRepository
+        + AlertRepository
+        + AlertEvaluator,
+{
+    let t = tenant("contract-coverage-changes");
+    let d = new_device("cover-a");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
+    let mut g = new_group("grp-covered", "Covered");
+    g.members = vec![d.id];
+    store
+        .create_group(&t, &alice(), g.clone())
+        .await
+        .expect("created");
+    let mut w = new_window("mw-by-group", at(datetime!(2025-01-01 0:00 UTC)));
+    w.definition.group_ids = Some(vec![group_slug("grp-covered")]);
+    store.create_window(&t, &alice(), w).await.expect("created");
+    let start = Timestamp::now();
+    send(store, &t, d.id, plus(start, -60), 35.0).await;
+    let id = open_alert(store, &t, d.id, AlertKind::Threshold)
+        .await
+        .expect("opened")
+        .record
+        .id;
+    assert_eq!(
+        store
+            .get_alert(&t, id)
+            .await
+            .expect("found")
+            .0
+            .record
+            .suppressed_by,
+        [slug("mw-by-group")],
+        "covered through its group"
+    );
+    let step = |n: i64| plus(start, n * 10);
+    let mine = &t;
+    let evaluated = |n: i64| async move {
+        store.evaluate(step(n)).await.expect("evaluated");
+        types(&events_of(store, mine, id).await)
+    };
+
+    store
+        .remove_member(&t, &alice(), &group_key_slug("grp-covered"), d.id)
+        .await
+        .expect("removed");
+    assert_eq!(
+        evaluated(1).await.last(),
+        Some(&EventType::Unsuppressed),
+        "left the group"
+    );
+    store
+        .add_member(&t, &alice(), &group_key_slug("grp-covered"), d.id)
+        .await
+        .expect("added");
+    assert_eq!(
+        evaluated(2).await.last(),
+        Some(&EventType::Suppressed),
+        "back in the group"
+    );
+    let elsewhere = WindowChanges {
+        site_ids: Some(Some(vec![ScopeLabel::parse("s-elsewhere").expect("valid")])),
+        ..WindowChanges::default()
+    };
+    store
+        .update_window(&t, &alice(), &slug("mw-by-group"), elsewhere)
+        .await
+        .expect("updated");
+    assert_eq!(
+        evaluated(3).await.last(),
+        Some(&EventType::Unsuppressed),
+        "the window's scope moved away"
+    );
+    let moved = DeviceChanges {
+        site_id: Some(Some(ScopeLabel::parse("s-elsewhere").expect("valid"))),
+        ..DeviceChanges::default()
+    };
+    store
+        .update_device(&t, &alice(), d.id, moved)
+        .await
+        .expect("updated");
+    let types = evaluated(4).await;
+    assert_eq!(
+        types.last(),
+        Some(&EventType::Suppressed),
+        "the device moved in"
+    );
+    assert_eq!(
+        types,
+        [
+            EventType::Opened,
+            EventType::Unsuppressed,
+            EventType::Suppressed,
+            EventType::Unsuppressed,
+            EventType::Suppressed
+        ]
+    );
+    assert_eq!(evaluated(4).await.len(), 5, "each change recorded once");
+    store
+        .delete_group(&t, &group_key_slug("grp-covered"))
+        .await
+        .expect("deleted");
+    assert_eq!(
+        evaluated(5).await.last(),
+        Some(&EventType::Unsuppressed),
+        "its group is gone"
+    );
+}
