@@ -50,10 +50,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Alert events kept (see [`MemoryStore::with_limits_and_alert_events`]). An event takes
-    /// about 100 bytes, its alert a few hundred more at most; every alert has at least its
-    /// `opened` event, so this bounds alerts too.
-    pub const DEFAULT_ALERT_EVENTS: u64 = 1_000_000;
+    /// Alert events kept (see [`MemoryStore::with_limits_and_alert_events`]). Every alert has
+    /// its `opened` event and a resolved one at least two events, so this bounds alerts too
+    /// (open ones are also at most two a device). An event is 88 bytes plus its window ids, an
+    /// alert about 300 with its indexes (sizes, not a measured RSS): at this default, events
+    /// and alerts together stay under about 150 MB.
+    pub const DEFAULT_ALERT_EVENTS: u64 = 500_000;
     pub const DEFAULT_READINGS: u64 = 5_000_000;
     pub const DEFAULT_DEVICES: u64 = 100_000;
     pub const DEFAULT_GROUPS: u64 = 100_000;
