@@ -152,6 +152,9 @@ impl PgStore {
             })
             .await
             .map_err(query_error)?;
+        // Its connection back before the next is taken: concurrent passes must not hold two
+        // each (a pool of n would wait on itself with n passes).
+        drop(tx);
         let kept = held(&rows, &open, |_| true)?;
         if kept.is_empty() {
             return Ok(Vec::new());
