@@ -17,7 +17,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{corrupt_row, query_error};
-use crate::keeping::{alert_from_row, window_slugs, ChangeParams, Changes, WriteStatements, ALERT_COLUMNS};
+use crate::keeping::{
+    alert_from_row, window_slugs, ChangeParams, Changes, WriteStatements, ALERT_COLUMNS,
+};
 use crate::pool::PgStore;
 use crate::rows::timestamp;
 
@@ -130,7 +132,8 @@ impl PgStore {
         .map_err(query_error)?;
         let row = row.ok_or(AckAlertError::NotFound)?;
         let mut alert = alert_with_name(&row)?;
-        let transition = change(&alert.record).map_err(|AckError::Resolved| AckAlertError::Resolved)?;
+        let transition =
+            change(&alert.record).map_err(|AckError::Resolved| AckAlertError::Resolved)?;
         let Some(transition) = transition else {
             tx.commit_read().await.map_err(query_error)?;
             return Ok(alert);
@@ -274,8 +277,10 @@ impl AlertRepository for PgStore {
         id: Uuid,
         ack: Acknowledgement,
     ) -> Result<Alert, AckAlertError> {
-        self.change_alert(tenant, id, |alert| alerting::acknowledge(alert, ack).map(Some))
-            .await
+        self.change_alert(tenant, id, |alert| {
+            alerting::acknowledge(alert, ack).map(Some)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

@@ -78,7 +78,9 @@ impl PgStore {
             .filter_map(|row| {
                 let id: &str = row.get(0);
                 TenantId::parse(id)
-                    .inspect_err(|e| tracing::warn!(tenant = id, error = %e, "stored tenant id is invalid"))
+                    .inspect_err(
+                        |e| tracing::warn!(tenant = id, error = %e, "stored tenant id is invalid"),
+                    )
                     .ok()
             })
             .collect())
@@ -135,10 +137,17 @@ impl PgStore {
     }
 
     /// The devices of the tenant to which time brings a change at `now`, judged on a snapshot.
-    async fn devices_due(&self, tenant: &TenantId, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
+    async fn devices_due(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<Uuid>, StoreError> {
         let tx = self.reader(tenant).await?;
         let candidates = tx.prepare(&candidates_sql()).await.map_err(query_error)?;
-        let open_alerts = tx.prepare(&tenant_open_alerts_sql()).await.map_err(query_error)?;
+        let open_alerts = tx
+            .prepare(&tenant_open_alerts_sql())
+            .await
+            .map_err(query_error)?;
         let tenant_id = tenant.as_str();
         let at = now.get();
         let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &at];

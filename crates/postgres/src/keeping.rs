@@ -187,8 +187,9 @@ pub(crate) fn kept_from_row(row: &Row) -> Result<Kept, StoreError> {
             .transpose()
             .map_err(|e| corrupt(&e))
     };
-    let bound =
-        |index: usize| -> Result<Option<f64>, StoreError> { row.try_get(index).map_err(query_error) };
+    let bound = |index: usize| -> Result<Option<f64>, StoreError> {
+        row.try_get(index).map_err(query_error)
+    };
     Ok(Kept {
         id: row.try_get(0).map_err(query_error)?,
         site_id: label(1)?,
@@ -214,9 +215,8 @@ pub(crate) fn stale_after(row: &Row, index: usize) -> Result<Option<StaleAfter>,
 /// An alert from a row of [`ALERT_COLUMNS`].
 pub(crate) fn alert_from_row(row: &Row) -> Result<AlertRecord, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("alert", reason);
-    let text = |column: &str| -> Result<&str, StoreError> {
-        row.try_get(column).map_err(query_error)
-    };
+    let text =
+        |column: &str| -> Result<&str, StoreError> { row.try_get(column).map_err(query_error) };
     let severity = |column: &str| -> Result<Severity, StoreError> {
         let value = text(column)?;
         Severity::parse(value).ok_or_else(|| corrupt(&value))
@@ -304,7 +304,10 @@ impl Changes {
     /// An open alert whose only change is its `last_value` (a transition without events,
     /// judged with the windows it records).
     fn follow_value(&mut self, alert: AlertRecord) {
-        match (self.alerts.iter_mut().find(|a| a.id == alert.id), alert.last_value) {
+        match (
+            self.alerts.iter_mut().find(|a| a.id == alert.id),
+            alert.last_value,
+        ) {
             (Some(stored), _) => *stored = alert,
             (None, Some(value)) => {
                 self.values.retain(|(id, _)| *id != alert.id);
@@ -654,26 +657,35 @@ pub(crate) struct WriteStatements {
 /// [`Changes`] as array parameters.
 pub(crate) struct ChangeParams {
     tenant: String,
-    state: (
-        Vec<Uuid>,
-        Vec<time::OffsetDateTime>,
-        Vec<f64>,
-        Vec<&'static str>,
-        Vec<time::OffsetDateTime>,
-    ),
+    state: StateParams,
     alerts: AlertParams,
     values: (Vec<Uuid>, Vec<f64>),
-    events: (
-        Vec<Uuid>,
-        Vec<&'static str>,
-        Vec<time::OffsetDateTime>,
-        Vec<&'static str>,
-        Vec<Option<f64>>,
-        Vec<String>,
-    ),
+    events: EventParams,
     status_moved: bool,
 }
 
+/// Columns of `KEEP_STATE`.
+#[derive(Default)]
+struct StateParams {
+    id: Vec<Uuid>,
+    ts: Vec<time::OffsetDateTime>,
+    value: Vec<f64>,
+    status: Vec<&'static str>,
+    since: Vec<time::OffsetDateTime>,
+}
+
+/// Columns of `INSERT_EVENTS`.
+#[derive(Default)]
+struct EventParams {
+    alert_id: Vec<Uuid>,
+    event_type: Vec<&'static str>,
+    at: Vec<time::OffsetDateTime>,
+    severity: Vec<&'static str>,
+    value: Vec<Option<f64>>,
+    window_ids: Vec<String>,
+}
+
+/// Columns of `UPSERT_ALERTS`.
 #[derive(Default)]
 struct AlertParams {
     id: Vec<Uuid>,
@@ -694,22 +706,25 @@ struct AlertParams {
 }
 
 fn joined(ids: &[WindowSlug]) -> String {
-    ids.iter().map(WindowSlug::as_str).collect::<Vec<_>>().join(",")
+    ids.iter()
+        .map(WindowSlug::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl ChangeParams {
     pub(crate) fn of(tenant: &TenantId, changes: &Changes) -> Self {
-        let mut state = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut state = StateParams::default();
         for (id, s) in &changes.states {
             // A state without a reading is the default one, which has no row to keep.
             let (Some(last), Some(since)) = (s.last_reading, s.since) else {
                 continue;
             };
-            state.0.push(*id);
-            state.1.push(last.timestamp.get());
-            state.2.push(last.value);
-            state.3.push(s.alert_status.as_str());
-            state.4.push(since.get());
+            state.id.push(*id);
+            state.ts.push(last.timestamp.get());
+            state.value.push(last.value);
+            state.status.push(s.alert_status.as_str());
+            state.since.push(since.get());
         }
         // Resolved first: an alert that resolves frees its device's place for one that opens
         // in the same write (the unique index is checked row by row).
@@ -731,26 +746,22 @@ impl ChangeParams {
             alerts.ack_by.push(ack.map(|k| k.by.as_str().to_owned()));
             alerts.ack_at.push(ack.map(|k| k.at.get()));
             alerts.ack_mode.push(ack.map(|k| k.mode.as_str()));
-            alerts.ack_until.push(ack.and_then(|k| k.until).map(Timestamp::get));
             alerts
-                .ack_note
-                .push(ack.and_then(|k| k.note.as_ref()).map(|n| n.as_str().to_owned()));
+                .ack_until
+                .push(ack.and_then(|k| k.until).map(Timestamp::get));
+            alerts.ack_note.push(
+                ack.and_then(|k| k.note.as_ref())
+                    .map(|n| n.as_str().to_owned()),
+            );
         }
-        let mut events = (
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-            Vec::new(),
-        );
+        let mut events = EventParams::default();
         for (id, e) in &changes.events {
-            events.0.push(*id);
-            events.1.push(e.event_type.as_str());
-            events.2.push(e.at.get());
-            events.3.push(e.severity.as_str());
-            events.4.push(e.value);
-            events.5.push(joined(&e.window_ids));
+            events.alert_id.push(*id);
+            events.event_type.push(e.event_type.as_str());
+            events.at.push(e.at.get());
+            events.severity.push(e.severity.as_str());
+            events.value.push(e.value);
+            events.window_ids.push(joined(&e.window_ids));
         }
         Self {
             tenant: tenant.as_str().to_owned(),
@@ -793,12 +804,15 @@ impl WriteStatements {
     ) -> Result<(), tokio_postgres::Error> {
         let tenant = p.tenant.as_str();
         let state = async {
-            if p.state.0.is_empty() {
+            let s = &p.state;
+            if s.id.is_empty() {
                 return Ok(0);
             }
-            let s = &p.state;
             client
-                .execute(&self.state, &[&tenant, &s.0, &s.1, &s.2, &s.3, &s.4])
+                .execute(
+                    &self.state,
+                    &[&tenant, &s.id, &s.ts, &s.value, &s.status, &s.since],
+                )
                 .await
         };
         let alerts = async {
@@ -846,11 +860,22 @@ impl WriteStatements {
         };
         let events = async {
             let e = &p.events;
-            if e.0.is_empty() {
+            if e.alert_id.is_empty() {
                 return Ok(0);
             }
             client
-                .execute(&self.events, &[&tenant, &e.0, &e.1, &e.2, &e.3, &e.4, &e.5])
+                .execute(
+                    &self.events,
+                    &[
+                        &tenant,
+                        &e.alert_id,
+                        &e.event_type,
+                        &e.at,
+                        &e.severity,
+                        &e.value,
+                        &e.window_ids,
+                    ],
+                )
                 .await
         };
         tokio::try_join!(biased; state, alerts, values, bump, events)?;
@@ -891,7 +916,11 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [AlertStatus::Normal, AlertStatus::Warning, AlertStatus::Critical] {
+        for s in [
+            AlertStatus::Normal,
+            AlertStatus::Warning,
+            AlertStatus::Critical,
+        ] {
             assert_eq!(parse_status(s.as_str()).ok(), Some(s));
         }
     }
@@ -915,7 +944,11 @@ mod tests {
             types,
             [domain::EventType::Opened, domain::EventType::Escalated]
         );
-        assert_eq!(opened.alerts.len(), 1, "one alert, stored once as last changed");
+        assert_eq!(
+            opened.alerts.len(),
+            1,
+            "one alert, stored once as last changed"
+        );
         assert_eq!(opened.alerts[0].severity, Severity::Critical);
     }
 

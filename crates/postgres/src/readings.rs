@@ -66,7 +66,13 @@ impl ReadingRepository for PgStore {
         loop {
             attempt += 1;
             match self
-                .ingest_once(tenant, &distinct, &ids, &points, [&devices, &instants, &values])
+                .ingest_once(
+                    tenant,
+                    &distinct,
+                    &ids,
+                    &points,
+                    [&devices, &instants, &values],
+                )
                 .await
             {
                 // A deadlock with a writer that does not sort (or a serialisation failure)

@@ -2,9 +2,10 @@
 //! like to the domain. A corrupt value is an error, never a panic.
 
 use domain::{
-    Actor, AlertStatus, Description, DeviceState, ReadingPoint, StaleAfter, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, GroupName,
-    GroupSlug, MaintenanceWindow, Recurrence, RecurrenceParts, ScopeLabel, Thresholds, Timestamp,
-    Unit, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    Actor, AlertStatus, Description, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceState,
+    DeviceStatus, GroupName, GroupSlug, MaintenanceWindow, ReadingPoint, Recurrence,
+    RecurrenceParts, ScopeLabel, StaleAfter, Thresholds, Timestamp, Unit, WindowDefinition,
+    WindowName, WindowSchedule, WindowSlug,
 };
 use ports::StoreError;
 use serde_json::Value;
@@ -316,7 +317,11 @@ mod tests {
             ("l.alert_status AS state_status", column::STATE_TS + 2),
             ("coalesce(l.since", column::STATE_TS + 3),
         ];
-        assert_eq!(names.len(), positions.len() + 1, "coalesce(a, b) holds a comma");
+        assert_eq!(
+            names.len(),
+            positions.len() + 1,
+            "coalesce(a, b) holds a comma"
+        );
         for (name, position) in positions {
             assert_eq!(names[position], name);
         }

@@ -113,7 +113,11 @@ async fn concurrent_ingest_into_one_device_never_opens_two_alerts() {
     )
     .await;
     assert!(open <= 1, "{open} open threshold alerts");
-    let opened = count(&client, "SELECT count(*) FROM alert_events WHERE type = 'opened'").await;
+    let opened = count(
+        &client,
+        "SELECT count(*) FROM alert_events WHERE type = 'opened'",
+    )
+    .await;
     let alerts = count(&client, "SELECT count(*) FROM alerts").await;
     assert_eq!(opened, alerts, "each alert opened once");
     let unresolved_resolved = count(
@@ -185,7 +189,7 @@ async fn two_evaluators_at_once_record_each_change_once() {
         .await
         .expect("listed");
     assert_eq!(open.alerts.len(), 1, "{open:?}");
-    assert_eq!(open.alerts[0].record.suppressed_by, [window.clone()]);
+    assert_eq!(open.alerts[0].record.suppressed_by, std::slice::from_ref(&window));
     a.delete_window(&t, &window).await.expect("deleted");
 
     let now = Timestamp::now();
@@ -240,7 +244,13 @@ async fn an_ingest_that_fails_leaves_no_event() {
         .ingest(&t, batch(&[(hot, ago(2), 35.0), (hot, ago(1), 666.0)]))
         .await;
     assert!(failed.is_err(), "{failed:?}");
-    for table in ["readings", "latest_readings", "alerts", "alert_events", "alert_event_counters"] {
+    for table in [
+        "readings",
+        "latest_readings",
+        "alerts",
+        "alert_events",
+        "alert_event_counters",
+    ] {
         assert_eq!(
             count(&client, &format!("SELECT count(*) FROM {table}")).await,
             0,
@@ -308,7 +318,10 @@ async fn the_status_revision_stays_for_readings_that_change_no_status() {
     ingest(36.0).await;
     let (r4, s4) = revisions().await;
     assert_ne!(r4, r3);
-    assert_eq!(s4, s3, "warning -> warning: only the open alert's value moved");
+    assert_eq!(
+        s4, s3,
+        "warning -> warning: only the open alert's value moved"
+    );
     let (alert, _) = store
         .list_alerts(
             &t,
@@ -363,7 +376,10 @@ async fn a_threshold_change_rejudges_the_latest_reading() {
         .expect("updated");
     assert_eq!(updated.state.alert_status, AlertStatus::Warning);
     assert!(updated.state.since.is_some_and(|s| s >= before));
-    assert_eq!(store.get_device(&t, id).await.expect("found").state, updated.state);
+    assert_eq!(
+        store.get_device(&t, id).await.expect("found").state,
+        updated.state
+    );
     let page = store
         .list_alerts(
             &t,
@@ -403,7 +419,10 @@ async fn event_numbers_commit_in_order() {
             let mut looks = 0;
             while watching.load(std::sync::atomic::Ordering::Relaxed) {
                 let row = client
-                    .query_one("SELECT count(*), coalesce(max(seq), 0) FROM alert_events", &[])
+                    .query_one(
+                        "SELECT count(*), coalesce(max(seq), 0) FROM alert_events",
+                        &[],
+                    )
                     .await
                     .expect("look");
                 let (n, max): (i64, i64) = (row.get(0), row.get(1));
@@ -434,8 +453,14 @@ async fn event_numbers_commit_in_order() {
     let looks = watcher.await.expect("watcher");
     assert!(looks > 0);
     let client = owner(&db).await;
-    assert_eq!(count(&client, "SELECT count(*) FROM alert_events").await, 80);
-    assert_eq!(count(&client, "SELECT max(seq) FROM alert_events").await, 80);
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM alert_events").await,
+        80
+    );
+    assert_eq!(
+        count(&client, "SELECT max(seq) FROM alert_events").await,
+        80
+    );
 }
 
 /// The tables the migrations create for tenants are each held to one tenant by row-level
@@ -458,7 +483,10 @@ async fn every_tenant_table_has_row_level_security() {
         .await
         .expect("catalog");
     let unguarded: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(unguarded.is_empty(), "tables without a tenant policy: {unguarded:?}");
+    assert!(
+        unguarded.is_empty(),
+        "tables without a tenant policy: {unguarded:?}"
+    );
 }
 
 /// The migration's SQL judge (which backfilled the states of readings stored before it) agrees
@@ -479,7 +507,9 @@ fn the_migrations_status_judge_agrees_with_the_domain() {
         let mut set: Vec<f64> = b.iter().flatten().copied().collect();
         set.sort_by(f64::total_cmp);
         let mut sorted = set.into_iter();
-        b.iter().map(|x| x.and_then(|_| sorted.next())).collect::<Vec<_>>()
+        b.iter()
+            .map(|x| x.and_then(|_| sorted.next()))
+            .collect::<Vec<_>>()
     });
     let cases = proptest::collection::vec((bounds, grid()), 1..64);
     let mut runner = proptest::test_runner::TestRunner::default();
