@@ -189,7 +189,10 @@ async fn two_evaluators_at_once_record_each_change_once() {
         .await
         .expect("listed");
     assert_eq!(open.alerts.len(), 1, "{open:?}");
-    assert_eq!(open.alerts[0].record.suppressed_by, std::slice::from_ref(&window));
+    assert_eq!(
+        open.alerts[0].record.suppressed_by,
+        std::slice::from_ref(&window)
+    );
     a.delete_window(&t, &window).await.expect("deleted");
 
     let now = Timestamp::now();
