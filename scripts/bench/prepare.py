@@ -140,6 +140,16 @@ def main():
     # One reading at now(), as the single-reading endpoint sends it.
     ingest_one = bind(SQL["INGEST"], T, "ARRAY[{id}]::uuid[]", "ARRAY[clock_timestamp()]::timestamptz[]",
                       "ARRAY[random() * 5 + 20]::float8[]")
+    # The device's state kept with it (a reading that changes no status, as most do).
+    keep_one = bind(SQL["KEEP_STATE"], T, "ARRAY[{id}]::uuid[]", "ARRAY[clock_timestamp()]::timestamptz[]",
+                    "ARRAY[random() * 5 + 20]::float8[]", "ARRAY['normal']::text[]",
+                    "ARRAY[clock_timestamp()]::timestamptz[]")
+
+    def lock_and_load(x):
+        # The devices locked, then their state and open alerts: one pipeline in the service.
+        ids = f"ARRAY[{q(x)}]::uuid[]"
+        return [bind(SQL["LOCK_DEVICES"], T, ids), bind(SQL["DEVICE_STATES"], T, ids),
+                bind(SQL["OPEN_ALERTS"], T, ids)]
 
     def detail(gid):
         # The detail statements as the service pipelines them, then COMMIT.
@@ -164,7 +174,7 @@ def main():
         "device_readings": [tx([bind(SQL["DEVICE_EXISTS"], T, q(x) + "::uuid"),
                                 bind(SQL["DEVICE_READINGS"], T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
                             for x in sample],
-        "single_ingest": [tx(bind(SQL["LOCK_DEVICES"], T, f"ARRAY[{q(x)}]::uuid[]"), ingest_one.replace("{id}", q(x)),
+        "single_ingest": [tx(lock_and_load(x), [ingest_one.replace("{id}", q(x)), keep_one.replace("{id}", q(x))],
                              "COMMIT") for x in sample],
     }
     for name, files in scripts.items():

@@ -1,9 +1,11 @@
 //! Alert status of a device from its latest reading, and a group's summary of them.
 
 use crate::device::Thresholds;
+use crate::state::Freshness;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum AlertStatus {
+    #[default]
     Normal,
     Warning,
     Critical,
@@ -40,9 +42,24 @@ pub fn alert_status(thresholds: &Thresholds, latest: Option<f64>) -> AlertStatus
     }
 }
 
+/// A member's state at an instant, as a summary counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberState {
+    /// From its latest reading and thresholds, as kept; maintenance does not change it.
+    pub alert: AlertStatus,
+    /// Whether an active window covers the device.
+    pub in_maintenance: bool,
+    pub freshness: Freshness,
+    /// Whether the device has an open alert (of any kind).
+    pub open_alert: bool,
+    /// Whether one of its open alerts is acknowledged.
+    pub acknowledged: bool,
+}
+
 /// How many of a group's devices are in each status; `normal + warning + critical` always adds
-/// up to the group size. Maintenance does not change a device's status: it is counted apart, in
-/// `in_maintenance`, and `suppressed` counts those of them whose alert it mutes.
+/// up to the group size, and so does `fresh + stale + no_data`. Maintenance does not change a
+/// device's status: it is counted apart, in `in_maintenance`, and `suppressed` counts those of
+/// them whose alert it mutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AlertSummary {
     pub normal: u64,
@@ -52,24 +69,42 @@ pub struct AlertSummary {
     pub in_maintenance: u64,
     /// Devices in maintenance whose status is warning or critical.
     pub suppressed: u64,
+    pub fresh: u64,
+    pub stale: u64,
+    pub no_data: u64,
+    /// Devices with at least one open alert.
+    pub open_alerts: u64,
+    /// Devices with an open alert that is acknowledged.
+    pub acknowledged: u64,
 }
 
 impl AlertSummary {
-    /// From each device's status and whether a window covers it.
+    /// From each device's state.
     #[must_use]
-    pub fn of(devices: impl IntoIterator<Item = (AlertStatus, bool)>) -> Self {
+    pub fn of(devices: impl IntoIterator<Item = MemberState>) -> Self {
         devices
             .into_iter()
-            .fold(Self::default(), |mut summary, (status, in_maintenance)| {
-                match status {
+            .fold(Self::default(), |mut summary, state| {
+                match state.alert {
                     AlertStatus::Normal => summary.normal += 1,
                     AlertStatus::Warning => summary.warning += 1,
                     AlertStatus::Critical => summary.critical += 1,
                 }
-                if in_maintenance {
+                match state.freshness {
+                    Freshness::Fresh => summary.fresh += 1,
+                    Freshness::Stale => summary.stale += 1,
+                    Freshness::NoData => summary.no_data += 1,
+                }
+                if state.in_maintenance {
                     summary.in_maintenance += 1;
-                    if status != AlertStatus::Normal {
+                    if state.alert != AlertStatus::Normal {
                         summary.suppressed += 1;
+                    }
+                }
+                if state.open_alert {
+                    summary.open_alerts += 1;
+                    if state.acknowledged {
+                        summary.acknowledged += 1;
                     }
                 }
                 summary
@@ -86,6 +121,16 @@ impl AlertSummary {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn state(alert: AlertStatus, in_maintenance: bool) -> MemberState {
+        MemberState {
+            alert,
+            in_maintenance,
+            freshness: Freshness::Fresh,
+            open_alert: false,
+            acknowledged: false,
+        }
+    }
 
     fn full() -> Thresholds {
         Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0)).unwrap()
@@ -112,10 +157,10 @@ mod tests {
     #[test]
     fn maintenance_is_counted_apart_and_mutes_only_alerts() {
         let summary = AlertSummary::of([
-            (AlertStatus::Normal, true),
-            (AlertStatus::Warning, true),
-            (AlertStatus::Critical, true),
-            (AlertStatus::Critical, false),
+            state(AlertStatus::Normal, true),
+            state(AlertStatus::Warning, true),
+            state(AlertStatus::Critical, true),
+            state(AlertStatus::Critical, false),
         ]);
         assert_eq!(
             summary,
@@ -124,7 +169,9 @@ mod tests {
                 warning: 1,
                 critical: 2,
                 in_maintenance: 3,
-                suppressed: 2
+                suppressed: 2,
+                fresh: 4,
+                ..AlertSummary::default()
             }
         );
     }
@@ -154,8 +201,16 @@ mod tests {
         #[test]
         fn the_summary_always_adds_up_to_the_number_of_devices(values in proptest::collection::vec(proptest::option::of(-100.0f64..100.0), 0..200)) {
             let t = full();
-            let summary = AlertSummary::of(values.iter().enumerate().map(|(i, v)| (alert_status(&t, *v), i % 3 == 0)));
+            let summary = AlertSummary::of(values.iter().enumerate().map(|(i, v)| MemberState {
+                alert: alert_status(&t, *v),
+                in_maintenance: i % 3 == 0,
+                freshness: if v.is_none() { Freshness::NoData } else if i % 2 == 0 { Freshness::Stale } else { Freshness::Fresh },
+                open_alert: i % 5 == 0,
+                acknowledged: i % 10 == 0,
+            }));
             prop_assert_eq!(summary.total(), values.len() as u64);
+            prop_assert_eq!(summary.fresh + summary.stale + summary.no_data, values.len() as u64);
+            prop_assert!(summary.acknowledged <= summary.open_alerts);
             prop_assert!(summary.suppressed <= summary.in_maintenance);
             prop_assert!(summary.suppressed <= summary.warning + summary.critical);
         }

@@ -1,19 +1,24 @@
 //! A group as a reader sees it: its members with what their alert status is judged from, and
 //! the windows that may mute them; and the rules that judge them.
 
-use crate::alert::{alert_status, AlertStatus, AlertSummary};
+use crate::alert::{AlertSummary, MemberState};
 use crate::device::Device;
 use crate::group::{DeviceGroup, GroupSlug};
-use crate::reading::ReadingPoint;
 use crate::window::{CoverageIndex, MaintenanceWindow};
 use crate::Timestamp;
 
-/// A member device with what its alert status and maintenance are judged from.
+/// Whether a member has open alerts, and whether one of them is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemberAlerts {
+    pub open: bool,
+    pub acknowledged: bool,
+}
+
+/// A member device (with its kept state) and what its maintenance is judged from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub device: Device,
-    /// The device's newest reading, if it has any.
-    pub latest: Option<ReadingPoint>,
+    pub alerts: MemberAlerts,
     /// The groups (slugs) the device belongs to that some window of the tenant names in its
     /// `group_ids`: all that window scoping needs to know of its memberships.
     pub window_groups: Vec<GroupSlug>,
@@ -26,15 +31,6 @@ pub struct GroupDetail {
     pub group: DeviceGroup,
     pub members: Vec<Member>,
     pub windows: Vec<MaintenanceWindow>,
-}
-
-/// A member's state at an instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemberState {
-    /// From its latest reading and thresholds; maintenance does not change it.
-    pub alert: AlertStatus,
-    /// Whether an active window covers the device.
-    pub in_maintenance: bool,
 }
 
 impl GroupDetail {
@@ -50,12 +46,15 @@ impl GroupDetail {
             .map(|m| {
                 let spec = &m.device.spec;
                 MemberState {
-                    alert: alert_status(&spec.thresholds, m.latest.map(|l| l.value)),
+                    alert: m.device.state.alert_status,
                     in_maintenance: active.covers(
                         spec.site_id.as_ref(),
                         spec.device_type.as_ref(),
                         &m.window_groups,
                     ),
+                    freshness: m.device.state.freshness(spec.stale_after, now),
+                    open_alert: m.alerts.open,
+                    acknowledged: m.alerts.open && m.alerts.acknowledged,
                 }
             })
             .collect()
@@ -68,20 +67,26 @@ impl GroupDetail {
     }
 
     /// The first instant after `now` at which time alone changes [`GroupDetail::assess`]: a
-    /// window starting or ending. None: only a change of the data can.
+    /// window starting or ending, or a member turning stale. None: only a change of the data can.
     #[must_use]
     pub fn next_change(&self, now: Timestamp) -> Option<Timestamp> {
-        self.windows
+        let windows = self
+            .windows
             .iter()
-            .filter_map(|w| w.definition.next_change(now))
-            .min()
+            .filter_map(|w| w.definition.next_change(now));
+        let staleness = self
+            .members
+            .iter()
+            .filter_map(|m| m.device.state.stale_from(m.device.spec.stale_after))
+            .filter(|t| *t > now);
+        windows.chain(staleness).min()
     }
 }
 
 /// The summary of members' states.
 #[must_use]
 pub fn summary_of(states: &[MemberState]) -> AlertSummary {
-    AlertSummary::of(states.iter().map(|s| (s.alert, s.in_maintenance)))
+    AlertSummary::of(states.iter().copied())
 }
 
 #[cfg(test)]
@@ -90,8 +95,11 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::alert::AlertStatus;
     use crate::device::{DeviceName, DeviceSpec, DeviceStatus, Thresholds, Unit};
     use crate::group::GroupName;
+    use crate::reading::ReadingPoint;
+    use crate::state::DeviceState;
     use crate::window::{ScopeLabel, WindowDefinition, WindowName, WindowSchedule, WindowSlug};
     use crate::Actor;
 
@@ -108,6 +116,18 @@ mod tests {
     /// A device at `site` whose latest reading is `value` (warning above 30, critical above 40).
     fn member(name: &str, site: &str, value: Option<f64>, groups: &[&str]) -> Member {
         let now = Timestamp::now();
+        let thresholds = Thresholds::new(None, None, Some(30.0), Some(40.0)).expect("ordered");
+        let state = value.map_or_else(DeviceState::default, |value| {
+            DeviceState::default()
+                .after_reading(
+                    &thresholds,
+                    ReadingPoint {
+                        timestamp: now,
+                        value,
+                    },
+                )
+                .expect("first reading")
+        });
         Member {
             device: Device {
                 id: Uuid::new_v4(),
@@ -117,18 +137,16 @@ mod tests {
                     status: DeviceStatus::Connected,
                     site_id: Some(label(site)),
                     device_type: Some(label("thermometer")),
-                    thresholds: Thresholds::new(None, None, Some(30.0), Some(40.0))
-                        .expect("ordered"),
+                    thresholds,
+                    stale_after: None,
                 },
+                state,
                 created_at: now,
                 updated_at: now,
                 created_by: Actor::parse("a").expect("valid"),
                 updated_by: Actor::parse("a").expect("valid"),
             },
-            latest: value.map(|value| ReadingPoint {
-                timestamp: now,
-                value,
-            }),
+            alerts: MemberAlerts::default(),
             window_groups: groups
                 .iter()
                 .map(|g| GroupSlug::parse(g).expect("valid"))

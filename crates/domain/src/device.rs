@@ -3,6 +3,7 @@
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::state::{DeviceState, StaleAfter};
 use crate::text::{self, TextError};
 use crate::window::ScopeLabel;
 use crate::{Actor, Timestamp};
@@ -181,6 +182,8 @@ pub struct DeviceSpec {
     pub site_id: Option<ScopeLabel>,
     pub device_type: Option<ScopeLabel>,
     pub thresholds: Thresholds,
+    /// How long without a reading makes the device stale; `None`: never.
+    pub stale_after: Option<StaleAfter>,
 }
 
 /// A partial update. `None` leaves a field; `Some(None)` clears a nullable one.
@@ -193,6 +196,7 @@ pub struct DeviceChanges {
     pub device_type: Option<Option<ScopeLabel>>,
     /// In [`THRESHOLD_FIELDS`] order.
     pub thresholds: [Option<Option<f64>>; 4],
+    pub stale_after: Option<Option<StaleAfter>>,
 }
 
 impl DeviceSpec {
@@ -216,6 +220,7 @@ impl DeviceSpec {
                 .device_type
                 .unwrap_or_else(|| self.device_type.clone()),
             thresholds: Thresholds::new(merged[0], merged[1], merged[2], merged[3])?,
+            stale_after: changes.stale_after.unwrap_or(self.stale_after),
         })
     }
 }
@@ -232,6 +237,8 @@ pub struct NewDevice {
 pub struct Device {
     pub id: Uuid,
     pub spec: DeviceSpec,
+    /// Kept by every write that changes the latest reading or the thresholds.
+    pub state: DeviceState,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub created_by: Actor,
@@ -282,6 +289,7 @@ mod tests {
             site_id: None,
             device_type: None,
             thresholds: Thresholds::new(None, Some(0.0), Some(30.0), None).unwrap(),
+            stale_after: None,
         };
         let raise_lower = DeviceChanges {
             thresholds: [None, Some(Some(40.0)), None, None],

@@ -7,20 +7,26 @@
 
 pub mod actor;
 pub mod alert;
+pub mod alerting;
 pub mod detail;
 pub mod device;
 pub mod group;
 pub mod list;
 pub mod reading;
 pub mod recurrence;
+pub mod state;
 pub mod tenant;
 pub mod text;
 pub mod timestamp;
 pub mod window;
 
 pub use actor::{Actor, ActorError};
-pub use alert::{alert_status, AlertStatus, AlertSummary};
-pub use detail::{GroupDetail, Member, MemberState};
+pub use alert::{alert_status, AlertStatus, AlertSummary, MemberState};
+pub use alerting::{
+    AckMode, AckNote, Acknowledgement, Alert, AlertCursor, AlertEvent, AlertKind, AlertRecord,
+    AlertState, EventType, NewAlertEvent, Severity, Transition, WindowReport,
+};
+pub use detail::{GroupDetail, Member, MemberAlerts};
 pub use device::{
     Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, NewDevice, ThresholdError,
     Thresholds, Unit,
@@ -30,6 +36,7 @@ pub use group::{
 };
 pub use list::{ListQuery, Page};
 pub use reading::{MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
+pub use state::{DeviceState, Freshness, StaleAfter};
 pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;
 pub use timestamp::{Timestamp, TimestampError};

@@ -305,6 +305,8 @@ impl WindowDefinition {
 
 /// One window's scope as sets; `None`: the list is null (everything matches).
 struct IndexedScope<'a> {
+    /// The window's position among those given to [`CoverageIndex::active_at`].
+    position: usize,
     sites: Option<HashSet<&'a ScopeLabel>>,
     types: Option<HashSet<&'a ScopeLabel>>,
     groups: Option<HashSet<&'a GroupSlug>>,
@@ -398,9 +400,14 @@ impl<'a> CoverageIndex<'a> {
             types: DimensionIndex::new(),
             groups: DimensionIndex::new(),
         };
-        for window in windows.into_iter().filter(|w| w.is_active(now)) {
+        for (given, window) in windows
+            .into_iter()
+            .enumerate()
+            .filter(|(_, w)| w.is_active(now))
+        {
             let position = index.scopes.len();
             let scope = IndexedScope {
+                position: given,
                 sites: window.site_ids.as_ref().map(|l| l.iter().collect()),
                 types: window.device_types.as_ref().map(|l| l.iter().collect()),
                 groups: window.group_ids.as_ref().map(|l| l.iter().collect()),
@@ -443,6 +450,27 @@ impl<'a> CoverageIndex<'a> {
             Box::new(self.groups.candidates(&member_of))
         };
         candidates.any(|w| self.scopes[w].covers(site_id, device_type, groups))
+    }
+
+    /// The positions (among the windows given to [`CoverageIndex::active_at`], ascending) of
+    /// the indexed windows that cover a device with this site, type and membership.
+    #[must_use]
+    pub fn covering(
+        &self,
+        site_id: Option<&ScopeLabel>,
+        device_type: Option<&ScopeLabel>,
+        groups: &[GroupSlug],
+    ) -> Vec<usize> {
+        let site: Vec<&ScopeLabel> = site_id.into_iter().collect();
+        let mut found: Vec<usize> = self
+            .sites
+            .candidates(&site)
+            .filter(|w| self.scopes[*w].covers(site_id, device_type, groups))
+            .map(|w| self.scopes[w].position)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 

@@ -8,7 +8,13 @@
 //! delays only that tenant's writes; the work runs on the blocking pool, never on the threads
 //! that serve requests. The store as a whole is capped ([`Limits`]): past a cap, writes fail with
 //! [`StoreError::Full`] and store nothing.
+//!
+//! A device's state (alert status, since, latest reading) is kept on the device and its alerts
+//! with the tenant's other rows: every write that changes them does so under the same lock
+//! hold, through the rules of `domain::alerting`, so no reader sees one without the other.
 #![forbid(unsafe_code)]
+
+mod alerts;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
@@ -44,6 +50,12 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Alert events kept (see [`MemoryStore::with_limits_and_alert_events`]). Every alert has
+    /// its `opened` event and a resolved one at least two events, so this bounds alerts too
+    /// (open ones are also at most two a device). An event is 88 bytes plus its window ids, an
+    /// alert about 300 with its indexes (sizes, not a measured RSS): at this default, events
+    /// and alerts together stay under about 150 MB.
+    pub const DEFAULT_ALERT_EVENTS: u64 = 500_000;
     pub const DEFAULT_READINGS: u64 = 5_000_000;
     pub const DEFAULT_DEVICES: u64 = 100_000;
     pub const DEFAULT_GROUPS: u64 = 100_000;
@@ -115,16 +127,19 @@ struct Usage {
     groups: Gauge,
     memberships: Gauge,
     windows: Gauge,
+    /// Every alert change is an event; alerts themselves are bounded by them.
+    alert_events: Gauge,
 }
 
 impl Usage {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: Limits, alert_events: u64) -> Self {
         Self {
             readings: Gauge::new(limits.readings, "readings"),
             devices: Gauge::new(limits.devices, "devices"),
             groups: Gauge::new(limits.groups, "groups"),
             memberships: Gauge::new(limits.memberships, "group memberships"),
             windows: Gauge::new(limits.windows, "maintenance windows"),
+            alert_events: Gauge::new(alert_events, "alert events"),
         }
     }
 }
@@ -150,7 +165,8 @@ struct TenantData {
     /// (group id, device id)
     members: BTreeSet<(Uuid, Uuid)>,
     readings: BTreeMap<(Uuid, Timestamp), f64>,
-    latest: HashMap<Uuid, ReadingPoint>,
+    /// The latest reading of each device is in its `state`; its alerts are here.
+    alerts: alerts::Alerts,
 }
 
 impl TenantData {
@@ -215,7 +231,7 @@ impl TenantData {
             .filter_map(|id| self.device(id))
             .map(|device| Member {
                 device: device.clone(),
-                latest: self.latest.get(&device.id).copied(),
+                alerts: self.alerts.member_alerts(device.id),
                 window_groups: named_groups
                     .iter()
                     .filter(|(g, _)| self.members.contains(&(*g, device.id)))
@@ -274,10 +290,28 @@ impl MemoryStore {
 
     #[must_use]
     pub fn with_limits(limits: Limits) -> Self {
+        Self::with_limits_and_alert_events(limits, Limits::DEFAULT_ALERT_EVENTS)
+    }
+
+    /// A store with these caps, keeping at most `alert_events` alert events in all tenants:
+    /// past it, writes that would record one (ingest, device updates, acknowledgements) fail
+    /// with [`StoreError::Full`] and store nothing, and the evaluator records nothing more.
+    #[must_use]
+    pub fn with_limits_and_alert_events(limits: Limits, alert_events: u64) -> Self {
         Self {
             tenants: MapLock::default(),
-            usage: Arc::new(Usage::new(limits)),
+            usage: Arc::new(Usage::new(limits, alert_events)),
         }
+    }
+
+    /// Every tenant's data, for work across tenants (the evaluator).
+    fn all_tenants(&self) -> Vec<SharedTenant> {
+        self.tenants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     fn tenant(&self, id: &TenantId) -> Option<SharedTenant> {
@@ -707,6 +741,7 @@ impl DeviceRepository for MemoryStore {
             let stored = Device {
                 id: device.id,
                 spec: device.spec,
+                state: domain::DeviceState::default(),
                 created_at: now,
                 updated_at: now,
                 created_by: actor.clone(),
@@ -733,10 +768,10 @@ impl DeviceRepository for MemoryStore {
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
         let actor = actor.clone();
-        self.write(tenant, move |data, _| {
-            if !data.devices.contains_key(&id) {
+        self.write(tenant, move |data, usage| {
+            let Some(stored) = data.devices.get(&id) else {
                 return Err(UpdateDeviceError::NotFound);
-            }
+            };
             if let Some(name) = &changes.name {
                 if data
                     .devices
@@ -746,14 +781,25 @@ impl DeviceRepository for MemoryStore {
                     return Err(UpdateDeviceError::NameTaken(name.clone()));
                 }
             }
+            let spec = stored.spec.apply(changes)?;
+            let (state, transition) = data.judge_thresholds(stored, &spec, Timestamp::now());
+            let transitions: Vec<_> = transition.into_iter().collect();
+            usage
+                .alert_events
+                .reserve(alerts::event_count(&transitions))?;
             let device = data
                 .devices
                 .get_mut(&id)
                 .ok_or(UpdateDeviceError::NotFound)?;
-            device.spec = device.spec.apply(changes)?;
+            device.spec = spec;
+            device.state = state;
             device.updated_at = now_after(device.updated_at);
             device.updated_by = actor;
-            Ok(device.clone())
+            let updated = device.clone();
+            for transition in transitions {
+                data.alerts.record(transition);
+            }
+            Ok(updated)
         })
         .await?
         .unwrap_or(Err(UpdateDeviceError::NotFound))
@@ -766,8 +812,9 @@ impl DeviceRepository for MemoryStore {
             data.members.retain(|(_, d)| *d != id);
             let readings = data.readings.len();
             data.readings.retain(|(d, _), _| *d != id);
-            data.latest.remove(&id);
+            let events = data.alerts.remove_device(id);
             usage.devices.release(1);
+            usage.alert_events.release(events);
             usage
                 .memberships
                 .release((members - data.members.len()) as u64);
@@ -818,25 +865,23 @@ impl ReadingRepository for MemoryStore {
                 .map(|r| (r.device_id, r.timestamp))
                 .filter(|key| !data.readings.contains_key(key))
                 .collect();
-            usage.readings.reserve(added.len() as u64)?;
+            let (states, transitions) = data.judge_readings(batch.readings(), Timestamp::now());
+            reserve_both(
+                (&usage.readings, added.len() as u64),
+                (&usage.alert_events, alerts::event_count(&transitions)),
+            )?;
             let count = batch.readings().len() as u64;
             for reading in batch.into_readings() {
-                let value = reading.value.get();
                 data.readings
-                    .insert((reading.device_id, reading.timestamp), value);
-                let latest = data
-                    .latest
-                    .entry(reading.device_id)
-                    .or_insert(ReadingPoint {
-                        timestamp: reading.timestamp,
-                        value,
-                    });
-                if reading.timestamp >= latest.timestamp {
-                    *latest = ReadingPoint {
-                        timestamp: reading.timestamp,
-                        value,
-                    };
+                    .insert((reading.device_id, reading.timestamp), reading.value.get());
+            }
+            for (id, state) in states {
+                if let Some(device) = data.devices.get_mut(&id) {
+                    device.state = state;
                 }
+            }
+            for transition in transitions {
+                data.alerts.record(transition);
             }
             Ok(count)
         })
@@ -876,6 +921,19 @@ impl ReadingRepository for MemoryStore {
 
 #[async_trait]
 impl MaintenanceWindowRepository for MemoryStore {
+    async fn covering_windows(
+        &self,
+        tenant: &TenantId,
+        devices: &[Uuid],
+        now: Timestamp,
+    ) -> Result<std::collections::HashMap<Uuid, Vec<WindowSlug>>, StoreError> {
+        let devices = devices.to_vec();
+        let found = self
+            .read(tenant, move |data| data.covering_windows(&devices, now))
+            .await?;
+        Ok(found.unwrap_or_default())
+    }
+
     async fn list_windows(
         &self,
         tenant: &TenantId,

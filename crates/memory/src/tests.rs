@@ -7,6 +7,7 @@ use domain::{
     DeviceName, DeviceSpec, DeviceStatus, GroupName, Reading, ReadingValue, Thresholds, Unit,
     WindowDefinition, WindowName, WindowSchedule,
 };
+use ports::{AlertEvaluator, AlertRepository};
 use time::macros::datetime;
 use tokio::sync::OwnedRwLockWriteGuard;
 
@@ -41,6 +42,7 @@ fn new_device(name: &str) -> NewDevice {
             site_id: None,
             device_type: None,
             thresholds: Thresholds::new(None, None, None, None).expect("ordered"),
+            stale_after: None,
         },
     }
 }
@@ -374,4 +376,151 @@ async fn devices_groups_memberships_and_windows_are_capped_too() {
         .create_window(&a, &actor(), new_window("mw-two"))
         .await
         .expect("room after deleting");
+}
+
+fn reading(device: Uuid, minute: i64, value: f64) -> ReadingBatch {
+    ReadingBatch::new(vec![Reading {
+        device_id: device,
+        timestamp: Timestamp::new(datetime!(2025-06-01 0:00 UTC) + time::Duration::minutes(minute))
+            .expect("valid"),
+        value: ReadingValue::new(value).expect("finite"),
+    }])
+    .expect("valid batch")
+}
+
+/// Warning above 30, critical above 40.
+fn watched_device(name: &str) -> NewDevice {
+    let mut device = new_device(name);
+    device.spec.thresholds = Thresholds::new(None, None, Some(30.0), Some(40.0)).expect("ordered");
+    device
+}
+
+#[tokio::test]
+async fn alert_events_are_capped_and_a_refused_write_changes_no_state() {
+    // Arrange: room for two events
+    let store = MemoryStore::with_limits_and_alert_events(Limits::default(), 2);
+    let a = tenant("tenant-a");
+    let device = store
+        .create_device(&a, &actor(), watched_device("d-1"))
+        .await
+        .expect("created");
+    store
+        .ingest(&a, reading(device.id, 0, 35.0))
+        .await
+        .expect("opened: one event");
+    store
+        .ingest(&a, reading(device.id, 1, 36.0))
+        .await
+        .expect("same status: no event");
+    store
+        .ingest(&a, reading(device.id, 2, 45.0))
+        .await
+        .expect("escalated: the second event");
+    assert_eq!(store.usage.alert_events.used(), 2);
+    let before = store.get_device(&a, device.id).await.expect("found");
+
+    // Act / Assert: a reading that would record a third event is refused whole
+    match store.ingest(&a, reading(device.id, 3, 20.0)).await {
+        Err(IngestError::Store(e)) => assert_full(e, "2 alert events"),
+        other => panic!("expected the cap, got {other:?}"),
+    }
+    assert_eq!(
+        store.get_device(&a, device.id).await.expect("found").state,
+        before.state,
+        "the refused reading changed the state"
+    );
+    assert_eq!(
+        store
+            .device_readings(&a, device.id, all_readings())
+            .await
+            .expect("found")
+            .len(),
+        3,
+        "the refused reading was stored"
+    );
+    // A reading that records nothing still fits.
+    store
+        .ingest(&a, reading(device.id, 4, 46.0))
+        .await
+        .expect("no event: fits");
+    let page = store
+        .list_alerts(
+            &a,
+            &ports::AlertQuery {
+                filter: ports::AlertFilter::default(),
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .expect("listed");
+    let id = page.alerts[0].record.id;
+    let ack = domain::Acknowledgement::new(
+        actor(),
+        Timestamp::now(),
+        domain::AckMode::UntilResolved,
+        None,
+        None,
+    )
+    .expect("valid");
+    match store.acknowledge(&a, id, ack).await {
+        Err(ports::AckAlertError::Store(e)) => assert_full(e, "alert events"),
+        other => panic!("expected the cap, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .get_alert(&a, id)
+            .await
+            .expect("found")
+            .0
+            .record
+            .acknowledgement,
+        None
+    );
+    let changes = DeviceChanges {
+        thresholds: [None, None, Some(Some(50.0)), Some(Some(60.0))],
+        ..DeviceChanges::default()
+    };
+    match store.update_device(&a, &actor(), device.id, changes).await {
+        Err(UpdateDeviceError::Store(e)) => assert_full(e, "alert events"),
+        other => panic!("expected the cap, got {other:?}"),
+    }
+    assert_eq!(
+        store.get_device(&a, device.id).await.expect("found").spec,
+        before.spec,
+        "the refused update changed the device"
+    );
+
+    // Deleting the device frees its alerts' events.
+    store.delete_device(&a, device.id).await.expect("deleted");
+    assert_eq!(store.usage.alert_events.used(), 0);
+}
+
+#[tokio::test]
+async fn the_evaluator_goes_on_past_a_full_store_and_says_so() {
+    // Arrange: one event of room, two stale devices in two tenants
+    let store = MemoryStore::with_limits_and_alert_events(Limits::default(), 1);
+    let (a, b) = (tenant("tenant-a"), tenant("tenant-b"));
+    for t in [&a, &b] {
+        let mut device = new_device("d-1");
+        device.spec.stale_after = domain::StaleAfter::from_secs(60).ok();
+        let device = store
+            .create_device(t, &actor(), device)
+            .await
+            .expect("created");
+        store
+            .ingest(t, reading(device.id, 0, 1.0))
+            .await
+            .expect("stored");
+    }
+
+    // Act
+    let pass = store.evaluate(Timestamp::now()).await;
+
+    // Assert: one tenant's alert opened, the other's is refused, and the pass says so
+    match pass {
+        Err(e) => assert_full(e, "1 alert events"),
+        other => panic!("expected the cap, got {other:?}"),
+    }
+    assert_eq!(store.usage.alert_events.used(), 1);
 }

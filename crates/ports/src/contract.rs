@@ -6,6 +6,9 @@
 use time::macros::datetime;
 use uuid::Uuid;
 
+mod alerts;
+pub use alerts::*;
+
 use crate::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
     DeviceRepository, GroupKey, HealthProbe, IngestError, LookupError, MaintenanceWindowRepository,
@@ -61,6 +64,21 @@ macro_rules! contract_tests {
             lists_filter_by_name_and_page,
             group_details_carry_the_windows_that_may_mute_them,
             group_rows_and_member_pages_read_what_they_answer,
+            device_state_follows_the_newest_reading,
+            new_thresholds_judge_the_latest_reading_again,
+            stale_after_round_trips_and_feeds_freshness,
+            a_threshold_alert_follows_the_status_with_its_events_in_order,
+            at_most_one_alert_is_open_per_device_and_kind,
+            stale_alerts_open_by_the_evaluator_and_resolve_at_the_next_reading,
+            windows_mute_alerts_and_their_end_renotifies,
+            acknowledgements_end_as_their_mode_says,
+            alert_lists_filter_order_and_page,
+            alert_lists_refuse_unknown_groups_and_devices,
+            group_details_carry_member_alerts_and_state,
+            covering_windows_are_the_active_ones_in_scope,
+            deleting_a_device_takes_its_alerts,
+            tenants_never_see_each_others_alerts,
+            coverage_follows_scope_and_membership_changes,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
@@ -200,6 +218,7 @@ fn new_device(name: &str) -> NewDevice {
             device_type: None,
             thresholds: Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0))
                 .expect("ordered"),
+            stale_after: None,
         },
     }
 }
@@ -846,7 +865,10 @@ where
         "members are ordered by name"
     );
     assert_eq!(created.group.member_count, 2);
-    assert!(created.members.iter().all(|m| m.latest.is_none()));
+    assert!(created
+        .members
+        .iter()
+        .all(|m| m.device.state.last_reading.is_none()));
 
     store
         .ingest(
@@ -871,10 +893,14 @@ where
         .get_group(&t, &GroupKey::Id(g.id))
         .await
         .expect("found");
-    let latest_a = detail.members[0].latest.expect("a has readings");
+    let latest_a = detail.members[0]
+        .device
+        .state
+        .last_reading
+        .expect("a has readings");
     assert_eq!(latest_a.value, 3.0);
     assert_eq!(latest_a.timestamp, at(datetime!(2025-06-01 12:00 UTC)));
-    assert!(detail.members[1].latest.is_none());
+    assert!(detail.members[1].device.state.last_reading.is_none());
 
     // Adding again changes nothing; removing a non-member is refused.
     store

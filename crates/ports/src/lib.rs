@@ -8,10 +8,11 @@
 
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
-    ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
-    ReadingBatch, ReadingPoint, ReadingQuery, TenantId, ThresholdError, Timestamp, Unit,
-    WindowChanges, WindowError, WindowSlug,
+    Acknowledgement, Actor, Alert, AlertCursor, AlertEvent, AlertKind, AlertState, Device,
+    DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, ListQuery,
+    MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
+    ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp, Unit, WindowChanges,
+    WindowError, WindowSlug,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -323,7 +324,9 @@ pub trait DeviceRepository: Send + Sync {
     /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
     async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError>;
 
-    /// Merges `changes` into the stored device, re-checking its thresholds, atomically.
+    /// Merges `changes` into the stored device, re-checking its thresholds, atomically; new
+    /// thresholds judge the latest reading again ([`domain::DeviceState::after_thresholds`]) and
+    /// the alert changes that follow are recorded in the same transaction.
     ///
     /// # Errors
     /// MUST return [`UpdateDeviceError::NotFound`], [`UpdateDeviceError::NameTaken`] or
@@ -358,7 +361,10 @@ pub trait DeviceRepository: Send + Sync {
 #[async_trait]
 pub trait ReadingRepository: Send + Sync {
     /// Stores the whole batch or nothing. A reading for a device and instant already stored
-    /// replaces its value. Keeps each device's latest reading current in the same transaction.
+    /// replaces its value. In the same transaction, keeps each device's state current (by
+    /// [`domain::DeviceState::after_reading`], reading by reading in time order) and records
+    /// what that does to its alerts ([`domain::alerting::on_status`] and
+    /// [`domain::alerting::on_freshness`], with the windows covering the device now).
     /// Returns how many readings were stored.
     ///
     /// # Errors
@@ -434,6 +440,18 @@ pub trait MaintenanceWindowRepository: Send + Sync {
         window_id: &WindowSlug,
     ) -> Result<(), LookupError>;
 
+    /// The active windows covering each of `devices` at `now` (ids in ascending order; empty:
+    /// none). Devices the tenant does not have are left out.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn covering_windows(
+        &self,
+        tenant: &TenantId,
+        devices: &[Uuid],
+        now: Timestamp,
+    ) -> Result<std::collections::HashMap<Uuid, Vec<WindowSlug>>, StoreError>;
+
     /// The window and the devices in its scope (by site, type and group, whatever the time),
     /// ordered by name.
     ///
@@ -444,6 +462,148 @@ pub trait MaintenanceWindowRepository: Send + Sync {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError>;
+}
+
+/// Which alerts a list selects; `None` in a field does not narrow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub state: Option<AlertState>,
+    pub severity: Option<Severity>,
+    pub kind: Option<AlertKind>,
+    /// Alerts of the group's members (as they are now).
+    pub group: Option<GroupKey>,
+    pub device_id: Option<Uuid>,
+    /// Whether a window covers the device (as last recorded).
+    pub suppressed: Option<bool>,
+    pub acknowledged: Option<bool>,
+}
+
+/// A page of alerts: newest `opened_at` first, ties by greater id first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertQuery {
+    pub filter: AlertFilter,
+    /// 1 to [`domain::alerting::ALERT_PAGE_MAX`].
+    pub limit: u32,
+    /// Continue after this alert (exclusive).
+    pub after: Option<AlertCursor>,
+}
+
+/// A page of alerts and where the next one starts (`None`: this was the last).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertPage {
+    pub alerts: Vec<Alert>,
+    pub next: Option<AlertCursor>,
+}
+
+/// Errors of [`AlertRepository::list_alerts`].
+#[derive(Debug, Error)]
+pub enum AlertListError {
+    /// The filter names a group the tenant does not have.
+    #[error("group not found")]
+    GroupNotFound,
+    /// The filter (or the device history) names a device the tenant does not have.
+    #[error("device not found")]
+    DeviceNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of acknowledging an alert or withdrawing the acknowledgement.
+#[derive(Debug, Error)]
+pub enum AckAlertError {
+    #[error("alert not found")]
+    NotFound,
+    #[error("Alert is resolved")]
+    Resolved,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one pass of [`AlertEvaluator::evaluate`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Evaluation {
+    /// Tenants looked at.
+    pub tenants: u64,
+    /// Events recorded.
+    pub events: u64,
+}
+
+/// Alerts of one tenant: reading them, and what people do with them. Alerts are opened,
+/// changed and resolved by the writes that change a device's state (ingest, device updates),
+/// in their own transactions, and by [`AlertEvaluator`] for what time alone changes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AlertRepository: Send + Sync {
+    /// The page `query` selects.
+    ///
+    /// # Errors
+    /// MUST return [`AlertListError::GroupNotFound`] / [`AlertListError::DeviceNotFound`] when
+    /// the filter names a group or device the tenant does not have.
+    async fn list_alerts(
+        &self,
+        tenant: &TenantId,
+        query: &AlertQuery,
+    ) -> Result<AlertPage, AlertListError>;
+
+    /// The alert with all its events, oldest first.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such alert.
+    async fn get_alert(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<(Alert, Vec<AlertEvent>), LookupError>;
+
+    /// Acknowledges the open alert (a new acknowledgement replaces an older one) and records
+    /// the `acknowledged` event, atomically.
+    ///
+    /// # Errors
+    /// MUST return [`AckAlertError::NotFound`] and [`AckAlertError::Resolved`].
+    async fn acknowledge(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        ack: Acknowledgement,
+    ) -> Result<Alert, AckAlertError>;
+
+    /// Withdraws the acknowledgement, recording `unacknowledged`; without one, changes nothing.
+    ///
+    /// # Errors
+    /// MUST return [`AckAlertError::NotFound`] and [`AckAlertError::Resolved`].
+    async fn unacknowledge(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        at: Timestamp,
+    ) -> Result<Alert, AckAlertError>;
+
+    /// The alerts with an event recorded as suppressed by the window at an instant within
+    /// `[from, until)` (`until` `None`: up to now), oldest `opened_at` first.
+    ///
+    /// # Errors
+    /// [`StoreError`] only; an unknown window simply muted nothing.
+    async fn muted_by_window(
+        &self,
+        tenant: &TenantId,
+        window_id: &WindowSlug,
+        from: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<Vec<Alert>, StoreError>;
+}
+
+/// Records what time alone changes, for every tenant: devices turning stale (and stale alerts
+/// whose device is no longer stale), windows starting or stopping to cover devices with open
+/// alerts (`suppressed` / `unsuppressed`), acknowledgements whose `until` has come.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AlertEvaluator: Send + Sync {
+    /// One pass at `now`. Several instances may run it at once on one store: each change is
+    /// recorded once.
+    ///
+    /// # Errors
+    /// [`StoreError`] only; a pass that failed part way leaves what it committed.
+    async fn evaluate(&self, now: Timestamp) -> Result<Evaluation, StoreError>;
 }
 
 /// Where each tenant's data stands, for views kept between requests. The revision covers every
@@ -458,6 +618,14 @@ pub trait TenantRevisions: Send + Sync {
     /// # Errors
     /// [`StoreError`] only.
     async fn revision(&self, tenant: &TenantId) -> Result<Revision, StoreError>;
+
+    /// The tenant's alert-status revision: different after any committed write that may change
+    /// an alert summary (devices, groups, memberships, windows, alerts and their events), but
+    /// not after readings that change no device's status.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn status_revision(&self, tenant: &TenantId) -> Result<Revision, StoreError>;
 }
 
 /// Whether the store answers, for `/health/ready`.
@@ -480,5 +648,7 @@ mod tests {
         let _health = MockHealthProbe::new();
         let _devices = MockDeviceRepository::new();
         let _readings = MockReadingRepository::new();
+        let _alerts = MockAlertRepository::new();
+        let _evaluator = MockAlertEvaluator::new();
     }
 }

@@ -2,7 +2,7 @@
 //! name, built from the very consts and functions the adapter runs: `iot-api sql-catalog` prints
 //! them, so no script reads SQL out of this crate's source.
 
-use crate::{devices, groups, readings, shared, tx};
+use crate::{devices, groups, keeping, readings, shared, tx};
 
 /// `(name, statement)` for each statement of the catalog, with the column lists filled in and
 /// the parameters left as `$n`. Every one prepares on a migrated database (a test sees to it).
@@ -11,6 +11,7 @@ pub fn sql_catalog() -> Vec<(&'static str, String)> {
     vec![
         ("BIND_TENANT", tx::BIND_TENANT.to_owned()),
         ("REVISION", shared::REVISION.to_owned()),
+        ("STATUS_REVISION", shared::STATUS_REVISION.to_owned()),
         ("CUSTOM_PLANS", groups::CUSTOM_PLANS.to_owned()),
         ("MEMBERS", groups::members_sql()),
         ("WINDOW_MEMBERSHIPS", groups::WINDOW_MEMBERSHIPS.to_owned()),
@@ -20,10 +21,13 @@ pub fn sql_catalog() -> Vec<(&'static str, String)> {
         ("GROUP_LIST_PAGE", groups::list_sql()),
         ("GROUP_LIST_COUNT", groups::count_sql()),
         ("LIVE_WINDOWS", shared::live_windows_sql()),
-        ("GET_DEVICE", devices::get_sql(false)),
+        ("GET_DEVICE", devices::get_sql()),
         ("DEVICE_EXISTS", readings::DEVICE_EXISTS.to_owned()),
         ("DEVICE_READINGS", readings::DEVICE_READINGS.to_owned()),
-        ("LOCK_DEVICES", shared::LOCK_DEVICES.to_owned()),
+        ("LOCK_DEVICES", keeping::LOCK_DEVICES_FOR_STATE.to_owned()),
+        ("DEVICE_STATES", keeping::device_states_of_sql()),
+        ("OPEN_ALERTS", keeping::open_alerts_sql()),
         ("INGEST", readings::INGEST.to_owned()),
+        ("KEEP_STATE", keeping::KEEP_STATE.to_owned()),
     ]
 }

@@ -8,13 +8,21 @@ use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, Update
 use uuid::Uuid;
 
 use crate::error::{query_error, unique_violation};
+use crate::keeping::{
+    after_thresholds, alert_from_row, device_states_of_sql, judge_with_coverage, kept_from_row,
+    open_alerts_sql, ChangeParams, WriteStatements, LOCK_DEVICES_FOR_STATE,
+};
 use crate::lists::{fetch_page, name_filter};
 use crate::pool::PgStore;
-use crate::rows::{device_from_row, group_columns, group_from_row, DEVICE_COLUMNS};
+use crate::rows::{
+    device_from_row, group_columns, group_from_row, DEVICE_COLUMNS, DEVICE_COLUMNS_NO_STATE,
+    DEVICE_STATE_JOIN,
+};
 
 fn list_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 AND {} ORDER BY d.name COLLATE \"C\" LIMIT $3 OFFSET $4",
+        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 AND {} \
+         ORDER BY d.name COLLATE \"C\" LIMIT $3 OFFSET $4",
         name_filter("d.name")
     )
 }
@@ -24,24 +32,27 @@ fn count_sql() -> String {
         name_filter("d.name")
     )
 }
-pub(crate) fn get_sql(lock: bool) -> String {
-    let lock = if lock { " FOR UPDATE" } else { "" };
-    format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 AND d.id = $2{lock}")
+pub(crate) fn get_sql() -> String {
+    format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 AND d.id = $2"
+    )
 }
 fn insert_sql() -> String {
     format!(
         "INSERT INTO devices AS d (tenant_id, id, name, unit, status, site_id, device_type, \
          threshold_critical_lower, threshold_warning_lower, threshold_warning_upper, threshold_critical_upper, \
-         created_by, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-         RETURNING {DEVICE_COLUMNS}"
+         created_by, updated_by, stale_after_s) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+         RETURNING {DEVICE_COLUMNS_NO_STATE}"
     )
 }
 fn update_sql() -> String {
     format!(
         "UPDATE devices AS d SET name = $3, unit = $4, status = $5, site_id = $6, device_type = $7, \
          threshold_critical_lower = $8, threshold_warning_lower = $9, threshold_warning_upper = $10, \
-         threshold_critical_upper = $11, updated_at = greatest(now(), d.updated_at), updated_by = $12 \
-         WHERE d.tenant_id = $1 AND d.id = $2 RETURNING {DEVICE_COLUMNS}"
+         threshold_critical_upper = $11, updated_at = greatest(now(), d.updated_at), updated_by = $12, \
+         stale_after_s = $13 \
+         WHERE d.tenant_id = $1 AND d.id = $2 RETURNING {DEVICE_COLUMNS_NO_STATE}"
     )
 }
 const DELETE: &str = "DELETE FROM devices WHERE tenant_id = $1 AND id = $2";
@@ -61,6 +72,7 @@ struct SpecParams {
     device_type: Option<String>,
     /// In column order: critical_lower, warning_lower, warning_upper, critical_upper.
     bounds: [Option<f64>; 4],
+    stale_after_s: Option<i32>,
 }
 
 impl SpecParams {
@@ -78,6 +90,10 @@ impl SpecParams {
                 t.warning_upper(),
                 t.critical_upper(),
             ],
+            // At most 31,536,000: always an i32.
+            stale_after_s: spec
+                .stale_after
+                .map(|s| i32::try_from(s.secs()).unwrap_or(i32::MAX)),
         }
     }
 }
@@ -127,6 +143,7 @@ impl DeviceRepository for PgStore {
                     &b[2],
                     &b[3],
                     &actor.as_str(),
+                    &p.stale_after_s,
                 ],
             )
             .await;
@@ -146,7 +163,7 @@ impl DeviceRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn get_device(&self, tenant: &TenantId, id: Uuid) -> Result<Device, LookupError> {
         let tx = self.reader(tenant).await?;
-        let statement = tx.prepare(&get_sql(false)).await.map_err(query_error)?;
+        let statement = tx.prepare(&get_sql()).await.map_err(query_error)?;
         let tenant_id = tenant.as_str();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
         let row = tx
@@ -165,16 +182,40 @@ impl DeviceRepository for PgStore {
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
         let tx = self.begin(tenant).await?;
-        let select = tx
-            .prepare_cached(&get_sql(true))
-            .await
-            .map_err(query_error)?;
-        let current = tx
-            .query_opt(&select, &[&tenant.as_str(), &id])
-            .await
-            .map_err(query_error)?
-            .ok_or(UpdateDeviceError::NotFound)?;
-        let spec = device_from_row(&current)?.spec.apply(changes)?;
+        let tenant_id = tenant.as_str();
+        let (select_sql, states_sql, open_sql) =
+            (get_sql(), device_states_of_sql(), open_alerts_sql());
+        let (select, lock, states, open_alerts, writes) = tokio::try_join!(
+            tx.prepare_cached(&select_sql),
+            tx.prepare_cached(LOCK_DEVICES_FOR_STATE),
+            tx.prepare_cached(&states_sql),
+            tx.prepare_cached(&open_sql),
+            async { Ok::<_, tokio_postgres::Error>(WriteStatements::prepare(&tx).await) },
+        )
+        .map_err(query_error)?;
+        let writes = writes?;
+        let ids = vec![id];
+        let by_ids: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &ids];
+        let by_id: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
+        // Locked first (as every writer of a device's state locks it), then read as the lock
+        // leaves it: one round trip.
+        let (_, locked, current, open) = tokio::try_join!(
+            biased;
+            tx.execute(&lock, &by_ids),
+            tx.query_opt(&states, &by_ids),
+            tx.query_opt(&select, &by_id),
+            tx.query(&open_alerts, &by_ids),
+        )
+        .map_err(query_error)?;
+        let (Some(locked), Some(current)) = (locked, current) else {
+            return Err(UpdateDeviceError::NotFound);
+        };
+        let mut kept = kept_from_row(&locked)?;
+        for row in &open {
+            kept.hold(alert_from_row(row)?);
+        }
+        let before = device_from_row(&current)?;
+        let spec = before.spec.clone().apply(changes)?;
         let statement = tx
             .prepare_cached(&update_sql())
             .await
@@ -185,7 +226,7 @@ impl DeviceRepository for PgStore {
             .query_one(
                 &statement,
                 &[
-                    &tenant.as_str(),
+                    &tenant_id,
                     &id,
                     &p.name,
                     &p.unit,
@@ -197,6 +238,7 @@ impl DeviceRepository for PgStore {
                     &b[2],
                     &b[3],
                     &actor.as_str(),
+                    &p.stale_after_s,
                 ],
             )
             .await;
@@ -209,8 +251,33 @@ impl DeviceRepository for PgStore {
                 })
             }
         };
+        // New thresholds judge the latest reading again, in this transaction; the windows
+        // covering the device are those of its new site and type.
+        kept.site_id.clone_from(&spec.site_id);
+        kept.device_type.clone_from(&spec.device_type);
+        let now = domain::Timestamp::now();
+        let changes = judge_with_coverage(
+            &tx,
+            tenant,
+            std::slice::from_ref(&kept),
+            now,
+            |device, covering| after_thresholds(device, &spec.thresholds, now, covering),
+        )
+        .await?;
+        let state = changes
+            .states
+            .last()
+            .map_or(kept.state, |(_, state)| *state);
+        if !changes.is_empty() {
+            writes
+                .run(&tx, &ChangeParams::of(tenant, &changes))
+                .await
+                .map_err(query_error)?;
+        }
         tx.commit().await.map_err(query_error)?;
-        Ok(device_from_row(&row)?)
+        let mut device = device_from_row(&row)?;
+        device.state = state;
+        Ok(device)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

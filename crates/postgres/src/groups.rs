@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use deadpool_postgres::ClientWrapper;
 use domain::{
     Actor, Description, Device, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
-    ListQuery, NewDeviceGroup, Page, ReadingPoint, ReadingQuery, TenantId, Timestamp, Unit,
+    ListQuery, NewDeviceGroup, Page, ReadingQuery, TenantId, Timestamp, Unit,
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
@@ -18,6 +18,7 @@ use crate::lists::{fetch_page, name_filter};
 use crate::pool::PgStore;
 use crate::rows::{
     device_from_row, group_columns, group_from_row, timestamp, window_from_row, DEVICE_COLUMNS,
+    DEVICE_STATE_JOIN,
 };
 use crate::shared::{first_missing_device, live_windows_sql};
 use crate::tx::TenantTx;
@@ -59,7 +60,7 @@ fn members_page_sql(by_slug: bool) -> (String, String) {
                 JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id";
     (
         format!(
-            "SELECT {DEVICE_COLUMNS} {from} WHERE m.tenant_id = $1 AND m.group_id = {} AND {} \
+            "SELECT {DEVICE_COLUMNS} {from} {DEVICE_STATE_JOIN} WHERE m.tenant_id = $1 AND m.group_id = {} AND {} \
              ORDER BY d.name COLLATE \"C\", d.id LIMIT $3 OFFSET $4",
             group(5),
             name_filter("d.name")
@@ -94,17 +95,22 @@ const REMOVE_MEMBER: &str =
     "DELETE FROM device_group_members WHERE tenant_id = $1 AND group_id = $2 AND device_id = $3";
 const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2 FOR KEY SHARE";
 
-/// The statement that reads a group's members with their latest readings (public for the
-/// plan test): one pass over the members, joined to devices and latest readings by hash or index.
-/// Unordered: [`load_detail`] sorts.
+/// The statement that reads a group's members with their kept state and whether they have
+/// open alerts (`open_alert`: NULL without one, else whether one is acknowledged), public for
+/// the plan test: one pass over the members, joined to devices, latest readings and the
+/// tenant's open alerts (few, from the partial index) by hash or index. Unordered:
+/// [`load_detail`] sorts.
 #[doc(hidden)]
 #[must_use]
 pub fn members_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS}, l.ts AS latest_ts, l.value AS latest_value \
+        "SELECT {DEVICE_COLUMNS}, o.acknowledged AS open_alert \
          FROM device_group_members m \
          JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
-         LEFT JOIN latest_readings l ON l.tenant_id = d.tenant_id AND l.device_id = d.id \
+         {DEVICE_STATE_JOIN} \
+         LEFT JOIN (SELECT device_id, bool_or(ack_by IS NOT NULL) AS acknowledged FROM alerts \
+                    WHERE tenant_id = $1 AND state = 'open' GROUP BY device_id) o \
+           ON o.device_id = d.id \
          WHERE m.tenant_id = $1 AND m.group_id = $2"
     )
 }
@@ -265,6 +271,9 @@ async fn load_detail(
     decode_detail_off_io(rows).await
 }
 
+/// The position of `open_alert` in a row of [`members_sql`], right after the device's.
+const OPEN_ALERT: usize = crate::rows::DEVICE_COLUMN_COUNT;
+
 /// Member rows, or window rows (each with up to 3,000 list entries to parse), beyond which
 /// decoding is worth moving off the I/O thread, which other requests' connections share.
 const DECODE_OFF_IO_ROWS: usize = 512;
@@ -295,20 +304,15 @@ fn decode_detail(
     let mut members = members
         .iter()
         .map(|row| {
-            let latest_ts: Option<time::OffsetDateTime> =
-                row.try_get("latest_ts").map_err(query_error)?;
-            let latest = match latest_ts {
-                None => None,
-                Some(_) => Some(ReadingPoint {
-                    timestamp: timestamp(row, "latest_ts")?,
-                    value: row.try_get("latest_value").map_err(query_error)?,
-                }),
-            };
             let device = device_from_row(row)?;
+            let open_alert: Option<bool> = row.try_get(OPEN_ALERT).map_err(query_error)?;
             Ok(Member {
                 window_groups: window_groups.remove(&device.id).unwrap_or_default(),
                 device,
-                latest,
+                alerts: domain::MemberAlerts {
+                    open: open_alert.is_some(),
+                    acknowledged: open_alert.unwrap_or(false),
+                },
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -11,17 +11,22 @@
 //! Modules, each importing only modules listed before it (so none import each other in a
 //! circle): `error` (driver errors into the ports' enums), `backoff`, `migrations`, `rows` (row
 //! decoders and the column lists they read); `pool` (settings, [`PgStore`] and its pools); `tx`
-//! (tenant-bound transactions); `lists` (list pages) and `shared` (statements and steps more than
-//! one repository runs); the repositories `devices`, `groups`, `windows`, `readings` and
-//! `partitions`, which never import one another; `revisions` (the tenant's revision); and `catalog`, the statements by name for the
-//! benchmark.
+//! (tenant-bound transactions); `lists` (list pages), `shared` (statements and steps more than
+//! one repository runs) and `keeping` (the device state and alerts kept at write time: what
+//! ingest, device updates, acknowledgements and the evaluator load, judge and write); the
+//! repositories `devices`, `groups`, `windows`, `readings`, `alerts`, `evaluator` and
+//! `partitions`, which never import one another; `revisions` (the tenant's revisions); and
+//! `catalog`, the statements by name for the benchmark.
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod backoff;
 mod catalog;
 mod devices;
 mod error;
+mod evaluator;
 mod groups;
+mod keeping;
 mod lists;
 mod migrations;
 mod partitions;

@@ -1,30 +1,29 @@
-//! Readings in PostgreSQL: batch ingest in one statement, and per-device reads.
+//! Readings in PostgreSQL: batch ingest, keeping each device's state and alerts in the same
+//! transaction, and per-device reads.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId};
+use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp};
 use ports::{IngestError, LookupError, ReadingRepository, StoreError};
 use uuid::Uuid;
 
 use crate::error::{is_transient, query_error};
+use crate::keeping::{
+    after_readings, alert_from_row, device_states_of_sql, judge_with_coverage, kept_from_row,
+    open_alerts_sql, ChangeParams, Kept, WriteStatements, LOCK_DEVICES_FOR_STATE,
+};
 use crate::pool::PgStore;
 use crate::rows::timestamp;
-use crate::shared::first_missing_device;
 
-/// Upserts the batch into `readings` and moves each device's `latest_readings` row forward, in
-/// one statement. A reading re-sent for the same device and instant replaces the stored value;
-/// the latest row only ever moves to an instant at or after the one it holds.
-pub(crate) const INGEST: &str = "WITH batch AS ( \
-        SELECT * FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) AS b(device_id, ts, value) \
-     ), stored AS ( \
+/// Upserts the batch into `readings`. A reading re-sent for the same device and instant
+/// replaces the stored value. (The devices' latest readings and states are written apart,
+/// from what the domain made of the batch: `keeping::KEEP_STATE`.)
+pub(crate) const INGEST: &str = "WITH stored AS ( \
         INSERT INTO readings (tenant_id, device_id, ts, value) \
-        SELECT $1, device_id, ts, value FROM batch \
+        SELECT $1, * FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) \
         ON CONFLICT (tenant_id, device_id, ts) DO UPDATE SET value = EXCLUDED.value \
         RETURNING 1 \
-     ), latest AS ( \
-        INSERT INTO latest_readings (tenant_id, device_id, ts, value) \
-        SELECT DISTINCT ON (device_id) $1, device_id, ts, value FROM batch ORDER BY device_id, ts DESC \
-        ON CONFLICT (tenant_id, device_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value \
-        WHERE latest_readings.ts <= EXCLUDED.ts \
      ) SELECT count(*) FROM stored";
 /// How often an ingest transaction is tried when it loses a deadlock or serialisation race.
 pub(crate) const INGEST_ATTEMPTS: u32 = 3;
@@ -35,6 +34,10 @@ pub(crate) const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
 
 #[async_trait]
 impl ReadingRepository for PgStore {
+    /// Four round trips, as many as a plain insert takes: BEGIN with the tenant binding; the
+    /// devices locked with their state and open alerts; the readings, the new states, alerts
+    /// and events, all pipelined; COMMIT. One more, only when an alert changes: the windows
+    /// covering its device.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, readings = batch.readings().len()))]
     async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError> {
         let readings = batch.readings();
@@ -48,31 +51,37 @@ impl ReadingRepository for PgStore {
         let instants: Vec<time::OffsetDateTime> =
             sorted.iter().map(|r| r.timestamp.get()).collect();
         let values: Vec<f64> = sorted.iter().map(|r| r.value.get()).collect();
+        // Each device's readings in time order.
+        let mut points: HashMap<Uuid, Vec<ReadingPoint>> = HashMap::with_capacity(distinct.len());
+        for r in &sorted {
+            points.entry(r.device_id).or_default().push(ReadingPoint {
+                timestamp: r.timestamp,
+                value: r.value.get(),
+            });
+        }
+        let mut ids = distinct.clone();
+        ids.sort_unstable();
 
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let tx = self.begin(tenant).await?;
-            // Locks the devices against deletion until commit, so the check below stays true.
-            if let Some(unknown) = first_missing_device(&tx, tenant, &distinct).await? {
-                return Err(IngestError::UnknownDevice(unknown));
-            }
-            let statement = tx.prepare_cached(INGEST).await.map_err(query_error)?;
-            let stored = tx
-                .query_one(
-                    &statement,
-                    &[&tenant.as_str(), &devices, &instants, &values],
+            match self
+                .ingest_once(
+                    tenant,
+                    &distinct,
+                    &ids,
+                    &points,
+                    [&devices, &instants, &values],
                 )
-                .await;
-            let stored = match stored {
-                // A deadlock with a writer that does not sort (or a serialisation failure) only
-                // means "try again": the transaction was rolled back whole.
-                Err(e) if is_transient(&e) && attempt < INGEST_ATTEMPTS => continue,
-                other => other.map_err(query_error)?,
-            };
-            tx.commit().await.map_err(query_error)?;
-            let stored: i64 = stored.get(0);
-            return Ok(u64::try_from(stored).unwrap_or_default());
+                .await
+            {
+                // A deadlock with a writer that does not sort (or a serialisation failure)
+                // only means "try again": the transaction was rolled back whole.
+                Err(Attempt::Transient(_)) if attempt < INGEST_ATTEMPTS => continue,
+                Err(Attempt::Transient(e)) => return Err(query_error(e).into()),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Ok(stored) => return Ok(stored),
+            }
         }
     }
 
@@ -115,5 +124,98 @@ impl ReadingRepository for PgStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?)
+    }
+}
+
+/// How one ingest attempt failed.
+enum Attempt {
+    /// Lost a race; the next attempt may succeed.
+    Transient(tokio_postgres::Error),
+    Failed(IngestError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+fn attempt_error(e: tokio_postgres::Error) -> Attempt {
+    if is_transient(&e) {
+        Attempt::Transient(e)
+    } else {
+        Attempt::Failed(query_error(e).into())
+    }
+}
+
+impl PgStore {
+    /// One transaction of [`ReadingRepository::ingest`]: `distinct` devices in batch order,
+    /// `ids` sorted, `points` each device's readings in time order, `rows` the readings sorted
+    /// by device and instant as the three columns of `INGEST`.
+    async fn ingest_once(
+        &self,
+        tenant: &TenantId,
+        distinct: &[Uuid],
+        ids: &[Uuid],
+        points: &HashMap<Uuid, Vec<ReadingPoint>>,
+        rows: [&(dyn tokio_postgres::types::ToSql + Sync); 3],
+    ) -> Result<u64, Attempt> {
+        let tx = self.begin(tenant).await?;
+        let tenant_id = tenant.as_str();
+        let (states_sql, open_sql) = (device_states_of_sql(), open_alerts_sql());
+        let (lock, states, open_alerts, ingest, writes) = tokio::try_join!(
+            tx.prepare_cached(LOCK_DEVICES_FOR_STATE),
+            tx.prepare_cached(&states_sql),
+            tx.prepare_cached(&open_sql),
+            tx.prepare_cached(INGEST),
+            async { Ok::<_, tokio_postgres::Error>(WriteStatements::prepare(&tx).await) },
+        )
+        .map_err(attempt_error)?;
+        let writes = writes?;
+        // The devices, locked until commit (against deletion and against other writers of their
+        // state), then their state and open alerts as the lock leaves them: one round trip.
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &ids];
+        let (_, locked, open) = tokio::try_join!(
+            biased;
+            tx.execute(&lock, &params),
+            tx.query(&states, &params),
+            tx.query(&open_alerts, &params),
+        )
+        .map_err(attempt_error)?;
+        let mut kept: HashMap<Uuid, Kept> = locked
+            .iter()
+            .map(|row| kept_from_row(row).map(|k| (k.id, k)))
+            .collect::<Result<_, _>>()?;
+        if let Some(unknown) = distinct.iter().find(|id| !kept.contains_key(id)) {
+            return Err(Attempt::Failed(IngestError::UnknownDevice(*unknown)));
+        }
+        for row in &open {
+            let alert = alert_from_row(row)?;
+            if let Some(device) = kept.get_mut(&alert.device_id) {
+                device.hold(alert);
+            }
+        }
+        let kept: Vec<Kept> = ids.iter().filter_map(|id| kept.remove(id)).collect();
+        // The clock of this instance: freshness and the windows covering a device are judged
+        // now, whatever instants the readings carry.
+        let now = Timestamp::now();
+        let changes = judge_with_coverage(&tx, tenant, &kept, now, |device, covering| {
+            let readings = points.get(&device.id).map_or(&[][..], Vec::as_slice);
+            after_readings(device, readings, now, covering)
+        })
+        .await?;
+        let params = ChangeParams::of(tenant, &changes);
+        let [devices, instants, values] = rows;
+        let ingest_params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&tenant_id, devices, instants, values];
+        let (stored, ()) = tokio::try_join!(
+            biased;
+            tx.query_one(&ingest, &ingest_params),
+            writes.run(&tx, &params),
+        )
+        .map_err(attempt_error)?;
+        tx.commit().await.map_err(attempt_error)?;
+        let stored: i64 = stored.try_get(0).map_err(query_error)?;
+        Ok(u64::try_from(stored).unwrap_or_default())
     }
 }

@@ -2,9 +2,10 @@
 //! like to the domain. A corrupt value is an error, never a panic.
 
 use domain::{
-    Actor, Description, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, GroupName,
-    GroupSlug, MaintenanceWindow, Recurrence, RecurrenceParts, ScopeLabel, Thresholds, Timestamp,
-    Unit, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    Actor, AlertStatus, Description, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceState,
+    DeviceStatus, GroupName, GroupSlug, MaintenanceWindow, ReadingPoint, Recurrence,
+    RecurrenceParts, ScopeLabel, StaleAfter, Thresholds, Timestamp, Unit, WindowDefinition,
+    WindowName, WindowSchedule, WindowSlug,
 };
 use ports::StoreError;
 use serde_json::Value;
@@ -66,11 +67,30 @@ pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
     })
 }
 
-/// Device columns, qualified by the alias `d`, in the order [`device_from_row`] reads them.
+/// Device columns, qualified by the alias `d`, then its kept state from the latest-reading row
+/// `l` (joined with [`DEVICE_STATE_JOIN`]), in the order [`device_from_row`] reads them.
 pub(crate) const DEVICE_COLUMNS: &str =
     "d.id, d.name, d.unit, d.status, d.site_id, d.device_type, \
      d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
-     d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by";
+     d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by, \
+     d.stale_after_s, l.ts AS state_ts, l.value AS state_value, l.alert_status AS state_status, \
+     coalesce(l.since, l.ts) AS state_since";
+
+/// How many columns [`DEVICE_COLUMNS`] holds.
+pub(crate) const DEVICE_COLUMN_COUNT: usize = column::STATE_TS + 4;
+
+/// Joins a device `d` to its kept state `l` (none before its first reading).
+pub(crate) const DEVICE_STATE_JOIN: &str =
+    "LEFT JOIN latest_readings l ON l.tenant_id = d.tenant_id AND l.device_id = d.id";
+
+/// [`DEVICE_COLUMNS`] for a statement that returns a device row without its state (an
+/// insert's or update's `RETURNING`): the state columns are NULL (the default state).
+pub(crate) const DEVICE_COLUMNS_NO_STATE: &str =
+    "d.id, d.name, d.unit, d.status, d.site_id, d.device_type, \
+     d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
+     d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by, \
+     d.stale_after_s, NULL::timestamptz AS state_ts, NULL::float8 AS state_value, \
+     NULL::text AS state_status, NULL::timestamptz AS state_since";
 
 /// Positions of [`DEVICE_COLUMNS`] in a row that starts with them: a group's detail decodes
 /// thousands of rows, and finding a column by name is a scan of the row's column names.
@@ -89,6 +109,9 @@ mod column {
     pub const UPDATED_AT: usize = 11;
     pub const CREATED_BY: usize = 12;
     pub const UPDATED_BY: usize = 13;
+    pub const STALE_AFTER: usize = 14;
+    /// The first of the four columns [`super::state_from_row`] reads.
+    pub const STATE_TS: usize = 15;
 }
 
 /// A device from a row whose first columns are [`DEVICE_COLUMNS`].
@@ -121,12 +144,47 @@ pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
                 bound(column::CRITICAL_UPPER)?,
             )
             .map_err(|e| corrupt(&e))?,
+            stale_after: row
+                .try_get::<_, Option<i32>>(column::STALE_AFTER)
+                .map_err(query_error)?
+                .map(|s| StaleAfter::from_secs(i64::from(s)))
+                .transpose()
+                .map_err(|e| corrupt(&e))?,
         },
+        state: state_from_row(row, column::STATE_TS)?,
         created_at: timestamp(row, column::CREATED_AT)?,
         updated_at: timestamp(row, column::UPDATED_AT)?,
         created_by: actor(row, column::CREATED_BY)?,
         updated_by: actor(row, column::UPDATED_BY)?,
     })
+}
+
+/// A device state from four columns from `first` on: the latest reading's instant and value,
+/// the status and since when it holds; all NULL (no reading) is the default state.
+pub(crate) fn state_from_row(row: &Row, first: usize) -> Result<DeviceState, StoreError> {
+    let ts: Option<time::OffsetDateTime> = row.try_get(first).map_err(query_error)?;
+    if ts.is_none() {
+        return Ok(DeviceState::default());
+    }
+    let status: &str = row.try_get(first + 2).map_err(query_error)?;
+    Ok(DeviceState {
+        alert_status: parse_status(status)?,
+        since: Some(timestamp(row, first + 3)?),
+        last_reading: Some(ReadingPoint {
+            timestamp: timestamp(row, first)?,
+            value: row.try_get(first + 1).map_err(query_error)?,
+        }),
+    })
+}
+
+/// A stored alert status.
+pub(crate) fn parse_status(value: &str) -> Result<AlertStatus, StoreError> {
+    match value {
+        "normal" => Ok(AlertStatus::Normal),
+        "warning" => Ok(AlertStatus::Warning),
+        "critical" => Ok(AlertStatus::Critical),
+        other => Err(corrupt_row("alert status", other)),
+    }
 }
 
 /// Window columns, qualified by the alias `w`.
@@ -253,8 +311,17 @@ mod tests {
             ("updated_at", column::UPDATED_AT),
             ("created_by", column::CREATED_BY),
             ("updated_by", column::UPDATED_BY),
+            ("stale_after_s", column::STALE_AFTER),
+            ("l.ts AS state_ts", column::STATE_TS),
+            ("l.value AS state_value", column::STATE_TS + 1),
+            ("l.alert_status AS state_status", column::STATE_TS + 2),
+            ("coalesce(l.since", column::STATE_TS + 3),
         ];
-        assert_eq!(names.len(), positions.len());
+        assert_eq!(
+            names.len(),
+            positions.len() + 1,
+            "coalesce(a, b) holds a comma"
+        );
         for (name, position) in positions {
             assert_eq!(names[position], name);
         }

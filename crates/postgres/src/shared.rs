@@ -13,6 +13,10 @@ use crate::tx::TenantTx;
 pub(crate) const REVISION: &str =
     "SELECT coalesce(sum(revision), 0)::bigint FROM tenant_revisions WHERE tenant_id = $1";
 
+/// The tenant's status revision (migration V7), 0 before its first write.
+pub(crate) const STATUS_REVISION: &str =
+    "SELECT coalesce(sum(revision), 0)::bigint FROM tenant_status_revisions WHERE tenant_id = $1";
+
 /// The windows that may mute alerts now: enabled and not ended.
 pub(crate) fn live_windows_sql() -> String {
     format!(

@@ -47,6 +47,17 @@ impl PgStore {
     /// A pooled connection for one read-only transaction, which [`ReadTx::run`] opens, binds to
     /// `tenant`, runs and commits in a single round trip.
     pub(crate) async fn reader(&self, tenant: &TenantId) -> Result<ReadTx, StoreError> {
+        self.reader_for(tenant.as_str()).await
+    }
+
+    /// A read-only transaction as `iot_app` bound to no tenant (row-level security then shows
+    /// it no tenant's rows): for the service's own questions across tenants, which functions
+    /// of the migrations answer with their owner's rights.
+    pub(crate) async fn service_reader(&self) -> Result<ReadTx, StoreError> {
+        self.reader_for("").await
+    }
+
+    async fn reader_for(&self, tenant: &str) -> Result<ReadTx, StoreError> {
         let client = self.client().await?;
         let bind = client
             .prepare_cached(BIND_TENANT)
@@ -59,7 +70,7 @@ impl PgStore {
                 release_limit: self.statement_timeout,
             },
             bind,
-            tenant: tenant.clone(),
+            tenant: tenant.into(),
             statement_timeout: std::sync::Arc::clone(&self.statement_timeout_setting),
         })
     }
@@ -71,7 +82,8 @@ pub(crate) struct ReadTx {
     /// Rolls back on drop if [`ReadTx::run`] was cut short.
     tx: TenantTx,
     bind: tokio_postgres::Statement,
-    tenant: TenantId,
+    /// `BIND_TENANT`'s `$1`.
+    tenant: Box<str>,
     /// `BIND_TENANT`'s `$2`.
     statement_timeout: std::sync::Arc<str>,
 }
@@ -103,7 +115,7 @@ impl ReadTx {
         F: std::future::Future<Output = Result<T, tokio_postgres::Error>> + 'a,
     {
         let client = self.tx.client();
-        let tenant = self.tenant.as_str();
+        let tenant = &*self.tenant;
         let timeout = &*self.statement_timeout;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant, &timeout];
         let (begun, bound, result, committed) = tokio::join!(

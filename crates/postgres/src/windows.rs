@@ -1,20 +1,26 @@
 //! Maintenance windows in PostgreSQL. `recurring` is stored as `jsonb` in the API's shape.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use domain::{
     Actor, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Page, Recurrence,
-    ScopeLabel, TenantId, WindowChanges, WindowDefinition, WindowSlug,
+    ScopeLabel, TenantId, Timestamp, WindowChanges, WindowDefinition, WindowSlug,
 };
 use ports::{
     CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError, UpdateWindowError,
 };
 use serde_json::{json, Value};
 use tokio_postgres::Row;
+use uuid::Uuid;
 
-use crate::error::{query_error, unique_violation};
+use crate::error::{corrupt_row, query_error, unique_violation};
+use crate::keeping::{coverage as coverage_of, CoverageStatements, Scope};
 use crate::lists::{fetch_page, name_filter};
 use crate::pool::PgStore;
-use crate::rows::{device_from_row, window_from_row, DEVICE_COLUMNS, WINDOW_COLUMNS};
+use crate::rows::{
+    device_from_row, window_from_row, DEVICE_COLUMNS, DEVICE_STATE_JOIN, WINDOW_COLUMNS,
+};
 use crate::tx::TenantTx;
 
 fn list_sql() -> String {
@@ -58,7 +64,7 @@ fn update_sql() -> String {
 /// Devices in a window's scope: each list that is set must hold the device's value.
 fn scope_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.tenant_id = $1 \
+        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 \
          AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
          AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
          AND ($4::text[] IS NULL OR EXISTS ( \
@@ -69,6 +75,9 @@ fn scope_sql() -> String {
     )
 }
 const DELETE: &str = "DELETE FROM maintenance_windows WHERE tenant_id = $1 AND window_id = $2";
+/// What the windows covering devices `$2` are judged from, besides their memberships.
+const DEVICE_SCOPES: &str =
+    "SELECT id, site_id, device_type FROM devices WHERE tenant_id = $1 AND id = ANY($2)";
 
 /// The stored shape of a recurrence (read back by `rows::recurrence_from_json`).
 fn recurrence_to_json(r: &Recurrence) -> Value {
@@ -252,7 +261,52 @@ impl MaintenanceWindowRepository for PgStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, devices = devices.len()))]
+    async fn covering_windows(
+        &self,
+        tenant: &TenantId,
+        devices: &[Uuid],
+        now: Timestamp,
+    ) -> Result<HashMap<Uuid, Vec<WindowSlug>>, StoreError> {
+        if devices.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let tx = self.reader(tenant).await?;
+        let scopes = tx.prepare(DEVICE_SCOPES).await.map_err(query_error)?;
+        let coverage = CoverageStatements::prepare(tx.client()).await?;
+        let tenant_id = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &devices];
+        // The devices, the windows and the memberships they name: one round trip.
+        let (rows, windows) = tx
+            .run(|client| async {
+                tokio::try_join!(
+                    biased;
+                    client.query(&scopes, &params),
+                    coverage.fetch(client, tenant, devices, now),
+                )
+            })
+            .await
+            .map_err(query_error)?;
+        let scopes = rows
+            .iter()
+            .map(|row| {
+                let label = |index: usize| -> Result<Option<ScopeLabel>, StoreError> {
+                    let value: Option<&str> = row.try_get(index).map_err(query_error)?;
+                    value
+                        .map(ScopeLabel::parse)
+                        .transpose()
+                        .map_err(|e| corrupt_row("device", e))
+                };
+                Ok(Scope {
+                    id: row.try_get(0).map_err(query_error)?,
+                    site_id: label(1)?,
+                    device_type: label(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        coverage_of(&windows, &scopes, now)
+    }
+
     async fn window_devices(
         &self,
         tenant: &TenantId,

@@ -229,6 +229,8 @@ impl DeviceCreateBody {
                 self.threshold_critical_upper,
             )
             .map_err(|e| threshold_error(&e))?,
+            // Interim: the wire field arrives with the HTTP work of issue 14.
+            stale_after: None,
         })
     }
 }
@@ -263,6 +265,7 @@ impl DeviceUpdateBody {
                 finite("threshold_warning_upper", self.threshold_warning_upper)?,
                 finite("threshold_critical_upper", self.threshold_critical_upper)?,
             ],
+            stale_after: None,
         })
     }
 }

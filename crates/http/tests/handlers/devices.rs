@@ -63,6 +63,7 @@ async fn creating_a_device_answers_201_and_passes_every_field() {
                         site_id: Some(ScopeLabel::parse("site-1").expect("valid")),
                         device_type: Some(ScopeLabel::parse("thermostat").expect("valid")),
                         thresholds: office_thresholds(),
+                        stale_after: None,
                     }
         })
         .times(1)
@@ -360,6 +361,7 @@ async fn updating_a_device_passes_only_the_given_fields_and_clears_the_nulled_on
                         site_id: Some(None),
                         device_type: None,
                         thresholds: [None, None, Some(Some(35.0)), Some(None)],
+                        stale_after: None,
                     }
         })
         .times(1)

@@ -12,10 +12,11 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web::Bytes;
 use actix_web::App;
 use domain::{
-    Actor, Description, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceStatus, GroupName,
-    GroupSlug, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
-    Reading, ReadingPoint, ReadingValue, Recurrence, ScopeLabel, TenantId, Thresholds, Timestamp,
-    Unit, WindowDefinition, WindowName, WindowSchedule, WindowSlug,
+    Actor, Description, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceState, DeviceStatus,
+    GroupName, GroupSlug, ListQuery, MaintenanceWindow, MemberAlerts, NewDevice, NewDeviceGroup,
+    NewMaintenanceWindow, Page, Reading, ReadingPoint, ReadingValue, Recurrence, ScopeLabel,
+    TenantId, Thresholds, Timestamp, Unit, WindowDefinition, WindowName, WindowSchedule,
+    WindowSlug,
 };
 use http_api::{AppState, Authenticator};
 use ports::{
@@ -353,7 +354,7 @@ pub fn saved_group(new: NewDeviceGroup) -> GroupDetail {
         .enumerate()
         .map(|(i, id)| Member {
             device: device(*id, &format!("Sensor {}", i + 1), Thresholds::default()),
-            latest: None,
+            alerts: MemberAlerts::default(),
             window_groups: Vec::new(),
         })
         .collect();
@@ -389,7 +390,9 @@ pub fn device(id: Uuid, name: &str, thresholds: Thresholds) -> Device {
             site_id: Some(ScopeLabel::parse("site-1").expect("valid label")),
             device_type: Some(ScopeLabel::parse("thermostat").expect("valid label")),
             thresholds,
+            stale_after: None,
         },
+        state: DeviceState::default(),
         created_at: at(datetime!(2025-10-01 08:00 UTC)),
         updated_at: at(datetime!(2025-10-02 09:30 UTC)),
         created_by: actor(CREATOR),
@@ -403,6 +406,7 @@ pub fn saved_device(new: NewDevice) -> Device {
     Device {
         id: new.id,
         spec: new.spec,
+        state: DeviceState::default(),
         created_at: now,
         updated_at: now,
         created_by: actor(SUB),
@@ -412,12 +416,22 @@ pub fn saved_device(new: NewDevice) -> Device {
 
 /// A member with `thresholds` whose latest reading is `latest`.
 pub fn member(id: &str, name: &str, thresholds: Thresholds, latest: Option<f64>) -> Member {
+    let mut device = device(uuid(id), name, thresholds);
+    if let Some(value) = latest {
+        device.state = device
+            .state
+            .after_reading(
+                &thresholds,
+                ReadingPoint {
+                    timestamp: at(datetime!(2025-10-20 10:00 UTC)),
+                    value,
+                },
+            )
+            .expect("first reading");
+    }
     Member {
-        device: device(uuid(id), name, thresholds),
-        latest: latest.map(|value| ReadingPoint {
-            timestamp: at(datetime!(2025-10-20 10:00 UTC)),
-            value,
-        }),
+        device,
+        alerts: MemberAlerts::default(),
         window_groups: Vec::new(),
     }
 }
