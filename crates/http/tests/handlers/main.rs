@@ -6,6 +6,7 @@
 
 mod support;
 
+mod alerts;
 mod auth;
 mod authorship;
 mod customer_groups;
