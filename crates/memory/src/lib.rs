@@ -1056,5 +1056,7 @@ impl HealthProbe for MemoryStore {
     }
 }
 
+mod alerts_interim;
+
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@
 //! benchmark.
 #![forbid(unsafe_code)]
 
+mod alerts_interim;
 mod backoff;
 mod catalog;
 mod devices;
