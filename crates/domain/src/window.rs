@@ -307,7 +307,9 @@ impl WindowDefinition {
             let lower = upper
                 .checked_add(time::Duration::days(-days))
                 .map_or(starts_at, |t| t.max(starts_at));
-            let limit = usize::try_from(days).unwrap_or(usize::MAX).saturating_add(3);
+            let limit = usize::try_from(days)
+                .unwrap_or(usize::MAX)
+                .saturating_add(3);
             let latest = rule
                 .slots(lower, starts_at, ends_at, limit)
                 .into_iter()
@@ -749,7 +751,10 @@ mod tests {
             Some(whole),
             "its first instant counts"
         );
-        assert_eq!(def.latest_started(at(datetime!(2025-06-01 0:00 UTC))), Some(whole));
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-06-01 0:00 UTC))),
+            Some(whole)
+        );
         assert_eq!(
             definition(None).latest_started(at(datetime!(2030-01-01 0:00 UTC))),
             Some(Occurrence {
