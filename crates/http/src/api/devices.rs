@@ -191,6 +191,7 @@ pub struct DeviceView {
     /// Critical above this, or null.
     pub threshold_critical_upper: Option<f64>,
     /// Seconds without a reading after which the device is stale, or null: never.
+    #[schema(minimum = 1, maximum = 31_536_000)]
     pub stale_after_s: Option<u32>,
     /// What its latest reading and thresholds make of it now.
     pub state: DeviceStateView,
