@@ -1,7 +1,7 @@
 //! Devices: the groups a device belongs to, a page at a time.
 
-use domain::{DeviceGroup, ListQuery, Page, TenantId};
-use ports::{DeviceRepository, LookupError};
+use domain::{Device, DeviceGroup, ListQuery, Page, TenantId, Timestamp};
+use ports::{DeviceRepository, LookupError, MaintenanceWindowRepository, StoreError};
 use uuid::Uuid;
 
 /// The page of the device's groups that `query` selects, ordered by name. A device belongs to
@@ -17,4 +17,96 @@ pub async fn groups_page(
 ) -> Result<Page<DeviceGroup>, LookupError> {
     let groups = devices.groups_of_device(tenant, id).await?;
     Ok(query.page(groups, |g| g.name.as_str()))
+}
+
+/// Whether an active window covers each of `devices` at `now`, in their order: one question to
+/// the store for the whole list, none for an empty one.
+///
+/// # Errors
+/// The store's.
+pub async fn in_maintenance(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    devices: &[Device],
+    now: Timestamp,
+) -> Result<Vec<bool>, StoreError> {
+    if devices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = devices.iter().map(|d| d.id).collect();
+    let covering = windows.covering_windows(tenant, &ids, now).await?;
+    Ok(devices
+        .iter()
+        .map(|d| covering.get(&d.id).is_some_and(|w| !w.is_empty()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use domain::{
+        Actor, DeviceName, DeviceSpec, DeviceState, DeviceStatus, Thresholds, Unit, WindowSlug,
+    };
+    use ports::MockMaintenanceWindowRepository;
+
+    use super::*;
+
+    fn device(n: u128) -> Device {
+        let now = Timestamp::now();
+        Device {
+            id: Uuid::from_u128(n),
+            spec: DeviceSpec {
+                name: DeviceName::parse(&format!("d{n}")).expect("valid"),
+                unit: Unit::parse("C").expect("valid"),
+                status: DeviceStatus::Connected,
+                site_id: None,
+                device_type: None,
+                thresholds: Thresholds::default(),
+                stale_after: None,
+            },
+            state: DeviceState::default(),
+            created_at: now,
+            updated_at: now,
+            created_by: Actor::parse("a").expect("valid"),
+            updated_by: Actor::parse("a").expect("valid"),
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").expect("valid")
+    }
+
+    #[tokio::test]
+    async fn maintenance_is_asked_once_for_the_whole_list_and_kept_in_its_order() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_covering_windows()
+            .withf(|_, ids, _| ids == [Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3)])
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(HashMap::from([
+                    (
+                        Uuid::from_u128(2),
+                        vec![WindowSlug::parse("mw-1").expect("valid")],
+                    ),
+                    (Uuid::from_u128(3), Vec::new()),
+                ]))
+            });
+        let devices = [device(1), device(2), device(3)];
+        let covered = in_maintenance(&windows, &tenant(), &devices, Timestamp::now())
+            .await
+            .expect("asked");
+        assert_eq!(covered, [false, true, false]);
+    }
+
+    #[tokio::test]
+    async fn an_empty_list_asks_nothing() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows.expect_covering_windows().never();
+        let covered = in_maintenance(&windows, &tenant(), &[], Timestamp::now())
+            .await
+            .expect("asked");
+        assert!(covered.is_empty());
+    }
 }

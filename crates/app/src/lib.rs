@@ -6,7 +6,9 @@
 //! no framework: the HTTP adapter parses, calls a use case here, and maps its answer.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod devices;
+pub mod evaluator;
 pub mod groups;
 pub mod readings;
 pub mod windows;

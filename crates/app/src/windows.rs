@@ -1,10 +1,14 @@
 //! Maintenance windows: creating one under a generated slug, and listing them by status now.
 
 use domain::{
-    Actor, Device, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Page, TenantId, Timestamp,
-    WindowDefinition, WindowSlug, WindowStatus,
+    Actor, Alert, Device, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Occurrence, Page,
+    TenantId, Timestamp, WindowDefinition, WindowReport, WindowSlug, WindowStatus,
 };
-use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError};
+use ports::{
+    AlertRepository, CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError,
+};
+use thiserror::Error;
+use uuid::Uuid;
 
 use crate::with_generated_slug;
 
@@ -94,16 +98,104 @@ pub async fn scope_page(
     })
 }
 
+/// Errors of [`report`].
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("window not found")]
+    WindowNotFound,
+    /// No occurrence of the window has started yet.
+    #[error("No occurrence has started")]
+    NotStarted,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the window's latest started occurrence did, as seen at `now`: its times (`ends_at`
+/// `None` while it runs), the alerts it muted (an event recorded as suppressed by it during the
+/// occurrence), and, once it is over, which of them were still open at its end.
+///
+/// A disabled window runs nothing: an occurrence it was disabled during ended when the window
+/// was last changed (the disabling), and not before the occurrence began.
+///
+/// # Errors
+/// [`ReportError::WindowNotFound`] for a window the tenant does not have,
+/// [`ReportError::NotStarted`] when none of its occurrences has started; the store's.
+pub async fn report(
+    windows: &dyn MaintenanceWindowRepository,
+    alerts: &dyn AlertRepository,
+    tenant: &TenantId,
+    window_id: &WindowSlug,
+    now: Timestamp,
+) -> Result<WindowReport, ReportError> {
+    let window = windows
+        .get_window(tenant, window_id)
+        .await
+        .map_err(|e| match e {
+            LookupError::NotFound => ReportError::WindowNotFound,
+            LookupError::Store(e) => ReportError::Store(e),
+        })?;
+    let scheduled = window
+        .definition
+        .latest_started(now)
+        .ok_or(ReportError::NotStarted)?;
+    let occurrence = Occurrence {
+        starts_at: scheduled.starts_at,
+        ends_at: ended_at(&window, scheduled, now),
+    };
+    let muted = alerts
+        .muted_by_window(tenant, window_id, occurrence.starts_at, occurrence.ends_at)
+        .await?;
+    let still_open_at_end = occurrence
+        .ends_at
+        .map(|end| still_open_at(&muted, end))
+        .unwrap_or_default();
+    Ok(WindowReport {
+        window_id: window_id.clone(),
+        occurrence,
+        alerts: muted,
+        still_open_at_end,
+    })
+}
+
+/// When the occurrence ended, `None` while it runs.
+fn ended_at(
+    window: &MaintenanceWindow,
+    scheduled: Occurrence,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    let over = scheduled.ends_at.filter(|end| *end <= now);
+    if window.definition.enabled {
+        return over;
+    }
+    // Disabled: the schedule's end if it came first, else the disabling (clamped to the slot).
+    let disabled = window.updated_at.max(scheduled.starts_at).min(now);
+    Some(over.map_or(disabled, |end| end.min(disabled)))
+}
+
+/// The alerts open at `end`: opened before it, and not resolved by then.
+fn still_open_at(alerts: &[Alert], end: Timestamp) -> Vec<Uuid> {
+    alerts
+        .iter()
+        .map(|a| &a.record)
+        .filter(|r| r.opened_at < end && r.resolved_at.is_none_or(|resolved| resolved > end))
+        .map(|r| r.id)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use domain::{WindowName, WindowSchedule};
-    use ports::MockMaintenanceWindowRepository;
+    use domain::{
+        AlertKind, AlertRecord, AlertState, DeviceName, Severity, WindowName, WindowSchedule,
+    };
+    use ports::{MockAlertRepository, MockMaintenanceWindowRepository};
     use time::Duration;
 
     use super::*;
 
+    /// `minutes` from one instant near now, the same for the whole test.
     fn at(minutes: i64) -> Timestamp {
-        Timestamp::now()
+        static NOW: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
+        NOW.get_or_init(Timestamp::now)
             .checked_add(Duration::minutes(minutes))
             .expect("in range")
     }
@@ -210,5 +302,141 @@ mod tests {
         )
         .await;
         assert!(matches!(answer, Err(CreateWindowError::WindowIdTaken(_))));
+    }
+
+    /// An alert opened `opened` minutes from now, resolved at `resolved` when given.
+    fn alert(n: u128, opened: i64, resolved: Option<i64>) -> Alert {
+        Alert {
+            record: AlertRecord {
+                id: Uuid::from_u128(n),
+                device_id: Uuid::from_u128(100 + n),
+                kind: AlertKind::Threshold,
+                severity: Severity::Warning,
+                peak_severity: Severity::Warning,
+                state: if resolved.is_some() {
+                    AlertState::Resolved
+                } else {
+                    AlertState::Open
+                },
+                opened_at: at(opened),
+                resolved_at: resolved.map(at),
+                last_value: Some(35.0),
+                suppressed_by: Vec::new(),
+                acknowledgement: None,
+            },
+            device_name: DeviceName::parse(&format!("d{n}")).expect("valid"),
+        }
+    }
+
+    fn windows_returning(window: MaintenanceWindow) -> MockMaintenanceWindowRepository {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_get_window()
+            .times(1)
+            .returning(move |_, _| Ok(window.clone()));
+        windows
+    }
+
+    fn slug() -> WindowSlug {
+        WindowSlug::parse("mw-00000001").expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_report_of_a_running_occurrence_has_no_end_and_nothing_still_open_at_it() {
+        let now = at(0);
+        let window = window("w", -60, None, true);
+        let starts = window.definition.schedule.starts_at();
+        let mut alerts = MockAlertRepository::new();
+        alerts
+            .expect_muted_by_window()
+            .withf(move |_, id, from, until| *id == slug() && *from == starts && until.is_none())
+            .times(1)
+            .returning(|_, _, _, _| Ok(vec![alert(1, -30, None)]));
+        let report = report(&windows_returning(window), &alerts, &tenant(), &slug(), now)
+            .await
+            .expect("reported");
+        assert_eq!(report.occurrence.starts_at, starts);
+        assert_eq!(report.occurrence.ends_at, None);
+        assert_eq!(report.alerts.len(), 1);
+        assert!(report.still_open_at_end.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_report_of_an_ended_occurrence_names_the_alerts_open_at_its_end() {
+        let window = window("w", -60, Some(-10), true);
+        let (starts, ends) = (
+            window.definition.schedule.starts_at(),
+            window.definition.schedule.ends_at(),
+        );
+        let mut alerts = MockAlertRepository::new();
+        alerts
+            .expect_muted_by_window()
+            .withf(move |_, _, from, until| *from == starts && *until == ends)
+            .times(1)
+            .returning(|_, _, _, _| {
+                Ok(vec![
+                    alert(1, -50, None),
+                    alert(2, -50, Some(-20)),
+                    alert(3, -40, Some(-5)),
+                    alert(4, -50, Some(-10)),
+                ])
+            });
+        let report = report(
+            &windows_returning(window),
+            &alerts,
+            &tenant(),
+            &slug(),
+            at(0),
+        )
+        .await
+        .expect("reported");
+        assert_eq!(report.occurrence.ends_at, ends);
+        assert_eq!(
+            report.still_open_at_end,
+            [Uuid::from_u128(1), Uuid::from_u128(3)],
+            "resolved before or at the end: not open at it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_window_disabled_during_its_occurrence_ended_when_it_was_changed() {
+        let mut window = window("w", -60, None, false);
+        window.updated_at = at(-15);
+        let mut alerts = MockAlertRepository::new();
+        alerts
+            .expect_muted_by_window()
+            .withf(|_, _, _, until| until.is_some())
+            .times(1)
+            .returning(|_, _, _, _| Ok(vec![alert(1, -30, None)]));
+        let report = report(
+            &windows_returning(window),
+            &alerts,
+            &tenant(),
+            &slug(),
+            at(0),
+        )
+        .await
+        .expect("reported");
+        assert_eq!(report.occurrence.ends_at, Some(at(-15)));
+        assert_eq!(report.still_open_at_end, [Uuid::from_u128(1)]);
+    }
+
+    #[tokio::test]
+    async fn no_report_before_the_first_occurrence_or_of_an_unknown_window() {
+        let mut alerts = MockAlertRepository::new();
+        alerts.expect_muted_by_window().never();
+        let future = windows_returning(window("w", 10, None, true));
+        assert!(matches!(
+            report(&future, &alerts, &tenant(), &slug(), at(0)).await,
+            Err(ReportError::NotStarted)
+        ));
+        let mut unknown = MockMaintenanceWindowRepository::new();
+        unknown
+            .expect_get_window()
+            .returning(|_, _| Err(LookupError::NotFound));
+        assert!(matches!(
+            report(&unknown, &alerts, &tenant(), &slug(), at(0)).await,
+            Err(ReportError::WindowNotFound)
+        ));
     }
 }

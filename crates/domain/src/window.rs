@@ -20,6 +20,10 @@ pub const SCOPE_LIST_MAX: usize = 1_000;
 /// what one tenant's render has to index.
 pub const WINDOWS_PER_TENANT_MAX: usize = 1_000;
 
+/// Longest stretch [`WindowDefinition::latest_started`] scans at once (well within what one scan
+/// of a recurrence covers).
+const LOOK_BACK_DAYS_MAX: i64 = 366;
+
 /// A window's display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowName(String);
@@ -277,6 +281,51 @@ impl WindowDefinition {
             WindowStatus::Active
         } else {
             WindowStatus::Scheduled
+        }
+    }
+
+    /// The latest occurrence of the schedule that has started at `now` (`starts_at <= now`),
+    /// under way or over; `None` when none has started yet. It reads the schedule and the
+    /// recurrence only, whatever `enabled` says: a report looks back at what the window was
+    /// set to do, and the caller decides what being disabled did to it.
+    #[must_use]
+    pub fn latest_started(&self, now: Timestamp) -> Option<Occurrence> {
+        let (starts_at, ends_at) = (self.schedule.starts_at(), self.schedule.ends_at());
+        if starts_at > now {
+            return None;
+        }
+        let Some(rule) = &self.recurring else {
+            return Some(Occurrence { starts_at, ends_at });
+        };
+        // Slots never overlap and come in time order, at most one starting per local day. Look
+        // back from the last instant a slot may start, a stretch at a time (short first: most
+        // rules recur daily), until a slot that started is found or the schedule's start is
+        // passed; each stretch is shorter than what one scan covers.
+        let mut upper = ends_at.map_or(now, |end| end.min(now));
+        let mut days: i64 = 2;
+        loop {
+            let lower = upper
+                .checked_add(time::Duration::days(-days))
+                .map_or(starts_at, |t| t.max(starts_at));
+            let limit = usize::try_from(days)
+                .unwrap_or(usize::MAX)
+                .saturating_add(3);
+            let latest = rule
+                .slots(lower, starts_at, ends_at, limit)
+                .into_iter()
+                .take_while(|(start, _)| *start <= upper)
+                .last();
+            if let Some((start, end)) = latest {
+                return Some(Occurrence {
+                    starts_at: start,
+                    ends_at: Some(end),
+                });
+            }
+            if lower <= starts_at {
+                return None;
+            }
+            upper = lower;
+            days = (days * 2).min(LOOK_BACK_DAYS_MAX);
         }
     }
 
@@ -683,6 +732,126 @@ mod tests {
             ..def
         };
         assert_eq!(disabled.next_change(before), None);
+    }
+
+    #[test]
+    fn the_latest_started_occurrence_of_a_one_off_window_is_the_window_once_it_started() {
+        let def = definition(Some(at(datetime!(2025-01-02 0:00 UTC))));
+        let whole = Occurrence {
+            starts_at: at(datetime!(2025-01-01 0:00 UTC)),
+            ends_at: Some(at(datetime!(2025-01-02 0:00 UTC))),
+        };
+        assert_eq!(
+            def.latest_started(at(datetime!(2024-12-31 23:59 UTC))),
+            None,
+            "none started yet"
+        );
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-01-01 0:00 UTC))),
+            Some(whole),
+            "its first instant counts"
+        );
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-06-01 0:00 UTC))),
+            Some(whole)
+        );
+        assert_eq!(
+            definition(None).latest_started(at(datetime!(2030-01-01 0:00 UTC))),
+            Some(Occurrence {
+                starts_at: whole.starts_at,
+                ends_at: None
+            }),
+            "open-ended"
+        );
+        let disabled = WindowDefinition {
+            enabled: false,
+            ..def
+        };
+        assert_eq!(
+            disabled.latest_started(at(datetime!(2025-06-01 0:00 UTC))),
+            Some(whole),
+            "the schedule, whatever `enabled` says"
+        );
+    }
+
+    #[test]
+    fn the_latest_started_occurrence_of_a_recurring_window_is_its_last_slot_begun() {
+        let def = WindowDefinition {
+            recurring: Some(Recurrence::new(None, 2, 4).unwrap()),
+            ..definition(None)
+        };
+        let slot = |day: time::OffsetDateTime, end: time::OffsetDateTime| Occurrence {
+            starts_at: at(day),
+            ends_at: Some(at(end)),
+        };
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-01-01 1:59 UTC))),
+            None,
+            "the first slot has not begun"
+        );
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-01-05 1:30 UTC))),
+            Some(slot(
+                datetime!(2025-01-04 2:00 UTC),
+                datetime!(2025-01-04 4:00 UTC)
+            )),
+            "between slots: the one before"
+        );
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-01-05 3:00 UTC))),
+            Some(slot(
+                datetime!(2025-01-05 2:00 UTC),
+                datetime!(2025-01-05 4:00 UTC)
+            )),
+            "under way"
+        );
+        let over = WindowDefinition {
+            schedule: WindowSchedule::new(
+                at(datetime!(2025-01-01 0:00 UTC)),
+                Some(at(datetime!(2025-01-10 3:00 UTC))),
+            )
+            .unwrap(),
+            ..def.clone()
+        };
+        assert_eq!(
+            over.latest_started(at(datetime!(2026-03-01 0:00 UTC))),
+            Some(slot(
+                datetime!(2025-01-10 2:00 UTC),
+                datetime!(2025-01-10 3:00 UTC)
+            )),
+            "an expired window: its last slot, cut at its end"
+        );
+    }
+
+    #[test]
+    fn a_rare_slot_is_found_more_than_a_year_back() {
+        // Mondays that are the 31st: 2025-03-31, then 2026-08-31.
+        let rule = Recurrence::from_parts(RecurrenceParts {
+            dow: Some(&[1]),
+            days_of_month: Some(&[31]),
+            start_hour: 2,
+            start_minute: None,
+            end_hour: 4,
+            end_minute: None,
+            timezone: None,
+        })
+        .unwrap();
+        let def = WindowDefinition {
+            recurring: Some(rule),
+            ..definition(None)
+        };
+        assert_eq!(
+            def.latest_started(at(datetime!(2026-08-30 0:00 UTC))),
+            Some(Occurrence {
+                starts_at: at(datetime!(2025-03-31 2:00 UTC)),
+                ends_at: Some(at(datetime!(2025-03-31 4:00 UTC))),
+            })
+        );
+        assert_eq!(
+            def.latest_started(at(datetime!(2025-03-30 0:00 UTC))),
+            None,
+            "none since the schedule's start"
+        );
     }
 
     #[test]

@@ -202,6 +202,15 @@ impl WritePolicy for WindowWrites {
     const CODE: Option<GroupApiCode> = None;
 }
 
+/// Alerts (acknowledging them): operators too.
+#[derive(Debug)]
+pub enum AlertWrites {}
+
+impl WritePolicy for AlertWrites {
+    const ROLES: &'static [Role] = &[Role::Operator, Role::Admin, Role::Owner];
+    const CODE: Option<GroupApiCode> = None;
+}
+
 /// A caller allowed to write under policy `P`. As a handler's first argument, it refuses the
 /// request (401, then 403) before the path is looked up or the body is read: actix extracts
 /// arguments in order and stops at the first error.

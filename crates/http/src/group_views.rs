@@ -7,6 +7,11 @@
 //! at (see [`ports::Revision`]) and the instant time alone would change it; a request then costs
 //! one small revision query instead of the whole read. The revision lives in the store, so a
 //! write through any instance of the service makes every instance's copy stale at once.
+//!
+//! A group's alert summary counts statuses, not readings: it is kept at the tenant's *status*
+//! revision ([`TenantRevisions::status_revision`]), which readings that change no device's
+//! status leave alone, so a tenant ingesting all the time still has its summaries kept. The
+//! detail (it shows the latest readings) and the readings keep the full revision.
 
 use std::sync::Arc;
 
@@ -87,6 +92,17 @@ impl Key {
             tenant: tenant.clone(),
             group: group.clone(),
             view: ViewKind::Readings(selection),
+        }
+    }
+
+    /// The revision the view is kept at: the status revision for an alert summary (it moves
+    /// only with what may change one), the full one for anything showing readings.
+    async fn revision(&self, revisions: &dyn TenantRevisions) -> Result<Revision, StoreError> {
+        match self.view {
+            ViewKind::Group(View::Alerts) => revisions.status_revision(&self.tenant).await,
+            ViewKind::Group(View::Detail) | ViewKind::Readings(_) => {
+                revisions.revision(&self.tenant).await
+            }
         }
     }
 
@@ -185,15 +201,15 @@ impl GroupViews {
             Some(Entry::Kept {
                 valid_until: Some(until),
                 ..
-            }) if Timestamp::now() >= until => Some(revisions.revision(&key.tenant).await?),
+            }) if Timestamp::now() >= until => Some(key.revision(revisions.as_ref()).await?),
             Some(Entry::Kept { revision, body, .. }) => {
-                let now = revisions.revision(&key.tenant).await?;
+                let now = key.revision(revisions.as_ref()).await?;
                 if now == revision {
                     return Ok(body);
                 }
                 Some(now)
             }
-            Some(Entry::WorthKeeping) => Some(revisions.revision(&key.tenant).await?),
+            Some(Entry::WorthKeeping) => Some(key.revision(revisions.as_ref()).await?),
         };
         let rendered = render().await?;
         match (rendered.worth_keeping, revision) {
@@ -320,6 +336,36 @@ mod tests {
             get(&views, rendered("d", true)).await,
             (Bytes::from("d"), true)
         );
+    }
+
+    #[actix_web::test]
+    async fn an_alert_summary_is_kept_at_the_status_revision_and_the_detail_at_the_full_one() {
+        let mut mock = ports::MockTenantRevisions::new();
+        // The full revision moves at every ask (readings keep arriving); the status one holds.
+        let asked = std::sync::atomic::AtomicI64::new(0);
+        mock.expect_revision().returning(move |_| {
+            Ok(Revision(
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+            ))
+        });
+        mock.expect_status_revision().returning(|_| Ok(Revision(7)));
+        let views = GroupViews::new(Some(Arc::new(mock)), 1024 * 1024);
+        let tenant = TenantId::parse("t").expect("valid");
+        let group = GroupKey::Id(uuid::Uuid::nil());
+        for view in [View::Alerts, View::Detail] {
+            let mut renders = 0;
+            for _ in 0..4 {
+                views
+                    .get_or_render::<StoreError, _>(Key::group(&tenant, &group, view), || {
+                        renders += 1;
+                        async { Ok(rendered("x", true)) }
+                    })
+                    .await
+                    .expect("answered");
+            }
+            let expected = if view == View::Alerts { 2 } else { 4 };
+            assert_eq!(renders, expected, "{view:?}");
+        }
     }
 
     #[actix_web::test]

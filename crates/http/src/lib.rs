@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use ports::{
-    DeviceGroupRepository, DeviceRepository, HealthProbe, MaintenanceWindowRepository,
-    ReadingRepository, TenantRevisions,
+    AlertRepository, DeviceGroupRepository, DeviceRepository, HealthProbe,
+    MaintenanceWindowRepository, ReadingRepository, TenantRevisions,
 };
 
 pub use auth::{Authenticator, Caller, Role};
@@ -41,6 +41,7 @@ pub struct AppState {
     pub devices: Arc<dyn DeviceRepository>,
     pub readings: Arc<dyn ReadingRepository>,
     pub windows: Arc<dyn MaintenanceWindowRepository>,
+    pub alerts: Arc<dyn AlertRepository>,
     pub health: Arc<dyn HealthProbe>,
     pub authenticator: Authenticator,
     /// Shared by all HTTP workers.
@@ -58,6 +59,7 @@ impl AppState {
             + DeviceRepository
             + ReadingRepository
             + MaintenanceWindowRepository
+            + AlertRepository
             + HealthProbe
             + 'static,
     {
@@ -66,6 +68,7 @@ impl AppState {
             devices: store.clone(),
             readings: store.clone(),
             windows: store.clone(),
+            alerts: store.clone(),
             health: store,
             authenticator,
             group_views: Arc::default(),
@@ -101,6 +104,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .error_handler(|e, _| ApiError::invalid("query", e).into()),
             )
             .app_data(web::Data::from(state.windows.clone()))
+            .app_data(web::Data::from(state.alerts.clone()))
             .app_data(web::Data::from(state.health.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::from(state.group_views.clone()))

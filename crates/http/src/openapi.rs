@@ -11,14 +11,16 @@ use crate::routes::table::RoutesDoc;
     info(
         title = "iot-api",
         description = "Multi-tenant IoT backend: device groups and their alert status, device \
-readings, and maintenance windows that mute alerts. Every endpoint but health and this document \
+readings, alerts with their history and acknowledgements, and maintenance windows that mute \
+alerts. Every endpoint but health and this document \
 needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
         license(name = "MIT", identifier = "MIT")
     ),
     servers((url = "/", description = "This server")),
     tags(
         (name = "groups", description = "Group API: groups by UUID with devices, alert summary and readings (seed 002)"),
-        (name = "devices", description = "Devices and their thresholds"),
+        (name = "devices", description = "Devices, their thresholds and their kept state"),
+        (name = "alerts", description = "Alerts: episodes of a device out of the ordinary, their events, and acknowledgements"),
         (name = "readings", description = "Ingest and read device readings"),
         (name = "customer: device groups", description = "Device groups addressed by slug (seed 000)"),
         (name = "customer: maintenance windows", description = "Maintenance windows (seed 001)"),

@@ -1094,5 +1094,6 @@ impl HealthProbe for MemoryStore {
     }
 }
 
+
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! or prints the OpenAPI document, or a signed token.
 #![forbid(unsafe_code)]
 
+mod evaluator;
 mod metrics;
 
 use std::io::IsTerminal as _;
@@ -97,6 +98,15 @@ struct ServeArgs {
     /// Seconds ahead of the server's clock a reading may be stamped; later ones are refused (422).
     #[arg(long, env = "IOT_MAX_FUTURE_SKEW_SECS", default_value_t = domain::reading::DEFAULT_MAX_FUTURE_SKEW_SECS)]
     max_future_skew_secs: u32,
+    /// Milliseconds between passes of the alert evaluator (devices turning stale, windows
+    /// starting or ending, acknowledgements running out), 100 to 10000.
+    #[arg(
+        long,
+        env = "IOT_EVALUATOR_INTERVAL_MS",
+        default_value_t = evaluator::DEFAULT_INTERVAL_MS,
+        value_parser = clap::value_parser!(u64).range(*evaluator::INTERVAL_MS.start()..=*evaluator::INTERVAL_MS.end())
+    )]
+    evaluator_interval_ms: u64,
     #[command(flatten)]
     memory: MemoryArgs,
 }
@@ -397,7 +407,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     actix_web::rt::System::new().block_on(async move {
         let authenticator = Authenticator::new(secret.expose_secret().as_bytes());
-        let (state, pool) = match database_url {
+        let (state, pool, alert_evaluator) = match database_url {
             Some(url) => {
                 let settings = PgSettings {
                     url: url.expose_secret().to_owned(),
@@ -421,20 +431,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 });
                 let state = AppState::from_store(Arc::new(store.clone()), authenticator)
                     .with_group_views(Arc::new(store.clone()), args.group_views_mb.saturating_mul(1024 * 1024));
-                (state, Some(store))
+                let alert_evaluator: Arc<dyn ports::AlertEvaluator> = Arc::new(store.clone());
+                (state, Some(store), alert_evaluator)
             }
             None => {
                 tracing::warn!(
                     "store: embedded in-memory store (DATABASE_URL is not set); data is NOT persisted and is lost when the process stops"
                 );
-                let store = MemoryStore::with_limits(args.memory.limits());
-                (AppState::from_store(Arc::new(store), authenticator), None)
+                let store = Arc::new(MemoryStore::with_limits(args.memory.limits()));
+                let alert_evaluator: Arc<dyn ports::AlertEvaluator> = store.clone();
+                (AppState::from_store(store, authenticator), None, alert_evaluator)
             }
         };
         let state = state.with_ingest(http_api::IngestSettings {
             max_future_skew: domain::MaxFutureSkew::from_secs(args.max_future_skew_secs),
         });
-        let scrape = metrics::Scrape { prometheus, pool };
+        let last_pass = Arc::new(app::evaluator::LastPass::new(domain::Timestamp::now()));
+        let evaluator_task = evaluator::spawn(
+            alert_evaluator,
+            Duration::from_millis(args.evaluator_interval_ms),
+            last_pass.clone(),
+        );
+        tracing::info!(interval_ms = args.evaluator_interval_ms, "alert evaluator started");
+        let scrape = metrics::Scrape { prometheus, pool, last_pass };
         let request_timeout = Duration::from_millis(args.request_timeout_ms);
         let metrics_here = metrics_listener.is_none();
         let app_scrape = scrape.clone();
@@ -463,7 +482,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             server.handle(),
         ));
         tracing::info!("listening on http://{address}");
-        match metrics_listener {
+        let served = match metrics_listener {
             None => server.await.context("server failed"),
             Some(listener) => {
                 let metrics_address = listener.local_addr()?;
@@ -482,6 +501,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 metrics_handle.stop(true).await;
                 result
             }
-        }
+        };
+        // After the last request: a pass never races the shutdown of what it writes to.
+        evaluator_task.stop().await;
+        tracing::info!("alert evaluator stopped");
+        served
     })
 }

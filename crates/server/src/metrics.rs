@@ -1,9 +1,13 @@
 //! Prometheus metrics: request counts and latencies (recorded by `http_api::observe`), readings
-//! ingested (recorded by the ingest handlers) and, on PostgreSQL, the pool's state at scrape time.
+//! ingested (recorded by the ingest handlers), the alert evaluator's passes (recorded by
+//! `app::evaluator`) and its lag, and, on PostgreSQL, the pool's state at scrape time.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
+use app::evaluator::LastPass;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use store_postgres::PgStore;
 
@@ -49,6 +53,23 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "Readings stored by ingest requests"
     );
     metrics::describe_gauge!(
+        "iot_evaluator_lag_seconds",
+        metrics::Unit::Seconds,
+        "Seconds since the start of the alert evaluator's last completed pass (grows while passes fail or stall)"
+    );
+    metrics::describe_counter!(
+        "iot_evaluator_passes_total",
+        "Alert evaluator passes completed"
+    );
+    metrics::describe_counter!(
+        "iot_evaluator_failures_total",
+        "Alert evaluator passes that failed (retried at the next tick)"
+    );
+    metrics::describe_counter!(
+        "iot_evaluator_events_total",
+        "Alert events recorded by the evaluator"
+    );
+    metrics::describe_gauge!(
         "iot_db_pool_connections",
         "PostgreSQL connections open in the pool"
     );
@@ -72,10 +93,15 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
 pub struct Scrape {
     pub prometheus: PrometheusHandle,
     pub pool: Option<PgStore>,
+    /// When the evaluator's last completed pass started.
+    pub last_pass: Arc<LastPass>,
 }
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(scrape: web::Data<Scrape>) -> HttpResponse {
+    // Computed at scrape time, so a stalled evaluator shows as a growing lag.
+    metrics::gauge!("iot_evaluator_lag_seconds")
+        .set(scrape.last_pass.lag_seconds(domain::Timestamp::now()));
     if let Some(pool) = &scrape.pool {
         let status = pool.pool_status();
         metrics::gauge!("iot_db_pool_connections").set(status.size as f64);

@@ -1,14 +1,17 @@
 //! Wire shapes of `/api/devices` (seed 002) and their conversion to and from the domain.
 
 use domain::device::ThresholdError;
+use domain::state::STALE_AFTER_MAX_SECS;
 use domain::{
-    Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, ScopeLabel, Thresholds, Unit,
+    Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, Freshness, ScopeLabel, StaleAfter,
+    Thresholds, Timestamp, Unit,
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::group_api::AlertStatusDto;
 use super::params::not_null;
 use crate::error::ApiError;
 use crate::json::present;
@@ -85,6 +88,35 @@ pub struct DeviceCreateBody {
     pub threshold_critical_lower: Option<f64>,
     /// Above this: critical. Must not be below `threshold_warning_upper`.
     pub threshold_critical_upper: Option<f64>,
+    /// Seconds without a reading after which the device is stale (and a `stale` alert opens):
+    /// an integer from 1 to 31,536,000 (a year). Absent or null: never stale.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 31_536_000)]
+    pub stale_after_s: Option<StaleAfterSecs>,
+}
+
+/// A `stale_after_s` as sent: an integer, nothing else (`1.5` and `"60"` are refused, naming
+/// the field); its range is the domain's to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleAfterSecs(i64);
+
+impl<'de> Deserialize<'de> for StaleAfterSecs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
+                Ok(Self(n.as_i64().unwrap_or(i64::MAX)))
+            }
+            _ => Err(serde::de::Error::custom(format!(
+                "must be an integer from 1 to {STALE_AFTER_MAX_SECS}"
+            ))),
+        }
+    }
+}
+
+fn stale_after(value: Option<StaleAfterSecs>) -> Result<Option<StaleAfter>, ApiError> {
+    value
+        .map(|StaleAfterSecs(secs)| StaleAfter::from_secs(secs))
+        .transpose()
+        .map_err(|e| ApiError::invalid("stale_after_s", e))
 }
 
 /// Body of `PUT /api/devices/{id}`: absent fields stay as they are; `null` clears `site_id`,
@@ -129,6 +161,10 @@ pub struct DeviceUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>)]
     pub threshold_critical_upper: Option<Option<f64>>,
+    /// New staleness delay in seconds (an integer from 1 to 31,536,000), or null: never stale.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 31_536_000)]
+    pub stale_after_s: Option<Option<StaleAfterSecs>>,
 }
 
 /// A device.
@@ -154,6 +190,11 @@ pub struct DeviceView {
     pub threshold_critical_lower: Option<f64>,
     /// Critical above this, or null.
     pub threshold_critical_upper: Option<f64>,
+    /// Seconds without a reading after which the device is stale, or null: never.
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub stale_after_s: Option<u32>,
+    /// What its latest reading and thresholds make of it now.
+    pub state: DeviceStateView,
     /// Creation time (RFC 3339, UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -166,8 +207,71 @@ pub struct DeviceView {
     pub updated_by: String,
 }
 
-impl From<&Device> for DeviceView {
-    fn from(d: &Device) -> Self {
+/// How recent a device's data is.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Freshness)]
+pub enum FreshnessDto {
+    /// Its latest reading is recent enough (or it has no `stale_after_s`).
+    Fresh,
+    /// `stale_after_s` is set and the latest reading is older than that.
+    Stale,
+    /// No reading at all.
+    NoData,
+}
+
+impl From<Freshness> for FreshnessDto {
+    fn from(f: Freshness) -> Self {
+        match f {
+            Freshness::Fresh => Self::Fresh,
+            Freshness::Stale => Self::Stale,
+            Freshness::NoData => Self::NoData,
+        }
+    }
+}
+
+/// A device's state, kept as readings and thresholds change.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeviceState)]
+pub struct DeviceStateView {
+    /// From the latest reading and the thresholds (normal without a reading); maintenance does
+    /// not change it.
+    pub alert_status: AlertStatusDto,
+    /// When that status began: the reading (or the threshold change) that started it (RFC 3339,
+    /// UTC); null without a reading.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// The latest reading's timestamp (RFC 3339, UTC), or null.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_reading_at: Option<OffsetDateTime>,
+    /// The latest reading's value, or null.
+    pub last_value: Option<f64>,
+    /// `fresh`, `stale` or `no_data`, now.
+    pub freshness: FreshnessDto,
+    /// Whether an active maintenance window covers the device now.
+    pub in_maintenance: bool,
+}
+
+impl DeviceStateView {
+    /// The device's state at `now`.
+    #[must_use]
+    pub fn at(d: &Device, in_maintenance: bool, now: Timestamp) -> Self {
+        let state = &d.state;
+        Self {
+            alert_status: state.alert_status.into(),
+            since: state.since.map(Timestamp::get),
+            last_reading_at: state.last_reading.map(|r| r.timestamp.get()),
+            last_value: state.last_reading.map(|r| r.value),
+            freshness: state.freshness(d.spec.stale_after, now).into(),
+            in_maintenance,
+        }
+    }
+}
+
+impl DeviceView {
+    /// The device as seen at `now`, `in_maintenance` as the windows covering it say.
+    #[must_use]
+    pub fn at(d: &Device, in_maintenance: bool, now: Timestamp) -> Self {
         let t = &d.spec.thresholds;
         Self {
             id: d.id,
@@ -180,6 +284,8 @@ impl From<&Device> for DeviceView {
             threshold_warning_upper: t.warning_upper(),
             threshold_critical_lower: t.critical_lower(),
             threshold_critical_upper: t.critical_upper(),
+            stale_after_s: d.spec.stale_after.map(StaleAfter::secs),
+            state: DeviceStateView::at(d, in_maintenance, now),
             created_at: d.created_at.get(),
             updated_at: d.updated_at.get(),
             created_by: d.created_by.as_str().to_owned(),
@@ -229,8 +335,7 @@ impl DeviceCreateBody {
                 self.threshold_critical_upper,
             )
             .map_err(|e| threshold_error(&e))?,
-            // Interim: the wire field arrives with the HTTP work of issue 14.
-            stale_after: None,
+            stale_after: stale_after(self.stale_after_s)?,
         })
     }
 }
@@ -265,7 +370,7 @@ impl DeviceUpdateBody {
                 finite("threshold_warning_upper", self.threshold_warning_upper)?,
                 finite("threshold_critical_upper", self.threshold_critical_upper)?,
             ],
-            stale_after: None,
+            stale_after: self.stale_after_s.map(stale_after).transpose()?,
         })
     }
 }

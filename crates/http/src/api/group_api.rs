@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::devices::DeviceStatusDto;
+use super::devices::{DeviceStateView, DeviceStatusDto};
 use crate::error::{ApiError, GroupApiCode};
 use crate::json::present;
 
@@ -95,6 +95,20 @@ pub struct GroupDeviceView {
     pub alert_status: AlertStatusDto,
     /// Whether an active maintenance window covers the device now.
     pub in_maintenance: bool,
+    /// The device's kept state (its `alert_status` and `in_maintenance` are the two above).
+    pub state: DeviceStateView,
+}
+
+/// Count of a group's devices by freshness; the three add up to the number of devices.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FreshnessSummary)]
+pub struct FreshnessSummaryView {
+    /// Devices whose latest reading is recent enough (or without `stale_after_s`).
+    pub fresh: u64,
+    /// Devices with `stale_after_s` whose latest reading is older than that.
+    pub stale: u64,
+    /// Devices without any reading.
+    pub no_data: u64,
 }
 
 /// Count of a group's devices by alert status; `normal + warning + critical` is the number of
@@ -111,6 +125,12 @@ pub struct AlertSummaryView {
     pub in_maintenance: u64,
     /// Devices in maintenance whose status is warning or critical: alerts muted.
     pub suppressed: u64,
+    /// Count of devices by freshness.
+    pub freshness: FreshnessSummaryView,
+    /// Devices with at least one open alert.
+    pub open_alerts: u64,
+    /// Devices with an open alert that is acknowledged.
+    pub acknowledged: u64,
 }
 
 /// A group with its devices and alert summary.
@@ -217,6 +237,13 @@ impl From<AlertSummary> for AlertSummaryView {
             critical: s.critical,
             in_maintenance: s.in_maintenance,
             suppressed: s.suppressed,
+            freshness: FreshnessSummaryView {
+                fresh: s.fresh,
+                stale: s.stale,
+                no_data: s.no_data,
+            },
+            open_alerts: s.open_alerts,
+            acknowledged: s.acknowledged,
         }
     }
 }
@@ -243,6 +270,7 @@ impl GroupDetailView {
                     status: m.device.spec.status.into(),
                     alert_status: state.alert.into(),
                     in_maintenance: state.in_maintenance,
+                    state: DeviceStateView::at(&m.device, state.in_maintenance, now),
                 })
                 .collect(),
             alert_summary: domain::detail::summary_of(&states).into(),

@@ -3,6 +3,7 @@
 //! into domain types happens here, once. The OpenAPI components keep the names the spec has
 //! always had (`#[schema(as = ...)]`).
 
+pub mod alerts;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;

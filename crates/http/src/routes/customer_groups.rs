@@ -13,7 +13,6 @@ use crate::api::customer_groups::{
     DeviceGroupCreateBody, DeviceGroupDeletedView, DeviceGroupListView, DeviceGroupUpdateBody,
     DeviceGroupView, GroupMembersView, MembershipChangedView,
 };
-use crate::api::devices::DeviceView;
 use crate::api::params::ListParams;
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
@@ -235,6 +234,7 @@ fn device_or_nil(raw: &str) -> Uuid {
 pub async fn members(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
+    windows: web::Data<dyn ports::MaintenanceWindowRepository>,
     path: web::Path<String>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -246,7 +246,7 @@ pub async fn members(
         .map_err(lookup_error)?;
     Ok(HttpResponse::Ok().json(GroupMembersView {
         group_id: group_id.as_str().to_owned(),
-        devices: page.items.iter().map(DeviceView::from).collect(),
+        devices: crate::routes::device_views(windows.as_ref(), &caller.tenant, &page.items).await?,
         total: page.total,
     }))
 }

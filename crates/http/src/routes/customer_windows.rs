@@ -3,14 +3,16 @@
 
 use actix_web::{web, HttpResponse};
 use domain::{Timestamp, WindowSlug, WindowStatus};
-use ports::{CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError};
+use ports::{
+    AlertRepository, CreateWindowError, LookupError, MaintenanceWindowRepository, UpdateWindowError,
+};
 
+use crate::api::alerts::WindowReportView;
 use crate::api::customer_windows::{
     MaintenanceWindowCreateBody, MaintenanceWindowDeletedView, MaintenanceWindowListView,
     MaintenanceWindowUpdateBody, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
     WindowDeviceView, WindowDevicesView, WindowListParams, WindowOccurrencesView,
 };
-use crate::api::devices::DeviceView;
 use crate::api::params::ListParams;
 use crate::auth::{Caller, WindowWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
@@ -145,15 +147,15 @@ pub async fn devices(
     )
     .await
     .map_err(lookup_error)?;
-    let devices: Vec<WindowDeviceView> = scope
-        .devices
-        .items
-        .iter()
-        .map(|d| WindowDeviceView {
-            device: DeviceView::from(d),
-            active_now: scope.active,
-        })
-        .collect();
+    let devices: Vec<WindowDeviceView> =
+        crate::routes::device_views(windows.as_ref(), &caller.tenant, &scope.devices.items)
+            .await?
+            .into_iter()
+            .map(|device| WindowDeviceView {
+                device,
+                active_now: scope.active,
+            })
+            .collect();
     Ok(HttpResponse::Ok().json(WindowDevicesView {
         window_id: window_id.as_str().to_owned(),
         total: scope.devices.total,
@@ -286,4 +288,42 @@ pub async fn delete(
         window_id: window_id.as_str().to_owned(),
         deleted: true,
     }))
+}
+
+/// What the window's latest started occurrence did: its times (`ends_at` null while it runs),
+/// the alerts with an event it muted, and which of them were still open when it ended. A
+/// disabled window's occurrence under way ended when the window was last changed.
+#[utoipa::path(
+    get, path = "/customer/maintenance-windows/{window_id}/report", tag = "customer: maintenance windows",
+    operation_id = "get_maintenance_window_report",
+    params(("window_id" = String, Path, description = "The window's slug")),
+    responses(
+        (status = 200, description = "The report", body = WindowReportView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "`Window not found`, or `No occurrence has started`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn report(
+    caller: Caller,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    alerts: web::Data<dyn AlertRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let window_id = slug(&path)?;
+    let report = app::windows::report(
+        windows.as_ref(),
+        alerts.as_ref(),
+        &caller.tenant,
+        &window_id,
+        Timestamp::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        app::windows::ReportError::WindowNotFound => window_not_found(),
+        e @ app::windows::ReportError::NotStarted => ApiError::not_found(e.to_string()),
+        app::windows::ReportError::Store(e) => e.into(),
+    })?;
+    Ok(HttpResponse::Ok().json(WindowReportView::from(&report)))
 }

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpResponse};
 use domain::{NewDevice, Reading, ReadingBatch, Timestamp};
 use ports::{
-    CreateDeviceError, DeviceRepository, IngestError, LookupError, ReadingRepository,
-    UpdateDeviceError,
+    CreateDeviceError, DeviceRepository, IngestError, LookupError, MaintenanceWindowRepository,
+    ReadingRepository, UpdateDeviceError,
 };
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use crate::api::readings::{
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
+use crate::routes::{csv, device_view, device_views, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
 fn device_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Device {raw} not found"))
@@ -58,14 +58,16 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 pub async fn list(
     caller: Caller,
     devices: web::Data<dyn DeviceRepository>,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page = devices
         .list_devices(&caller.tenant, &params.query()?)
         .await?;
+    let views = device_views(windows.as_ref(), &caller.tenant, &page.items).await?;
     Ok(HttpResponse::Ok()
         .insert_header((TOTAL_COUNT, page.total))
-        .json(page.items.iter().map(DeviceView::from).collect::<Vec<_>>()))
+        .json(views))
 }
 
 /// Create a device (admin or owner).
@@ -86,6 +88,7 @@ pub async fn list(
 pub async fn create(
     caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
     body: JsonBody<DeviceCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let spec = body.0.try_into_domain()?;
@@ -103,7 +106,7 @@ pub async fn create(
             CreateDeviceError::NameTaken(name) => name_taken(&name),
             CreateDeviceError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Created().json(DeviceView::from(&device)))
+    Ok(HttpResponse::Created().json(device_view(windows.as_ref(), &caller.tenant, &device).await?))
 }
 
 /// Read one device.
@@ -121,13 +124,14 @@ pub async fn create(
 pub async fn get(
     caller: Caller,
     devices: web::Data<dyn DeviceRepository>,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let device = devices
         .get_device(&caller.tenant, device_id(&path)?)
         .await
         .map_err(lookup(&path))?;
-    Ok(HttpResponse::Ok().json(DeviceView::from(&device)))
+    Ok(HttpResponse::Ok().json(device_view(windows.as_ref(), &caller.tenant, &device).await?))
 }
 
 /// Change a device (admin or owner). Absent fields stay; thresholds are checked as merged.
@@ -150,6 +154,7 @@ pub async fn get(
 pub async fn update(
     caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
     body: JsonBody<DeviceUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -163,7 +168,7 @@ pub async fn update(
             UpdateDeviceError::Invalid(e) => threshold_error(&e),
             UpdateDeviceError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Ok().json(DeviceView::from(&device)))
+    Ok(HttpResponse::Ok().json(device_view(windows.as_ref(), &caller.tenant, &device).await?))
 }
 
 /// Delete a device with its readings and memberships (admin or owner); its groups stay.

@@ -1,3 +1,4 @@
+pub mod alerts;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;
@@ -6,7 +7,39 @@ pub mod meta;
 pub mod readings;
 pub mod table;
 
-use domain::Timestamp;
+use domain::{Device, TenantId, Timestamp};
+use ports::MaintenanceWindowRepository;
+
+use crate::api::devices::DeviceView;
+use crate::error::ApiError;
+
+/// The devices as answers show them now, with whether a window covers each (one question to
+/// the store for all of them).
+pub(crate) async fn device_views(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    devices: &[Device],
+) -> Result<Vec<DeviceView>, ApiError> {
+    let now = Timestamp::now();
+    let covered = app::devices::in_maintenance(windows, tenant, devices, now).await?;
+    Ok(devices
+        .iter()
+        .zip(covered)
+        .map(|(d, in_maintenance)| DeviceView::at(d, in_maintenance, now))
+        .collect())
+}
+
+/// One device as answers show it now.
+pub(crate) async fn device_view(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    device: &Device,
+) -> Result<DeviceView, ApiError> {
+    device_views(windows, tenant, std::slice::from_ref(device))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no view of the device")))
+}
 
 /// The header that carries the number of matches of a list answered as a bare array.
 pub(crate) const TOTAL_COUNT: &str = "X-Total-Count";

@@ -6,7 +6,8 @@
 use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::{web, HttpResponse};
 
-use super::{customer_groups, customer_windows, devices, groups, meta, readings};
+use super::{alerts, customer_groups, customer_windows, devices, groups, meta, readings};
+use crate::api::alerts::{AlertFilterParams, AlertPageParams, AlertStateParams};
 use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
 use crate::api::params::{ListParams, ReadingsParams};
 use crate::error::ErrorBody;
@@ -100,6 +101,9 @@ route_table! {
     "/customer/maintenance-windows/{window_id}/devices" query(QueryKeys::of::<ListParams>()) {
         get => customer_windows::devices,
     }
+    "/customer/maintenance-windows/{window_id}/report" query(QueryKeys::none()) {
+        get => customer_windows::report,
+    }
     "/customer/device-groups/{group_id}/devices" query(QueryKeys::of::<ListParams>()) {
         get => customer_groups::members,
     }
@@ -122,6 +126,21 @@ route_table! {
     "/api/devices/{id}/readings" query(QueryKeys::of::<ReadingsParams>()) {
         get => devices::readings,
         post => devices::record,
+    }
+    "/api/devices/{id}/alerts"
+        query(QueryKeys::of::<AlertStateParams>().and::<AlertPageParams>())
+    {
+        get => alerts::device_history,
+    }
+    "/api/alerts"
+        query(QueryKeys::of::<AlertStateParams>().and::<AlertFilterParams>().and::<AlertPageParams>())
+    {
+        get => alerts::list,
+    }
+    "/api/alerts/{id}" query(QueryKeys::none()) { get => alerts::get }
+    "/api/alerts/{id}/ack" query(QueryKeys::none()) {
+        post => alerts::ack,
+        delete => alerts::unack,
     }
     "/api/readings" query(QueryKeys::none()) { post => readings::ingest }
     "/api/groups" query(QueryKeys::of::<ListParams>()) {

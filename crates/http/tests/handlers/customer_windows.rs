@@ -1576,7 +1576,23 @@ async fn patching_window_group_ids_with_a_bad_slug_is_refused_with_422_before_th
 #[actix_web::test]
 async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() {
     // Arrange
-    let mut mocks = Mocks::new();
+    let mut mocks = Mocks::bare();
+    mocks
+        .windows
+        .expect_covering_windows()
+        .withf(|tenant, ids, _| is_tenant_a(tenant) && ids == [uuid(DEVICE_A), uuid(DEVICE_B)])
+        .times(1)
+        .returning(|_, ids, _| {
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        vec![domain::WindowSlug::parse("mw-0000abcd").expect("valid")],
+                    )
+                })
+                .collect())
+        });
     mocks
         .windows
         .expect_window_devices()
@@ -1609,6 +1625,11 @@ async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() 
                     "threshold_critical_lower": -10.0, "threshold_critical_upper": 40.0,
                     "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
                     "created_by": CREATOR, "updated_by": EDITOR,
+                    "stale_after_s": null,
+                    "state": {
+                        "alert_status": "normal", "since": null, "last_reading_at": null,
+                        "last_value": null, "freshness": "no_data", "in_maintenance": true,
+                    },
                     "active_now": true,
                 },
                 {
@@ -1618,6 +1639,11 @@ async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() 
                     "threshold_critical_lower": null, "threshold_critical_upper": null,
                     "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
                     "created_by": CREATOR, "updated_by": EDITOR,
+                    "stale_after_s": null,
+                    "state": {
+                        "alert_status": "normal", "since": null, "last_reading_at": null,
+                        "last_value": null, "freshness": "no_data", "in_maintenance": true,
+                    },
                     "active_now": true,
                 },
             ],

@@ -31,17 +31,26 @@ fn large_group(value: f64) -> GroupDetail {
     api_group(members)
 }
 
-/// The tenant's revision as the mock store reports it: `revisions[n]` on the n-th ask.
-fn revisions(m: &mut Mocks, revisions: &'static [i64]) {
-    let asked = Arc::new(Mutex::new(0usize));
-    let mut mock = ports::MockTenantRevisions::new();
-    mock.expect_revision()
-        .times(revisions.len())
-        .returning(move |_| {
+/// The tenant's revisions as the mock store reports them: `full[n]` on the n-th ask of its
+/// revision, `status[n]` on the n-th ask of its status revision.
+fn revisions(m: &mut Mocks, full: &'static [i64], status: &'static [i64]) {
+    fn answering(
+        values: &'static [i64],
+    ) -> impl FnMut(&domain::TenantId) -> Result<ports::Revision, ports::StoreError> {
+        let asked = Arc::new(Mutex::new(0usize));
+        move |_| {
             let mut n = asked.lock().expect("not poisoned");
             *n += 1;
-            Ok(ports::Revision(revisions[*n - 1]))
-        });
+            Ok(ports::Revision(values[*n - 1]))
+        }
+    }
+    let mut mock = ports::MockTenantRevisions::new();
+    mock.expect_revision()
+        .times(full.len())
+        .returning(answering(full));
+    mock.expect_status_revision()
+        .times(status.len())
+        .returning(answering(status));
     m.revisions = Some(mock);
 }
 
@@ -64,7 +73,8 @@ async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
         .returning(move |_, _| Ok(reads.lock().expect("not poisoned").pop().expect("a read")));
     // Asked before each request that finds the view worth keeping or kept: all but the first
     // of each view.
-    revisions(&mut m, &[1, 1, 1, 1, 2, 2]);
+    // The detail is kept at the tenant's revision, the alert summary at its status revision.
+    revisions(&mut m, &[1, 1, 2, 2], &[1, 1]);
     let detail = format!("{API_GROUPS}/{GROUP_ID}");
     let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
     let answers = call_all(
@@ -105,6 +115,38 @@ async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
 }
 
 #[actix_web::test]
+async fn readings_that_change_no_status_leave_a_kept_alert_summary_alone_but_not_the_detail() {
+    let mut m = Mocks::bare();
+    // The detail is read by its 4 requests (the revision moves each time: readings arrive),
+    // the alert summary twice (found worth keeping, then kept: the status revision holds).
+    m.groups
+        .expect_get_group()
+        .times(6)
+        .returning(|_, _| Ok(large_group(35.0)));
+    revisions(&mut m, &[1, 2, 3], &[4, 4, 4]);
+    let detail = format!("{API_GROUPS}/{GROUP_ID}");
+    let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
+    let answers = call_all(
+        m,
+        vec![
+            get(&detail),
+            get(&alerts),
+            get(&detail),
+            get(&alerts),
+            get(&detail),
+            get(&alerts),
+            get(&detail),
+            get(&alerts),
+        ],
+    )
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    assert_eq!(answers[7].body, answers[3].body);
+}
+
+#[actix_web::test]
 async fn small_groups_and_stores_without_revisions_are_read_every_time() {
     for (detail, keeps_revisions) in [
         (
@@ -119,7 +161,7 @@ async fn small_groups_and_stores_without_revisions_are_read_every_time() {
             .times(2)
             .returning(move |_, _| Ok(detail.clone()));
         if keeps_revisions {
-            revisions(&mut m, &[]);
+            revisions(&mut m, &[], &[]);
         }
         let uri = format!("{API_GROUPS}/{GROUP_ID}");
         let answers = call_all(m, vec![get(&uri), get(&uri)]).await;
@@ -151,7 +193,7 @@ async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
         .returning(move |_, _| Ok(detail.clone()));
     // Requests 2 (worth keeping: kept at 7), 3 (kept and in time: a hit) and 4 (past its
     // time: asked, read again).
-    revisions(&mut m, &[7, 7, 7]);
+    revisions(&mut m, &[], &[7, 7, 7]);
     let state = m.into_state();
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
@@ -191,7 +233,7 @@ async fn a_groups_json_readings_are_read_once_per_revision_and_query() {
     // Each query is read twice (found worth keeping, then kept), then served while the
     // revision holds. Asked by requests 2 (kept at 1), 3 (hit), 5 (kept at 1), 6 (moved to 2:
     // read again) and 7 (hit).
-    revisions(&mut m, &[1, 1, 1, 2, 2]);
+    revisions(&mut m, &[1, 1, 1, 2, 2], &[]);
     let uri = |query: &str| format!("{API_GROUPS}/{GROUP_ID}/readings?{query}");
     let answers = call_all(
         m,
@@ -221,7 +263,7 @@ async fn csv_readings_are_read_every_time() {
         .expect_group_readings()
         .times(2)
         .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
-    revisions(&mut m, &[]);
+    revisions(&mut m, &[], &[]);
     let csv = || {
         get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))
             .insert_header((header::ACCEPT, "text/csv"))
@@ -243,7 +285,7 @@ async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
         .times(3)
         .returning(move |_, _, _| Ok(vec![group_reading(oldest, 1.0)]));
     // Requests 2 (kept at 5), 3 (in time: a hit) and 4 (out of time: read again).
-    revisions(&mut m, &[5, 5, 5]);
+    revisions(&mut m, &[5, 5, 5], &[]);
     let state = m.into_state();
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1");

@@ -6,10 +6,12 @@
 
 mod support;
 
+mod alerts;
 mod auth;
 mod authorship;
 mod customer_groups;
 mod customer_windows;
+mod device_state;
 mod devices;
 mod group_api;
 mod group_views;
