@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alerts;
 mod auth_and_tenancy;
 mod concurrency;
 mod configuration;
