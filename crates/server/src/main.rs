@@ -129,6 +129,9 @@ struct MemoryArgs {
     /// Embedded store: most maintenance windows held.
     #[arg(long, env = "IOT_MEMORY_MAX_WINDOWS", default_value_t = store_memory::Limits::DEFAULT_WINDOWS)]
     memory_max_windows: u64,
+    /// Embedded store: most alert events held (every alert has at least its `opened` event).
+    #[arg(long, env = "IOT_MEMORY_MAX_ALERT_EVENTS", default_value_t = store_memory::Limits::DEFAULT_ALERT_EVENTS)]
+    memory_max_alert_events: u64,
 }
 
 impl MemoryArgs {
@@ -438,7 +441,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::warn!(
                     "store: embedded in-memory store (DATABASE_URL is not set); data is NOT persisted and is lost when the process stops"
                 );
-                let store = Arc::new(MemoryStore::with_limits(args.memory.limits()));
+                let store = Arc::new(MemoryStore::with_limits_and_alert_events(
+                    args.memory.limits(),
+                    args.memory.memory_max_alert_events,
+                ));
                 let alert_evaluator: Arc<dyn ports::AlertEvaluator> = store.clone();
                 (AppState::from_store(store, authenticator), None, alert_evaluator)
             }
