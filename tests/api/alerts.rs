@@ -55,7 +55,12 @@ fn event_types(alert: &Value) -> Vec<&str> {
 }
 
 /// Polls `path` until `done` holds of its answer, or fails after [`EVALUATOR_LIMIT`].
-async fn eventually(app: &TestApp, path: &str, token: &str, done: impl Fn(&Value) -> bool) -> Value {
+async fn eventually(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
         let body = get_ok(app, path, token).await;
@@ -453,7 +458,8 @@ async fn a_server_killed_during_ingest_leaves_states_and_alerts_in_agreement() {
     let client = reqwest::Client::new();
     let mut writers = Vec::new();
     for w in 0..4u64 {
-        let (client, base, admin, ids) = (client.clone(), app.base.clone(), admin.clone(), ids.clone());
+        let (client, base, admin, ids) =
+            (client.clone(), app.base.clone(), admin.clone(), ids.clone());
         writers.push(tokio::spawn(async move {
             for round in 0..10_000u64 {
                 let value = if (round + w) % 2 == 0 { 45.0 } else { 20.0 };

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::devices::{create_device, names, put, FORBIDDEN};
-use crate::helpers::{detail, token, TestApp};
+use crate::helpers::{detail, status_counts, token, TestApp};
 use crate::on_both_stores;
 use crate::readings::{ago, ingest};
 
@@ -66,10 +66,12 @@ on_both_stores! {
         assert_eq!(created["name"], "Building A Sensors");
         assert_eq!(created["description"], "All temperature sensors in Building A");
         assert_eq!(created["devices"], json!([
-            {"id": s1, "name": "Temperature Sensor 1", "unit": "°C", "status": "connected", "alert_status": "normal", "in_maintenance": false},
-            {"id": s2, "name": "Temperature Sensor 2", "unit": "°C", "status": "disconnected", "alert_status": "normal", "in_maintenance": false},
+            {"id": s1, "name": "Temperature Sensor 1", "unit": "°C", "status": "connected", "alert_status": "normal", "in_maintenance": false,
+             "state": {"alert_status": "normal", "since": null, "last_reading_at": null, "last_value": null, "freshness": "no_data", "in_maintenance": false}},
+            {"id": s2, "name": "Temperature Sensor 2", "unit": "°C", "status": "disconnected", "alert_status": "normal", "in_maintenance": false,
+             "state": {"alert_status": "normal", "since": null, "last_reading_at": null, "last_value": null, "freshness": "no_data", "in_maintenance": false}},
         ]));
-        assert_eq!(created["alert_summary"], json!({"normal": 2, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
+        assert_eq!(status_counts(&created["alert_summary"]), json!({"normal": 2, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
         assert!(created["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{created}");
         assert!(created["updated_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{created}");
 
@@ -122,7 +124,7 @@ on_both_stores! {
         assert_eq!(member_ids(&updated), [d1.as_str(), d4.as_str()]);
         let (_, one) = app.get(&path, &admin).await;
         assert_eq!(member_ids(&one), [d1.as_str(), d4.as_str()]);
-        assert_eq!(one["alert_summary"], json!({"normal": 2, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
+        assert_eq!(status_counts(&one["alert_summary"]), json!({"normal": 2, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
 
         // A name-only PUT keeps the devices and the description.
         let (status, renamed) = put(&app, &path, &admin, json!({"name": "G renamed"})).await;
@@ -138,7 +140,7 @@ on_both_stores! {
         assert_eq!(status, StatusCode::OK, "{emptied}");
         assert_eq!(emptied["description"], Value::Null);
         assert_eq!(emptied["devices"], json!([]));
-        assert_eq!(emptied["alert_summary"], json!({"normal": 0, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
+        assert_eq!(status_counts(&emptied["alert_summary"]), json!({"normal": 0, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
         let (_, list) = app.get("/api/groups", &admin).await;
         assert_eq!(list[0]["device_count"], 0);
         assert_eq!(list[0]["name"], "G renamed");
@@ -280,7 +282,7 @@ on_both_stores! {
         let e = create_device(&app, &admin, json!({"name": "E"})).await;
         let group = create_group(&app, &admin, json!({"name": "G", "device_ids": [d, d, d]})).await;
         assert_eq!(member_ids(&group), [d.as_str()]);
-        assert_eq!(group["alert_summary"], json!({"normal": 1, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
+        assert_eq!(status_counts(&group["alert_summary"]), json!({"normal": 1, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
         let (_, list) = app.get("/api/groups", &admin).await;
         assert_eq!(list[0]["device_count"], 1);
 
@@ -338,27 +340,30 @@ on_both_stores! {
 
         // Assert
         let expected = json!({"normal": 2, "warning": 1, "critical": 2, "in_maintenance": 0, "suppressed": 0});
-        assert_eq!(group["alert_summary"], expected);
+        assert_eq!(status_counts(&group["alert_summary"]), expected);
         let path = format!("/api/groups/{}", id_of(&group));
         let (status, alerts) = app.get(&format!("{path}/alerts"), &admin).await;
-        assert_eq!((status, alerts), (StatusCode::OK, expected.clone()));
+        assert_eq!((status, status_counts(&alerts)), (StatusCode::OK, expected.clone()));
         let (_, alerts) = app.get(&format!("{path}/alerts"), &token("acme", &["viewer"])).await;
-        assert_eq!(alerts, expected, "any role may read alerts");
+        assert_eq!(status_counts(&alerts), expected, "any role may read alerts");
 
         // An older, out-of-range reading of the normal device, sent last, does not count.
         ingest(&app, &admin, &[(&normal, &ago(3_600), 100.0), (&silent, &ago(7_200), -50.0)]).await;
         let (_, one) = app.get(&path, &admin).await;
-        assert_eq!(one["alert_summary"], json!({"normal": 1, "warning": 1, "critical": 3, "in_maintenance": 0, "suppressed": 0}), "the silent device's only reading is its latest");
+        assert_eq!(status_counts(&one["alert_summary"]), json!({"normal": 1, "warning": 1, "critical": 3, "in_maintenance": 0, "suppressed": 0}), "the silent device's only reading is its latest");
         ingest(&app, &admin, &[(&silent, &latest, 20.0)]).await;
         let (_, one) = app.get(&path, &admin).await;
-        assert_eq!(one["alert_summary"], expected);
+        assert_eq!(status_counts(&one["alert_summary"]), expected);
         let (_, alerts) = app.get(&format!("{path}/alerts"), &admin).await;
-        assert_eq!(alerts, expected);
+        assert_eq!(status_counts(&alerts), expected);
 
         // A newer reading does count.
         ingest(&app, &admin, &[(&warning, &ago(10), 20.0)]).await;
         let (_, alerts) = app.get(&format!("{path}/alerts"), &admin).await;
-        assert_eq!(alerts, json!({"normal": 3, "warning": 0, "critical": 2, "in_maintenance": 0, "suppressed": 0}));
+        assert_eq!(alerts, json!({
+            "normal": 3, "warning": 0, "critical": 2, "in_maintenance": 0, "suppressed": 0,
+            "freshness": {"fresh": 5, "stale": 0, "no_data": 0}, "open_alerts": 2, "acknowledged": 0,
+        }));
     }
 }
 
@@ -372,9 +377,9 @@ on_both_stores! {
         let group = create_group(&app, &admin, json!({"name": "G", "device_ids": [stale, fresh]})).await;
 
         let expected = json!({"normal": 0, "warning": 1, "critical": 1, "in_maintenance": 0, "suppressed": 0});
-        assert_eq!(group["alert_summary"], expected);
+        assert_eq!(status_counts(&group["alert_summary"]), expected);
         let (_, alerts) = app.get(&format!("/api/groups/{}/alerts", id_of(&group)), &admin).await;
-        assert_eq!(alerts, expected);
+        assert_eq!(status_counts(&alerts), expected);
     }
 }
 
@@ -403,9 +408,9 @@ on_both_stores! {
 
         // 30 and 0 are normal; 40 and -10 are only beyond the warning bounds; no bounds: normal.
         let expected = json!({"normal": 4, "warning": 2, "critical": 0, "in_maintenance": 0, "suppressed": 0});
-        assert_eq!(group["alert_summary"], expected);
+        assert_eq!(status_counts(&group["alert_summary"]), expected);
         let (_, alerts) = app.get(&format!("/api/groups/{}/alerts", id_of(&group)), &admin).await;
-        assert_eq!(alerts, expected);
+        assert_eq!(status_counts(&alerts), expected);
     }
 }
 
@@ -530,6 +535,6 @@ on_both_stores! {
         let group = create_group(&app, &admin, json!({"name": "G", "description": null, "device_ids": null})).await;
         assert_eq!(group["description"], Value::Null);
         assert_eq!(group["devices"], json!([]));
-        assert_eq!(group["alert_summary"], json!({"normal": 0, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
+        assert_eq!(status_counts(&group["alert_summary"]), json!({"normal": 0, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0}));
     }
 }

@@ -507,3 +507,21 @@ pub fn detail(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no detail in {body}"))
 }
+
+/// The status counts of an `alert_summary` (`normal`, `warning`, `critical`, `in_maintenance`,
+/// `suppressed`), leaving out the freshness and alert counts that tests of status and muting
+/// do not judge.
+pub fn status_counts(summary: &Value) -> Value {
+    let keys = [
+        "normal",
+        "warning",
+        "critical",
+        "in_maintenance",
+        "suppressed",
+    ];
+    Value::Object(
+        keys.iter()
+            .map(|k| (k.to_string(), summary[*k].clone()))
+            .collect(),
+    )
+}

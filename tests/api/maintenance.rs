@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::devices::{create_device, put};
-use crate::helpers::{detail, now_unix, token, TestApp};
+use crate::helpers::{detail, now_unix, status_counts, token, TestApp};
 use crate::on_both_stores;
 use crate::readings::{ago, ingest, rfc3339};
 
@@ -196,7 +196,11 @@ async fn alerting_group(app: &TestApp, admin: &str) -> Alerting {
         path: format!("/api/groups/{}", group["id"].as_str().expect("id")),
         slug: group["group_id"].as_str().expect("group_id").to_owned(),
     };
-    assert_eq!(group["alert_summary"], summary(0, 0), "{group}");
+    assert_eq!(
+        status_counts(&group["alert_summary"]),
+        summary(0, 0),
+        "{group}"
+    );
     alerting
 }
 
@@ -210,7 +214,7 @@ impl Alerting {
     async fn alerts(&self, app: &TestApp, token: &str) -> Value {
         let (status, alerts) = app.get(&format!("{}/alerts", self.path), token).await;
         assert_eq!(status, StatusCode::OK, "{alerts}");
-        alerts
+        status_counts(&alerts)
     }
 
     /// `GET` the group and return, per device name, `(alert_status, in_maintenance)`; also
@@ -218,7 +222,10 @@ impl Alerting {
     async fn flags(&self, app: &TestApp, token: &str) -> Value {
         let (status, group) = app.get(&self.path, token).await;
         assert_eq!(status, StatusCode::OK, "{group}");
-        assert_eq!(group["alert_summary"], self.alerts(app, token).await);
+        assert_eq!(
+            status_counts(&group["alert_summary"]),
+            self.alerts(app, token).await
+        );
         let flags: serde_json::Map<String, Value> = group["devices"]
             .as_array()
             .expect("devices")
@@ -714,10 +721,10 @@ on_both_stores! {
         }));
         let (status, renamed) = put(&app, &g.path, &admin, json!({"name": "Renamed"})).await;
         assert_eq!(status, StatusCode::OK, "{renamed}");
-        assert_eq!(renamed["alert_summary"], muted, "the PUT answer");
+        assert_eq!(status_counts(&renamed["alert_summary"]), muted, "the PUT answer");
         let (status, other) = app.post("/api/groups", &admin, json!({"name": "Copy", "device_ids": [g.critical, g.warning]})).await;
         assert_eq!(status, StatusCode::CREATED, "{other}");
-        assert_eq!(other["alert_summary"], json!({"normal": 0, "warning": 1, "critical": 1, "in_maintenance": 1, "suppressed": 1}), "the POST answer");
+        assert_eq!(status_counts(&other["alert_summary"]), json!({"normal": 0, "warning": 1, "critical": 1, "in_maintenance": 1, "suppressed": 1}), "the POST answer");
         assert_eq!(covered(&app, &admin, &window).await, named(&[("Critical", true), ("Normal", true)]));
 
         // Disabled: nothing is muted; enabled again: muted again.
@@ -909,7 +916,7 @@ on_both_stores! {
         // B's device under B's window is muted for B.
         let (status, b_group) = app.post("/api/groups", &b, json!({"name": "B", "device_ids": [b_device]})).await;
         assert_eq!(status, StatusCode::CREATED, "{b_group}");
-        assert_eq!(b_group["alert_summary"], json!({"normal": 1, "warning": 0, "critical": 0, "in_maintenance": 1, "suppressed": 0}));
+        assert_eq!(status_counts(&b_group["alert_summary"]), json!({"normal": 1, "warning": 0, "critical": 0, "in_maintenance": 1, "suppressed": 0}));
     }
 }
 

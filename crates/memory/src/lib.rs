@@ -1094,6 +1094,5 @@ impl HealthProbe for MemoryStore {
     }
 }
 
-
 #[cfg(test)]
 mod tests;
