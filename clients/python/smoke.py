@@ -21,12 +21,20 @@ from http import HTTPStatus
 from typing import Any
 
 from iot_api_client import AuthenticatedClient, Client
+from iot_api_client.api.alerts import acknowledge_alert, get_alert, list_alerts
 from iot_api_client.api.customer_maintenance_windows import create_maintenance_window
 from iot_api_client.api.devices import create_device
 from iot_api_client.api.groups import create_group, get_group, get_group_alerts, list_group_readings
 from iot_api_client.api.health import health_live
 from iot_api_client.api.readings import ingest_readings
 from iot_api_client.models import (
+    AckMode,
+    Alert,
+    AlertAck,
+    AlertDetail,
+    AlertKind,
+    AlertList,
+    AlertStateFilter,
     AlertStatus,
     AlertSummaryView,
     DeviceCreate,
@@ -42,6 +50,7 @@ from iot_api_client.models import (
     MaintenanceWindowView,
     ReadingIn,
     ReadingsIngest,
+    Severity,
     WindowStatus,
 )
 
@@ -133,7 +142,16 @@ def main() -> int:
     check(
         "group.alert_summary before readings",
         group.alert_summary.to_dict(),
-        {"normal": 2, "warning": 0, "critical": 0, "in_maintenance": 0, "suppressed": 0},
+        {
+            "normal": 2,
+            "warning": 0,
+            "critical": 0,
+            "in_maintenance": 0,
+            "suppressed": 0,
+            "freshness": {"fresh": 0, "stale": 0, "no_data": 2},
+            "open_alerts": 0,
+            "acknowledged": 0,
+        },
     )
     taken = call(
         "create_group with the same name",
@@ -192,7 +210,16 @@ def main() -> int:
     check(
         "alert summary",
         summary.to_dict(),
-        {"normal": 1, "warning": 0, "critical": 1, "in_maintenance": 1, "suppressed": 1},
+        {
+            "normal": 1,
+            "warning": 0,
+            "critical": 1,
+            "in_maintenance": 1,
+            "suppressed": 1,
+            "freshness": {"fresh": 2, "stale": 0, "no_data": 0},
+            "open_alerts": 1,
+            "acknowledged": 0,
+        },
     )
 
     print("group details (GET /api/groups/{group_id})")
@@ -203,6 +230,36 @@ def main() -> int:
         [(d.name, d.alert_status, d.in_maintenance) for d in detail.devices],
         [("Smoke Sensor 1", AlertStatus.NORMAL, False), ("Smoke Sensor 2", AlertStatus.CRITICAL, True)],
     )
+
+    print("alerts (GET /api/alerts, GET /api/alerts/{id}, POST /api/alerts/{id}/ack)")
+    open_alerts = call(
+        "list_alerts state=open",
+        list_alerts,
+        HTTPStatus.OK,
+        AlertList,
+        client=client,
+        state=AlertStateFilter.OPEN,
+        group_id=str(group.id),
+    )
+    check(
+        "open alerts (device, kind, severity, suppressed)",
+        [(a.device_name, a.kind, a.severity, a.suppressed) for a in open_alerts.alerts],
+        [("Smoke Sensor 2", AlertKind.THRESHOLD, Severity.CRITICAL, True)],
+    )
+    check("open alerts next_cursor", open_alerts.next_cursor, None)
+    alert = open_alerts.alerts[0]
+    one = call("get_alert", get_alert, HTTPStatus.OK, AlertDetail, client=client, id=alert.id)
+    check("alert events (type, suppressed)", [(e.type_, e.suppressed) for e in one.events][:1], [("opened", True)])
+    acked = call(
+        "acknowledge_alert",
+        acknowledge_alert,
+        HTTPStatus.OK,
+        Alert,
+        client=client,
+        id=alert.id,
+        body=AlertAck(mode=AckMode.UNTIL_RESOLVED, note="smoke"),
+    )
+    check("acknowledgement.note", acked.acknowledgement.note, "smoke")
 
     print("group readings (GET /api/groups/{group_id}/readings)")
     day = call(
