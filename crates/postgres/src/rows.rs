@@ -33,9 +33,9 @@ macro_rules! group_columns {
             ".created_by, ",
             $g,
             ".updated_by, ",
-            "(SELECT count(*) FROM device_group_members m WHERE m.tenant_id = ",
+            "(SELECT coalesce(sum(c.members), 0)::bigint FROM group_member_counts c WHERE c.tenant_id = ",
             $g,
-            ".tenant_id AND m.group_id = ",
+            ".tenant_id AND c.group_id = ",
             $g,
             ".id) AS member_count"
         )

@@ -644,3 +644,64 @@ async fn a_write_dropped_mid_statement_gives_its_connection_back() {
     assert_eq!(waiting, 0, "a statement still waits for the lock");
     locker.batch_execute("ROLLBACK").await.expect("unlock");
 }
+
+/// A group's member count is kept by triggers (migration V8) instead of counted at each read:
+/// whatever adds or removes memberships (inserts, deletes, a device's deletion cascading, a
+/// group's deletion), as the service's bound role, the kept count equals a count of the rows.
+#[tokio::test]
+async fn kept_member_counts_follow_every_way_memberships_change() {
+    let db = TestDatabase::create().await;
+    let _migrated = db.store().await;
+    let (mut client, connection) = tokio_postgres::connect(db.url(), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let tx = client.transaction().await.expect("begin");
+    tx.batch_execute(
+        "SELECT set_config('role', 'iot_app', true), set_config('app.tenant_id', 't', true); \
+         INSERT INTO devices (tenant_id, id, name) \
+           SELECT 't', md5(i::text)::uuid, 'd' || i FROM generate_series(1, 50) i; \
+         INSERT INTO device_groups (tenant_id, id, group_id, name) VALUES \
+           ('t', md5('a')::uuid, 'grp-a', 'A'), ('t', md5('b')::uuid, 'grp-b', 'B'), \
+           ('t', md5('c')::uuid, 'grp-c', 'C'); \
+         INSERT INTO device_group_members (tenant_id, group_id, device_id) \
+           SELECT 't', md5('a')::uuid, id FROM devices; \
+         INSERT INTO device_group_members (tenant_id, group_id, device_id) \
+           SELECT 't', g, d.id FROM devices d, (VALUES (md5('b')::uuid), (md5('c')::uuid)) v(g) \
+           WHERE d.name IN ('d1', 'd2', 'd3', 'd4'); \
+         DELETE FROM device_group_members WHERE group_id = md5('a')::uuid AND device_id = md5('7')::uuid; \
+         DELETE FROM devices WHERE name IN ('d1', 'd9'); \
+         DELETE FROM device_groups WHERE id = md5('c')::uuid; \
+         INSERT INTO device_groups (tenant_id, id, group_id, name) VALUES ('t', md5('c')::uuid, 'grp-c', 'C'); \
+         INSERT INTO device_group_members (tenant_id, group_id, device_id) \
+           SELECT 't', md5('c')::uuid, id FROM devices WHERE name = 'd2'",
+    )
+    .await
+    .expect("memberships change");
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT g.name, {}, (SELECT count(*) FROM device_group_members m \
+                   WHERE m.tenant_id = g.tenant_id AND m.group_id = g.id) \
+                 FROM device_groups g ORDER BY g.name",
+                "(SELECT coalesce(sum(c.members), 0)::bigint FROM group_member_counts c \
+                   WHERE c.tenant_id = g.tenant_id AND c.group_id = g.id)"
+            ),
+            &[],
+        )
+        .await
+        .expect("counts");
+    let counts: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("A".to_owned(), 47, 47),
+            ("B".to_owned(), 3, 3),
+            ("C".to_owned(), 1, 1)
+        ],
+        "(group, kept count, rows)"
+    );
+}
