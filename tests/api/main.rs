@@ -11,6 +11,7 @@ mod customer_groups;
 mod customer_windows;
 mod deadlines;
 mod devices;
+mod docs_page;
 mod embedded_store;
 mod faults;
 mod group_api;

@@ -112,6 +112,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::new(state.ingest))
             .app_data(web::Data::new(routes::meta::SpecJson(openapi::document())))
             .configure(routes::table::register)
+            .configure(routes::meta::register_assets)
             .default_service(web::to(not_found));
     }
 }
