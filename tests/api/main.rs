@@ -16,6 +16,7 @@ mod embedded_store;
 mod faults;
 mod group_api;
 mod hostile;
+mod idempotency;
 mod lists;
 mod maintenance;
 mod membership;

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod devices;
 pub mod evaluator;
 pub mod groups;
+pub mod idempotency;
 pub mod readings;
 pub mod windows;
 

@@ -11,6 +11,7 @@ pub mod alerting;
 pub mod detail;
 pub mod device;
 pub mod group;
+pub mod idempotency;
 pub mod list;
 pub mod reading;
 pub mod recurrence;
@@ -34,6 +35,7 @@ pub use device::{
 pub use group::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
 };
+pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use list::{ListQuery, Page};
 pub use reading::{MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
 pub use state::{DeviceState, Freshness, StaleAfter};

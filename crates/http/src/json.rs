@@ -1,6 +1,6 @@
 //! Request bodies: size-limited, and parsed so that every error names the offending field.
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage as _, HttpRequest};
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 
@@ -25,6 +25,8 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for JsonBody
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
+        // A create with an Idempotency-Key compares its body bytes with the first request's.
+        let keep_raw = crate::idempotency::requested(req).then(|| req.clone());
         Box::pin(async move {
             if declared.is_some_and(|len| len > LIMIT) {
                 return Err(ApiError::payload_too_large(LIMIT));
@@ -37,6 +39,10 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for JsonBody
                     return Err(ApiError::payload_too_large(LIMIT));
                 }
                 body.extend_from_slice(&chunk);
+            }
+            if let Some(req) = keep_raw {
+                req.extensions_mut()
+                    .insert(crate::idempotency::RawBody(body.clone().freeze()));
             }
             parse(&body).map(JsonBody)
         })

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod group_views;
+pub mod idempotency;
 pub mod ingest;
 pub mod json;
 pub mod observe;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use ports::{
-    AlertRepository, DeviceGroupRepository, DeviceRepository, HealthProbe,
+    AlertRepository, DeviceGroupRepository, DeviceRepository, HealthProbe, IdempotencyStore,
     MaintenanceWindowRepository, ReadingRepository, TenantRevisions,
 };
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub windows: Arc<dyn MaintenanceWindowRepository>,
     pub alerts: Arc<dyn AlertRepository>,
     pub health: Arc<dyn HealthProbe>,
+    /// `Idempotency-Key`s of creates, shared by every instance on the store.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub authenticator: Authenticator,
     /// Shared by all HTTP workers.
     pub group_views: Arc<group_views::GroupViews>,
@@ -61,6 +64,7 @@ impl AppState {
             + MaintenanceWindowRepository
             + AlertRepository
             + HealthProbe
+            + IdempotencyStore
             + 'static,
     {
         Self {
@@ -69,6 +73,7 @@ impl AppState {
             readings: store.clone(),
             windows: store.clone(),
             alerts: store.clone(),
+            idempotency: store.clone(),
             health: store,
             authenticator,
             group_views: Arc::default(),
@@ -106,6 +111,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.windows.clone()))
             .app_data(web::Data::from(state.alerts.clone()))
             .app_data(web::Data::from(state.health.clone()))
+            .app_data(web::Data::from(state.idempotency.clone()))
             .app_data(web::Data::new(state.authenticator.clone()))
             .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(state.readiness.clone()))

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod alerts;
+mod idempotency;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
@@ -273,6 +274,7 @@ pub struct MemoryStore {
     /// Held only to find or add a tenant's entry, never while working on its data.
     tenants: MapLock<HashMap<TenantId, SharedTenant>>,
     usage: Arc<Usage>,
+    idempotency: idempotency::Keys,
 }
 
 impl Default for MemoryStore {
@@ -301,6 +303,22 @@ impl MemoryStore {
         Self {
             tenants: MapLock::default(),
             usage: Arc::new(Usage::new(limits, alert_events)),
+            idempotency: idempotency::Keys::new(Self::IDEMPOTENCY_KEYS_MAX),
+        }
+    }
+
+    /// `Idempotency-Key`s kept by default, in all tenants together (a key with its stored
+    /// answer takes about the answer's size plus 200 bytes).
+    pub const IDEMPOTENCY_KEYS_MAX: usize = 100_000;
+
+    /// Keeps at most `keys` live `Idempotency-Key`s: at the cap, expired ones are dropped, and
+    /// without any a create with a new key fails with [`StoreError::Full`] (creates without a
+    /// key are not affected).
+    #[must_use]
+    pub fn with_idempotency_keys(self, keys: usize) -> Self {
+        Self {
+            idempotency: idempotency::Keys::new(keys),
+            ..self
         }
     }
 

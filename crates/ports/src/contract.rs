@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 mod alerts;
 pub use alerts::*;
+mod idempotency;
+pub use idempotency::*;
 
 use crate::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
@@ -79,6 +81,11 @@ macro_rules! contract_tests {
             deleting_a_device_takes_its_alerts,
             tenants_never_see_each_others_alerts,
             coverage_follows_scope_and_membership_changes,
+            idempotency_keys_hold_then_answer,
+            released_idempotency_keys_are_free_again,
+            idempotency_keys_are_per_tenant,
+            idempotency_keys_expire,
+            concurrent_claims_of_a_key_hold_it_once,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

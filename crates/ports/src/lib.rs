@@ -9,10 +9,10 @@
 use async_trait::async_trait;
 use domain::{
     Acknowledgement, Actor, Alert, AlertCursor, AlertEvent, AlertKind, AlertState, Device,
-    DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, ListQuery,
-    MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
-    ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp, Unit, WindowChanges,
-    WindowError, WindowSlug,
+    DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, IdempotencyKey,
+    ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
+    ReadingBatch, ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp, Unit,
+    WindowChanges, WindowError, WindowSlug,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -628,6 +628,84 @@ pub trait TenantRevisions: Send + Sync {
     async fn status_revision(&self, tenant: &TenantId) -> Result<Revision, StoreError>;
 }
 
+/// The answer a create gave, kept so that a retry with its `Idempotency-Key` gets it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    /// The HTTP status (a 2xx: only successes are kept).
+    pub status: u16,
+    /// The `Location` header, when the answer had one.
+    pub location: Option<String>,
+    /// The body's bytes (JSON).
+    pub body: Vec<u8>,
+}
+
+/// What [`IdempotencyStore::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key was free (new, its answer older than [`domain::idempotency::IDEMPOTENCY_TTL`], or
+    /// its claim older than [`domain::idempotency::IDEMPOTENCY_LEASE`]): it is now held by the
+    /// caller's token, which must [`IdempotencyStore::answer`] or
+    /// [`IdempotencyStore::release`] it.
+    Claimed,
+    /// A request with the key was answered: its fingerprint and answer.
+    Answered {
+        fingerprint: Vec<u8>,
+        answer: StoredAnswer,
+    },
+    /// Another request holds the key and has not answered yet: its fingerprint.
+    InProgress { fingerprint: Vec<u8> },
+}
+
+/// `Idempotency-Key`s of one tenant's creates and the answers they got, kept for
+/// [`domain::idempotency::IDEMPOTENCY_TTL`]. Keys of different tenants never meet. `now` is the
+/// caller's clock; every instance of the service shares the store, so a retry on another
+/// instance finds the key.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for a request whose `fingerprint` (opaque bytes the caller derives from the
+    /// request) it records, under `token`, unless the key is answered or held (see [`Claim`]).
+    /// Atomic: of concurrent claims of a free key, exactly one gets [`Claim::Claimed`].
+    ///
+    /// # Errors
+    /// [`StoreError`] only ([`StoreError::Full`] when a bounded store has no room).
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        fingerprint: &[u8],
+        token: Uuid,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError>;
+
+    /// Stores `answer` for the key held by `token`, from `now` on; a key no longer held by
+    /// `token` (its lease lapsed and another request claimed it) is left as it is. May delete a
+    /// bounded number of the tenant's expired keys on the way.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn answer(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: Uuid,
+        answer: &StoredAnswer,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Frees the key held by `token`, so that a retry runs anew; a key no longer held by
+    /// `token` is left as it is.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn release(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        token: Uuid,
+    ) -> Result<(), StoreError>;
+}
+
 /// Whether the store answers, for `/health/ready`.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -650,5 +728,6 @@ mod tests {
         let _readings = MockReadingRepository::new();
         let _alerts = MockAlertRepository::new();
         let _evaluator = MockAlertEvaluator::new();
+        let _idempotency = MockIdempotencyStore::new();
     }
 }

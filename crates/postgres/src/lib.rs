@@ -26,6 +26,7 @@ mod devices;
 mod error;
 mod evaluator;
 mod groups;
+mod idempotency;
 mod keeping;
 mod lists;
 mod migrations;

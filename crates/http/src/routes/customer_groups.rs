@@ -16,6 +16,7 @@ use crate::api::customer_groups::{
 use crate::api::params::ListParams;
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 
 fn group_not_found() -> ApiError {
@@ -83,13 +84,17 @@ pub async fn list(
     post, path = "/customer/device-groups", tag = "customer: device groups",
     operation_id = "create_customer_device_group",
     request_body = DeviceGroupCreateBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters."),
+    ),
     responses(
         (status = 200, description = "The created group", body = DeviceGroupView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
-        (status = 409, description = "`Group ID already exists`, or the name is taken", body = ErrorBody),
+        (status = 409, description = "`Group ID already exists`, the name is taken, or `A request with this Idempotency-Key is in progress`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field; or `Idempotency-Key: …`, a malformed key or one sent before with another body", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -97,25 +102,33 @@ pub async fn list(
 pub async fn create(
     caller: Writer<DataWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
+    idempotency: Idempotency,
     body: JsonBody<DeviceGroupCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let checked = body.0.try_into_domain()?;
-    let wanted = CreateGroup {
-        group_id: checked.group_id,
-        name: checked.name,
-        description: checked.description,
-        members: Vec::new(),
-    };
-    let detail = app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
+    idempotency
+        .run(&caller.tenant, async {
+            let checked = body.0.try_into_domain()?;
+            let wanted = CreateGroup {
+                group_id: checked.group_id,
+                name: checked.name,
+                description: checked.description,
+                members: Vec::new(),
+            };
+            let detail =
+                app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
+                    .await
+                    .map_err(|e| match e {
+                        // A slug the client chose, or every generated one, is taken.
+                        CreateGroupError::GroupIdTaken(_) => {
+                            ApiError::conflict("Group ID already exists")
+                        }
+                        CreateGroupError::NameTaken(name) => name_taken(&name),
+                        CreateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
+                        CreateGroupError::Store(e) => e.into(),
+                    })?;
+            Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
+        })
         .await
-        .map_err(|e| match e {
-            // A slug the client chose, or every generated one, is taken.
-            CreateGroupError::GroupIdTaken(_) => ApiError::conflict("Group ID already exists"),
-            CreateGroupError::NameTaken(name) => name_taken(&name),
-            CreateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
-            CreateGroupError::Store(e) => e.into(),
-        })?;
-    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
 }
 
 /// Read one device group.

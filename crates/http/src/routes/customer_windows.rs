@@ -16,6 +16,7 @@ use crate::api::customer_windows::{
 use crate::api::params::ListParams;
 use crate::auth::{Caller, WindowWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 
 fn window_not_found() -> ApiError {
@@ -169,12 +170,17 @@ pub async fn devices(
     post, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "create_maintenance_window",
     request_body = MaintenanceWindowCreateBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters."),
+    ),
     responses(
         (status = 200, description = "The created window", body = MaintenanceWindowView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
+        (status = 409, description = "`A request with this Idempotency-Key is in progress` (a retry sent while the first runs)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid window, `detail` naming the field; or the tenant already has 1,000 windows (`windows: a tenant may have at most 1000 maintenance windows`)", body = ErrorBody),
+        (status = 422, description = "Invalid window, `detail` naming the field; or the tenant already has 1,000 windows (`windows: a tenant may have at most 1000 maintenance windows`); or `Idempotency-Key: …`, a malformed key or one sent before with another body", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -182,20 +188,28 @@ pub async fn devices(
 pub async fn create(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
+    idempotency: Idempotency,
     body: JsonBody<MaintenanceWindowCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let definition = body.0.try_into_domain()?;
-    let window = app::windows::create(windows.as_ref(), &caller.tenant, &caller.actor, definition)
+    idempotency
+        .run(&caller.tenant, async {
+            let definition = body.0.try_into_domain()?;
+            let window =
+                app::windows::create(windows.as_ref(), &caller.tenant, &caller.actor, definition)
+                    .await
+                    .map_err(|e| match e {
+                        CreateWindowError::WindowIdTaken(id) => {
+                            ApiError::internal(anyhow::anyhow!(
+                                "every generated window id collided, the last {}",
+                                id.as_str()
+                            ))
+                        }
+                        e @ CreateWindowError::TooMany(_) => ApiError::invalid("windows", e),
+                        CreateWindowError::Store(e) => e.into(),
+                    })?;
+            Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
+        })
         .await
-        .map_err(|e| match e {
-            CreateWindowError::WindowIdTaken(id) => ApiError::internal(anyhow::anyhow!(
-                "every generated window id collided, the last {}",
-                id.as_str()
-            )),
-            e @ CreateWindowError::TooMany(_) => ApiError::invalid("windows", e),
-            CreateWindowError::Store(e) => e.into(),
-        })?;
-    Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
 }
 
 /// Read one maintenance window.

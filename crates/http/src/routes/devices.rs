@@ -16,6 +16,7 @@ use crate::api::readings::{
 };
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 use crate::routes::{csv, device_view, device_views, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
@@ -74,13 +75,18 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/api/devices", tag = "devices", operation_id = "create_device",
     request_body = DeviceCreateBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters."),
+    ),
     responses(
         (status = 201, description = "The created device", body = DeviceView),
         (status = 400, description = "The name is taken", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
+        (status = 409, description = "`A request with this Idempotency-Key is in progress` (a retry sent while the first runs)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field; or `Idempotency-Key: …`, a malformed key or one sent before with another body", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -89,24 +95,30 @@ pub async fn create(
     caller: Writer<DataWrites>,
     devices: web::Data<dyn DeviceRepository>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
+    idempotency: Idempotency,
     body: JsonBody<DeviceCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = body.0.try_into_domain()?;
-    let device = devices
-        .create_device(
-            &caller.tenant,
-            &caller.actor,
-            NewDevice {
-                id: Uuid::new_v4(),
-                spec,
-            },
-        )
+    idempotency
+        .run(&caller.tenant, async {
+            let spec = body.0.try_into_domain()?;
+            let device = devices
+                .create_device(
+                    &caller.tenant,
+                    &caller.actor,
+                    NewDevice {
+                        id: Uuid::new_v4(),
+                        spec,
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    CreateDeviceError::NameTaken(name) => name_taken(&name),
+                    CreateDeviceError::Store(e) => e.into(),
+                })?;
+            Ok(HttpResponse::Created()
+                .json(device_view(windows.as_ref(), &caller.tenant, &device).await?))
+        })
         .await
-        .map_err(|e| match e {
-            CreateDeviceError::NameTaken(name) => name_taken(&name),
-            CreateDeviceError::Store(e) => e.into(),
-        })?;
-    Ok(HttpResponse::Created().json(device_view(windows.as_ref(), &caller.tenant, &device).await?))
 }
 
 /// Read one device.

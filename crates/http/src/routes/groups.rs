@@ -15,6 +15,7 @@ use crate::api::params::{description, not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
 use crate::error::{ApiError, ErrorBody, GroupApiCode};
 use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEMBERS};
+use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
@@ -52,13 +53,18 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 #[utoipa::path(
     post, path = "/api/groups", tag = "groups", operation_id = "create_group",
     request_body = GroupCreateBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters."),
+    ),
     responses(
         (status = 201, description = "Group created", body = GroupDetailView),
         (status = 400, description = "`GROUP_001` name taken, `GROUP_002` device not found, `GROUP_003` malformed device id", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`GROUP_004` `Access forbidden. Required roles: admin, owner`", body = ErrorBody),
+        (status = 409, description = "`A request with this Idempotency-Key is in progress` (a retry sent while the first runs)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid body; `detail` names the field; or `Idempotency-Key: …`, a malformed key or one sent before with another body", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -66,31 +72,40 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
 pub async fn create(
     caller: Writer<GroupApiWrites>,
     groups: web::Data<dyn DeviceGroupRepository>,
+    idempotency: Idempotency,
     body: JsonBody<GroupCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
-    let name = group_api_name(&body.name)?;
-    let description = description(body.description.as_deref())?;
-    let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
-    let wanted = CreateGroup {
-        group_id: None,
-        name,
-        description,
-        members,
-    };
-    let detail = app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
+    idempotency
+        .run(&caller.tenant, async {
+            let body = body.0;
+            let name = group_api_name(&body.name)?;
+            let description = description(body.description.as_deref())?;
+            let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
+            let wanted = CreateGroup {
+                group_id: None,
+                name,
+                description,
+                members,
+            };
+            let detail =
+                app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
+                    .await
+                    .map_err(|e| match e {
+                        CreateGroupError::GroupIdTaken(slug) => {
+                            ApiError::internal(anyhow::anyhow!(
+                                "every generated group id collided, the last {}",
+                                slug.as_str()
+                            ))
+                        }
+                        CreateGroupError::NameTaken(name) => name_taken(&name),
+                        CreateGroupError::DeviceNotFound(id) => device_not_found(id),
+                        CreateGroupError::Store(e) => e.into(),
+                    })?;
+            let view =
+                off_io_thread(move || GroupDetailView::at(&detail, Timestamp::now())).await?;
+            Ok(HttpResponse::Created().json(view))
+        })
         .await
-        .map_err(|e| match e {
-            CreateGroupError::GroupIdTaken(slug) => ApiError::internal(anyhow::anyhow!(
-                "every generated group id collided, the last {}",
-                slug.as_str()
-            )),
-            CreateGroupError::NameTaken(name) => name_taken(&name),
-            CreateGroupError::DeviceNotFound(id) => device_not_found(id),
-            CreateGroupError::Store(e) => e.into(),
-        })?;
-    let view = off_io_thread(move || GroupDetailView::at(&detail, Timestamp::now())).await?;
-    Ok(HttpResponse::Created().json(view))
 }
 
 /// List all groups with their device counts.

@@ -15,6 +15,7 @@ mod device_state;
 mod devices;
 mod group_api;
 mod group_views;
+mod idempotency;
 mod lists;
 mod membership;
 mod readings;

@@ -86,6 +86,7 @@ pub struct Mocks {
     pub windows: MockMaintenanceWindowRepository,
     pub alerts: MockAlertRepository,
     pub health: MockHealthProbe,
+    pub idempotency: ports::MockIdempotencyStore,
     /// The tenant revisions of a store that keeps them; none (as the embedded store): the
     /// group views keep nothing.
     pub revisions: Option<ports::MockTenantRevisions>,
@@ -111,6 +112,7 @@ impl Mocks {
             windows: MockMaintenanceWindowRepository::new(),
             alerts: MockAlertRepository::new(),
             health: MockHealthProbe::new(),
+            idempotency: ports::MockIdempotencyStore::new(),
             revisions: None,
         }
     }
@@ -149,6 +151,9 @@ impl Mocks {
         m.alerts.expect_unacknowledge().never();
         m.alerts.expect_muted_by_window().never();
         m.health.expect_check().never();
+        m.idempotency.expect_claim().never();
+        m.idempotency.expect_answer().never();
+        m.idempotency.expect_release().never();
         m
     }
 
@@ -160,6 +165,7 @@ impl Mocks {
             windows: Arc::new(self.windows),
             alerts: Arc::new(self.alerts),
             health: Arc::new(self.health),
+            idempotency: Arc::new(self.idempotency),
             authenticator: Authenticator::new(SECRET),
             group_views: Arc::new(http_api::group_views::GroupViews::new(
                 self.revisions
