@@ -1,4 +1,4 @@
-//! `Idempotency-Key`s in PostgreSQL (migration V8): one row per tenant and key, claimed with one
+//! `Idempotency-Key`s in PostgreSQL (migration V9): one row per tenant and key, claimed with one
 //! upsert, so concurrent claims of one key on any instances serialise on its row.
 
 use async_trait::async_trait;
