@@ -34,7 +34,12 @@ fn member_ids(group: &Value) -> Vec<&str> {
 }
 
 fn not_found(id: &str) -> Value {
-    json!({"detail": format!("Group {id} not found"), "code": "GROUP_005"})
+    let detail = if uuid::Uuid::parse_str(id).is_ok() {
+        format!("Group {id} not found")
+    } else {
+        format!("Group {id} not found; the Group API takes group UUIDs (slugs are for /customer/device-groups)")
+    };
+    json!({"detail": detail, "code": "GROUP_005"})
 }
 
 /// Devices with warning bounds 0..30 and critical bounds -10..40.

@@ -22,11 +22,16 @@ fn group_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Group {raw} not found")).with_code(GroupApiCode::GroupNotFound)
 }
 
-/// A path segment that is no UUID names no group.
+/// A path segment that is no UUID names no group; most often it is a Customer API slug, so the
+/// 404 says where slugs belong (seed 002 fixes only the text for a UUID).
 fn group_key(raw: &str) -> Result<GroupKey, ApiError> {
-    Uuid::parse_str(raw)
-        .map(GroupKey::Id)
-        .map_err(|_| group_not_found(raw))
+    Uuid::parse_str(raw).map(GroupKey::Id).map_err(|_| {
+        ApiError::not_found(format!(
+            "Group {raw} not found; the Group API takes group UUIDs \
+             (slugs are for /customer/device-groups)"
+        ))
+        .with_code(GroupApiCode::GroupNotFound)
+    })
 }
 
 fn name_taken(name: &domain::GroupName) -> ApiError {
