@@ -215,7 +215,7 @@ on_both_stores! {
     async fn invalid_group_bodies_answer_422_naming_the_field(app) {
         let admin = token("acme", &["admin"]);
         for (body, field) in [
-            (json!({}), "body: missing field `name`"),
+            (json!({}), "name: required"),
             (json!({"name": ""}), "name:"),
             (json!({"name": "n".repeat(101)}), "name:"),
             (json!({"name": "ok", "description": "d".repeat(501)}), "description:"),

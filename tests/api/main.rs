@@ -23,3 +23,4 @@ mod observability;
 mod readings;
 mod scale_out;
 mod security;
+mod wording;

@@ -2,7 +2,7 @@
 
 use std::future::{ready, Ready};
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage as _, HttpRequest};
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use domain::{Actor, TenantId};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -182,14 +182,6 @@ impl Refusal {
     }
 }
 
-/// Who made a request, as the access log records it: set by authentication, read by
-/// [`crate::observe`]. Never the token.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub tenant: String,
-    pub subject: String,
-}
-
 /// The caller the request's token proves (401 when it proves none).
 fn authenticated(req: &HttpRequest) -> Result<Caller, ApiError> {
     let Some(authenticator) = req.app_data::<web::Data<Authenticator>>() else {
@@ -202,13 +194,10 @@ fn authenticated(req: &HttpRequest) -> Result<Caller, ApiError> {
         .map(|v| v.as_bytes());
     match authenticator.caller(header) {
         Ok(caller) => {
+            // The request span (`observe`): the access line and later lines name the caller.
             let span = tracing::Span::current();
             span.record("tenant", caller.tenant.as_str());
             span.record("subject", caller.actor.as_str());
-            req.extensions_mut().insert(Authenticated {
-                tenant: caller.tenant.as_str().to_owned(),
-                subject: caller.actor.as_str().to_owned(),
-            });
             Ok(caller)
         }
         Err(refusal) => {
@@ -458,20 +447,40 @@ mod tests {
             ("not bearer", Some(b"Basic abc".to_vec()), Refusal::Missing),
             ("empty bearer", Some(b"Bearer ".to_vec()), Refusal::Missing),
             ("garbage", Some(bearer("not.a.jwt")), Refusal::Malformed),
-            ("not utf-8", Some(b"Bearer \xff".to_vec()), Refusal::Malformed),
+            (
+                "not utf-8",
+                Some(b"Bearer \xff".to_vec()),
+                Refusal::Malformed,
+            ),
             ("expired", Some(bearer(&expired)), Refusal::Expired),
             ("no tenant", Some(bearer(&no_tenant)), Refusal::NoTenant),
-            ("empty tenant", Some(bearer(&empty_tenant)), Refusal::NoTenant),
+            (
+                "empty tenant",
+                Some(bearer(&empty_tenant)),
+                Refusal::NoTenant,
+            ),
             ("no exp", Some(bearer(&no_exp)), Refusal::Malformed),
-            ("exp not a number", Some(bearer(&numeric_exp)), Refusal::Malformed),
+            (
+                "exp not a number",
+                Some(bearer(&numeric_exp)),
+                Refusal::Malformed,
+            ),
             ("empty sub", Some(bearer(&bad_sub)), Refusal::Malformed),
             ("wrong key", Some(bearer(&wrong_key)), Refusal::BadSignature),
             ("hs512", Some(bearer(&hs512)), Refusal::BadSignature),
-            ("nbf in the future", Some(bearer(&future_nbf)), Refusal::NotYetValid),
+            (
+                "nbf in the future",
+                Some(bearer(&future_nbf)),
+                Refusal::NotYetValid,
+            ),
             ("alg none", Some(bearer(&unsigned)), Refusal::Malformed),
             ("oversized", Some(bearer(&oversized)), Refusal::Malformed),
         ] {
-            assert_eq!(auth.caller(header.as_deref()).err(), Some(refusal), "{name}");
+            assert_eq!(
+                auth.caller(header.as_deref()).err(),
+                Some(refusal),
+                "{name}"
+            );
             let err = auth.authenticate(header.as_deref()).expect_err(name);
             assert_eq!(
                 err.status(),

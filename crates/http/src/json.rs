@@ -54,10 +54,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         None => return Err(ApiError::invalid("body", "a JSON object is required")),
         Some(b'{') => {}
         Some(_) => {
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Err(e) => malformed(&e),
-                Ok(_) => ApiError::invalid("body", "must be a JSON object"),
-            })
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    Err(e) => malformed(&e),
+                    Ok(_) => ApiError::invalid("body", "must be a JSON object"),
+                },
+            )
         }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
@@ -72,9 +74,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let at_field = path != "." && !path.contains('?');
             return if at_field && message == "number out of range" {
                 ApiError::invalid(&path, message)
-            } else if at_field
-                && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
-            {
+            } else if at_field && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
                 // Well-formed after all: serde_json reports a number or a list where an enum's
                 // name belongs as a syntax error.
                 ApiError::invalid(&path, "must be one of the accepted values")
@@ -102,9 +102,25 @@ fn malformed(e: &serde_json::Error) -> ApiError {
     )
 }
 
-/// serde_json's syntax messages, in plain words where they name parser states.
+/// serde_json's syntax messages in plain words (its own name parser states and tokens).
 fn reword_syntax(message: &str) -> String {
-    message.replace("EOF while parsing", "the body ends inside")
+    if let Some(what) = message.strip_prefix("EOF while parsing ") {
+        return format!("the body ends inside {what}");
+    }
+    match message {
+        "expected `:`" => "':' missing after a key",
+        "expected `,` or `}`" => "',' or '}' missing after a value in an object",
+        "expected `,` or `]`" => "',' or ']' missing after a value in an array",
+        "expected ident" => "unknown word (true, false and null are the only bare words)",
+        "expected value" => "a value is missing or is not JSON",
+        "key must be a string" => "an object key must be a string in double quotes",
+        "recursion limit exceeded" => "nested too deeply",
+        "control character (\\u0000-\\u001F) found while parsing a string" => {
+            "a control character inside a string must be escaped"
+        }
+        other => other,
+    }
+    .to_owned()
 }
 
 /// serde_json appends " at line L column C" to its errors; the field path says more.
@@ -330,7 +346,10 @@ mod tests {
         assert_eq!(kinds(r#"{"number": "x"}"#), "number: must be a number");
         assert_eq!(kinds(r#"{"flag": 1}"#), "flag: must be true or false");
         assert_eq!(kinds(r#"{"list": {}}"#), "list: must be an array");
-        assert_eq!(kinds(r#"{"list": [1, -1]}"#), "list[1]: must be an integer from 0 to 255");
+        assert_eq!(
+            kinds(r#"{"list": [1, -1]}"#),
+            "list[1]: must be an integer from 0 to 255"
+        );
         assert_eq!(kinds(r#"{"nested": []}"#), "nested: must be an object");
         assert_eq!(kinds(r#"{"nested": 3}"#), "nested: must be an object");
         assert_eq!(
@@ -357,8 +376,15 @@ mod tests {
         ] {
             let detail = kinds(body);
             for word in [
-                "expected", "invalid type", "invalid value", "variant", "f64", "u8", "sequence",
-                "struct", "`",
+                "expected",
+                "invalid type",
+                "invalid value",
+                "variant",
+                "f64",
+                "u8",
+                "sequence",
+                "struct",
+                "`",
             ] {
                 assert!(!detail.contains(word), "{body} -> {detail}");
             }
@@ -393,7 +419,17 @@ mod tests {
         );
         assert_eq!(
             detail("nope"),
-            "body: malformed JSON at line 1, column 2: expected ident"
+            "body: malformed JSON at line 1, column 2: unknown word (true, false and null are \
+             the only bare words)"
+        );
+        assert_eq!(
+            detail("{\"name\" \"a\"}"),
+            "body: malformed JSON at line 1, column 9: ':' missing after a key"
+        );
+        assert_eq!(
+            detail("{\"name\": \"a\" \"b\"}"),
+            "body: malformed JSON at line 1, column 14: ',' or '}' missing after a value in an \
+             object"
         );
     }
 }

@@ -99,10 +99,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
         cfg.app_data(web::Data::from(state.groups.clone()))
             .app_data(web::Data::from(state.devices.clone()))
             .app_data(web::Data::from(state.readings.clone()))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| query_error(&e).into()),
-            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(&e).into()))
             .app_data(web::Data::from(state.windows.clone()))
             .app_data(web::Data::from(state.alerts.clone()))
             .app_data(web::Data::from(state.health.clone()))

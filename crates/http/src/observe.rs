@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::Method;
-use actix_web::HttpMessage as _;
 use tracing::Instrument as _;
 
-use crate::auth::Authenticated;
 use crate::request_id::{request_id, REQUEST_ID};
 
 /// The methods counted under their own name; any other is counted (and logged) as `other`, so a
@@ -99,6 +97,8 @@ where
         .match_pattern(&path)
         .unwrap_or_else(|| "unmatched".to_owned());
     let trace = trace_id(&req);
+    // `tenant` and `subject` are recorded by authentication (`auth`), so the access line and
+    // every line after the token check carry them.
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -125,18 +125,12 @@ where
         metrics::counter!("http_requests_total", &labels).increment(1);
         metrics::histogram!("http_request_duration_seconds", &labels[..2])
             .record(elapsed.as_secs_f64());
-        let who = match &result {
-            Ok(res) => res.request().extensions().get::<Authenticated>().cloned(),
-            Err(_) => None,
-        };
         span.in_scope(|| {
             tracing::info!(
                 target: "iot_api::access",
                 method = %method,
                 path = %path,
                 status = status.as_u16(),
-                tenant = who.as_ref().map(|w| w.tenant.as_str()),
-                subject = who.as_ref().map(|w| w.subject.as_str()),
                 elapsed_ms = millis(elapsed),
                 "request"
             );
