@@ -18,20 +18,25 @@ use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEM
 use crate::json::JsonBody;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
+/// Seed 002's 404 for a UUID; a path segment that is no UUID is most often a Customer API
+/// slug, so its 404 says where slugs belong (the seed fixes only the text for a UUID).
 fn group_not_found(raw: &str) -> ApiError {
-    ApiError::not_found(format!("Group {raw} not found")).with_code(GroupApiCode::GroupNotFound)
-}
-
-/// A path segment that is no UUID names no group; most often it is a Customer API slug, so the
-/// 404 says where slugs belong (seed 002 fixes only the text for a UUID).
-fn group_key(raw: &str) -> Result<GroupKey, ApiError> {
-    Uuid::parse_str(raw).map(GroupKey::Id).map_err(|_| {
-        ApiError::not_found(format!(
+    let detail = if Uuid::parse_str(raw).is_ok() {
+        format!("Group {raw} not found")
+    } else {
+        format!(
             "Group {raw} not found; the Group API takes group UUIDs \
              (slugs are for /customer/device-groups)"
-        ))
-        .with_code(GroupApiCode::GroupNotFound)
-    })
+        )
+    };
+    ApiError::not_found(detail).with_code(GroupApiCode::GroupNotFound)
+}
+
+/// A path segment that is no UUID names no group.
+fn group_key(raw: &str) -> Result<GroupKey, ApiError> {
+    Uuid::parse_str(raw)
+        .map(GroupKey::Id)
+        .map_err(|_| group_not_found(raw))
 }
 
 fn name_taken(name: &domain::GroupName) -> ApiError {
