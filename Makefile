@@ -18,19 +18,11 @@ TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nexte
 build:
 	$(CARGO) build --release -p iot-api
 
+# The banner (base URL, an admin token for tenant `demo`) is printed by the server once its
+# address is bound: a busy port ends with one line naming it, and no banner.
+# `make run IOT_BIND=127.0.0.1:9000` serves elsewhere.
 run: build
-	@token=$$(./target/release/iot-api token --tenant demo --role admin --sub demo-admin --ttl-secs 604800); \
-	echo; \
-	echo "  iot-api on http://$(IOT_BIND)  (embedded store: data lives until you stop it)"; \
-	echo "  API reference: http://$(IOT_BIND)/docs"; \
-	echo; \
-	echo "  admin token for tenant 'demo' (valid 7 days):"; \
-	echo "    export TOKEN=$$token"; \
-	echo; \
-	echo "  try:"; \
-	echo "    curl -H \"Authorization: Bearer \$$TOKEN\" http://$(IOT_BIND)/customer/device-groups"; \
-	echo; \
-	exec env -u DATABASE_URL IOT_BIND=$(IOT_BIND) ./target/release/iot-api serve
+	exec env -u DATABASE_URL IOT_BIND=$(IOT_BIND) ./target/release/iot-api serve --dev-banner
 
 test: fmt-check clippy purity
 	./scripts/with-test-postgres.sh $(CARGO) $(TEST_RUNNER) --workspace --all-features

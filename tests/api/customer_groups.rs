@@ -121,7 +121,7 @@ on_both_stores! {
     async fn invalid_group_bodies_answer_422_naming_the_field(app) {
         let t = token("acme", &["admin"]);
         for (body, field) in [
-            (json!({}), "body: missing field `name`"),
+            (json!({}), "name: required"),
             (json!({"name": ""}), "name:"),
             (json!({"name": "   "}), "name:"),
             (json!({"name": "n".repeat(129)}), "name:"),

@@ -94,7 +94,7 @@ on_both_stores! {
             (with(json!({"recurring": {"start_hour": -1, "end_hour": 4}})), "recurring.start_hour:"),
             (with(json!({"recurring": {"start_hour": 0, "end_hour": 25}})), "recurring.end_hour:"),
             (with(json!({"recurring": {"start_hour": 5, "end_hour": 5}})), "recurring.end_hour:"),
-            (with(json!({"recurring": {"start_hour": 2}})), "recurring: missing field `end_hour`"),
+            (with(json!({"recurring": {"start_hour": 2}})), "recurring.end_hour: required"),
             (with(json!({"recurring": {"start_hour": 2.5, "end_hour": 4}})), "recurring.start_hour:"),
             (with(json!({"recurring": "nightly"})), "recurring:"),
             (with(json!({"site_ids": ["site-1", ""]})), "site_ids[1]:"),

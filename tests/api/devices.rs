@@ -174,7 +174,7 @@ on_both_stores! {
             (json!({"name": ""}), "name:"),
             (json!({"name": "T", "unit": "u".repeat(21)}), "unit:"),
             (json!({"name": "T", "status": "on"}), "status:"),
-            (json!({"unit": "K"}), "body: missing field `name`"),
+            (json!({"unit": "K"}), "name: required"),
         ] {
             let (status, answer) = app.post("/api/devices", &admin, body.clone()).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} -> {answer}");

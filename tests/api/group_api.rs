@@ -34,7 +34,12 @@ fn member_ids(group: &Value) -> Vec<&str> {
 }
 
 fn not_found(id: &str) -> Value {
-    json!({"detail": format!("Group {id} not found"), "code": "GROUP_005"})
+    let detail = if uuid::Uuid::parse_str(id).is_ok() {
+        format!("Group {id} not found")
+    } else {
+        format!("Group {id} not found; the Group API takes group UUIDs (slugs are for /customer/device-groups)")
+    };
+    json!({"detail": detail, "code": "GROUP_005"})
 }
 
 /// Devices with warning bounds 0..30 and critical bounds -10..40.
@@ -210,7 +215,7 @@ on_both_stores! {
     async fn invalid_group_bodies_answer_422_naming_the_field(app) {
         let admin = token("acme", &["admin"]);
         for (body, field) in [
-            (json!({}), "body: missing field `name`"),
+            (json!({}), "name: required"),
             (json!({"name": ""}), "name:"),
             (json!({"name": "n".repeat(101)}), "name:"),
             (json!({"name": "ok", "description": "d".repeat(501)}), "description:"),

@@ -25,3 +25,4 @@ mod observability;
 mod readings;
 mod scale_out;
 mod security;
+mod wording;

@@ -865,7 +865,7 @@ on_both_stores! {
         for recurring in [json!({"start_hour": 22, "end_hour": 0}), json!({"start_hour": 22, "end_hour": 0, "end_minute": 0})] {
             let (status, body) = app.post(WINDOWS, &admin, json!({"name": "Bad", "starts_at": "2025-01-01T00:00:00Z", "recurring": recurring})).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-            assert_eq!(detail(&body), "recurring.end_hour: must be 1 to 24, or 0 with end_minute 1 to 59, got 0");
+            assert_eq!(detail(&body), "recurring.end_hour: must be from 1 to 24, or 0 with end_minute from 1 to 59, got 0");
         }
     }
 }

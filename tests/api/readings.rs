@@ -291,7 +291,7 @@ on_both_stores! {
 
         // Bad bodies and unknown devices.
         for (body, field) in [
-            (json!({}), "body: missing field `value`"),
+            (json!({}), "value: required"),
             (json!({"value": "1.5"}), "value:"),
             (json!({"value": 1.5, "timestamp": "soon"}), "timestamp:"),
         ] {

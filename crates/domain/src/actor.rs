@@ -10,7 +10,7 @@ pub const ACTOR_MAX: usize = 256;
 pub struct Actor(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("a subject must be 1 to {ACTOR_MAX} printable characters")]
+#[error("a subject must be from 1 to {ACTOR_MAX} printable characters")]
 pub struct ActorError;
 
 impl Actor {

@@ -17,11 +17,11 @@ pub struct ListQuery {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ListQueryError {
-    #[error("must be between 1 and {MAX_PAGE}, got {0}")]
+    #[error("must be from 1 to {MAX_PAGE}, got {0}")]
     Limit(i64),
-    #[error("must be between 0 and 4294967295, got {0}")]
+    #[error("must be from 0 to 4294967295, got {0}")]
     Offset(i64),
-    #[error("must be 1 to {NAME_FILTER_MAX} characters without control characters")]
+    #[error("must be from 1 to {NAME_FILTER_MAX} characters without control characters")]
     Name,
 }
 

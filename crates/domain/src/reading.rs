@@ -158,9 +158,9 @@ pub struct ReadingQuery {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ReadingQueryError {
-    #[error("must be between 1 and {MAX_LOOKBACK_HOURS}, got {0}")]
+    #[error("must be from 1 to {MAX_LOOKBACK_HOURS}, got {0}")]
     Hours(i64),
-    #[error("must be between 1 and {MAX_READINGS_PER_QUERY}, got {0}")]
+    #[error("must be from 1 to {MAX_READINGS_PER_QUERY}, got {0}")]
     Limit(i64),
     #[error("must be later than start_time")]
     EmptyRange,

@@ -21,19 +21,19 @@ pub const DEFAULT_TIMEZONE: &str = "UTC";
 pub enum RecurrenceError {
     #[error("must not be empty (leave it out to mean every day)")]
     NoDays,
-    #[error("must be 0 (Sunday) to 6 (Saturday), got {value}")]
+    #[error("must be from 0 (Sunday) to 6 (Saturday), got {value}")]
     DayOutOfRange { index: usize, value: i64 },
     #[error("must not be empty (leave it out to mean every day of the month)")]
     NoDaysOfMonth,
-    #[error("must be 1 to 31, or -1 to -31 counting from the month's end, got {value}")]
+    #[error("must be from 1 to 31, or from -1 to -31 counting from the month's end, got {value}")]
     DayOfMonthOutOfRange { index: usize, value: i64 },
-    #[error("must be 0 to 23, got {0}")]
+    #[error("must be from 0 to 23, got {0}")]
     StartHourOutOfRange(i64),
-    #[error("must be 1 to 24, or 0 with end_minute 1 to 59, got {0}")]
+    #[error("must be from 1 to 24, or 0 with end_minute from 1 to 59, got {0}")]
     EndHourOutOfRange(i64),
-    #[error("must be 0 to 59, got {0}")]
+    #[error("must be from 0 to 59, got {0}")]
     StartMinuteOutOfRange(i64),
-    #[error("must be 0 to 59, got {0}")]
+    #[error("must be from 0 to 59, got {0}")]
     EndMinuteOutOfRange(i64),
     #[error("must be 0 when end_hour is 24, got {0}")]
     EndMinutePastMidnight(i64),
@@ -758,7 +758,7 @@ mod tests {
             assert_eq!(err.field(), "recurring.end_hour");
             assert_eq!(
                 err.to_string(),
-                "must be 1 to 24, or 0 with end_minute 1 to 59, got 0"
+                "must be from 1 to 24, or 0 with end_minute from 1 to 59, got 0"
             );
         }
         let nightly = rule(RecurrenceParts {

@@ -9,7 +9,7 @@ pub const TENANT_ID_MAX: usize = 128;
 pub struct TenantId(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("tenant id must be 1 to {TENANT_ID_MAX} printable characters")]
+#[error("tenant id must be from 1 to {TENANT_ID_MAX} printable characters")]
 pub struct TenantIdError;
 
 impl TenantId {

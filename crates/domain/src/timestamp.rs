@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 pub struct Timestamp(OffsetDateTime);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("must lie between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z")]
+#[error("must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z")]
 pub struct TimestampError;
 
 impl Timestamp {

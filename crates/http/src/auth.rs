@@ -63,9 +63,12 @@ impl Caller {
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
-    tenant_id: String,
+    /// Optional here so that a token without one is told apart from a malformed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<String>,
+    /// Absent or `[]`: a valid token that may only read.
     #[serde(default)]
-    roles: Vec<String>,
+    roles: Option<Vec<String>>,
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<u64>,
@@ -93,38 +96,89 @@ impl Authenticator {
     }
 
     /// # Errors
-    /// 401 for a missing, oversized, malformed, unsigned, wrongly signed, expired or not yet
-    /// valid token, or one without a usable `tenant_id` or `sub`.
+    /// 401 with one of the [`Refusal`]s' texts.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, ApiError> {
-        let header = authorization.ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+        self.caller(authorization)
+            .map_err(|refusal| ApiError::unauthorized(refusal.as_str()))
+    }
+
+    /// The caller a token proves, or why it proves none.
+    ///
+    /// # Errors
+    /// The [`Refusal`] that says why.
+    pub fn caller(&self, authorization: Option<&[u8]>) -> Result<Caller, Refusal> {
+        let header = authorization.ok_or(Refusal::Missing)?;
         if header.len() > MAX_TOKEN_BYTES + 7 {
-            return Err(ApiError::unauthorized("Invalid token"));
+            return Err(Refusal::Malformed);
         }
-        let header =
-            std::str::from_utf8(header).map_err(|_| ApiError::unauthorized("Invalid token"))?;
+        let header = std::str::from_utf8(header).map_err(|_| Refusal::Malformed)?;
+        // Another scheme (`Basic …`) or an empty bearer carries no token.
         let token = header
             .split_once(' ')
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+            .ok_or(Refusal::Missing)?;
         let claims = decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    ApiError::unauthorized("Token expired")
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => Refusal::Expired,
+                    ErrorKind::ImmatureSignature => Refusal::NotYetValid,
+                    // Signed with another key, or with an algorithm other than HS256.
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                        Refusal::BadSignature
+                    }
+                    _ => Refusal::Malformed,
                 }
-                _ => ApiError::unauthorized("Invalid token"),
             })?
             .claims;
-        let tenant = TenantId::parse(&claims.tenant_id)
-            .map_err(|_| ApiError::unauthorized("Invalid token"))?;
-        let actor =
-            Actor::parse(&claims.sub).map_err(|_| ApiError::unauthorized("Invalid token"))?;
+        let tenant = claims
+            .tenant_id
+            .as_deref()
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or(Refusal::NoTenant)?;
+        let actor = Actor::parse(&claims.sub).map_err(|_| Refusal::Malformed)?;
         Ok(Caller {
             tenant,
             actor,
-            roles: claims.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            roles: claims
+                .roles
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| Role::parse(r))
+                .collect(),
         })
+    }
+}
+
+/// Why a request's token proves no caller: the six texts of a 401 (and of its log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `Authorization: Bearer …` at all.
+    Missing,
+    /// Not a JWT, oversized, a claim missing or of the wrong type.
+    Malformed,
+    /// Signed with another secret or another algorithm, or unsigned.
+    BadSignature,
+    Expired,
+    NotYetValid,
+    /// No `tenant_id` claim, or one that names no tenant.
+    NoTenant,
+}
+
+impl Refusal {
+    /// The `detail` of the 401.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "Not authenticated",
+            Self::Malformed => "Malformed token",
+            Self::BadSignature => "Invalid token signature",
+            Self::Expired => "Token expired",
+            Self::NotYetValid => "Token not yet valid",
+            Self::NoTenant => "Token has no tenant_id",
+        }
     }
 }
 
@@ -138,7 +192,24 @@ fn authenticated(req: &HttpRequest) -> Result<Caller, ApiError> {
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    authenticator.authenticate(header)
+    match authenticator.caller(header) {
+        Ok(caller) => {
+            // The request span (`observe`): the access line and later lines name the caller.
+            let span = tracing::Span::current();
+            span.record("tenant", caller.tenant.as_str());
+            span.record("subject", caller.actor.as_str());
+            Ok(caller)
+        }
+        Err(refusal) => {
+            tracing::info!(
+                target: "iot_api::auth",
+                reason = refusal.as_str(),
+                "token refused: {}",
+                refusal.as_str()
+            );
+            Err(ApiError::unauthorized(refusal.as_str()))
+        }
+    }
 }
 
 impl FromRequest for Caller {
@@ -262,8 +333,8 @@ pub fn issue_token(
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let claims = Claims {
         sub: subject.to_owned(),
-        tenant_id: tenant.to_owned(),
-        roles: roles.to_vec(),
+        tenant_id: Some(tenant.to_owned()),
+        roles: Some(roles.to_vec()),
         exp: now_unix + ttl_seconds,
         nbf: None,
     };
@@ -356,26 +427,81 @@ mod tests {
             base64_url(format!(r#"{{"sub":"a","tenant_id":"t","exp":{}}}"#, t + 60).as_bytes())
         );
         let oversized = format!("{}.{}.x", "a".repeat(MAX_TOKEN_BYTES), "b");
-        for (name, header) in [
-            ("missing", None),
-            ("not bearer", Some(b"Basic abc".to_vec())),
-            ("empty bearer", Some(b"Bearer ".to_vec())),
-            ("garbage", Some(bearer("not.a.jwt"))),
-            ("expired", Some(bearer(&expired))),
-            ("no tenant", Some(bearer(&no_tenant))),
-            ("no exp", Some(bearer(&no_exp))),
-            ("wrong key", Some(bearer(&wrong_key))),
-            ("hs512", Some(bearer(&hs512))),
-            ("nbf in the future", Some(bearer(&future_nbf))),
-            ("alg none", Some(bearer(&unsigned))),
-            ("oversized", Some(bearer(&oversized))),
+        let bad_sub = sign(
+            &serde_json::json!({"sub": "", "tenant_id": "t", "exp": t + 60}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let empty_tenant = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "", "exp": t + 60}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let numeric_exp = sign(
+            &serde_json::json!({"sub": "a", "tenant_id": "t", "exp": "soon"}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        for (name, header, refusal) in [
+            ("missing", None, Refusal::Missing),
+            ("not bearer", Some(b"Basic abc".to_vec()), Refusal::Missing),
+            ("empty bearer", Some(b"Bearer ".to_vec()), Refusal::Missing),
+            ("garbage", Some(bearer("not.a.jwt")), Refusal::Malformed),
+            (
+                "not utf-8",
+                Some(b"Bearer \xff".to_vec()),
+                Refusal::Malformed,
+            ),
+            ("expired", Some(bearer(&expired)), Refusal::Expired),
+            ("no tenant", Some(bearer(&no_tenant)), Refusal::NoTenant),
+            (
+                "empty tenant",
+                Some(bearer(&empty_tenant)),
+                Refusal::NoTenant,
+            ),
+            ("no exp", Some(bearer(&no_exp)), Refusal::Malformed),
+            (
+                "exp not a number",
+                Some(bearer(&numeric_exp)),
+                Refusal::Malformed,
+            ),
+            ("empty sub", Some(bearer(&bad_sub)), Refusal::Malformed),
+            ("wrong key", Some(bearer(&wrong_key)), Refusal::BadSignature),
+            ("hs512", Some(bearer(&hs512)), Refusal::BadSignature),
+            (
+                "nbf in the future",
+                Some(bearer(&future_nbf)),
+                Refusal::NotYetValid,
+            ),
+            ("alg none", Some(bearer(&unsigned)), Refusal::Malformed),
+            ("oversized", Some(bearer(&oversized)), Refusal::Malformed),
         ] {
+            assert_eq!(
+                auth.caller(header.as_deref()).err(),
+                Some(refusal),
+                "{name}"
+            );
             let err = auth.authenticate(header.as_deref()).expect_err(name);
             assert_eq!(
                 err.status(),
                 actix_web::http::StatusCode::UNAUTHORIZED,
                 "{name}"
             );
+            assert_eq!(err.detail(), refusal.as_str(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_token_without_roles_or_with_none_is_valid_and_reads_only() {
+        let auth = Authenticator::new(SECRET);
+        let t = now();
+        for claims in [
+            serde_json::json!({"sub": "a", "tenant_id": "t", "exp": t + 60}),
+            serde_json::json!({"sub": "a", "tenant_id": "t", "exp": t + 60, "roles": []}),
+        ] {
+            let token = sign(&claims, Algorithm::HS256, SECRET);
+            let caller = auth.caller(Some(&bearer(&token))).expect("valid");
+            assert!(caller.roles.is_empty(), "{claims}");
         }
     }
 

@@ -104,10 +104,7 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
         cfg.app_data(web::Data::from(state.groups.clone()))
             .app_data(web::Data::from(state.devices.clone()))
             .app_data(web::Data::from(state.readings.clone()))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::invalid("query", e).into()),
-            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(&e).into()))
             .app_data(web::Data::from(state.windows.clone()))
             .app_data(web::Data::from(state.alerts.clone()))
             .app_data(web::Data::from(state.health.clone()))
@@ -128,4 +125,16 @@ async fn not_found() -> HttpResponse {
         detail: "Not Found".to_owned(),
         code: None,
     })
+}
+
+/// A query string serde could not read (a parameter given twice, say), worded like a body's
+/// errors: `limit: given more than once`.
+fn query_error(e: &actix_web::error::QueryPayloadError) -> ApiError {
+    let message = match e {
+        actix_web::error::QueryPayloadError::Deserialize(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    let (field, reason) = json::reword(".", &message);
+    let field = if field == "body" { "query" } else { &field };
+    ApiError::invalid(field, reason)
 }

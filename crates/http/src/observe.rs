@@ -2,7 +2,9 @@
 //!
 //! The request id is taken from `X-Request-Id` when the client sends a usable one, else made
 //! up; it is echoed in the response and recorded on a span that every log line of the request
-//! (handlers, store adapters, the access line) is written in.
+//! (handlers, store adapters, the access line) is written in. So is the W3C trace id: the one
+//! of the request's `traceparent`, else a new one; and, once the token is checked, the tenant
+//! and subject (never the token).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -38,6 +40,42 @@ pub fn method_label(method: &Method) -> &'static str {
         .map_or("other", Method::as_str)
 }
 
+/// `elapsed` in milliseconds to the microsecond (at most three decimals: `12.345`).
+#[allow(clippy::cast_precision_loss)] // exact below 2^53 µs, 285 years
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else a new random one.
+#[must_use]
+pub fn trace_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+/// The trace id of a well-formed `traceparent`. Version `ff` and all-zero ids are invalid (W3C
+/// Trace Context, section 3.2); a later version may append fields after a `-`.
+fn parse_traceparent(value: &str) -> Option<&str> {
+    let lower_hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let mut parts = value.trim().split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let valid = lower_hex(version, 2)
+        && version != "ff"
+        && (version != "00" || parts.next().is_none())
+        && lower_hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && lower_hex(parent, 16)
+        && parent.bytes().any(|b| b != b'0')
+        && lower_hex(flags, 2);
+    valid.then_some(trace)
+}
+
 /// Calls `srv` with `req` inside a request span, under a deadline of `timeout`, then writes the
 /// access line, records the request metrics and echoes the request id.
 pub fn observed<S, B>(
@@ -58,7 +96,16 @@ where
         .resource_map()
         .match_pattern(&path)
         .unwrap_or_else(|| "unmatched".to_owned());
-    let span = tracing::info_span!("request", request_id = %id);
+    let trace = trace_id(&req);
+    // `tenant` and `subject` are recorded by authentication (`auth`), so the access line and
+    // every line after the token check carry them.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        trace_id = %trace,
+        tenant = tracing::field::Empty,
+        subject = tracing::field::Empty,
+    );
     let started = Instant::now();
     let response = span.in_scope(|| srv.call(req));
     async move {
@@ -84,7 +131,7 @@ where
                 method = %method,
                 path = %path,
                 status = status.as_u16(),
-                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                elapsed_ms = millis(elapsed),
                 "request"
             );
         });
@@ -142,5 +189,36 @@ mod tests {
             test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
         assert!(!fine.headers().contains_key(RETRY_AFTER));
         assert!(fine.headers().contains_key(REQUEST_ID));
+    }
+
+    #[::core::prelude::v1::test]
+    fn a_traceparent_gives_its_trace_id_and_a_bad_one_none() {
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(
+            parse_traceparent(&format!("00-{trace}-00f067aa0ba902b7-01")),
+            Some(trace)
+        );
+        assert_eq!(
+            parse_traceparent(&format!("01-{trace}-00f067aa0ba902b7-01-later")),
+            Some(trace)
+        );
+        for bad in [
+            String::new(),
+            format!("00-{trace}-00f067aa0ba902b7"),
+            format!("00-{trace}-00f067aa0ba902b7-01-extra"),
+            format!("ff-{trace}-00f067aa0ba902b7-01"),
+            format!("00-{}-00f067aa0ba902b7-01", "0".repeat(32)),
+            format!("00-{trace}-0000000000000000-01"),
+            format!("00-{}-00f067aa0ba902b7-01", trace.to_uppercase()),
+            format!("00-{}-00f067aa0ba902b7-01", &trace[1..]),
+        ] {
+            assert_eq!(parse_traceparent(&bad), None, "{bad}");
+        }
+    }
+
+    #[::core::prelude::v1::test]
+    fn durations_are_milliseconds_to_three_decimals() {
+        assert!((millis(Duration::from_nanos(12_345_678)) - 12.345).abs() < f64::EPSILON);
+        assert_eq!(millis(Duration::from_micros(412)).to_string(), "0.412");
     }
 }

@@ -39,6 +39,7 @@ enum Command {
     /// Print the OpenAPI document (what openapi/openapi.json holds).
     Openapi,
     /// Print a signed bearer token for a tenant and role.
+    #[command(after_help = SECRET_HELP)]
     Token(TokenArgs),
     /// Print the SQL statements the benchmark's PostgreSQL references run, as a JSON object of
     /// name to statement (read by scripts/bench/prepare.py).
@@ -47,17 +48,23 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(after_help = SECRET_HELP)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free one; the log says which).
+    /// Address to listen on, host:port (port 0 picks a free one; the log says which).
     #[arg(long, env = "IOT_BIND", default_value = "127.0.0.1:8080")]
     bind: String,
     /// PostgreSQL connection string (postgres://user:pass@host:port/db). Unset: embedded store,
     /// nothing persisted. Migrations are applied at start.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// HS256 signing secret for bearer tokens, at least 32 bytes.
-    #[arg(long, env = "IOT_JWT_SECRET", hide_env_values = true)]
-    jwt_secret: String,
+    /// Hidden: a secret on the command line shows in `ps` and shell history; the help points
+    /// to IOT_JWT_SECRET instead (kept working for scripts that pass it).
+    #[arg(long, env = "IOT_JWT_SECRET", hide = true)]
+    jwt_secret: Option<String>,
+    /// Print a ready-to-paste banner (base URL, an admin token for tenant `demo`) once the
+    /// address is bound: what `make run` shows.
+    #[arg(long, hide = true)]
+    dev_banner: bool,
     /// Most PostgreSQL connections in the pool.
     #[arg(long, env = "IOT_DB_POOL_SIZE", default_value_t = 8)]
     db_pool_size: usize,
@@ -160,10 +167,14 @@ struct TokenArgs {
     /// Seconds until the token expires.
     #[arg(long, default_value_t = 24 * 3600)]
     ttl_secs: u64,
-    /// HS256 signing secret, the same the server uses.
-    #[arg(long, env = "IOT_JWT_SECRET", hide_env_values = true)]
-    jwt_secret: String,
+    /// Hidden, as for `serve`: the secret comes from IOT_JWT_SECRET.
+    #[arg(long, env = "IOT_JWT_SECRET", hide = true)]
+    jwt_secret: Option<String>,
 }
+
+/// The help's word on the one setting that is no flag.
+const SECRET_HELP: &str = "The HS256 signing secret for bearer tokens is read from the \
+IOT_JWT_SECRET environment variable (required, at least 32 bytes).";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -194,7 +205,13 @@ fn sql_catalog() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn secret(value: String) -> anyhow::Result<SecretString> {
+fn secret(value: Option<String>) -> anyhow::Result<SecretString> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        bail!(
+            "IOT_JWT_SECRET is not set: set the IOT_JWT_SECRET environment variable to a secret \
+             of at least {MIN_SECRET_BYTES} bytes (for example: export IOT_JWT_SECRET=$(openssl rand -hex 32))"
+        );
+    };
     if value.len() < MIN_SECRET_BYTES {
         bail!(
             "IOT_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long (got {})",
@@ -222,6 +239,176 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
         args.ttl_secs,
     )?;
     println!("{token}");
+    Ok(())
+}
+
+/// `value` if it is `host:port` (`--bind 8081` is not: it names no host).
+fn host_port<'a>(setting: &str, value: &'a str) -> anyhow::Result<&'a str> {
+    let valid = value
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid {
+        bail!("{setting} must be host:port, such as 127.0.0.1:8081; got '{value}'");
+    }
+    Ok(value)
+}
+
+/// Binds `address`; a busy port is said in words, with the setting that moves it.
+fn listen(address: &str, metrics: bool) -> anyhow::Result<std::net::TcpListener> {
+    let (what, setting) = if metrics {
+        (" for metrics", "IOT_METRICS_BIND")
+    } else {
+        ("", "IOT_BIND")
+    };
+    std::net::TcpListener::bind(address).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "cannot listen on {address}{what}: the address is already in use \
+                 (another process listens there; choose another with {setting})"
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on {address}{what}: {e}")
+        }
+    })
+}
+
+fn workers_or_default(workers: Option<usize>) -> usize {
+    workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+}
+
+/// Every setting in force, `name=value` by space, for the startup line: the signing secret
+/// never, the database password replaced by `***`.
+fn effective_settings(args: &ServeArgs, workers: usize) -> String {
+    let optional = |v: Option<String>| v.unwrap_or_else(|| "unset".to_owned());
+    let memory = &args.memory;
+    [
+        ("bind", args.bind.clone()),
+        (
+            "database_url",
+            optional(
+                args.database_url
+                    .as_deref()
+                    .filter(|u| !u.is_empty())
+                    .map(redact_database_url),
+            ),
+        ),
+        ("jwt_secret", "[redacted]".to_owned()),
+        ("workers", workers.to_string()),
+        ("db_pool_size", args.db_pool_size.to_string()),
+        ("db_wait_timeout_ms", args.db_wait_timeout_ms.to_string()),
+        ("request_timeout_ms", args.request_timeout_ms.to_string()),
+        (
+            "db_statement_timeout_ms",
+            optional(args.db_statement_timeout_ms.map(|v| v.to_string())),
+        ),
+        (
+            "readings_retention_days",
+            optional(args.readings_retention_days.map(|v| v.to_string())),
+        ),
+        ("metrics_bind", optional(args.metrics_bind.clone())),
+        (
+            "shutdown_timeout_secs",
+            args.shutdown_timeout_secs.to_string(),
+        ),
+        ("shutdown_drain_secs", args.shutdown_drain_secs.to_string()),
+        (
+            "db_start_timeout_secs",
+            args.db_start_timeout_secs.to_string(),
+        ),
+        ("group_views_mb", args.group_views_mb.to_string()),
+        (
+            "max_future_skew_secs",
+            args.max_future_skew_secs.to_string(),
+        ),
+        (
+            "evaluator_interval_ms",
+            args.evaluator_interval_ms.to_string(),
+        ),
+        (
+            "memory_max_readings",
+            memory.memory_max_readings.to_string(),
+        ),
+        ("memory_max_devices", memory.memory_max_devices.to_string()),
+        ("memory_max_groups", memory.memory_max_groups.to_string()),
+        (
+            "memory_max_memberships",
+            memory.memory_max_memberships.to_string(),
+        ),
+        ("memory_max_windows", memory.memory_max_windows.to_string()),
+        (
+            "memory_max_alert_events",
+            memory.memory_max_alert_events.to_string(),
+        ),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{name}={value}"))
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+/// A PostgreSQL connection string with its password replaced by `***`: in a URL's user info
+/// (`postgres://user:pw@host`), in a `password=` query parameter, or in a key=value string.
+fn redact_database_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = &out[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    // `password=…` up to the next separator of either form (`&` in a query, a space in
+    // key=value); a quoted key=value password up to its closing quote.
+    let mut searched = 0;
+    while let Some(found) = out[searched..].find("password=") {
+        let start = searched + found + "password=".len();
+        let end = if out[start..].starts_with('\'') {
+            out[start + 1..]
+                .find('\'')
+                .map_or(out.len(), |i| start + 1 + i + 1)
+        } else {
+            out[start..]
+                .find(['&', ' '])
+                .map_or(out.len(), |i| start + i)
+        };
+        out.replace_range(start..end, "***");
+        searched = start + 3;
+    }
+    out
+}
+
+/// Lifetime of the token the development banner prints.
+const BANNER_TOKEN_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// What `make run` shows, printed only once the address is bound (a busy port prints none).
+fn print_banner(address: &str, secret: &SecretString, embedded: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let token = http_api::auth::issue_token(
+        secret.expose_secret().as_bytes(),
+        "demo-admin",
+        "demo",
+        &["admin".to_owned()],
+        now,
+        BANNER_TOKEN_TTL_SECS,
+    )?;
+    let store = if embedded {
+        "embedded store: data lives until you stop it"
+    } else {
+        "PostgreSQL store"
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "\n  iot-api on http://{address}  ({store})\n  \
+         API reference: http://{address}/docs\n\n  \
+         admin token for tenant 'demo' (valid 7 days):\n    export TOKEN={token}\n\n  \
+         try:\n    curl -H \"Authorization: Bearer $TOKEN\" http://{address}/customer/device-groups\n"
+    )?;
+    out.flush()?;
     Ok(())
 }
 
@@ -367,7 +554,13 @@ fn statement_timeout_ms(configured: Option<u64>, request_timeout_ms: u64) -> any
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
-    let secret = secret(args.jwt_secret)?;
+    let secret = secret(args.jwt_secret.clone())?;
+    let bind = host_port("IOT_BIND (--bind)", &args.bind)?;
+    let metrics_bind = args
+        .metrics_bind
+        .as_deref()
+        .map(|b| host_port("IOT_METRICS_BIND (--metrics-bind)", b))
+        .transpose()?;
     for (name, flag, value) in [
         ("IOT_WORKERS", "workers", args.workers.unwrap_or(1) as u64),
         ("IOT_DB_POOL_SIZE", "db-pool-size", args.db_pool_size as u64),
@@ -388,24 +581,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let statement_timeout_ms =
         statement_timeout_ms(args.db_statement_timeout_ms, args.request_timeout_ms)?;
+    let settings_line = effective_settings(&args, workers_or_default(args.workers));
     let database_url = args
         .database_url
+        .clone()
         .filter(|u| !u.is_empty())
         .map(SecretString::from);
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-    let listener = std::net::TcpListener::bind(&args.bind)
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let workers = workers_or_default(args.workers);
+    let listener = listen(bind, false)?;
     let address = listener.local_addr()?;
-    let metrics_listener = args
-        .metrics_bind
-        .as_deref()
-        .map(|bind| {
-            std::net::TcpListener::bind(bind)
-                .with_context(|| format!("cannot listen on {bind} for metrics"))
-        })
-        .transpose()?;
+    let metrics_listener = metrics_bind.map(|b| listen(b, true)).transpose()?;
     let prometheus = metrics::install()?;
 
     actix_web::rt::System::new().block_on(async move {
@@ -459,7 +644,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             last_pass.clone(),
         );
         tracing::info!(interval_ms = args.evaluator_interval_ms, "alert evaluator started");
-        let scrape = metrics::Scrape { prometheus, pool, last_pass };
+        let scrape = metrics::Scrape { prometheus, pool: pool.clone(), last_pass, process: metrics::process_collector() };
         let request_timeout = Duration::from_millis(args.request_timeout_ms);
         let metrics_here = metrics_listener.is_none();
         let app_scrape = scrape.clone();
@@ -487,7 +672,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.shutdown_drain_secs),
             server.handle(),
         ));
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            store = if pool.is_some() { "postgres" } else { "embedded" },
+            settings = %settings_line,
+            "starting"
+        );
         tracing::info!("listening on http://{address}");
+        if args.dev_banner {
+            print_banner(&address.to_string(), &secret, pool.is_none())?;
+        }
         let served = match metrics_listener {
             None => server.await.context("server failed"),
             Some(listener) => {
@@ -511,6 +705,73 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // After the last request: a pass never races the shutdown of what it writes to.
         evaluator_task.stop().await;
         tracing::info!("alert evaluator stopped");
+        if served.is_ok() {
+            tracing::info!("stopped");
+        }
         served
     })
+}
+
+#[cfg(test)]
+mod wording_tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_redacted_in_every_form() {
+        for (url, redacted) in [
+            (
+                "postgres://user:hunter2@db:5432/iot",
+                "postgres://user:***@db:5432/iot",
+            ),
+            ("postgres://user@db/iot", "postgres://user@db/iot"),
+            ("postgres://db/iot", "postgres://db/iot"),
+            (
+                "postgresql://u:p%40ss@h/d?password=other&sslmode=require",
+                "postgresql://u:***@h/d?password=***&sslmode=require",
+            ),
+            (
+                "host=h user=u password=hunter2 dbname=d",
+                "host=h user=u password=*** dbname=d",
+            ),
+            (
+                "host=h password='hunter 2' dbname=d",
+                "host=h password=*** dbname=d",
+            ),
+        ] {
+            assert_eq!(redact_database_url(url), redacted, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_bind_address_must_be_host_and_port() {
+        for good in ["127.0.0.1:8081", "0.0.0.0:0", "localhost:80", "[::1]:8080"] {
+            assert_eq!(host_port("IOT_BIND (--bind)", good).unwrap(), good);
+        }
+        for bad in [
+            "8081",
+            ":8081",
+            "127.0.0.1",
+            "127.0.0.1:",
+            "host:99999",
+            "nonsense",
+        ] {
+            let message = host_port("IOT_BIND (--bind)", bad).unwrap_err().to_string();
+            assert_eq!(
+                message,
+                format!("IOT_BIND (--bind) must be host:port, such as 127.0.0.1:8081; got '{bad}'")
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_variable_and_no_flag() {
+        for missing in [None, Some(String::new())] {
+            let message = secret(missing).unwrap_err().to_string();
+            assert!(
+                message.contains("IOT_JWT_SECRET environment variable"),
+                "{message}"
+            );
+            assert!(!message.contains("--"), "{message}");
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Prometheus metrics: request counts and latencies (recorded by `http_api::observe`), readings
 //! ingested (recorded by the ingest handlers), the alert evaluator's passes (recorded by
-//! `app::evaluator`) and its lag, and, on PostgreSQL, the pool's state at scrape time.
+//! `app::evaluator`) and its lag, on PostgreSQL the pool's state at scrape time, the build
+//! (`iot_build_info{version}`) and the process's memory, CPU time and open files (the standard
+//! `process_*` names, read from /proc at scrape time by `metrics-process`).
 
 use std::time::Duration;
 
@@ -85,7 +87,21 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "iot_db_pool_max",
         "Most PostgreSQL connections the pool opens"
     );
+    metrics::describe_gauge!(
+        "iot_build_info",
+        "Always 1; the version of the running binary as a label"
+    );
+    metrics::gauge!("iot_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle)
+}
+
+/// The collector of the `process_*` metrics; [`install`] must have run first, so that its
+/// descriptions reach the recorder.
+#[must_use]
+pub fn process_collector() -> Arc<metrics_process::Collector> {
+    let collector = metrics_process::Collector::default();
+    collector.describe();
+    Arc::new(collector)
 }
 
 /// What `/metrics` renders.
@@ -95,10 +111,12 @@ pub struct Scrape {
     pub pool: Option<PgStore>,
     /// When the evaluator's last completed pass started.
     pub last_pass: Arc<LastPass>,
+    pub process: Arc<metrics_process::Collector>,
 }
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn render(scrape: web::Data<Scrape>) -> HttpResponse {
+    scrape.process.collect();
     // Computed at scrape time, so a stalled evaluator shows as a growing lag.
     metrics::gauge!("iot_evaluator_lag_seconds")
         .set(scrape.last_pass.lag_seconds(domain::Timestamp::now()));

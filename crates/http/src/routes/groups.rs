@@ -19,8 +19,18 @@ use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
 
+/// Seed 002's 404 for a UUID; a path segment that is no UUID is most often a Customer API
+/// slug, so its 404 says where slugs belong (the seed fixes only the text for a UUID).
 fn group_not_found(raw: &str) -> ApiError {
-    ApiError::not_found(format!("Group {raw} not found")).with_code(GroupApiCode::GroupNotFound)
+    let detail = if Uuid::parse_str(raw).is_ok() {
+        format!("Group {raw} not found")
+    } else {
+        format!(
+            "Group {raw} not found; the Group API takes group UUIDs \
+             (slugs are for /customer/device-groups)"
+        )
+    };
+    ApiError::not_found(detail).with_code(GroupApiCode::GroupNotFound)
 }
 
 /// A path segment that is no UUID names no group.

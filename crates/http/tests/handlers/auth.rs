@@ -108,7 +108,7 @@ async fn a_token_signed_with_another_secret_is_refused_with_401() {
     // Assert
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer.header(header::WWW_AUTHENTICATE), Some("Bearer"));
-    assert_eq!(answer.detail(), "Invalid token");
+    assert_eq!(answer.detail(), "Invalid token signature");
 }
 
 #[actix_web::test]

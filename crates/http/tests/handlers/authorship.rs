@@ -577,7 +577,7 @@ async fn a_token_whose_sub_is_empty_blank_or_holds_a_control_character_is_refuse
             Some("Bearer"),
             "sub {sub:?}"
         );
-        assert_eq!(answer.detail(), "Invalid token", "sub {sub:?}");
+        assert_eq!(answer.detail(), "Malformed token", "sub {sub:?}");
     }
 }
 

@@ -544,7 +544,11 @@ async fn an_api_group_path_that_is_no_uuid_answers_404_group_005_without_reachin
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.text());
         assert_eq!(
             answer.json(),
-            json!({"detail": "Group grp-lobby not found", "code": "GROUP_005"})
+            json!({
+                "detail": "Group grp-lobby not found; the Group API takes group UUIDs \
+                           (slugs are for /customer/device-groups)",
+                "code": "GROUP_005"
+            })
         );
     }
 }
