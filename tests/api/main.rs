@@ -17,6 +17,7 @@ mod group_api;
 mod hostile;
 mod lists;
 mod maintenance;
+mod manners;
 mod membership;
 mod meta;
 mod observability;
