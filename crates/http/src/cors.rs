@@ -78,7 +78,6 @@ impl Origins {
     }
 
     /// The `actix-cors` middleware that augments actual (non-preflight) answers.
-    #[must_use]
     pub fn middleware(&self) -> actix_cors::Cors {
         let cors = actix_cors::Cors::default()
             .disable_preflight()

@@ -482,7 +482,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             // Outermost first: CORS (so that even a timeout's 503 is readable cross-origin), the
             // request id and access log, preflights, compression.
             let app = App::new()
-                .wrap_fn(|req, srv| http_api::compress::compressed(req, srv))
+                .wrap_fn(http_api::compress::compressed)
                 .wrap_fn(move |req, srv| http_api::cors::preflight(cors.as_ref(), req, srv))
                 .wrap_fn(move |req, srv| http_api::observe::observed(req, srv, request_timeout))
                 .wrap(actix_web::middleware::Condition::new(
