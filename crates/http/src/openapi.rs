@@ -17,6 +17,8 @@ needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
         license(name = "MIT", identifier = "MIT")
     ),
     servers((url = "/", description = "This server")),
+    // Named by a query parameter only, which utoipa does not collect on its own.
+    components(schemas(crate::api::alerts::AlertStateFilterDto)),
     tags(
         (name = "groups", description = "Group API: groups by UUID with devices, alert summary and readings (seed 002)"),
         (name = "devices", description = "Devices, their thresholds and their kept state"),
