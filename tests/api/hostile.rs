@@ -1099,7 +1099,7 @@ on_both_stores! {
                 assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{method} {target}: {}", reply.text);
                 let name = unknown.split('=').next().unwrap();
                 let detail = reply.json["detail"].as_str().unwrap_or_default();
-                assert!(detail.starts_with(&format!("{name}: unknown query parameter")), "{method} {target}: {detail}");
+                assert_eq!(detail, format!("{name}: unknown query parameter"), "{method} {target}");
                 assert!(reply.headers.contains_key("x-request-id"), "{method} {target}: the refusal carries a request id");
             }
         }
@@ -1115,7 +1115,7 @@ on_both_stores! {
         // A write takes no query parameters, not even those its path's reads declare.
         let reply = send(&app, Some(&f.admin), Method::POST, "/customer/device-groups?limit=5", Some(br#"{"name": "Paged"}"#.to_vec())).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text);
-        assert!(reply.json["detail"].as_str().unwrap_or_default().starts_with("limit: unknown query parameter"), "{}", reply.text);
+        assert_eq!(reply.json["detail"], "limit: unknown query parameter", "{}", reply.text);
         // The parameters a route declares still work, in any order.
         let reply = send(&app, Some(&f.admin), Method::GET, &format!("/api/groups/{g}/readings?limit=5&hours=2"), None).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);

@@ -19,6 +19,7 @@ mod hostile;
 mod idempotency;
 mod lists;
 mod maintenance;
+mod manners;
 mod membership;
 mod meta;
 mod observability;

@@ -104,6 +104,11 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, detail)
     }
 
+    /// A body in a media type the route does not read (415).
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
+    }
+
     /// Input that does not fit the schema: `field` is the JSON path of the offending value.
     pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Self {
         Self::new(

@@ -19,6 +19,9 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for JsonBody
     type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if let Err(e) = json_content_type(req) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -44,8 +47,44 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for JsonBody
                 req.extensions_mut()
                     .insert(crate::idempotency::RawBody(body.clone().freeze()));
             }
-            parse(&body).map(JsonBody)
+            // Some editors (and PowerShell) start UTF-8 files with a byte order mark; JSON
+            // forbids it, but what follows it is what the client meant.
+            let body = body.strip_prefix(UTF8_BOM).unwrap_or(&body);
+            parse(body).map(JsonBody)
         })
+    }
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The detail of a 415: the media type JSON routes read.
+pub const JSON_EXPECTED: &str = "Content-Type must be application/json";
+
+/// Accepts a request whose body is declared JSON (`application/json` or `application/*+json`,
+/// with any parameters), or not declared at all: curl's `-d` examples send none that fits, and
+/// a client that sends none means JSON here.
+///
+/// # Errors
+/// 415 naming the expected type for any other `Content-Type`, or one that does not parse.
+pub fn json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let json = essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .and_then(|subtype| subtype.strip_suffix("+json"))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(JSON_EXPECTED))
     }
 }
 
@@ -394,6 +433,38 @@ mod tests {
             ] {
                 assert!(!detail.contains(word), "{body} -> {detail}");
             }
+        }
+    }
+
+    fn content_type_accepted(value: Option<&str>) -> bool {
+        let mut req = actix_web::test::TestRequest::post();
+        if let Some(value) = value {
+            req = req.insert_header((header::CONTENT_TYPE, value));
+        }
+        json_content_type(&req.to_http_request()).is_ok()
+    }
+
+    #[test]
+    fn json_and_no_content_type_are_read_and_anything_else_is_refused() {
+        for ok in [
+            None,
+            Some("application/json"),
+            Some("Application/JSON; charset=utf-8"),
+            Some("application/merge-patch+json"),
+            Some("application/problem+json;charset=UTF-8"),
+        ] {
+            assert!(content_type_accepted(ok), "{ok:?}");
+        }
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonx",
+            "application/+json",
+            "text/json+json",
+            "",
+        ] {
+            assert!(!content_type_accepted(Some(refused)), "{refused}");
         }
     }
 

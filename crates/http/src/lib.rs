@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod compress;
+pub mod cors;
 pub mod error;
 pub mod group_views;
 pub mod idempotency;
@@ -33,7 +35,7 @@ use ports::{
 pub use auth::{Authenticator, Caller, Role};
 pub use error::{ApiError, ErrorBody};
 pub use ingest::IngestSettings;
-pub use routes::table::{Route, ROUTES};
+pub use routes::table::{allowed as routes_allowed, Route, ROUTES};
 
 /// Everything the handlers need, as ports.
 #[derive(Clone)]
@@ -120,7 +122,14 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
     }
 }
 
-async fn not_found() -> HttpResponse {
+/// 404, unless the path only has a trailing slash too many: then a 308 (which keeps the method
+/// and the body) to the path without it, with the same query string.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    if let Some(location) = without_trailing_slash(req.uri()) {
+        return HttpResponse::PermanentRedirect()
+            .insert_header((actix_web::http::header::LOCATION, location))
+            .finish();
+    }
     HttpResponse::NotFound().json(ErrorBody {
         detail: "Not Found".to_owned(),
         code: None,
@@ -137,4 +146,45 @@ fn query_error(e: &actix_web::error::QueryPayloadError) -> ApiError {
     let (field, reason) = json::reword(".", &message);
     let field = if field == "body" { "query" } else { &field };
     ApiError::invalid(field, reason)
+}
+
+/// `uri`'s path and query without the slashes that end its path, if it has some and is not `/`.
+/// Never a path starting `//` or `/\`: a browser would read that `Location` as another host.
+fn without_trailing_slash(uri: &actix_web::http::Uri) -> Option<String> {
+    let path = uri.path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() {
+        return None;
+    }
+    if trimmed.starts_with("//") || trimmed.starts_with("/\\") {
+        return None;
+    }
+    Some(match uri.query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_trailing_slash;
+
+    fn target(uri: &str) -> Option<String> {
+        without_trailing_slash(&uri.parse().expect("a URI"))
+    }
+
+    #[test]
+    fn a_trailing_slash_leads_to_the_path_without_it_with_the_query() {
+        assert_eq!(target("/api/groups/").as_deref(), Some("/api/groups"));
+        assert_eq!(
+            target("/api/groups//?limit=5&x=%2F").as_deref(),
+            Some("/api/groups?limit=5&x=%2F")
+        );
+        assert_eq!(target("/"), None);
+        assert_eq!(target("//"), None);
+        assert_eq!(target("/api/groups"), None);
+        assert_eq!(target("/api/groups?next=/"), None);
+        assert_eq!(target("//evil.example/"), None);
+        assert_eq!(target("/\\evil.example/"), None);
+    }
 }

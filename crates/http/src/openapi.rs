@@ -53,6 +53,7 @@ impl Modify for BearerScheme {
         );
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
         unknown_query_parameters_are_refused(openapi);
+        other_body_types_are_refused(openapi);
     }
 }
 
@@ -84,6 +85,35 @@ fn unknown_query_parameters_are_refused(openapi: &mut utoipa::openapi::OpenApi) 
             }
             // A BTreeMap: the codes stay in order.
             responses.insert("422".to_owned(), refused.clone().into());
+        }
+    }
+}
+
+/// Every operation that reads a JSON body refuses another declared `Content-Type` with a 415
+/// (see [`crate::json::json_content_type`]).
+fn other_body_types_are_refused(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let refused = ResponseBuilder::new()
+        .description(
+            "The body's `Content-Type` is not JSON (`application/json` or `application/*+json`; \
+             a body without one is read as JSON)",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [&mut item.put, &mut item.post, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_some() {
+                operation
+                    .responses
+                    .responses
+                    .insert("415".to_owned(), refused.clone().into());
+            }
         }
     }
 }

@@ -114,6 +114,10 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(*evaluator::INTERVAL_MS.start()..=*evaluator::INTERVAL_MS.end())
     )]
     evaluator_interval_ms: u64,
+    /// Origins a browser frontend may call the API from: a comma-separated list of
+    /// scheme://host[:port], or `*` for any. Unset: no CORS headers at all.
+    #[arg(long, env = "IOT_CORS_ORIGINS")]
+    cors_origins: Option<String>,
     #[command(flatten)]
     memory: MemoryArgs,
 }
@@ -306,6 +310,7 @@ fn effective_settings(args: &ServeArgs, workers: usize) -> String {
             optional(args.readings_retention_days.map(|v| v.to_string())),
         ),
         ("metrics_bind", optional(args.metrics_bind.clone())),
+        ("cors_origins", optional(args.cors_origins.clone())),
         (
             "shutdown_timeout_secs",
             args.shutdown_timeout_secs.to_string(),
@@ -582,6 +587,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let statement_timeout_ms =
         statement_timeout_ms(args.db_statement_timeout_ms, args.request_timeout_ms)?;
     let settings_line = effective_settings(&args, workers_or_default(args.workers));
+    let cors_origins = args
+        .cors_origins
+        .as_deref()
+        .filter(|list| !list.trim().is_empty())
+        .map(http_api::cors::Origins::parse)
+        .transpose()
+        .map_err(|why| anyhow::anyhow!("IOT_CORS_ORIGINS (--cors-origins) {why}"))?;
     let database_url = args
         .database_url
         .clone()
@@ -652,8 +664,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Installed before the server listens: from then on a signal drains instead of killing.
         let termination = Termination::install()?;
         let server = HttpServer::new(move || {
+            let cors = cors_origins.clone();
+            // Outermost first: CORS (so that even a timeout's 503 is readable cross-origin), the
+            // request id and access log, preflights, compression.
             let app = App::new()
+                .wrap_fn(http_api::compress::compressed)
+                .wrap_fn(move |req, srv| http_api::cors::preflight(cors.as_ref(), req, srv))
                 .wrap_fn(move |req, srv| http_api::observe::observed(req, srv, request_timeout))
+                .wrap(actix_web::middleware::Condition::new(
+                    cors_origins.is_some(),
+                    cors_origins.as_ref().map_or_else(actix_cors::Cors::default, http_api::cors::Origins::middleware),
+                ))
                 .configure(http_api::configure(&state));
             if metrics_here {
                 app.app_data(web::Data::new(app_scrape.clone())).route("/metrics", web::get().to(metrics::render))

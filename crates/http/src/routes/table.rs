@@ -38,6 +38,41 @@ macro_rules! method_name {
     };
 }
 
+/// The route(s) of one method: a GET also answers HEAD, with the same status and headers (the
+/// HTTP/1 codec leaves the body out), which actix does not do for resource routes by itself.
+macro_rules! method_routes {
+    ($resource:expr, get, $handler:expr) => {
+        $resource
+            .route(web::get().to($handler))
+            .route(web::head().to($handler))
+    };
+    ($resource:expr, $method:ident, $handler:expr) => {
+        $resource.route(web::$method().to($handler))
+    };
+}
+
+/// The methods a resource answers, as `Allow` lists them: the table's, with HEAD after GET.
+#[must_use]
+pub fn allowed(methods: &[&'static str]) -> Vec<&'static str> {
+    methods
+        .iter()
+        .flat_map(|m| {
+            if *m == "GET" {
+                &["GET", "HEAD"][..]
+            } else {
+                std::slice::from_ref(m)
+            }
+        })
+        .copied()
+        .collect()
+}
+
+/// The route of the table `path` matches (a template such as `/api/groups/{group_id}`).
+#[must_use]
+pub fn route_of(template: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.path == template)
+}
+
 macro_rules! route_table {
     ($(
         $path:literal query($keys:expr) {
@@ -52,11 +87,10 @@ macro_rules! route_table {
         /// Registers every route of the table.
         pub(crate) fn register(cfg: &mut web::ServiceConfig) {
             $(
+                let resource = web::resource($path).app_data(web::Data::new($keys));
+                $( let resource = method_routes!(resource, $method, $($handler)::+); )+
                 cfg.service(
-                    web::resource($path)
-                        .app_data(web::Data::new($keys))
-                        $( .route(web::$method().to($($handler)::+)) )+
-                        .default_service(not_allowed(&[ $( method_name!($method) ),+ ])),
+                    resource.default_service(not_allowed(&[ $( method_name!($method) ),+ ])),
                 );
             )+
         }
@@ -159,8 +193,9 @@ route_table! {
 }
 
 /// 405 with the `Allow` header listing the methods the resource answers.
-fn not_allowed(methods: &[&str]) -> actix_web::Route {
-    let allow = HeaderValue::from_str(&methods.join(", ")).expect("method names are ASCII");
+fn not_allowed(methods: &[&'static str]) -> actix_web::Route {
+    let allow =
+        HeaderValue::from_str(&allowed(methods).join(", ")).expect("method names are ASCII");
     web::to(move || {
         let allow = allow.clone();
         async move {
