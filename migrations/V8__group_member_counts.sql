@@ -17,6 +17,8 @@ CREATE POLICY tenant_isolation ON group_member_counts TO iot_app
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 
+-- Memberships written while the counts are taken and the triggers created would be missed.
+LOCK TABLE device_group_members IN SHARE ROW EXCLUSIVE MODE;
 INSERT INTO group_member_counts (tenant_id, group_id, shard, members)
 SELECT tenant_id, group_id, 0, count(*) FROM device_group_members GROUP BY tenant_id, group_id;
 

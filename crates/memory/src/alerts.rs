@@ -437,7 +437,10 @@ impl AlertEvaluator for MemoryStore {
             }
             let recorded = self
                 .write_on(data, move |data, usage| {
-                    let transitions = data.time_passes(now);
+                    // Judged at the clock of the lock, not the pass's start: a request writing
+                    // meanwhile judged at its own (later) clock, and an older instant would
+                    // undo what it recorded (a window it saw end would be seen active again).
+                    let transitions = data.time_passes(Timestamp::now().max(now));
                     record_all(data, usage, transitions)
                 })
                 .await

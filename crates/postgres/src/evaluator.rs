@@ -113,6 +113,10 @@ impl PgStore {
             tx.query(&open_alerts, &params),
         )
         .map_err(query_error)?;
+        // Judged at the clock of the locks, not the pass's start: a request that wrote these
+        // devices meanwhile judged at its own (later) clock, and an older instant would undo
+        // what it recorded (a window it saw end would be seen active again).
+        let now = Timestamp::now().max(now);
         let locked: std::collections::HashSet<Uuid> =
             locked.iter().map(|r| r.get::<_, Uuid>(0)).collect();
         let kept = held(&rows, &open, |id| locked.contains(&id))?;
