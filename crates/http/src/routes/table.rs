@@ -288,6 +288,61 @@ mod tests {
         );
     }
 
+    /// Clients learn the tags and preconditions from the document: every tagged read declares
+    /// `If-None-Match`, its 304 and `ETag`; every checked write `If-Match` and its 412.
+    #[test]
+    fn conditional_requests_are_in_the_openapi_document() {
+        let doc = serde_json::to_value(crate::openapi::api()).expect("serialisable");
+        let names = |operation: &serde_json::Value| -> Vec<String> {
+            operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for route in ROUTES.iter().filter(|r| r.methods.contains(&"GET")) {
+            let get = &doc["paths"][route.path]["get"];
+            let tagged = crate::conditional::tagged(route.path);
+            assert_eq!(
+                names(get).contains(&"If-None-Match".to_owned()),
+                tagged,
+                "GET {}",
+                route.path
+            );
+            assert_eq!(
+                get["responses"].get("304").is_some(),
+                tagged,
+                "GET {}",
+                route.path
+            );
+            assert_eq!(
+                get["responses"]["200"]["headers"].get("ETag").is_some(),
+                tagged,
+                "GET {}",
+                route.path
+            );
+        }
+        assert_eq!(CHECKED_WRITES.len(), 10);
+        for (path, method, then) in CHECKED_WRITES {
+            let operation = &doc["paths"][path][method.to_ascii_lowercase()];
+            assert!(
+                names(operation).contains(&"If-Match".to_owned()),
+                "{method} {path}"
+            );
+            assert!(
+                operation["responses"].get("412").is_some(),
+                "{method} {path}"
+            );
+            let tag = operation["responses"]["200"]["headers"]
+                .get("ETag")
+                .is_some();
+            assert_eq!(tag, *then != "Gone", "{method} {path}");
+        }
+    }
+
     /// A `$ref` to a schema the document does not define breaks generated clients (and the
     /// spec linter of `make clients`): every one must resolve.
     #[test]
