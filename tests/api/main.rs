@@ -6,6 +6,7 @@ mod helpers;
 mod alerts;
 mod auth_and_tenancy;
 mod concurrency;
+mod conditional;
 mod configuration;
 mod customer_groups;
 mod customer_windows;

@@ -16,15 +16,15 @@ use crate::readings::{ago, ingest};
 const ORIGIN: &str = "https://app.example.com";
 
 /// Real ids to fill the routes' path parameters with.
-struct Fixture {
-    admin: String,
-    device: String,
-    group: String,
-    slug: String,
-    window: String,
+pub(crate) struct Fixture {
+    pub(crate) admin: String,
+    pub(crate) device: String,
+    pub(crate) group: String,
+    pub(crate) slug: String,
+    pub(crate) window: String,
 }
 
-async fn fixture(app: &TestApp) -> Fixture {
+pub(crate) async fn fixture(app: &TestApp) -> Fixture {
     let admin = token("acme", &["admin"]);
     let device = create_device(
         app,
@@ -59,7 +59,7 @@ async fn fixture(app: &TestApp) -> Fixture {
 
 impl Fixture {
     /// `template` (an OpenAPI path) with its parameters filled from the fixture.
-    fn path(&self, template: &str) -> String {
+    pub(crate) fn path(&self, template: &str) -> String {
         let customer = template.starts_with("/customer");
         template
             .split('/')
@@ -79,7 +79,7 @@ impl Fixture {
 }
 
 /// The paths of the served OpenAPI document that have an operation with `method`.
-async fn documented(app: &TestApp, method: &str) -> Vec<String> {
+pub(crate) async fn documented(app: &TestApp, method: &str) -> Vec<String> {
     let spec: Value = app
         .client()
         .get(format!("{}/openapi.json", app.base))
@@ -105,7 +105,7 @@ fn not_following() -> reqwest::Client {
         .unwrap()
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .map(|v| v.to_str().expect("a visible header"))

@@ -104,6 +104,15 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, detail)
     }
 
+    /// An `If-Match` naming no current representation of the resource (412).
+    #[must_use]
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "Precondition failed: the resource has changed",
+        )
+    }
+
     /// A body in a media type the route does not read (415).
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod compress;
+pub mod conditional;
 pub mod cors;
 pub mod error;
 pub mod group_views;

@@ -54,6 +54,7 @@ impl Modify for BearerScheme {
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
         unknown_query_parameters_are_refused(openapi);
         other_body_types_are_refused(openapi);
+        conditional_requests(openapi);
     }
 }
 
@@ -114,6 +115,104 @@ fn other_body_types_are_refused(openapi: &mut utoipa::openapi::OpenApi) {
                     .responses
                     .insert("415".to_owned(), refused.clone().into());
             }
+        }
+    }
+}
+
+/// The tags and preconditions of [`crate::conditional`]: every tagged read declares `ETag`,
+/// `If-None-Match` and its 304; every checked write `If-Match`, its 412 and the new tag.
+fn conditional_requests(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, Required, ResponseBuilder, Type};
+    let text = || Object::with_type(Type::String);
+    let etag = || {
+        HeaderBuilder::new()
+            .schema(text())
+            .description(Some(
+                "Strong tag of this representation (a hash of the body): send it back in \
+                 `If-None-Match` to be answered 304 while it holds, or in `If-Match` on a write \
+                 to refuse the write when the resource has changed",
+            ))
+            .build()
+    };
+    let tag_header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(text()))
+            .build()
+    };
+    let with_tag = |response: &mut RefOr<utoipa::openapi::Response>| {
+        if let RefOr::T(response) = response {
+            response.headers.insert("ETag".to_owned(), etag());
+        }
+    };
+    let not_modified = ResponseBuilder::new()
+        .description("Not modified: `If-None-Match` names the current tag; no body")
+        .header("ETag", etag())
+        .build();
+    let refused = ResponseBuilder::new()
+        .description(
+            "`Precondition failed: the resource has changed`: `If-Match` names none of the \
+             resource's current tag (nothing was changed)",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in &mut openapi.paths.paths {
+        if let Some(get) = item
+            .get
+            .as_mut()
+            .filter(|_| crate::conditional::tagged(path))
+        {
+            get.parameters.get_or_insert_with(Vec::new).push(tag_header(
+                "If-None-Match",
+                "Tags of representations the client holds (or `*`): 304 when one is current",
+            ));
+            if let Some(ok) = get.responses.responses.get_mut("200") {
+                with_tag(ok);
+            }
+            get.responses
+                .responses
+                .insert("304".to_owned(), not_modified.clone().into());
+        }
+        for (checked, method, then) in crate::routes::table::CHECKED_WRITES {
+            if checked != path {
+                continue;
+            }
+            let operation = match *method {
+                "PUT" => item.put.as_mut(),
+                "PATCH" => item.patch.as_mut(),
+                "DELETE" => item.delete.as_mut(),
+                _ => None,
+            };
+            let Some(operation) = operation else { continue };
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(tag_header(
+                    "If-Match",
+                    "Tags of the resource's representations the client last read (its GET's \
+                 `ETag`), or `*` for any: the write happens only if one is current, else 412",
+                ));
+            if *then != "Gone" {
+                for (status, response) in &mut operation.responses.responses {
+                    if status.starts_with('2') {
+                        with_tag(response);
+                    }
+                }
+            }
+            operation
+                .responses
+                .responses
+                .insert("412".to_owned(), refused.clone().into());
         }
     }
 }

@@ -156,6 +156,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
 }
 
+/// The group of a membership route (`{group_id}/devices/{device_id}`) as [`get`] answers it:
+/// membership writes are writes of the group, checked and tagged against its representation.
+pub(crate) async fn group_of_member(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    get(caller, groups, web::Path::from(path.into_inner().0)).await
+}
+
 /// Change a group's name or description. Absent fields stay; `description: null` clears it.
 #[utoipa::path(
     patch, path = "/customer/device-groups/{group_id}", tag = "customer: device groups",

@@ -12,6 +12,7 @@ use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
 use crate::api::params::{ListParams, ReadingsParams};
 use crate::error::ErrorBody;
 use crate::query::QueryKeys;
+use crate::{auth, conditional};
 
 /// A row of the route table: a path and the methods it answers.
 #[derive(Debug, Clone, Copy)]
@@ -40,15 +41,44 @@ macro_rules! method_name {
 
 /// The route(s) of one method: a GET also answers HEAD, with the same status and headers (the
 /// HTTP/1 codec leaves the body out), which actix does not do for resource routes by itself.
+/// Reads carry an `ETag` (but on the probes and the docs page); a write marked
+/// `if_match(policy, get, then)` takes `If-Match` against the tag of `get`'s answer (see
+/// [`crate::conditional`]).
 macro_rules! method_routes {
-    ($resource:expr, get, $handler:expr) => {
+    ($path:literal, $resource:expr, get, $handler:expr) => {
         $resource
-            .route(web::get().to($handler))
-            .route(web::head().to($handler))
+            .route(tag_reads($path, web::get().to($handler)))
+            .route(tag_reads($path, web::head().to($handler)))
     };
-    ($resource:expr, $method:ident, $handler:expr) => {
+    ($path:literal, $resource:expr, $method:ident, $handler:expr) => {
         $resource.route(web::$method().to($handler))
     };
+    ($path:literal, $resource:expr, $method:ident, $handler:expr, $policy:ident, $get:expr, $then:ident) => {
+        $resource.route(
+            web::$method()
+                .to($handler)
+                .wrap(actix_web::middleware::from_fn(
+                move |req: actix_web::dev::ServiceRequest,
+                      next: actix_web::middleware::Next<actix_web::body::BoxBody>| {
+                    conditional::check_writes::<auth::$policy, _, _>(
+                        $get,
+                        conditional::Then::$then,
+                        req,
+                        next,
+                    )
+                },
+            )),
+        )
+    };
+}
+
+/// `route` (a read of the resource at `path`), tagged unless [`conditional::tagged`] says not.
+fn tag_reads(path: &str, route: actix_web::Route) -> actix_web::Route {
+    if conditional::tagged(path) {
+        route.wrap(actix_web::middleware::from_fn(conditional::tag_reads))
+    } else {
+        route
+    }
 }
 
 /// The methods a resource answers, as `Allow` lists them: the table's, with HEAD after GET.
@@ -73,10 +103,17 @@ pub fn route_of(template: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.path == template)
 }
 
+macro_rules! checked_write {
+    ($path:literal, $method:ident, $policy:ident, $then:ident) => {
+        ($path, method_name!($method), stringify!($then))
+    };
+}
+
 macro_rules! route_table {
     ($(
         $path:literal query($keys:expr) {
-            $( $method:ident => $($handler:ident)::+ ),+ $(,)?
+            $( $method:ident => $($handler:ident)::+
+                $( if_match($policy:ident, $($get:ident)::+, $then:ident) )? ),+ $(,)?
         }
     )+) => {
         /// Every route, in the order they are matched.
@@ -84,11 +121,19 @@ macro_rules! route_table {
             $( Route { path: $path, methods: &[ $( method_name!($method) ),+ ] } ),+
         ];
 
+        /// The writes that take `If-Match`: path, method, and what tags their success
+        /// ([`conditional::Then`], by name).
+        pub const CHECKED_WRITES: &[(&str, &str, &str)] = &[
+            $( $( $( checked_write!($path, $method, $policy, $then), )? )+ )+
+        ];
+
         /// Registers every route of the table.
         pub(crate) fn register(cfg: &mut web::ServiceConfig) {
             $(
                 let resource = web::resource($path).app_data(web::Data::new($keys));
-                $( let resource = method_routes!(resource, $method, $($handler)::+); )+
+                $( let resource = method_routes!(
+                    $path, resource, $method, $($handler)::+ $(, $policy, $($get)::+, $then)?
+                ); )+
                 cfg.service(
                     resource.default_service(not_allowed(&[ $( method_name!($method) ),+ ])),
                 );
@@ -113,8 +158,8 @@ route_table! {
     }
     "/customer/device-groups/{group_id}" query(QueryKeys::none()) {
         get => customer_groups::get,
-        patch => customer_groups::update,
-        delete => customer_groups::delete,
+        patch => customer_groups::update if_match(DataWrites, customer_groups::get, Body),
+        delete => customer_groups::delete if_match(DataWrites, customer_groups::get, Gone),
     }
     "/customer/maintenance-windows"
         query(QueryKeys::of::<WindowListParams>().and::<ListParams>())
@@ -124,8 +169,8 @@ route_table! {
     }
     "/customer/maintenance-windows/{window_id}" query(QueryKeys::none()) {
         get => customer_windows::get,
-        patch => customer_windows::update,
-        delete => customer_windows::delete,
+        patch => customer_windows::update if_match(WindowWrites, customer_windows::get, Body),
+        delete => customer_windows::delete if_match(WindowWrites, customer_windows::get, Gone),
     }
     "/customer/maintenance-windows/{window_id}/occurrences"
         query(QueryKeys::of::<OccurrenceParams>())
@@ -142,8 +187,10 @@ route_table! {
         get => customer_groups::members,
     }
     "/customer/device-groups/{group_id}/devices/{device_id}" query(QueryKeys::none()) {
-        put => customer_groups::add_member,
-        delete => customer_groups::remove_member,
+        put => customer_groups::add_member
+            if_match(DataWrites, customer_groups::group_of_member, Get),
+        delete => customer_groups::remove_member
+            if_match(DataWrites, customer_groups::group_of_member, Get),
     }
     "/api/devices" query(QueryKeys::of::<ListParams>()) {
         get => devices::list,
@@ -151,8 +198,8 @@ route_table! {
     }
     "/api/devices/{id}" query(QueryKeys::none()) {
         get => devices::get,
-        put => devices::update,
-        delete => devices::delete,
+        put => devices::update if_match(DataWrites, devices::get, Body),
+        delete => devices::delete if_match(DataWrites, devices::get, Gone),
     }
     "/api/devices/{id}/groups" query(QueryKeys::of::<ListParams>()) {
         get => devices::groups,
@@ -183,8 +230,8 @@ route_table! {
     }
     "/api/groups/{group_id}" query(QueryKeys::none()) {
         get => groups::get,
-        put => groups::update,
-        delete => groups::delete,
+        put => groups::update if_match(GroupApiWrites, groups::get, Body),
+        delete => groups::delete if_match(GroupApiWrites, groups::get, Gone),
     }
     "/api/groups/{group_id}/readings" query(QueryKeys::of::<ReadingsParams>()) {
         get => groups::readings,
@@ -239,6 +286,61 @@ mod tests {
             ROUTES.len(),
             "documented paths beyond the table"
         );
+    }
+
+    /// Clients learn the tags and preconditions from the document: every tagged read declares
+    /// `If-None-Match`, its 304 and `ETag`; every checked write `If-Match` and its 412.
+    #[test]
+    fn conditional_requests_are_in_the_openapi_document() {
+        let doc = serde_json::to_value(crate::openapi::api()).expect("serialisable");
+        let names = |operation: &serde_json::Value| -> Vec<String> {
+            operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for route in ROUTES.iter().filter(|r| r.methods.contains(&"GET")) {
+            let get = &doc["paths"][route.path]["get"];
+            let tagged = crate::conditional::tagged(route.path);
+            assert_eq!(
+                names(get).contains(&"If-None-Match".to_owned()),
+                tagged,
+                "GET {}",
+                route.path
+            );
+            assert_eq!(
+                get["responses"].get("304").is_some(),
+                tagged,
+                "GET {}",
+                route.path
+            );
+            assert_eq!(
+                get["responses"]["200"]["headers"].get("ETag").is_some(),
+                tagged,
+                "GET {}",
+                route.path
+            );
+        }
+        assert_eq!(CHECKED_WRITES.len(), 10);
+        for (path, method, then) in CHECKED_WRITES {
+            let operation = &doc["paths"][path][method.to_ascii_lowercase()];
+            assert!(
+                names(operation).contains(&"If-Match".to_owned()),
+                "{method} {path}"
+            );
+            assert!(
+                operation["responses"].get("412").is_some(),
+                "{method} {path}"
+            );
+            let tag = operation["responses"]["200"]["headers"]
+                .get("ETag")
+                .is_some();
+            assert_eq!(tag, *then != "Gone", "{method} {path}");
+        }
     }
 
     /// A `$ref` to a schema the document does not define breaks generated clients (and the

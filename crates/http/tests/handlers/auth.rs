@@ -566,6 +566,11 @@ async fn an_admin_may_change_customer_group_membership() {
         .returning(|_, _, _, _| Ok(()));
     let uri = format!("{GROUPS}/grp-lobby/devices/{DEVICE_A}");
 
+    // A membership write answers the group's new tag: the group is read after it.
+    mocks
+        .groups
+        .expect_get_group_row()
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     // Act
     let answers = call_all(
         mocks,

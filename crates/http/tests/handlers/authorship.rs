@@ -194,6 +194,11 @@ async fn changing_a_customer_groups_membership_passes_the_tokens_sub_as_the_acto
         .times(1)
         .returning(|_, _, _, _| Ok(()));
 
+    // A membership write answers the group's new tag: the group is read after it.
+    mocks
+        .groups
+        .expect_get_group_row()
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     // Act
     let answers = call_all(
         mocks,

@@ -67,6 +67,7 @@ async fn listing_a_groups_devices_returns_its_members_by_slug() {
 async fn putting_a_device_in_a_group_answers_200_with_member_true() {
     // Arrange
     let mut mocks = Mocks::new();
+    let lobby = stored_group("grp-lobby", "Lobby");
     mocks
         .groups
         .expect_add_member()
@@ -76,6 +77,11 @@ async fn putting_a_device_in_a_group_answers_200_with_member_true() {
         .times(1)
         .returning(|_, _, _, _| Ok(()));
 
+    // A membership write answers the group's new tag: the group is read after it.
+    mocks.groups.expect_get_group_row().returning({
+        let lobby = lobby.clone();
+        move |_, _| Ok(lobby.clone())
+    });
     // Act
     let answer = call(
         mocks,
@@ -88,6 +94,18 @@ async fn putting_a_device_in_a_group_answers_200_with_member_true() {
     assert_eq!(
         answer.json(),
         json!({"group_id": "grp-lobby", "device_id": DEVICE_A, "member": true})
+    );
+    // The tag of the group as its GET answers it.
+    let group = serde_json::to_vec(&http_api::api::customer_groups::DeviceGroupView::from(
+        &lobby,
+    ))
+    .expect("serialisable");
+    assert_eq!(
+        answer
+            .headers
+            .get("etag")
+            .map(|v| v.to_str().expect("ASCII").to_owned()),
+        Some(http_api::conditional::etag_of(&group).to_string())
     );
 }
 
@@ -161,6 +179,11 @@ async fn removing_a_device_from_a_group_answers_200_with_member_false() {
         .times(1)
         .returning(|_, _, _, _| Ok(()));
 
+    // A membership write answers the group's new tag: the group is read after it.
+    mocks
+        .groups
+        .expect_get_group_row()
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     // Act
     let answer = call(
         mocks,

@@ -502,6 +502,11 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
     let expected: Vec<(&str, StatusCode)> = cases.iter().map(|(l, _, s)| (*l, *s)).collect();
     let requests = cases.into_iter().map(|(_, r, _)| r).collect();
 
+    // A membership write answers the group's new tag: the group is read after it.
+    mocks
+        .groups
+        .expect_get_group_row()
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     // Act
     let answers = call_all(mocks, requests).await;
 
