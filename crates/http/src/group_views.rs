@@ -730,7 +730,10 @@ mod tests {
 
     /// A store at revisions (1, 1) when the detail is first read, whose `members_latest`
     /// answers `answers` in turn (checking it is asked with the revisions of what is kept).
-    fn store(answers: Vec<(Revisions, Revisions, Option<Vec<(Uuid, f64)>>)>) -> GroupViews {
+    /// The revisions `members_latest` is asked with, those it answers, and the readings.
+    type Answer = (Revisions, Revisions, Option<Vec<(Uuid, f64)>>);
+
+    fn store(answers: Vec<Answer>) -> GroupViews {
         let mut mock = ports::MockTenantRevisions::new();
         mock.expect_revisions()
             .times(1)
