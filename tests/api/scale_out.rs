@@ -5,6 +5,7 @@ use serde_json::json;
 use test_db::TestDatabase;
 
 use crate::helpers::{token, TestApp};
+use crate::readings::{ago, ingest};
 
 #[tokio::test]
 async fn two_instances_on_one_database_see_each_others_writes() {
@@ -176,4 +177,73 @@ async fn a_large_groups_views_follow_writes_made_through_another_instance() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = reader.get(&detail, &t).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A kept group detail, brought up to date by its members' latest readings alone while no status
+/// moved, answers exactly what a server keeping nothing reads afresh: new values, a first
+/// reading (no data to fresh), then a reading that changes a status.
+#[tokio::test]
+async fn a_kept_detail_answers_as_a_fresh_read_while_readings_arrive() {
+    let db = TestDatabase::create().await;
+    let (kept, fresh) = tokio::join!(
+        TestApp::spawn_on(Some(db.url())),
+        TestApp::spawn_with(Some(db.url()), &[("IOT_GROUP_VIEWS_MB", "0")])
+    );
+    let t = token("kept-detail", &["admin"]);
+    let mut ids = Vec::new();
+    for (name, stale_after_s) in [("a", json!(null)), ("b", json!(3600)), ("c", json!(null))] {
+        let (status, device) = kept
+            .post(
+                "/api/devices",
+                &t,
+                json!({"name": name, "threshold_warning_upper": 30, "threshold_critical_upper": 40,
+                       "stale_after_s": stale_after_s}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        ids.push(device["id"].as_str().unwrap().to_owned());
+    }
+    let (status, group) = kept
+        .post("/api/groups", &t, json!({"name": "G", "device_ids": ids}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let detail = format!("/api/groups/{}", group["id"].as_str().unwrap());
+    let (a, b, c) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+    ingest(&kept, &t, &[(a, &ago(50), 10.0), (b, &ago(50), 20.0)]).await;
+    // Both servers' answers, asserted equal; the kept one asked twice (kept, then a hit).
+    let same = || async {
+        let (status, first) = kept.get(&detail, &t).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let (_, second) = kept.get(&detail, &t).await;
+        let (_, read_afresh) = fresh.get(&detail, &t).await;
+        assert_eq!(first, read_afresh, "kept vs read afresh");
+        assert_eq!(second, read_afresh, "kept vs read afresh");
+        read_afresh
+    };
+    let device = |body: &serde_json::Value, i: usize| body["devices"][i]["state"].clone();
+    let before = same().await;
+    assert_eq!(device(&before, 0)["last_value"], 10.0);
+
+    // Readings that change no status.
+    ingest(&kept, &t, &[(a, &ago(40), 11.0), (b, &ago(40), 21.0)]).await;
+    let after = same().await;
+    assert_eq!(device(&after, 0)["last_value"], 11.0, "{after}");
+    assert_eq!(device(&after, 1)["last_value"], 21.0);
+    assert_eq!(device(&after, 1)["last_reading_at"], ago(40));
+    assert_eq!(device(&after, 0)["since"], device(&before, 0)["since"]);
+
+    // A first reading: no data to fresh.
+    assert_eq!(device(&after, 2)["freshness"], "no_data");
+    ingest(&kept, &t, &[(c, &ago(30), 5.0)]).await;
+    let first = same().await;
+    assert_eq!(device(&first, 2)["freshness"], "fresh", "{first}");
+    assert_eq!(device(&first, 2)["last_value"], 5.0);
+    assert_eq!(first["alert_summary"]["freshness"]["no_data"], 0);
+
+    // A reading that changes a status.
+    ingest(&kept, &t, &[(a, &ago(20), 35.0)]).await;
+    let warned = same().await;
+    assert_eq!(device(&warned, 0)["alert_status"], "warning", "{warned}");
+    assert_eq!(warned["alert_summary"]["warning"], 1);
+    assert_eq!(warned["alert_summary"]["open_alerts"], 1);
 }

@@ -1,9 +1,14 @@
 //! A group as a reader sees it: its members with what their alert status is judged from, and
 //! the windows that may mute them; and the rules that judge them.
 
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
 use crate::alert::{AlertSummary, MemberState};
 use crate::device::Device;
 use crate::group::{DeviceGroup, GroupSlug};
+use crate::reading::ReadingPoint;
 use crate::window::{CoverageIndex, MaintenanceWindow};
 use crate::Timestamp;
 
@@ -80,6 +85,23 @@ impl GroupDetail {
             .filter_map(|m| m.device.state.stale_from(m.device.spec.stale_after))
             .filter(|t| *t > now);
         windows.chain(staleness).min()
+    }
+
+    /// The detail with each member's latest reading as `latest` says (none for a member it does
+    /// not name), all else as it was. Valid only while nothing but readings changed since the
+    /// detail was read: no status, window, membership or alert (the store's status revision
+    /// says so), so each member's status and `since` still hold. Whether anything changed.
+    pub fn apply_latest(&mut self, latest: &HashMap<Uuid, ReadingPoint>) -> bool {
+        let mut changed = false;
+        for member in &mut self.members {
+            let reading = latest.get(&member.device.id).copied();
+            let state = &mut member.device.state;
+            if state.last_reading != reading {
+                state.last_reading = reading;
+                changed = true;
+            }
+        }
+        changed
     }
 }
 
@@ -278,5 +300,70 @@ mod tests {
             "the start in 5 minutes comes first"
         );
         assert_eq!(detail(Vec::new(), Vec::new()).next_change(at(0)), None);
+    }
+
+    #[test]
+    fn latest_readings_replace_only_the_members_last_readings() {
+        let mut d = detail(
+            vec![
+                member("a", "s1", Some(10.0), &[]),
+                member("b", "s1", Some(35.0), &[]),
+                member("c", "s1", None, &[]),
+            ],
+            Vec::new(),
+        );
+        let before = d.clone();
+        let later = ReadingPoint {
+            timestamp: at(1),
+            value: 12.0,
+        };
+        let (a, b) = (d.members[0].device.id, d.members[1].device.id);
+        let b_reading = d.members[1]
+            .device
+            .state
+            .last_reading
+            .expect("b has a reading");
+        let latest = HashMap::from([(a, later), (b, b_reading)]);
+        assert!(d.apply_latest(&latest), "a's reading is new");
+        assert_eq!(d.members[0].device.state.last_reading, Some(later));
+        assert_eq!(
+            (
+                d.members[0].device.state.alert_status,
+                d.members[0].device.state.since
+            ),
+            (
+                before.members[0].device.state.alert_status,
+                before.members[0].device.state.since
+            ),
+            "the status and since it began are the store's, kept"
+        );
+        assert_eq!(d.members[1], before.members[1]);
+        assert_eq!(d.members[2], before.members[2]);
+        assert_eq!((&d.group, &d.windows), (&before.group, &before.windows));
+        assert!(
+            !d.clone().apply_latest(&latest),
+            "nothing new the second time"
+        );
+    }
+
+    #[test]
+    fn a_patched_last_reading_moves_when_the_member_turns_stale() {
+        let mut d = detail(vec![member("a", "s1", Some(10.0), &[])], Vec::new());
+        d.members[0].device.spec.stale_after =
+            Some(crate::StaleAfter::from_secs(120).expect("valid"));
+        let first = d.next_change(at(0)).expect("turns stale");
+        assert_eq!(d.assess(at(3))[0].freshness, crate::Freshness::Stale);
+        let later = ReadingPoint {
+            timestamp: at(2),
+            value: 11.0,
+        };
+        d.apply_latest(&HashMap::from([(d.members[0].device.id, later)]));
+        let next = d.next_change(at(0)).expect("turns stale");
+        assert!(next > first, "{next:?} after {first:?}");
+        assert_eq!(
+            d.assess(at(3))[0].freshness,
+            crate::Freshness::Fresh,
+            "fresh by the patched reading"
+        );
     }
 }

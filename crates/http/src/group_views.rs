@@ -11,18 +11,32 @@
 //! A group's alert summary counts statuses, not readings: it is kept at the tenant's *status*
 //! revision ([`TenantRevisions::status_revision`]), which readings that change no device's
 //! status leave alone, so a tenant ingesting all the time still has its summaries kept. The
-//! detail (it shows the latest readings) and the readings keep the full revision.
+//! readings keep the full revision.
+//!
+//! The detail shows the latest readings, so under ingest its body is stale at every request. But
+//! while the status revision holds, readings are all that changed: every status, alert, window
+//! and membership is as it was. So the detail's loaded structure is kept too (of any group,
+//! small ones included), and a request whose full revision moved but whose status revision did
+//! not reads only the members' latest readings (one statement, the same snapshot as both
+//! revisions), patches a copy of the structure and renders it, instead of reading it all again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use domain::{ReadingQuery, TenantId, Timestamp};
-use ports::{GroupKey, Revision, StoreError, TenantRevisions};
+use domain::{GroupDetail, ReadingQuery, TenantId, Timestamp};
+use ports::{GroupKey, Revision, Revisions, StoreError, TenantRevisions};
 use time::Duration;
+use uuid::Uuid;
 
-/// Below this many members, reading the group afresh costs about what the revision check does,
-/// and keeping it would only take memory.
+/// Below this many members, reading the group's alert summary afresh costs about what the
+/// revision check does, and keeping it would only take memory. (Details are kept whatever their
+/// size: a kept one is brought up to date by a small statement instead of six.)
 pub const MIN_MEMBERS: usize = 100;
+
+/// Members from which patching or rendering a detail is worth moving off the I/O thread; below,
+/// the move costs more than the work.
+pub const OFF_IO_MEMBERS: usize = 256;
 
 /// Memory the kept bodies may take, in bytes.
 pub const DEFAULT_CAPACITY: u64 = 32 * 1024 * 1024;
@@ -130,6 +144,16 @@ enum Entry {
         valid_until: Option<Timestamp>,
         body: Bytes,
     },
+    /// A group's detail: its structure, read at (or after) `revisions`, and its body rendered at
+    /// `revisions.full`; both hold until `valid_until`.
+    Detail {
+        revisions: Revisions,
+        valid_until: Option<Timestamp>,
+        detail: Arc<GroupDetail>,
+        /// Bytes `detail` takes, counted once.
+        detail_size: usize,
+        body: Bytes,
+    },
     /// The view was worth keeping when last rendered, but without a revision to keep it at: the
     /// next request asks the revision before it renders.
     WorthKeeping,
@@ -142,6 +166,9 @@ impl quick_cache::Weighter<Key, Entry> for EntrySize {
     fn weight(&self, key: &Key, entry: &Entry) -> u64 {
         let body = match entry {
             Entry::Kept { body, .. } => body.len(),
+            Entry::Detail {
+                body, detail_size, ..
+            } => body.len() + detail_size,
             Entry::WorthKeeping => 0,
         };
         // Everything an entry holds counts against the capacity (never 0: quick_cache would
@@ -197,7 +224,8 @@ impl GroupViews {
             return render().await.map(|r| r.body);
         };
         let revision = match self.kept.get(&key) {
-            None => None,
+            // A detail is kept by [`GroupViews::detail`] only.
+            None | Some(Entry::Detail { .. }) => None,
             Some(Entry::Kept {
                 valid_until: Some(until),
                 ..
@@ -229,6 +257,163 @@ impl GroupViews {
         }
         Ok(rendered.body)
     }
+
+    /// The body of group `group`'s detail (`GET /api/groups/{id}`), from what is kept:
+    /// - the full revision is the one the kept body is of (and its time holds): that body;
+    /// - only the status revision is the same: the kept structure with the members' latest
+    ///   readings, read in the same snapshot as the revisions, rendered by `render`;
+    /// - else (or nothing kept, or its time ran out): what `load` reads, rendered by `render`.
+    ///
+    /// Then kept with the revisions it is of. When a full read is due, the revisions are asked
+    /// before `load` reads, so what is kept is at least as new as the revisions it is kept at.
+    ///
+    /// # Errors
+    /// `load`'s, `render`'s, and the store's when asked for the revisions or readings.
+    pub async fn detail<E, L, R>(
+        &self,
+        tenant: &TenantId,
+        group: Uuid,
+        load: impl FnOnce() -> L,
+        render: impl FnOnce(Arc<GroupDetail>, Timestamp) -> R,
+    ) -> Result<Bytes, E>
+    where
+        L: std::future::Future<Output = Result<GroupDetail, E>>,
+        R: std::future::Future<Output = Result<Bytes, E>>,
+        E: From<StoreError>,
+    {
+        let Some(revisions) = &self.revisions else {
+            let detail = Arc::new(load().await?);
+            return render(detail, Timestamp::now()).await;
+        };
+        let key = Key::group(tenant, &GroupKey::Id(group), View::Detail);
+        let kept = match self.kept.get(&key) {
+            Some(Entry::Detail {
+                revisions,
+                valid_until,
+                detail,
+                detail_size,
+                body,
+            }) if valid_until.is_none_or(|until| Timestamp::now() < until) => {
+                Some((revisions, valid_until, detail, detail_size, body))
+            }
+            _ => None,
+        };
+        let (at, detail, detail_size) = match kept {
+            None => {
+                let at = revisions.revisions(tenant).await?;
+                let detail = load().await?;
+                let size = detail_size(&detail);
+                (at, Arc::new(detail), size)
+            }
+            Some((kept_at, valid_until, detail, size, body)) => {
+                let now = revisions.members_latest(tenant, group, kept_at).await?;
+                if now.revisions.full == kept_at.full {
+                    return Ok(body);
+                }
+                match now.latest {
+                    Some(latest) => match patched(Arc::clone(&detail), latest).await? {
+                        Some(detail) => (now.revisions, detail, size),
+                        // None of the members' readings moved: the body holds at the new revision.
+                        None => {
+                            self.kept.insert(
+                                key,
+                                Entry::Detail {
+                                    revisions: now.revisions,
+                                    valid_until,
+                                    detail,
+                                    detail_size: size,
+                                    body: body.clone(),
+                                },
+                            );
+                            return Ok(body);
+                        }
+                    },
+                    None => {
+                        let detail = load().await?;
+                        let size = detail_size(&detail);
+                        (now.revisions, Arc::new(detail), size)
+                    }
+                }
+            }
+        };
+        let now = Timestamp::now();
+        // Computed again after a patch: when a member turns stale depends on its latest reading.
+        let valid_until = detail.next_change(now);
+        let body = render(Arc::clone(&detail), now).await?;
+        self.kept.insert(
+            key,
+            Entry::Detail {
+                revisions: at,
+                valid_until,
+                detail,
+                detail_size,
+                body: body.clone(),
+            },
+        );
+        Ok(body)
+    }
+}
+
+/// A copy of `detail` with its members' latest readings as `latest` says; `None` when none of
+/// them moved (the detail's `members` of the group the readings are of).
+async fn patched(
+    detail: Arc<GroupDetail>,
+    latest: Vec<(Uuid, domain::ReadingPoint)>,
+) -> Result<Option<Arc<GroupDetail>>, StoreError> {
+    let members = detail.members.len();
+    off_io_thread_if(members >= OFF_IO_MEMBERS, move || {
+        let latest: HashMap<Uuid, domain::ReadingPoint> = latest.into_iter().collect();
+        let mut copy = GroupDetail::clone(&detail);
+        copy.apply_latest(&latest).then(|| Arc::new(copy))
+    })
+    .await
+}
+
+/// Bytes a kept detail structure takes, near enough to bound memory: its members and windows
+/// with the text they own.
+fn detail_size(detail: &GroupDetail) -> usize {
+    use std::mem::size_of;
+    let label = |l: Option<&domain::ScopeLabel>| l.map_or(0, |l| l.as_str().len());
+    let labels = |ls: Option<&Vec<domain::ScopeLabel>>| {
+        ls.map_or(0, |ls| {
+            ls.iter()
+                .map(|l| size_of::<domain::ScopeLabel>() + l.as_str().len())
+                .sum()
+        })
+    };
+    let slugs = |ss: &[domain::GroupSlug]| -> usize {
+        ss.iter()
+            .map(|s| size_of::<domain::GroupSlug>() + s.as_str().len())
+            .sum()
+    };
+    let members: usize = detail
+        .members
+        .iter()
+        .map(|m| {
+            let d = &m.device;
+            size_of::<domain::Member>()
+                + d.spec.name.as_str().len()
+                + d.spec.unit.as_str().len()
+                + label(d.spec.site_id.as_ref())
+                + label(d.spec.device_type.as_ref())
+                + d.created_by.as_str().len()
+                + d.updated_by.as_str().len()
+                + slugs(&m.window_groups)
+        })
+        .sum();
+    let windows: usize = detail
+        .windows
+        .iter()
+        .map(|w| {
+            let d = &w.definition;
+            size_of::<domain::MaintenanceWindow>()
+                + d.name.as_str().len()
+                + labels(d.site_ids.as_ref())
+                + labels(d.device_types.as_ref())
+                + d.group_ids.as_deref().map_or(0, slugs)
+        })
+        .sum();
+    size_of::<GroupDetail>() + members + windows
 }
 
 /// Runs CPU-heavy work (rendering a large group, judging its members) on the blocking pool, so
@@ -242,6 +427,22 @@ pub async fn off_io_thread<T: Send + 'static>(
     actix_web::web::block(work)
         .await
         .map_err(|e| StoreError::Unknown(anyhow::anyhow!("rendering failed: {e}")))
+}
+
+/// `work` on the blocking pool when `heavy`, else right here: for a small group the move costs
+/// more than the work.
+///
+/// # Errors
+/// [`StoreError::Unknown`] when the work panicked on the blocking pool.
+pub async fn off_io_thread_if<T: Send + 'static>(
+    heavy: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    if heavy {
+        off_io_thread(work).await
+    } else {
+        Ok(work())
+    }
 }
 
 #[cfg(test)]
@@ -420,6 +621,236 @@ mod tests {
         for _ in 0..3 {
             let (_, rendered_again) = get(&views, rendered(big, true)).await;
             assert!(rendered_again, "over capacity: never kept");
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Kept details
+
+    const GROUP: Uuid = Uuid::from_u128(9);
+
+    /// A group whose i-th member's latest reading is `values[i]` at `at` (warning above 30).
+    fn detail_of(values: &[Option<f64>], at: Timestamp) -> GroupDetail {
+        let actor = domain::Actor::parse("a").expect("valid");
+        let thresholds =
+            domain::Thresholds::new(None, None, Some(30.0), Some(40.0)).expect("ordered");
+        let members = values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let state = value.map_or_else(domain::DeviceState::default, |value| {
+                    domain::DeviceState::default()
+                        .after_reading(
+                            &thresholds,
+                            domain::ReadingPoint {
+                                timestamp: at,
+                                value,
+                            },
+                        )
+                        .expect("first reading")
+                });
+                domain::Member {
+                    device: domain::Device {
+                        id: Uuid::from_u128(i as u128 + 1),
+                        spec: domain::DeviceSpec {
+                            name: domain::DeviceName::parse(&format!("d{i:05}")).expect("valid"),
+                            unit: domain::Unit::parse("C").expect("valid"),
+                            status: domain::DeviceStatus::Connected,
+                            site_id: None,
+                            device_type: None,
+                            thresholds,
+                            stale_after: None,
+                        },
+                        state,
+                        created_at: at,
+                        updated_at: at,
+                        created_by: actor.clone(),
+                        updated_by: actor.clone(),
+                    },
+                    alerts: domain::MemberAlerts::default(),
+                    window_groups: Vec::new(),
+                }
+            })
+            .collect::<Vec<_>>();
+        GroupDetail {
+            group: domain::DeviceGroup {
+                id: GROUP,
+                group_id: domain::GroupSlug::parse("grp-test").expect("valid"),
+                name: domain::GroupName::parse("Test").expect("valid"),
+                description: None,
+                member_count: members.len() as u64,
+                created_at: at,
+                updated_at: at,
+                created_by: actor.clone(),
+                updated_by: actor,
+            },
+            members,
+            windows: Vec::new(),
+        }
+    }
+
+    fn revs(full: i64, status: i64) -> Revisions {
+        Revisions {
+            full: Revision(full),
+            status: Revision(status),
+        }
+    }
+
+    /// What one request for the detail did: its body (the members' latest values, as the test
+    /// renderer writes them) and whether it read the whole detail.
+    async fn get_detail(views: &GroupViews, loaded: GroupDetail) -> (String, bool) {
+        let tenant = TenantId::parse("t").expect("valid");
+        let read = std::cell::Cell::new(false);
+        let body = views
+            .detail::<StoreError, _, _>(
+                &tenant,
+                GROUP,
+                || {
+                    read.set(true);
+                    async { Ok(loaded) }
+                },
+                |detail, _| async move {
+                    let values: Vec<String> = detail
+                        .members
+                        .iter()
+                        .map(|m| {
+                            m.device
+                                .state
+                                .last_reading
+                                .map_or("-".to_owned(), |r| r.value.to_string())
+                        })
+                        .collect();
+                    Ok(Bytes::from(values.join(",")))
+                },
+            )
+            .await
+            .expect("answered");
+        (String::from_utf8(body.to_vec()).expect("utf-8"), read.get())
+    }
+
+    /// A store at revisions (1, 1) when the detail is first read, whose `members_latest`
+    /// answers `answers` in turn (checking it is asked with the revisions of what is kept).
+    /// The revisions `members_latest` is asked with, those it answers, and the readings.
+    type Answer = (Revisions, Revisions, Option<Vec<(Uuid, f64)>>);
+
+    fn store(answers: Vec<Answer>) -> GroupViews {
+        let mut mock = ports::MockTenantRevisions::new();
+        mock.expect_revisions()
+            .times(1)
+            .returning(|_| Ok(revs(1, 1)));
+        let mut sequence = mockall::Sequence::new();
+        for (kept, now, latest) in answers {
+            mock.expect_members_latest()
+                .withf(move |_, group, asked| *group == GROUP && *asked == kept)
+                .times(1)
+                .in_sequence(&mut sequence)
+                .returning(move |_, _, _| {
+                    Ok(ports::MembersLatest {
+                        revisions: now,
+                        latest: latest.clone().map(|l| {
+                            l.into_iter()
+                                .map(|(id, value)| {
+                                    (
+                                        id,
+                                        domain::ReadingPoint {
+                                            timestamp: Timestamp::now(),
+                                            value,
+                                        },
+                                    )
+                                })
+                                .collect()
+                        }),
+                    })
+                });
+        }
+        GroupViews::new(Some(Arc::new(mock)), 1024 * 1024)
+    }
+
+    #[actix_web::test]
+    async fn a_kept_detail_is_served_while_the_full_revision_holds() {
+        let views = store(vec![(revs(1, 1), revs(1, 1), None)]);
+        let now = Timestamp::now();
+        let first = get_detail(&views, detail_of(&[Some(1.0), None], now)).await;
+        assert_eq!(first, ("1,-".to_owned(), true));
+        let second = get_detail(&views, detail_of(&[Some(9.0), None], now)).await;
+        assert_eq!(second, ("1,-".to_owned(), false), "kept, not read");
+    }
+
+    #[actix_web::test]
+    async fn only_readings_moved_the_kept_detail_is_patched_not_read_again() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let views = store(vec![
+            (revs(1, 1), revs(2, 1), Some(vec![(a, 5.0), (b, 7.0)])),
+            // Readings of other devices only: nothing to render, kept at the new revision.
+            (revs(2, 1), revs(3, 1), Some(vec![(a, 5.0), (b, 7.0)])),
+            (revs(3, 1), revs(3, 1), None),
+        ]);
+        let now = Timestamp::now();
+        assert_eq!(
+            get_detail(&views, detail_of(&[Some(1.0), None], now)).await,
+            ("1,-".to_owned(), true)
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                get_detail(&views, detail_of(&[Some(9.0), Some(9.0)], now)).await,
+                ("5,7".to_owned(), false),
+                "the members' readings, without reading the rest"
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_moved_status_revision_reads_the_detail_again() {
+        let views = store(vec![
+            (revs(1, 1), revs(2, 2), None),
+            (revs(2, 2), revs(2, 2), None),
+        ]);
+        let now = Timestamp::now();
+        get_detail(&views, detail_of(&[Some(1.0)], now)).await;
+        assert_eq!(
+            get_detail(&views, detail_of(&[Some(35.0)], now)).await,
+            ("35".to_owned(), true)
+        );
+        assert_eq!(
+            get_detail(&views, detail_of(&[Some(1.0)], now)).await,
+            ("35".to_owned(), false),
+            "kept at the revisions read before it"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_kept_detail_past_its_time_is_read_again() {
+        let mut mock = ports::MockTenantRevisions::new();
+        // Asked before each full read; never for readings: the time ran out first.
+        mock.expect_revisions()
+            .times(2)
+            .returning(|_| Ok(revs(1, 1)));
+        mock.expect_members_latest().never();
+        let views = GroupViews::new(Some(Arc::new(mock)), 1024 * 1024);
+        // Stale from a microsecond after its reading: time alone changes it at once.
+        let mut detail = detail_of(&[Some(1.0)], Timestamp::now());
+        detail.members[0].device.spec.stale_after =
+            Some(domain::StaleAfter::from_secs(1).expect("valid"));
+        get_detail(&views, detail.clone()).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (_, read) = get_detail(&views, detail).await;
+        assert!(read, "read again once its time ran out");
+    }
+
+    #[actix_web::test]
+    async fn a_kept_details_structure_counts_against_the_capacity() {
+        let mut mock = ports::MockTenantRevisions::new();
+        mock.expect_revisions().returning(|_| Ok(revs(1, 1)));
+        mock.expect_members_latest().never();
+        // Room for the small body the test renders, not for 1,000 members' structure.
+        let views = GroupViews::new(Some(Arc::new(mock)), 64 * 1024);
+        let values = vec![None; 1000];
+        let now = Timestamp::now();
+        let big = detail_of(&values, now);
+        assert!(detail_size(&big) > 64 * 1024, "{}", detail_size(&big));
+        for _ in 0..2 {
+            let (_, read) = get_detail(&views, big.clone()).await;
+            assert!(read, "over capacity: never kept");
         }
     }
 }

@@ -127,6 +127,22 @@ pub use domain::{GroupDetail, Member};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Revision(pub i64);
 
+/// A tenant's two revisions, read together (see [`TenantRevisions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Revisions {
+    pub full: Revision,
+    pub status: Revision,
+}
+
+/// What [`TenantRevisions::members_latest`] read, all in one snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MembersLatest {
+    pub revisions: Revisions,
+    /// Each member's latest reading (members without one are absent): read only when the full
+    /// revision moved from the one given and the status revision did not, else `None`.
+    pub latest: Option<Vec<(Uuid, ReadingPoint)>>,
+}
+
 /// One reading of a group's member, with what a reader needs to show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupReading {
@@ -626,6 +642,26 @@ pub trait TenantRevisions: Send + Sync {
     /// # Errors
     /// [`StoreError`] only.
     async fn status_revision(&self, tenant: &TenantId) -> Result<Revision, StoreError>;
+
+    /// Both revisions, in one snapshot.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn revisions(&self, tenant: &TenantId) -> Result<Revisions, StoreError>;
+
+    /// Both revisions and, when only readings moved since `kept` (the full revision differs,
+    /// the status one does not), the latest reading of each member of group `group`: all in one
+    /// snapshot, so the readings are exactly those of the revisions returned. A kept group
+    /// detail is then brought up to date by its members' readings alone.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn members_latest(
+        &self,
+        tenant: &TenantId,
+        group: Uuid,
+        kept: Revisions,
+    ) -> Result<MembersLatest, StoreError>;
 }
 
 /// The answer a create gave, kept so that a retry with its `Idempotency-Key` gets it again.
@@ -729,5 +765,6 @@ mod tests {
         let _alerts = MockAlertRepository::new();
         let _evaluator = MockAlertEvaluator::new();
         let _idempotency = MockIdempotencyStore::new();
+        let _revisions = MockTenantRevisions::new();
     }
 }

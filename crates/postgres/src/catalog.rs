@@ -12,6 +12,8 @@ pub fn sql_catalog() -> Vec<(&'static str, String)> {
         ("BIND_TENANT", tx::BIND_TENANT.to_owned()),
         ("REVISION", shared::REVISION.to_owned()),
         ("STATUS_REVISION", shared::STATUS_REVISION.to_owned()),
+        ("REVISIONS", shared::REVISIONS.to_owned()),
+        ("MEMBERS_LATEST", shared::MEMBERS_LATEST.to_owned()),
         ("CUSTOM_PLANS", groups::CUSTOM_PLANS.to_owned()),
         ("MEMBERS", groups::members_sql()),
         ("WINDOW_MEMBERSHIPS", groups::WINDOW_MEMBERSHIPS.to_owned()),

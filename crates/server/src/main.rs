@@ -98,8 +98,8 @@ struct ServeArgs {
     /// Seconds to keep retrying an unreachable PostgreSQL at start before giving up.
     #[arg(long, env = "IOT_DB_START_TIMEOUT_SECS", default_value_t = 60)]
     db_start_timeout_secs: u64,
-    /// MiB of rendered group views (large groups' detail and alerts, group readings) kept
-    /// between requests while the tenant's data stays the same; 0 keeps none.
+    /// MiB of group views kept between requests (groups' detail, with the structure it is
+    /// rendered from; large groups' alerts; group readings) while they still hold; 0 keeps none.
     #[arg(long, env = "IOT_GROUP_VIEWS_MB", default_value_t = 32)]
     group_views_mb: u64,
     /// Seconds ahead of the server's clock a reading may be stamped; later ones are refused (422).

@@ -14,7 +14,9 @@ use crate::api::group_api::{
 use crate::api::params::{description, not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
 use crate::error::{ApiError, ErrorBody, GroupApiCode};
-use crate::group_views::{off_io_thread, GroupViews, Key, Rendered, View, MIN_MEMBERS};
+use crate::group_views::{
+    off_io_thread, off_io_thread_if, GroupViews, Key, Rendered, View, MIN_MEMBERS, OFF_IO_MEMBERS,
+};
 use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
@@ -165,21 +167,33 @@ pub async fn get(
     views: web::Data<GroupViews>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    group_view(
-        &caller,
-        groups.as_ref(),
-        &views,
-        &path,
-        View::Detail,
-        |detail, now| {
-            // Sized for the members up front: a large group's body is megabytes, and growing it by
-            // doubling copies it over and over.
-            let mut body = Vec::with_capacity(512 + 160 * detail.members.len());
-            serde_json::to_writer(&mut body, &GroupDetailView::at(detail, now))?;
-            Ok(body)
-        },
-    )
-    .await
+    let id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
+    let body = views
+        .detail(
+            &caller.tenant,
+            id,
+            || async {
+                groups
+                    .get_group(&caller.tenant, &GroupKey::Id(id))
+                    .await
+                    .map_err(lookup(&path))
+            },
+            |detail, now| async move {
+                let large = detail.members.len() >= OFF_IO_MEMBERS;
+                let body = off_io_thread_if(large, move || {
+                    // Sized for the members up front: a large group's body is megabytes, and
+                    // growing it by doubling copies it over and over.
+                    let mut body = Vec::with_capacity(512 + 160 * detail.members.len());
+                    serde_json::to_writer(&mut body, &GroupDetailView::at(&detail, now))
+                        .map(|()| body)
+                })
+                .await?
+                .map_err(|e| ApiError::internal(e.into()))?;
+                Ok::<_, ApiError>(body.into())
+            },
+        )
+        .await?;
+    Ok(json_body(body))
 }
 
 /// The JSON `view` of the group at `path`: kept, or read and rendered by `render` off the I/O

@@ -55,42 +55,23 @@ fn revisions(m: &mut Mocks, full: &'static [i64], status: &'static [i64]) {
 }
 
 #[actix_web::test]
-async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
+async fn a_large_groups_alert_summary_is_read_once_per_status_revision() {
     let mut m = Mocks::bare();
-    // Reads: each view twice (found worth keeping, then kept at revision 1), then the detail at
-    // revision 2 (its readings moved).
+    // Reads: twice (found worth keeping, then kept at 1), then again at 2.
     let reads = Arc::new(Mutex::new(vec![
         large_group(50.0),
-        large_group(35.0),
-        large_group(35.0),
         large_group(35.0),
         large_group(35.0),
     ]));
     m.groups
         .expect_get_group()
         .withf(|t, key| t.as_str() == TENANT && *key == GroupKey::Id(uuid(GROUP_ID)))
-        .times(5)
+        .times(3)
         .returning(move |_, _| Ok(reads.lock().expect("not poisoned").pop().expect("a read")));
-    // Asked before each request that finds the view worth keeping or kept: all but the first
-    // of each view.
-    // The detail is kept at the tenant's revision, the alert summary at its status revision.
-    revisions(&mut m, &[1, 1, 2, 2], &[1, 1]);
-    let detail = format!("{API_GROUPS}/{GROUP_ID}");
+    // Asked before each request that finds the view worth keeping or kept: all but the first.
+    revisions(&mut m, &[], &[1, 1, 2, 2]);
     let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
-    let answers = call_all(
-        m,
-        vec![
-            get(&detail),
-            get(&detail),
-            get(&detail),
-            get(&alerts),
-            get(&alerts),
-            get(&alerts),
-            get(&detail),
-            get(&detail),
-        ],
-    )
-    .await;
+    let answers = call_all(m, (0..5).map(|_| get(&alerts)).collect()).await;
     for answer in &answers {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
         assert_eq!(
@@ -99,74 +80,133 @@ async fn a_large_groups_views_are_read_once_per_revision_of_the_tenant() {
         );
     }
     let n = http_api::group_views::MIN_MEMBERS;
-    assert_eq!(answers[0].json()["alert_summary"]["warning"], n);
+    assert_eq!(answers[0].json()["warning"], n, "{}", answers[0].text());
     assert_eq!(
         answers[2].body, answers[1].body,
         "kept while the revision holds"
     );
-    assert_eq!(answers[3].json()["warning"], n, "{}", answers[3].text());
-    assert_eq!(answers[5].body, answers[4].body);
-    assert_eq!(
-        answers[6].json()["alert_summary"]["critical"],
-        n,
-        "read again once the revision moved"
-    );
-    assert_eq!(answers[7].body, answers[6].body);
+    assert_eq!(answers[3].json()["critical"], n, "read again once it moved");
+    assert_eq!(answers[4].body, answers[3].body);
+}
+
+/// The revisions of a store in which readings alone arrive: (1, 1) when the detail is first read,
+/// then the full revision moves at every request and the status one stays; the members' latest
+/// readings are `latest` in turn.
+fn readings_arrive(m: &mut Mocks, latest: Vec<Vec<(&'static str, f64)>>) {
+    let mut mock = ports::MockTenantRevisions::new();
+    mock.expect_revisions().times(1).returning(|_| {
+        Ok(ports::Revisions {
+            full: ports::Revision(1),
+            status: ports::Revision(1),
+        })
+    });
+    let asked = Arc::new(Mutex::new(0usize));
+    let reading_at = Timestamp::new(time::macros::datetime!(2025-10-20 11:00 UTC)).expect("valid");
+    mock.expect_members_latest()
+        .times(latest.len())
+        .returning(move |_, _, kept| {
+            let mut n = asked.lock().expect("not poisoned");
+            *n += 1;
+            Ok(ports::MembersLatest {
+                revisions: ports::Revisions {
+                    full: ports::Revision(kept.full.0 + 1),
+                    status: kept.status,
+                },
+                latest: Some(
+                    latest[*n - 1]
+                        .iter()
+                        .map(|(id, value)| {
+                            (
+                                uuid(id),
+                                domain::ReadingPoint {
+                                    timestamp: reading_at,
+                                    value: *value,
+                                },
+                            )
+                        })
+                        .collect(),
+                ),
+            })
+        });
+    m.revisions = Some(mock);
 }
 
 #[actix_web::test]
-async fn readings_that_change_no_status_leave_a_kept_alert_summary_alone_but_not_the_detail() {
+async fn a_kept_detail_shows_new_readings_without_reading_the_group_again() {
     let mut m = Mocks::bare();
-    // The detail is read by its 4 requests (the revision moves each time: readings arrive),
-    // the alert summary twice (found worth keeping, then kept: the status revision holds).
+    let thresholds = Thresholds::new(None, None, Some(30.0), Some(40.0)).expect("ordered");
+    // Read once: A normal at 10, B without readings.
+    let group = api_group(vec![
+        member(DEVICE_A, "a", thresholds, Some(10.0)),
+        member(DEVICE_B, "b", thresholds, None),
+    ]);
     m.groups
         .expect_get_group()
-        .times(6)
-        .returning(|_, _| Ok(large_group(35.0)));
-    revisions(&mut m, &[1, 2, 3], &[4, 4, 4]);
+        .times(1)
+        .returning(move |_, _| Ok(group.clone()));
+    readings_arrive(&mut m, vec![vec![(DEVICE_A, 12.0)], vec![(DEVICE_A, 12.5)]]);
     let detail = format!("{API_GROUPS}/{GROUP_ID}");
-    let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
-    let answers = call_all(
-        m,
-        vec![
-            get(&detail),
-            get(&alerts),
-            get(&detail),
-            get(&alerts),
-            get(&detail),
-            get(&alerts),
-            get(&detail),
-            get(&alerts),
-        ],
-    )
-    .await;
+    let answers = call_all(m, (0..3).map(|_| get(&detail)).collect()).await;
     for answer in &answers {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     }
-    assert_eq!(answers[7].body, answers[3].body);
+    let state = |i: usize| answers[i].json()["devices"][0]["state"].clone();
+    assert_eq!(state(0)["last_value"], 10.0);
+    for (i, value) in [(1, 12.0), (2, 12.5)] {
+        assert_eq!(state(i)["last_value"], value, "{}", answers[i].text());
+        assert_eq!(state(i)["last_reading_at"], "2025-10-20T11:00:00Z");
+        assert_eq!(
+            (state(i)["alert_status"].clone(), state(i)["since"].clone()),
+            (state(0)["alert_status"].clone(), state(0)["since"].clone()),
+            "the status is the one read: only readings moved"
+        );
+        assert_eq!(
+            answers[i].json()["devices"][1],
+            answers[0].json()["devices"][1]
+        );
+    }
 }
 
 #[actix_web::test]
-async fn small_groups_and_stores_without_revisions_are_read_every_time() {
-    for (detail, keeps_revisions) in [
+async fn stores_without_revisions_read_the_detail_every_time_and_small_groups_are_kept() {
+    for (detail, keeps_revisions, reads) in [
         (
             api_group(vec![member(DEVICE_A, "a", Thresholds::default(), None)]),
             true,
+            1,
         ),
-        (large_group(1.0), false),
+        (large_group(1.0), false, 2),
     ] {
         let mut m = Mocks::bare();
         m.groups
             .expect_get_group()
-            .times(2)
+            .times(reads)
             .returning(move |_, _| Ok(detail.clone()));
         if keeps_revisions {
-            revisions(&mut m, &[], &[]);
+            readings_arrive(&mut m, vec![vec![]]);
         }
         let uri = format!("{API_GROUPS}/{GROUP_ID}");
         let answers = call_all(m, vec![get(&uri), get(&uri)]).await;
         assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
+        assert_eq!(answers[1].body, answers[0].body);
     }
+}
+
+#[actix_web::test]
+async fn a_small_groups_alert_summary_is_read_every_time() {
+    let mut m = Mocks::bare();
+    m.groups.expect_get_group().times(2).returning(|_, _| {
+        Ok(api_group(vec![member(
+            DEVICE_A,
+            "a",
+            Thresholds::default(),
+            None,
+        )]))
+    });
+    revisions(&mut m, &[], &[]);
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
+    let answers = call_all(m, vec![get(&uri), get(&uri)]).await;
+    assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
 }
 
 #[actix_web::test]
