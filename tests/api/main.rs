@@ -27,4 +27,5 @@ mod observability;
 mod readings;
 mod scale_out;
 mod security;
+mod webhooks;
 mod wording;

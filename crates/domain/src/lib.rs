@@ -19,6 +19,7 @@ pub mod state;
 pub mod tenant;
 pub mod text;
 pub mod timestamp;
+pub mod webhook;
 pub mod window;
 
 pub use actor::{Actor, ActorError};

@@ -282,6 +282,16 @@ impl WritePolicy for AlertWrites {
     const CODE: Option<GroupApiCode> = None;
 }
 
+/// Webhooks, reads included (their URLs and deliveries are the tenant's integration
+/// secrets): admins and owners.
+#[derive(Debug)]
+pub enum WebhookAccess {}
+
+impl WritePolicy for WebhookAccess {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Owner];
+    const CODE: Option<GroupApiCode> = None;
+}
+
 /// A caller allowed to write under policy `P`. As a handler's first argument, it refuses the
 /// request (401, then 403) before the path is looked up or the body is read: actix extracts
 /// arguments in order and stops at the first error.

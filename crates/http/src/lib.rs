@@ -30,13 +30,14 @@ use std::sync::Arc;
 use actix_web::{web, HttpResponse};
 use ports::{
     AlertRepository, DeviceGroupRepository, DeviceRepository, HealthProbe, IdempotencyStore,
-    MaintenanceWindowRepository, ReadingRepository, TenantRevisions,
+    MaintenanceWindowRepository, ReadingRepository, TenantRevisions, WebhookRepository,
 };
 
 pub use auth::{Authenticator, Caller, Role};
 pub use error::{ApiError, ErrorBody};
 pub use ingest::IngestSettings;
 pub use routes::table::{allowed as routes_allowed, Route, ROUTES};
+pub use routes::webhooks::WebhookTargets;
 
 /// Everything the handlers need, as ports.
 #[derive(Clone)]
@@ -55,6 +56,9 @@ pub struct AppState {
     /// Set when shutdown begins; `/health/ready` reads it.
     pub readiness: readiness::Readiness,
     pub ingest: IngestSettings,
+    /// Webhook subscriptions and their deliveries.
+    pub webhooks: Arc<dyn WebhookRepository>,
+    pub webhook_targets: routes::webhooks::WebhookTargets,
 }
 
 impl AppState {
@@ -68,6 +72,7 @@ impl AppState {
             + AlertRepository
             + HealthProbe
             + IdempotencyStore
+            + WebhookRepository
             + 'static,
     {
         Self {
@@ -77,11 +82,22 @@ impl AppState {
             windows: store.clone(),
             alerts: store.clone(),
             idempotency: store.clone(),
+            webhooks: store.clone(),
             health: store,
             authenticator,
             group_views: Arc::default(),
             readiness: readiness::Readiness::default(),
             ingest: IngestSettings::default(),
+            webhook_targets: routes::webhooks::WebhookTargets::default(),
+        }
+    }
+
+    /// Lets webhook URLs point to private addresses (`IOT_WEBHOOK_ALLOW_PRIVATE`).
+    #[must_use]
+    pub fn with_webhook_targets(self, webhook_targets: routes::webhooks::WebhookTargets) -> Self {
+        Self {
+            webhook_targets,
+            ..self
         }
     }
 
@@ -116,6 +132,8 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::from(state.group_views.clone()))
             .app_data(web::Data::new(state.readiness.clone()))
             .app_data(web::Data::new(state.ingest))
+            .app_data(web::Data::from(state.webhooks.clone()))
+            .app_data(web::Data::new(state.webhook_targets))
             .app_data(web::Data::new(routes::meta::SpecJson(openapi::document())))
             .configure(routes::table::register)
             .configure(routes::meta::register_assets)

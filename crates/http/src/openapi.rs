@@ -26,6 +26,7 @@ needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
         (name = "readings", description = "Ingest and read device readings"),
         (name = "customer: device groups", description = "Device groups addressed by slug (seed 000)"),
         (name = "customer: maintenance windows", description = "Maintenance windows (seed 001)"),
+        (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks), their test delivery and their deliveries; admins and owners only"),
         (name = "health", description = "Liveness and readiness, no token"),
     )
 )]
@@ -38,7 +39,11 @@ impl Modify for BearerScheme {
         let components = openapi.components.get_or_insert_with(Default::default);
         // PATCH bodies must change something ({} is 400 `No fields to update`); the derive does
         // not emit `minProperties`, so it is set here.
-        for name in ["DeviceGroupUpdate", "MaintenanceWindowUpdate"] {
+        for name in [
+            "DeviceGroupUpdate",
+            "MaintenanceWindowUpdate",
+            "WebhookUpdate",
+        ] {
             if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::Schema::Object(schema))) =
                 components.schemas.get_mut(name)
             {

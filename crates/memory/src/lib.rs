@@ -16,6 +16,7 @@
 
 mod alerts;
 mod idempotency;
+mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
@@ -275,6 +276,7 @@ pub struct MemoryStore {
     tenants: MapLock<HashMap<TenantId, SharedTenant>>,
     usage: Arc<Usage>,
     idempotency: idempotency::Keys,
+    webhooks: webhooks::Hooks,
 }
 
 impl Default for MemoryStore {
@@ -304,12 +306,17 @@ impl MemoryStore {
             tenants: MapLock::default(),
             usage: Arc::new(Usage::new(limits, alert_events)),
             idempotency: idempotency::Keys::new(Self::IDEMPOTENCY_KEYS_MAX),
+            webhooks: webhooks::Hooks::new(Self::WEBHOOK_DELIVERIES_MAX),
         }
     }
 
     /// `Idempotency-Key`s kept by default, in all tenants together (a key with its stored
     /// answer takes about the answer's size plus 200 bytes).
     pub const IDEMPOTENCY_KEYS_MAX: usize = 100_000;
+
+    /// Webhook deliveries kept, in all tenants together (finished ones make room for new ones;
+    /// pending ones never do).
+    pub const WEBHOOK_DELIVERIES_MAX: usize = 100_000;
 
     /// Keeps at most `keys` live `Idempotency-Key`s: at the cap, expired ones are dropped, and
     /// without any a create with a new key fails with [`StoreError::Full`] (creates without a

@@ -10,6 +10,8 @@ mod alerts;
 pub use alerts::*;
 mod idempotency;
 pub use idempotency::*;
+mod webhooks;
+pub use webhooks::*;
 
 use crate::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
@@ -86,6 +88,10 @@ macro_rules! contract_tests {
             idempotency_keys_are_per_tenant,
             idempotency_keys_expire,
             concurrent_claims_of_a_key_hold_it_once,
+            webhooks_round_trip_per_tenant_within_the_cap,
+            deliveries_are_leased_retried_and_recorded,
+            deliveries_are_listed_newest_first_with_bounded_attempts,
+            failing_subscriptions_are_disabled_with_a_reason,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

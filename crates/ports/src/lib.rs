@@ -18,6 +18,12 @@ use thiserror::Error;
 use uuid::Uuid;
 
 pub mod commit;
+pub mod webhooks;
+pub use webhooks::{
+    AttemptOutcome, ClaimedDelivery, CreateWebhookError, Delivery, DeliveryAttempt, DeliveryState,
+    EventPayloads, NewWebhook, UnwiredEventPayloads, Webhook, WebhookChanges, WebhookOutbox,
+    WebhookRepository,
+};
 #[cfg(feature = "contract")]
 pub mod contract;
 
@@ -766,5 +772,8 @@ mod tests {
         let _evaluator = MockAlertEvaluator::new();
         let _idempotency = MockIdempotencyStore::new();
         let _revisions = MockTenantRevisions::new();
+        let _webhooks = webhooks::MockWebhookRepository::new();
+        let _outbox = webhooks::MockWebhookOutbox::new();
+        let _payloads = webhooks::MockEventPayloads::new();
     }
 }

@@ -37,6 +37,7 @@ mod revisions;
 mod rows;
 mod shared;
 mod tx;
+mod webhooks;
 mod windows;
 
 #[doc(hidden)]

@@ -32,6 +32,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of the `serve` settings costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (PostgreSQL when DATABASE_URL is set, else the embedded in-memory store).
@@ -120,6 +122,81 @@ struct ServeArgs {
     cors_origins: Option<String>,
     #[command(flatten)]
     memory: MemoryArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+/// Webhook deliveries (issue 15).
+#[derive(Args)]
+struct WebhookArgs {
+    /// Let webhook URLs point to loopback, private, link-local or metadata addresses (tests,
+    /// closed networks). Off: such URLs are refused with 422, and deliveries never connect to
+    /// such an address.
+    #[arg(long, env = "IOT_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    webhook_allow_private: bool,
+    /// Milliseconds one delivery attempt may take (connect, send, read the answer), 100 to 60000.
+    #[arg(long, env = "IOT_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    webhook_timeout_ms: u64,
+    /// Waits after the 1st, 2nd, ... failure of a delivery, in milliseconds, comma-separated;
+    /// the last one repeats. Each is jittered by ±20 %.
+    #[arg(
+        long,
+        env = "IOT_WEBHOOK_RETRY_SCHEDULE_MS",
+        default_value = "5000,30000,120000,600000,3600000,10800000"
+    )]
+    webhook_retry_schedule_ms: String,
+    /// Seconds after its first failure that a delivery is failed for good.
+    #[arg(long, env = "IOT_WEBHOOK_RETRY_FOR_SECS", default_value_t = 259_200,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_retry_for_secs: u64,
+    /// Seconds of failures without a success after which a subscription is disabled.
+    #[arg(long, env = "IOT_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 259_200,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    webhook_disable_after_secs: u64,
+    /// Milliseconds between looks for due deliveries when there were none, 10 to 60000.
+    #[arg(long, env = "IOT_WEBHOOK_POLL_MS", default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    webhook_poll_ms: u64,
+    /// Delivery attempts under way at once per instance, 1 to 256.
+    #[arg(long, env = "IOT_WEBHOOK_CONCURRENCY", default_value_t = 16,
+        value_parser = clap::value_parser!(u64).range(1..=256))]
+    webhook_concurrency: u64,
+}
+
+impl WebhookArgs {
+    fn settings(&self) -> anyhow::Result<webhooks::worker::Settings> {
+        let schedule = self
+            .webhook_retry_schedule_ms
+            .split(',')
+            .map(|ms| {
+                ms.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=86_400_000).contains(ms))
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "IOT_WEBHOOK_RETRY_SCHEDULE_MS (--webhook-retry-schedule-ms) must be comma-separated milliseconds from 1 to 86400000, got '{ms}'"
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if schedule.len() > 100 {
+            bail!("IOT_WEBHOOK_RETRY_SCHEDULE_MS (--webhook-retry-schedule-ms) takes at most 100 waits");
+        }
+        Ok(webhooks::worker::Settings {
+            poll: Duration::from_millis(self.webhook_poll_ms),
+            concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(16),
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            retry: domain::webhook::RetryPolicy {
+                schedule,
+                retry_for: Duration::from_secs(self.webhook_retry_for_secs),
+                disable_after: Duration::from_secs(self.webhook_disable_after_secs),
+            },
+            allow_private: self.webhook_allow_private,
+        })
+    }
 }
 
 /// Caps of the embedded store, in all tenants together: past one, writes answer 507.
@@ -343,6 +420,31 @@ fn effective_settings(args: &ServeArgs, workers: usize) -> String {
         (
             "memory_max_alert_events",
             memory.memory_max_alert_events.to_string(),
+        ),
+        (
+            "webhook_allow_private",
+            args.webhooks.webhook_allow_private.to_string(),
+        ),
+        (
+            "webhook_timeout_ms",
+            args.webhooks.webhook_timeout_ms.to_string(),
+        ),
+        (
+            "webhook_retry_schedule_ms",
+            args.webhooks.webhook_retry_schedule_ms.clone(),
+        ),
+        (
+            "webhook_retry_for_secs",
+            args.webhooks.webhook_retry_for_secs.to_string(),
+        ),
+        (
+            "webhook_disable_after_secs",
+            args.webhooks.webhook_disable_after_secs.to_string(),
+        ),
+        ("webhook_poll_ms", args.webhooks.webhook_poll_ms.to_string()),
+        (
+            "webhook_concurrency",
+            args.webhooks.webhook_concurrency.to_string(),
         ),
     ]
     .iter()
@@ -586,6 +688,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let statement_timeout_ms =
         statement_timeout_ms(args.db_statement_timeout_ms, args.request_timeout_ms)?;
+    let webhook_settings = args.webhooks.settings()?;
     let settings_line = effective_settings(&args, workers_or_default(args.workers));
     let cors_origins = args
         .cors_origins
@@ -607,7 +710,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     actix_web::rt::System::new().block_on(async move {
         let authenticator = Authenticator::new(secret.expose_secret().as_bytes());
-        let (state, pool, alert_evaluator) = match database_url {
+        let (state, pool, alert_evaluator, outbox) = match database_url {
             Some(url) => {
                 let settings = PgSettings {
                     url: url.expose_secret().to_owned(),
@@ -632,7 +735,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let state = AppState::from_store(Arc::new(store.clone()), authenticator)
                     .with_group_views(Arc::new(store.clone()), args.group_views_mb.saturating_mul(1024 * 1024));
                 let alert_evaluator: Arc<dyn ports::AlertEvaluator> = Arc::new(store.clone());
-                (state, Some(store), alert_evaluator)
+                let outbox: Arc<dyn ports::WebhookOutbox> = Arc::new(store.clone());
+                (state, Some(store), alert_evaluator, outbox)
             }
             None => {
                 tracing::warn!(
@@ -643,12 +747,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     args.memory.memory_max_alert_events,
                 ));
                 let alert_evaluator: Arc<dyn ports::AlertEvaluator> = store.clone();
-                (AppState::from_store(store, authenticator), None, alert_evaluator)
+                let outbox: Arc<dyn ports::WebhookOutbox> = store.clone();
+                (AppState::from_store(store, authenticator), None, alert_evaluator, outbox)
             }
         };
-        let state = state.with_ingest(http_api::IngestSettings {
-            max_future_skew: domain::MaxFutureSkew::from_secs(args.max_future_skew_secs),
-        });
+        let state = state
+            .with_ingest(http_api::IngestSettings {
+                max_future_skew: domain::MaxFutureSkew::from_secs(args.max_future_skew_secs),
+            })
+            .with_webhook_targets(http_api::WebhookTargets {
+                allow_private: webhook_settings.allow_private,
+            });
+        // INTEGRATION: the event log's renderer replaces this placeholder (every real event's
+        // delivery fails to render until then; `webhook.test` deliveries carry their payload).
+        let event_payloads: Arc<dyn ports::EventPayloads> = Arc::new(ports::UnwiredEventPayloads);
+        let webhook_worker = webhooks::worker::spawn(outbox, event_payloads, webhook_settings)?;
+        tracing::info!("webhook worker started");
         let last_pass = Arc::new(app::evaluator::LastPass::new(domain::Timestamp::now()));
         let evaluator_task = evaluator::spawn(
             alert_evaluator,
@@ -726,6 +840,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // After the last request: a pass never races the shutdown of what it writes to.
         evaluator_task.stop().await;
         tracing::info!("alert evaluator stopped");
+        webhook_worker.stop().await;
+        tracing::info!("webhook worker stopped");
         if served.is_ok() {
             tracing::info!("stopped");
         }

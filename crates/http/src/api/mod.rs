@@ -10,3 +10,4 @@ pub mod devices;
 pub mod group_api;
 pub mod params;
 pub mod readings;
+pub mod webhooks;

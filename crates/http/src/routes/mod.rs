@@ -6,6 +6,7 @@ pub mod groups;
 pub mod meta;
 pub mod readings;
 pub mod table;
+pub mod webhooks;
 
 use domain::{Device, TenantId, Timestamp};
 use ports::MaintenanceWindowRepository;

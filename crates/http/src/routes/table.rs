@@ -6,10 +6,11 @@
 use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::{web, HttpResponse};
 
-use super::{alerts, customer_groups, customer_windows, devices, groups, meta, readings};
+use super::{alerts, customer_groups, customer_windows, devices, groups, meta, readings, webhooks};
 use crate::api::alerts::{AlertFilterParams, AlertPageParams, AlertStateParams};
 use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
 use crate::api::params::{ListParams, ReadingsParams};
+use crate::api::webhooks::DeliveryListParams;
 use crate::error::ErrorBody;
 use crate::query::QueryKeys;
 use crate::{auth, conditional};
@@ -237,6 +238,19 @@ route_table! {
         get => groups::readings,
     }
     "/api/groups/{group_id}/alerts" query(QueryKeys::none()) { get => groups::alerts }
+    "/api/webhooks" query(QueryKeys::none()) {
+        get => webhooks::list,
+        post => webhooks::create,
+    }
+    "/api/webhooks/{id}" query(QueryKeys::none()) {
+        get => webhooks::get,
+        patch => webhooks::update,
+        delete => webhooks::delete,
+    }
+    "/api/webhooks/{id}/test" query(QueryKeys::none()) { post => webhooks::test }
+    "/api/webhooks/{id}/deliveries" query(QueryKeys::of::<DeliveryListParams>()) {
+        get => webhooks::deliveries,
+    }
 }
 
 /// 405 with the `Allow` header listing the methods the resource answers.

@@ -174,6 +174,8 @@ impl Mocks {
             )),
             readiness: http_api::readiness::Readiness::default(),
             ingest: http_api::IngestSettings::default(),
+            webhooks: Arc::new(store_memory_free_webhooks()),
+            webhook_targets: http_api::WebhookTargets::default(),
         }
     }
 }
@@ -649,4 +651,9 @@ pub fn without(value: &Value, keys: &[&str]) -> Value {
 /// An alert summary's counts by status and maintenance, without its freshness and alert counts.
 pub fn statuses(summary: &Value) -> Value {
     without(summary, &["freshness", "open_alerts", "acknowledged"])
+}
+
+/// The handler tests touch no webhook: a mock that expects no call.
+fn store_memory_free_webhooks() -> ports::webhooks::MockWebhookRepository {
+    ports::webhooks::MockWebhookRepository::new()
 }
