@@ -10,6 +10,7 @@ pub mod alert;
 pub mod alerting;
 pub mod detail;
 pub mod device;
+pub mod event;
 pub mod group;
 pub mod idempotency;
 pub mod list;
@@ -33,6 +34,7 @@ pub use device::{
     Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, NewDevice, ThresholdError,
     Thresholds, Unit,
 };
+pub use event::StreamEventType;
 pub use group::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
 };

@@ -18,6 +18,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 pub mod commit;
+pub mod events;
+pub use events::{DeviceStateChange, EventLog, EventPage, EventSubject, LoggedEvent};
 pub mod webhooks;
 pub use webhooks::{
     AttemptOutcome, ClaimedDelivery, CreateWebhookError, Delivery, DeliveryAttempt, DeliveryState,
