@@ -244,7 +244,12 @@ impl ServerBuilder {
         TestApp {
             base,
             startup_log,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped before the server's 5 s keep-alive closes them: a
+            // request sent on a connection the server is closing fails (IncompleteMessage).
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("client"),
             log,
             child,
             _db: db,
