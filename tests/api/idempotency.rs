@@ -94,6 +94,23 @@ on_both_stores! {
 }
 
 on_both_stores! {
+    async fn a_retried_webhook_create_answers_the_first_answer_secret_included(app) {
+        let t = token("idem-hooks", &["admin"]);
+        // A public address literal: checked without a lookup, never connected to here.
+        let body = r#"{"url": "https://93.184.216.34/hook", "event_types": ["alert.opened"]}"#;
+        let first = keyed(&app, "/api/webhooks", &t, "hook-1", body).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{first:?}");
+        assert!(first.json()["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{first:?}");
+        let retry = keyed(&app, "/api/webhooks", &t, "hook-1", body).await;
+        assert_eq!(retry, first, "the retry gets the first answer, byte for byte");
+        let (_, list) = app.get("/api/webhooks", &t).await;
+        assert_eq!(list["webhooks"].as_array().map(Vec::len), Some(1), "{list}");
+        let other = keyed(&app, "/api/webhooks", &t, "hook-1", r#"{"url": "https://93.184.216.34/other", "event_types": ["alert.opened"]}"#).await;
+        assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{other:?}");
+    }
+}
+
+on_both_stores! {
     async fn a_key_sent_with_another_request_is_422_naming_it(app) {
         let t = token("idem", &["admin"]);
         let first = keyed(&app, "/api/devices", &t, "k", r#"{"name": "Boiler"}"#).await;

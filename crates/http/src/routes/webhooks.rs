@@ -16,6 +16,7 @@ use crate::api::webhooks::{
 };
 use crate::auth::{WebhookAccess, Writer};
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
 
 /// Whether deliveries may target private addresses (`IOT_WEBHOOK_ALLOW_PRIVATE`).
@@ -75,14 +76,18 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/api/webhooks", tag = "webhooks", operation_id = "create_webhook",
     request_body = WebhookCreateBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer (its secret included: only the caller that created it holds the key) and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters."),
+    ),
     responses(
         (status = 201, description = "The subscription with its secret", body = WebhookCreatedView,
             headers(("Location" = String, description = "`/api/webhooks/{id}`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
-        (status = 409, description = "The tenant keeps 20 subscriptions already", body = ErrorBody),
+        (status = 409, description = "The tenant keeps 20 subscriptions already; or `A request with this Idempotency-Key is in progress` (a retry sent while the first runs)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid body: a `url` that is not http(s), too long, or is or resolves to a private address; an unknown or missing `event_types` entry; a `description` over 500 characters; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid body: a `url` that is not http(s), too long, or is or resolves to a private address; an unknown or missing `event_types` entry; a `description` over 500 characters; `detail` names the field; or `Idempotency-Key: …`, a malformed key or one sent before with another body", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -91,9 +96,20 @@ pub async fn create(
     caller: Writer<WebhookAccess>,
     hooks: web::Data<dyn WebhookRepository>,
     targets: web::Data<WebhookTargets>,
+    idempotency: Idempotency,
     body: JsonBody<WebhookCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
+    idempotency
+        .run(&caller.tenant, create_once(&caller, hooks, targets, body.0))
+        .await
+}
+
+async fn create_once(
+    caller: &Writer<WebhookAccess>,
+    hooks: web::Data<dyn WebhookRepository>,
+    targets: web::Data<WebhookTargets>,
+    body: WebhookCreateBody,
+) -> Result<HttpResponse, ApiError> {
     url_length(&body.url)?;
     let types = event_types(body.event_types)?;
     let text = description(body.description)?;
