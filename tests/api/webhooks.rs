@@ -646,6 +646,17 @@ async fn retried_on_429_and_5xx(store: Store) {
         .is_some_and(|e| e.starts_with("HTTP 503")));
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.got().len(), 4, "nothing after the 2xx");
+    // The attempts are counted by outcome (this server sent nothing else).
+    let (status, metrics) = app.get("/metrics", &auth).await;
+    assert_eq!(status, StatusCode::OK);
+    let metrics = metrics.as_str().expect("Prometheus text");
+    for line in [
+        r#"iot_webhook_attempts_total{outcome="retry"} 3"#,
+        r#"iot_webhook_attempts_total{outcome="delivered"} 1"#,
+        "iot_webhook_attempt_duration_seconds_count 4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }
 
 /// A subscription whose deliveries keep failing past the disable threshold is disabled with a

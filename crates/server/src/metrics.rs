@@ -33,6 +33,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
             Matcher::Full("http_request_duration_seconds".to_owned()),
             &LATENCY_BUCKETS,
         )?
+        .set_buckets_for_metric(
+            Matcher::Full("iot_webhook_attempt_duration_seconds".to_owned()),
+            &LATENCY_BUCKETS,
+        )?
         .install_recorder()?;
     let upkept = handle.clone();
     std::thread::Builder::new()
@@ -70,6 +74,15 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(
         "iot_evaluator_events_total",
         "Alert events recorded by the evaluator"
+    );
+    metrics::describe_counter!(
+        "iot_webhook_attempts_total",
+        "Webhook delivery attempts recorded, by outcome: delivered, retry (to be tried again), failed (for good)"
+    );
+    metrics::describe_histogram!(
+        "iot_webhook_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time a webhook delivery attempt took (sending and reading the answer)"
     );
     metrics::describe_gauge!(
         "iot_db_pool_connections",

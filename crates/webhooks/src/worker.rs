@@ -294,7 +294,10 @@ impl Worker {
                 )
                 .await
             {
-                Ok(()) => return,
+                Ok(()) => {
+                    count_attempt(attempt, outcome);
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(delivery = %delivery.id, error = %e, "recording a webhook attempt failed");
                     tokio::time::sleep(wait).await;
@@ -303,6 +306,20 @@ impl Worker {
             }
         }
     }
+}
+
+/// `iot_webhook_attempts_total{outcome}` and `iot_webhook_attempt_duration_seconds`, counted once
+/// an attempt is recorded: `delivered`, `retry` (failed, to be tried again) or `failed` (for good).
+fn count_attempt(attempt: &DeliveryAttempt, outcome: AttemptOutcome) {
+    let outcome = match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::RetryAt(_) => "retry",
+        AttemptOutcome::Failed => "failed",
+    };
+    metrics::counter!("iot_webhook_attempts_total", "outcome" => outcome).increment(1);
+    #[allow(clippy::cast_precision_loss)] // milliseconds far below 2^52
+    metrics::histogram!("iot_webhook_attempt_duration_seconds")
+        .record(attempt.duration_ms as f64 / 1000.0);
 }
 
 /// A uniform draw in `[0, 1)` for the retry jitter.
