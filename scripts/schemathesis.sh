@@ -39,7 +39,10 @@ fuzz() {
     token=$("$BIN" token --tenant "fuzz-$store" --role admin --sub schemathesis)
     echo "--- schemathesis on the $store store ($base)"
     local status=0
+    # The event stream answers a valid request with a body that never ends: it is tested by
+    # tests/api/events.rs (its refusals included), not here.
     "$VENV/bin/st" --config-file fuzz/schemathesis.toml run openapi/openapi.json \
+        --exclude-path /api/events \
         --url "$base" \
         -H "Authorization: Bearer $token" \
         --checks all \

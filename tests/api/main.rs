@@ -14,6 +14,7 @@ mod deadlines;
 mod devices;
 mod docs_page;
 mod embedded_store;
+mod events;
 mod faults;
 mod group_api;
 mod hostile;

@@ -21,25 +21,25 @@ use crate::helpers::{detail, token, Store, TestApp};
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     id: String,
     timestamp: String,
     signature: String,
-    body: String,
+    pub(crate) body: String,
     /// The status the receiver answered it with.
     answered: u16,
 }
 
 /// A receiver on 127.0.0.1: answers each request with the next status of its script (the last
 /// one repeats) and keeps what it got.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> Self {
+    pub(crate) async fn start(script: &[u16]) -> Self {
         Self::start_on(0, script).await
     }
 
@@ -63,7 +63,7 @@ impl Receiver {
         Self { port, got, task }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
@@ -72,7 +72,7 @@ impl Receiver {
     }
 
     /// Waits (up to `limit`) until `n` distinct `webhook-id`s were answered with a 2xx.
-    async fn wait_delivered(&self, n: usize, limit: Duration) -> Vec<Received> {
+    pub(crate) async fn wait_delivered(&self, n: usize, limit: Duration) -> Vec<Received> {
         let started = Instant::now();
         loop {
             let got = self.got();
@@ -173,7 +173,7 @@ async fn free_port() -> u16 {
 }
 
 /// Servers deliver to 127.0.0.1, retry every `schedule_ms` and poll often.
-fn webhook_env(schedule_ms: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn webhook_env(schedule_ms: &str) -> Vec<(&'static str, String)> {
     vec![
         ("IOT_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
         ("IOT_WEBHOOK_RETRY_SCHEDULE_MS", schedule_ms.to_owned()),

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod devices;
 pub mod evaluator;
+pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod readings;

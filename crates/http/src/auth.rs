@@ -184,15 +184,20 @@ impl Refusal {
 
 /// The caller the request's token proves (401 when it proves none).
 fn authenticated(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let Some(authenticator) = req.app_data::<web::Data<Authenticator>>() else {
-        tracing::error!("no Authenticator registered in app data");
-        return Err(ApiError::unauthorized("Not authenticated"));
-    };
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    match authenticator.caller(header) {
+    authenticated_by(req, header)
+}
+
+/// The caller `authorization` (an `Authorization` header's value) proves.
+fn authenticated_by(req: &HttpRequest, authorization: Option<&[u8]>) -> Result<Caller, ApiError> {
+    let Some(authenticator) = req.app_data::<web::Data<Authenticator>>() else {
+        tracing::error!("no Authenticator registered in app data");
+        return Err(ApiError::unauthorized("Not authenticated"));
+    };
+    match authenticator.caller(authorization) {
         Ok(caller) => {
             // The request span (`observe`): the access line and later lines name the caller.
             let span = tracing::Span::current();
@@ -221,6 +226,41 @@ impl FromRequest for Caller {
         ready(authenticated(req).and_then(|caller| {
             crate::query::check_request(req)?;
             Ok(caller)
+        }))
+    }
+}
+
+/// The caller of the event stream: the token of the `Authorization` header, else of the
+/// `access_token` query parameter (a browser's `EventSource` cannot set headers). The parameter
+/// is only declared by that route, so anywhere else it stays an unknown parameter (422). The
+/// access log writes the path without the query, so the token is never logged.
+#[derive(Debug)]
+pub struct StreamCaller(pub Caller);
+
+impl FromRequest for StreamCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    /// The token first (401), then the query string (422).
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.headers().get(header::AUTHORIZATION) {
+            Some(value) => authenticated_by(req, Some(value.as_bytes())),
+            None => {
+                let token = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                    .ok()
+                    .and_then(|pairs| {
+                        pairs
+                            .0
+                            .into_iter()
+                            .find(|(k, _)| k == "access_token")
+                            .map(|(_, v)| format!("Bearer {v}"))
+                    });
+                authenticated_by(req, token.as_deref().map(str::as_bytes))
+            }
+        };
+        ready(result.and_then(|caller| {
+            crate::query::check_request(req)?;
+            Ok(Self(caller))
         }))
     }
 }

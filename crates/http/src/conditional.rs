@@ -31,10 +31,10 @@ pub fn etag_of(body: &[u8]) -> EntityTag {
 }
 
 /// Whether the GETs of the route at `path` carry tags: not the probes (their answer is their
-/// status) nor the HTML docs page.
+/// status), the HTML docs page, nor the endless event stream.
 #[must_use]
 pub fn tagged(path: &str) -> bool {
-    !path.starts_with("/health/") && path != "/docs"
+    !path.starts_with("/health/") && path != "/docs" && path != "/api/events"
 }
 
 /// Whether `If-None-Match` names `current` (weak comparison, RFC 9110 §13.1.2).

@@ -168,6 +168,12 @@ impl ApiError {
         )
     }
 
+    /// The instance is at a bound of its own (open event streams): another may have room.
+    #[must_use]
+    pub fn busy(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+
     #[must_use]
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(

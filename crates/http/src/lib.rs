@@ -12,6 +12,7 @@ pub mod compress;
 pub mod conditional;
 pub mod cors;
 pub mod error;
+pub mod events;
 pub mod group_views;
 pub mod idempotency;
 pub mod ingest;
@@ -59,6 +60,9 @@ pub struct AppState {
     /// Webhook subscriptions and their deliveries.
     pub webhooks: Arc<dyn WebhookRepository>,
     pub webhook_targets: routes::webhooks::WebhookTargets,
+    /// The live stream's feeds on this instance (shared by all HTTP workers).
+    pub events: app::events::EventHub,
+    pub stream_response: events::StreamResponse,
 }
 
 impl AppState {
@@ -73,9 +77,19 @@ impl AppState {
             + HealthProbe
             + IdempotencyStore
             + WebhookRepository
+            + ports::EventLog
             + 'static,
     {
+        let events = app::events::EventHub::new(
+            store.clone(),
+            store.clone(),
+            events::renderer(),
+            Arc::new(events::TokioRuntime),
+            app::events::StreamSettings::default(),
+        );
         Self {
+            events,
+            stream_response: events::StreamResponse::default(),
             groups: store.clone(),
             devices: store.clone(),
             readings: store.clone(),
@@ -97,6 +111,27 @@ impl AppState {
     pub fn with_webhook_targets(self, webhook_targets: routes::webhooks::WebhookTargets) -> Self {
         Self {
             webhook_targets,
+            ..self
+        }
+    }
+
+    /// Streams `log`'s events on `GET /api/events` as `settings` say.
+    #[must_use]
+    pub fn with_event_stream(
+        self,
+        log: Arc<dyn ports::EventLog>,
+        settings: app::events::StreamSettings,
+        response: events::StreamResponse,
+    ) -> Self {
+        Self {
+            events: app::events::EventHub::new(
+                log,
+                self.groups.clone(),
+                events::renderer(),
+                Arc::new(events::TokioRuntime),
+                settings,
+            ),
+            stream_response: response,
             ..self
         }
     }
@@ -134,6 +169,8 @@ pub fn configure(state: &AppState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::Data::new(state.ingest))
             .app_data(web::Data::from(state.webhooks.clone()))
             .app_data(web::Data::new(state.webhook_targets))
+            .app_data(web::Data::new(state.events.clone()))
+            .app_data(web::Data::new(state.stream_response))
             .app_data(web::Data::new(routes::meta::SpecJson(openapi::document())))
             .configure(routes::table::register)
             .configure(routes::meta::register_assets)

@@ -18,7 +18,14 @@ needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
     ),
     servers((url = "/", description = "This server")),
     // Schemas only query parameters name: the derive collects those of bodies alone.
-    components(schemas(crate::api::alerts::AlertStateFilterDto)),
+    // The event stream's `data` shapes are named by its description only.
+    components(schemas(
+        crate::api::alerts::AlertStateFilterDto,
+        crate::api::events::AlertEventData,
+        crate::api::events::WindowEventData,
+        crate::api::events::DeviceStateData,
+        crate::api::events::ResetData,
+    )),
     tags(
         (name = "groups", description = "Group API: groups by UUID with devices, alert summary and readings (seed 002)"),
         (name = "devices", description = "Devices, their thresholds and their kept state"),
@@ -26,6 +33,7 @@ needs a bearer JWT (HS256) whose `tenant_id` scopes all data.",
         (name = "readings", description = "Ingest and read device readings"),
         (name = "customer: device groups", description = "Device groups addressed by slug (seed 000)"),
         (name = "customer: maintenance windows", description = "Maintenance windows (seed 001)"),
+        (name = "events", description = "The live stream of alert, window and device-state events (Server-Sent Events)"),
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks), their test delivery and their deliveries; admins and owners only"),
         (name = "health", description = "Liveness and readiness, no token"),
     )

@@ -59,9 +59,20 @@ impl Alerts {
         }
     }
 
-    /// Stores the transition's alert and numbers its events. Room for the events is reserved
-    /// by the caller first.
-    pub(crate) fn record(&mut self, transition: Transition) {
+    /// The next number of the tenant's counter (for the event log's other events).
+    pub(crate) fn next_seq(&mut self) -> i64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The last number given out.
+    pub(crate) fn last_seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// Stores the transition's alert and numbers its events, which it answers. Room for the
+    /// events is reserved by the caller first (see `TenantData::record_alert`, which logs them).
+    pub(crate) fn record(&mut self, transition: Transition) -> Vec<AlertEvent> {
         let Transition { alert, events } = transition;
         let (id, key) = (alert.id, (alert.device_id, alert.kind));
         if alert.is_open() {
@@ -77,14 +88,18 @@ impl Alerts {
             }
         });
         entry.record = alert;
+        let mut numbered = Vec::with_capacity(events.len());
         for event in events {
             self.seq += 1;
-            entry.events.push(AlertEvent {
+            let event = AlertEvent {
                 seq: self.seq,
                 alert_id: id,
                 event,
-            });
+            };
+            numbered.push(event.clone());
+            entry.events.push(event);
         }
+        numbered
     }
 
     /// Removes the device's alerts and events; answers how many events went.
@@ -299,9 +314,14 @@ pub(crate) fn record_all(
 ) -> Result<u64, StoreError> {
     let events = event_count(&transitions);
     usage.alert_events.reserve(events)?;
-    for t in transitions {
-        data.alerts.record(t);
-    }
+    let mut devices: Vec<Uuid> = transitions.iter().map(|t| t.alert.device_id).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    data.logging_device_states(&devices, Timestamp::now(), |data| {
+        for t in transitions {
+            data.record_alert(t);
+        }
+    });
     Ok(events)
 }
 
@@ -424,23 +444,28 @@ impl AlertEvaluator for MemoryStore {
     async fn evaluate(&self, now: Timestamp) -> Result<Evaluation, StoreError> {
         let mut evaluation = Evaluation::default();
         let mut failed = None;
-        for data in self.all_tenants() {
+        for (tenant, data) in self.all_tenants() {
             evaluation.tenants += 1;
             // Looked at under the read lock first: a tenant with nothing to record keeps its
             // writers and readers going; one with something is judged again under the write
             // lock, so what is recorded is what holds then.
             let reader = Arc::clone(&data).read_owned().await;
-            let idle =
-                crate::off_the_request_threads(move || reader.time_passes(now).is_empty()).await;
+            let idle = crate::off_the_request_threads(move || {
+                reader.time_passes(now).is_empty()
+                    && !reader.windows_to_announce(Timestamp::now().max(now))
+            })
+            .await;
             if matches!(idle, Ok(true)) {
                 continue;
             }
             let recorded = self
-                .write_on(data, move |data, usage| {
+                .write_on(&tenant, data, move |data, usage| {
                     // Judged at the clock of the lock, not the pass's start: a request writing
                     // meanwhile judged at its own (later) clock, and an older instant would
                     // undo what it recorded (a window it saw end would be seen active again).
-                    let transitions = data.time_passes(Timestamp::now().max(now));
+                    let now = Timestamp::now().max(now);
+                    data.announce_windows(None, now);
+                    let transitions = data.time_passes(now);
                     record_all(data, usage, transitions)
                 })
                 .await

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod alerts;
+mod events;
 mod idempotency;
 mod webhooks;
 
@@ -169,6 +170,8 @@ struct TenantData {
     readings: BTreeMap<(Uuid, Timestamp), f64>,
     /// The latest reading of each device is in its `state`; its alerts are here.
     alerts: alerts::Alerts,
+    /// The event log (issue 15), numbered by the alerts' counter.
+    log: events::Log,
 }
 
 impl TenantData {
@@ -276,7 +279,7 @@ pub struct MemoryStore {
     tenants: MapLock<HashMap<TenantId, SharedTenant>>,
     usage: Arc<Usage>,
     idempotency: idempotency::Keys,
-    webhooks: webhooks::Hooks,
+    webhooks: Arc<webhooks::Hooks>,
 }
 
 impl Default for MemoryStore {
@@ -306,7 +309,7 @@ impl MemoryStore {
             tenants: MapLock::default(),
             usage: Arc::new(Usage::new(limits, alert_events)),
             idempotency: idempotency::Keys::new(Self::IDEMPOTENCY_KEYS_MAX),
-            webhooks: webhooks::Hooks::new(Self::WEBHOOK_DELIVERIES_MAX),
+            webhooks: Arc::new(webhooks::Hooks::new(Self::WEBHOOK_DELIVERIES_MAX)),
         }
     }
 
@@ -317,6 +320,11 @@ impl MemoryStore {
     /// Webhook deliveries kept, in all tenants together (finished ones make room for new ones;
     /// pending ones never do).
     pub const WEBHOOK_DELIVERIES_MAX: usize = 100_000;
+
+    /// Events kept in each tenant's log (issue 15): past it the oldest go, as pruning would
+    /// take them. An event with its alert or window snapshot takes well under 1 KB, so a tenant's
+    /// log stays under about 10 MB.
+    pub const EVENTS_PER_TENANT_MAX: usize = 10_000;
 
     /// Keeps at most `keys` live `Idempotency-Key`s: at the cap, expired ones are dropped, and
     /// without any a create with a new key fails with [`StoreError::Full`] (creates without a
@@ -330,12 +338,12 @@ impl MemoryStore {
     }
 
     /// Every tenant's data, for work across tenants (the evaluator).
-    fn all_tenants(&self) -> Vec<SharedTenant> {
+    fn all_tenants(&self) -> Vec<(TenantId, SharedTenant)> {
         self.tenants
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
+            .iter()
+            .map(|(id, data)| (id.clone(), Arc::clone(data)))
             .collect()
     }
 
@@ -387,7 +395,7 @@ impl MemoryStore {
         let Some(data) = self.tenant(tenant) else {
             return Ok(None);
         };
-        self.write_on(data, write).await.map(Some)
+        self.write_on(tenant, data, write).await.map(Some)
     }
 
     /// Runs `write` on the tenant's data under its write lock, adding the tenant first if new.
@@ -396,19 +404,39 @@ impl MemoryStore {
         T: Send + 'static,
         F: FnOnce(&mut TenantData, &Usage) -> T + Send + 'static,
     {
-        self.write_on(self.tenant_or_insert(tenant), write).await
+        self.write_on(tenant, self.tenant_or_insert(tenant), write)
+            .await
     }
 
     /// Every mutation checks first and changes after (reserving room last), so a panic cannot
-    /// leave a half-applied change behind.
-    async fn write_on<T, F>(&self, data: SharedTenant, write: F) -> Result<T, StoreError>
+    /// leave a half-applied change behind. The events it logged are queued to the webhook
+    /// outbox before the tenant's lock is released (in seq order).
+    async fn write_on<T, F>(
+        &self,
+        tenant: &TenantId,
+        data: SharedTenant,
+        write: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut TenantData, &Usage) -> T + Send + 'static,
     {
         let mut guard = data.write_owned().await;
         let usage = Arc::clone(&self.usage);
-        off_the_request_threads(move || write(&mut guard, &usage)).await
+        let hooks = Arc::clone(&self.webhooks);
+        let tenant = tenant.clone();
+        off_the_request_threads(move || {
+            let answer = write(&mut guard, &usage);
+            for (seq, event_type, at) in std::mem::take(&mut guard.log.unsent) {
+                // The outbox is capped; a full one (receivers failing for long) loses the
+                // delivery, never the event or the write.
+                if let Err(e) = hooks.enqueue(&tenant, seq, event_type.as_str(), at) {
+                    tracing::warn!(tenant = %tenant, seq, error = %e, "webhook delivery not queued");
+                }
+            }
+            answer
+        })
+        .await
     }
 }
 
@@ -807,24 +835,27 @@ impl DeviceRepository for MemoryStore {
                 }
             }
             let spec = stored.spec.apply(changes)?;
-            let (state, transition) = data.judge_thresholds(stored, &spec, Timestamp::now());
+            let now = Timestamp::now();
+            let (state, transition) = data.judge_thresholds(stored, &spec, now);
             let transitions: Vec<_> = transition.into_iter().collect();
             usage
                 .alert_events
                 .reserve(alerts::event_count(&transitions))?;
-            let device = data
-                .devices
-                .get_mut(&id)
-                .ok_or(UpdateDeviceError::NotFound)?;
-            device.spec = spec;
-            device.state = state;
-            device.updated_at = now_after(device.updated_at);
-            device.updated_by = actor;
-            let updated = device.clone();
-            for transition in transitions {
-                data.alerts.record(transition);
-            }
-            Ok(updated)
+            data.logging_device_states(&[id], now, |data| {
+                let device = data
+                    .devices
+                    .get_mut(&id)
+                    .ok_or(UpdateDeviceError::NotFound)?;
+                device.spec = spec;
+                device.state = state;
+                device.updated_at = now_after(device.updated_at);
+                device.updated_by = actor;
+                let updated = device.clone();
+                for transition in transitions {
+                    data.record_alert(transition);
+                }
+                Ok(updated)
+            })
         })
         .await?
         .unwrap_or(Err(UpdateDeviceError::NotFound))
@@ -890,7 +921,8 @@ impl ReadingRepository for MemoryStore {
                 .map(|r| (r.device_id, r.timestamp))
                 .filter(|key| !data.readings.contains_key(key))
                 .collect();
-            let (states, transitions) = data.judge_readings(batch.readings(), Timestamp::now());
+            let now = Timestamp::now();
+            let (states, transitions) = data.judge_readings(batch.readings(), now);
             reserve_both(
                 (&usage.readings, added.len() as u64),
                 (&usage.alert_events, alerts::event_count(&transitions)),
@@ -900,14 +932,17 @@ impl ReadingRepository for MemoryStore {
                 data.readings
                     .insert((reading.device_id, reading.timestamp), reading.value.get());
             }
-            for (id, state) in states {
-                if let Some(device) = data.devices.get_mut(&id) {
-                    device.state = state;
+            let changed: Vec<Uuid> = states.iter().map(|(id, _)| *id).collect();
+            data.logging_device_states(&changed, now, |data| {
+                for (id, state) in states {
+                    if let Some(device) = data.devices.get_mut(&id) {
+                        device.state = state;
+                    }
                 }
-            }
-            for transition in transitions {
-                data.alerts.record(transition);
-            }
+                for transition in transitions {
+                    data.record_alert(transition);
+                }
+            });
             Ok(count)
         })
         .await?
@@ -1049,7 +1084,10 @@ impl MaintenanceWindowRepository for MemoryStore {
             window.definition = window.definition.apply(changes)?;
             window.updated_at = now_after(window.updated_at);
             window.updated_by = actor;
-            Ok(window.clone())
+            let updated = window.clone();
+            // Disabled, enabled or rescheduled: its start or end is logged now.
+            data.announce_windows(Some(&window_id), updated.updated_at.max(Timestamp::now()));
+            Ok(updated)
         })
         .await?
         .unwrap_or(Err(UpdateWindowError::NotFound))
@@ -1067,7 +1105,8 @@ impl MaintenanceWindowRepository for MemoryStore {
                 .iter()
                 .position(|w| w.window_id == window_id)
                 .ok_or(LookupError::NotFound)?;
-            data.windows.remove(index);
+            let window = data.windows.remove(index);
+            data.window_deleted(&window, Timestamp::now());
             usage.windows.release(1);
             Ok(())
         })

@@ -124,7 +124,20 @@ impl MemoryStore {
         event_type: &str,
         at: Timestamp,
     ) -> Result<usize, StoreError> {
-        let mut data = self.webhooks.data();
+        self.webhooks.enqueue(tenant, seq, event_type, at)
+    }
+}
+
+impl Hooks {
+    /// [`MemoryStore::enqueue_webhook_event`].
+    pub(crate) fn enqueue(
+        &self,
+        tenant: &TenantId,
+        seq: i64,
+        event_type: &str,
+        at: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let mut data = self.data();
         let targets: Vec<Uuid> = data
             .subscriptions
             .get(tenant)
@@ -138,7 +151,7 @@ impl MemoryStore {
                 })
             })
             .collect();
-        data.make_room(targets.len(), self.webhooks.max_deliveries)?;
+        data.make_room(targets.len(), self.max_deliveries)?;
         let now = Timestamp::now();
         for subscription_id in &targets {
             data.insert(

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 mod alerts;
 pub use alerts::*;
+mod events;
+pub use events::*;
 mod idempotency;
 pub use idempotency::*;
 mod webhooks;
@@ -92,6 +94,12 @@ macro_rules! contract_tests {
             deliveries_are_leased_retried_and_recorded,
             deliveries_are_listed_newest_first_with_bounded_attempts,
             failing_subscriptions_are_disabled_with_a_reason,
+            ingest_logs_alert_and_device_state_events_in_order,
+            staleness_is_logged_as_device_state,
+            window_starts_and_ends_are_logged_once,
+            tenants_never_see_each_others_events,
+            pruned_events_are_reported_lost,
+            logged_events_queue_webhook_deliveries,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

@@ -16,11 +16,24 @@ use uuid::Uuid;
 
 use crate::error::query_error;
 use crate::keeping::{
-    alert_from_row, coverage, device_states_of_sql, device_states_sql, kept_from_row,
-    load_coverage, on_the_clock, open_alerts_sql, ChangeParams, Changes, CoverageStatements, Kept,
-    WriteStatements, ALERT_COLUMNS, LOCK_FREE_DEVICES_FOR_STATE,
+    alert_from_row, announce_window, coverage, current_occurrence, device_states_of_sql,
+    device_states_sql, kept_from_row, load_coverage, on_the_clock, open_alerts_sql, ChangeParams,
+    Changes, CoverageStatements, Kept, WriteStatements, ALERT_COLUMNS, LOCK_FREE_DEVICES_FOR_STATE,
 };
 use crate::pool::PgStore;
+use crate::rows::{timestamp, window_from_row, WINDOW_COLUMNS};
+
+/// The tenant's windows whose announcement may have to move at `$2` (migration V12): enabled
+/// ones not expired, and those announced as started, with the occurrence announced.
+fn windows_to_announce_sql() -> String {
+    format!(
+        "SELECT {WINDOW_COLUMNS}, an.starts_at AS announced_from FROM maintenance_windows w \
+         LEFT JOIN window_announcements an \
+            ON an.tenant_id = w.tenant_id AND an.window_id = w.window_id \
+         WHERE w.tenant_id = $1 AND (an.window_id IS NOT NULL \
+            OR (w.enabled AND (w.ends_at IS NULL OR w.ends_at > $2)))"
+    )
+}
 
 /// The tenants with anything time could change (migration V7's function, which sees past
 /// row-level security).
@@ -50,6 +63,10 @@ impl AlertEvaluator for PgStore {
         for tenant in tenants {
             evaluation.tenants += 1;
             // One tenant's failure does not hold up the others.
+            if let Err(e) = self.announce_windows(&tenant, now).await {
+                tracing::warn!(tenant = %tenant, error = %e, "announcing a tenant's windows failed");
+                failure.get_or_insert(e);
+            }
             match self.evaluate_tenant(&tenant, now).await {
                 Ok(events) => evaluation.events += events,
                 Err(e) => {
@@ -84,6 +101,68 @@ impl PgStore {
                     .ok()
             })
             .collect())
+    }
+
+    /// Logs the windows' starts and ends that time brought: each window whose current
+    /// occurrence is not the one announced moves its announcement, compare-and-set, so of
+    /// several passes at once only one logs each change. Judged on a snapshot first (a tenant
+    /// with nothing to announce costs one read).
+    async fn announce_windows(&self, tenant: &TenantId, now: Timestamp) -> Result<(), StoreError> {
+        let now = Timestamp::now().max(now);
+        let tx = self.reader(tenant).await?;
+        let statement = tx
+            .prepare(&windows_to_announce_sql())
+            .await
+            .map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let at = now.get();
+        let params: [&(dyn ToSql + Sync); 2] = [&tenant_id, &at];
+        let rows = tx
+            .run(|client| client.query(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        // Its connection back before the next is taken (see `devices_due`).
+        drop(tx);
+        let mut moves = Vec::new();
+        for row in &rows {
+            let window = window_from_row(row)?;
+            let announced: Option<time::OffsetDateTime> =
+                row.try_get("announced_from").map_err(query_error)?;
+            let announced = announced
+                .map(|_| timestamp(row, "announced_from"))
+                .transpose()?;
+            let current = current_occurrence(&window.definition, now);
+            if announced != current {
+                moves.push((window.window_id, announced, current));
+            }
+        }
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let tx = self.begin(tenant).await?;
+        let mut changes = Changes::default();
+        for (window_id, announced, current) in &moves {
+            announce_window(
+                &tx,
+                tenant,
+                window_id,
+                *announced,
+                *current,
+                now,
+                &mut changes,
+            )
+            .await
+            .map_err(query_error)?;
+        }
+        if !changes.is_empty() {
+            let writes = WriteStatements::prepare(&tx).await?;
+            writes
+                .run(&tx, &ChangeParams::of(tenant, &changes))
+                .await
+                .map_err(query_error)?;
+        }
+        tx.commit().await.map_err(query_error)?;
+        Ok(())
     }
 
     /// One tenant's pass: what time changes is first judged on a snapshot, without locks (a

@@ -17,7 +17,7 @@ use domain::alerting::{self, Transition};
 use domain::{
     AckMode, AckNote, Acknowledgement, AlertKind, AlertRecord, AlertState, AlertStatus,
     DeviceState, Freshness, GroupSlug, NewAlertEvent, ReadingPoint, ScopeLabel, Severity,
-    StaleAfter, TenantId, Thresholds, Timestamp, WindowSlug,
+    StaleAfter, StreamEventType, TenantId, Thresholds, Timestamp, WindowSlug,
 };
 use ports::StoreError;
 use tokio_postgres::types::ToSql;
@@ -101,20 +101,56 @@ const UPSERT_ALERTS: &str = "INSERT INTO alerts (tenant_id, id, device_id, kind,
         ack_at = EXCLUDED.ack_at, ack_mode = EXCLUDED.ack_mode, \
         ack_until = EXCLUDED.ack_until, ack_note = EXCLUDED.ack_note";
 
-/// Appends events in the order given, numbered from the tenant's counter. The counter's row
-/// stays locked until the transaction ends, so this runs last: a tenant's event-recording
-/// transactions queue here only for the moment before their COMMIT, and commit in seq order.
+/// Appends events in the order given, numbered from the tenant's counter: the alert events
+/// (`$2`..`$8`) first, both to the alert history and to the event log, then the other events
+/// (`$9`..`$13`: device states and windows) to the log only. Each log row takes its subject's
+/// snapshot (migration V12): an alert's as given (`$8`), a device's name and groups, a
+/// window's row and the groups its scope names, as they are at this point of the transaction.
+/// The counter's row stays locked until the transaction ends, so this runs last: a tenant's
+/// event-recording transactions queue here only for the moment before their COMMIT, and commit
+/// in seq order.
 const INSERT_EVENTS: &str = "WITH numbers AS ( \
         INSERT INTO alert_event_counters AS c (tenant_id, last_seq) \
-        VALUES ($1, cardinality($2::uuid[])) \
-        ON CONFLICT (tenant_id) DO UPDATE SET last_seq = c.last_seq + cardinality($2::uuid[]) \
-        RETURNING c.last_seq - cardinality($2::uuid[]) AS base) \
-     INSERT INTO alert_events (tenant_id, seq, alert_id, type, at, severity, value, window_ids) \
-     SELECT $1, numbers.base + e.n, e.alert_id, e.type, e.at, e.severity, e.value, \
-        string_to_array(e.window_ids, ',') \
-     FROM numbers, unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::float8[], \
-                          $7::text[]) WITH ORDINALITY \
-        AS e(alert_id, type, at, severity, value, window_ids, n)";
+        VALUES ($1, cardinality($2::uuid[]) + cardinality($9::text[])) \
+        ON CONFLICT (tenant_id) DO UPDATE \
+            SET last_seq = c.last_seq + cardinality($2::uuid[]) + cardinality($9::text[]) \
+        RETURNING c.last_seq - cardinality($2::uuid[]) - cardinality($9::text[]) AS base), \
+     alert AS ( \
+        SELECT numbers.base + e.n AS seq, e.* \
+        FROM numbers, unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::text[], \
+                             $6::float8[], $7::text[], $8::jsonb[]) WITH ORDINALITY \
+            AS e(alert_id, type, at, severity, value, window_ids, subject, n)), \
+     history AS ( \
+        INSERT INTO alert_events (tenant_id, seq, alert_id, type, at, severity, value, \
+                                  window_ids) \
+        SELECT $1, seq, alert_id, type, at, severity, value, string_to_array(window_ids, ',') \
+        FROM alert), \
+     other AS ( \
+        SELECT numbers.base + cardinality($2::uuid[]) + o.n AS seq, o.type, o.at, o.device_id, \
+            o.window_id, coalesce(o.subject, (SELECT to_jsonb(w) FROM maintenance_windows w \
+                WHERE w.tenant_id = $1 AND w.window_id = o.window_id)) AS subject \
+        FROM numbers, unnest($9::text[], $10::timestamptz[], $11::uuid[], $12::text[], \
+                             $13::jsonb[]) WITH ORDINALITY \
+            AS o(type, at, device_id, window_id, subject, n)), \
+     logged AS ( \
+        SELECT seq, 'alert.' || type AS type, at, alert_id, (subject->>'device_id')::uuid AS device_id, \
+            NULL::text AS window_id, subject FROM alert \
+        UNION ALL \
+        SELECT seq, type, at, NULL::uuid, device_id, window_id, subject FROM other) \
+     INSERT INTO events (tenant_id, seq, type, at, alert_id, device_id, device_name, window_id, \
+                         group_ids, subject) \
+     SELECT $1, l.seq, l.type, l.at, l.alert_id, l.device_id, d.name, l.window_id, \
+        CASE WHEN l.window_id IS NULL THEN ARRAY( \
+            SELECT m.group_id FROM device_group_members m \
+            WHERE m.tenant_id = $1 AND m.device_id = l.device_id ORDER BY m.group_id) \
+        ELSE ARRAY( \
+            SELECT g.id FROM device_groups g WHERE g.tenant_id = $1 AND g.group_id IN ( \
+                SELECT jsonb_array_elements_text(CASE \
+                    WHEN jsonb_typeof(l.subject->'group_ids') = 'array' \
+                    THEN l.subject->'group_ids' ELSE '[]'::jsonb END)) \
+            ORDER BY g.id) END, \
+        l.subject \
+     FROM logged l LEFT JOIN devices d ON d.tenant_id = $1 AND d.id = l.device_id";
 
 /// Moves open alerts' `last_value` (`$2` ids, `$3` values) and nothing else: the status
 /// revision's trigger on `alerts` ignores updates of that column alone (migration V7).
@@ -285,16 +321,55 @@ pub(crate) struct Changes {
     /// reading that changes no status moves the open alert's value and nothing else.
     pub values: Vec<(Uuid, f64)>,
     pub events: Vec<(Uuid, NewAlertEvent)>,
+    /// Each of `events`' alert as its change left it (the event log's snapshot).
+    pub event_alerts: Vec<AlertRecord>,
+    /// `device.state` events, after the alert events.
+    pub device_states: Vec<DeviceStateEvent>,
+    /// `window.started` / `window.ended` events, last.
+    pub window_events: Vec<WindowEvent>,
     /// A summary may count differently (a freshness changed) though no alert did.
     pub status_moved: bool,
+}
+
+/// A device's status or recorded freshness changed (see [`recorded_freshness`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DeviceStateEvent {
+    pub device_id: Uuid,
+    pub alert_status: AlertStatus,
+    pub freshness: Freshness,
+    pub at: Timestamp,
+}
+
+/// An occurrence of a window began or ended (its row is the snapshot, read in the write).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WindowEvent {
+    pub window_id: WindowSlug,
+    pub event_type: StreamEventType,
+    pub at: Timestamp,
+}
+
+/// A device's freshness as the event log records it: stale while a stale alert is open (the
+/// evaluator opens it when the device turns stale, a reading or the evaluator resolves it), no
+/// data before its first reading, fresh otherwise. So a `device.state` event goes out exactly
+/// when the status, the stale alert, or the first reading changes it.
+pub(crate) fn recorded_freshness(state: &DeviceState, stale_open: bool) -> Freshness {
+    if stale_open {
+        Freshness::Stale
+    } else if state.last_reading.is_none() {
+        Freshness::NoData
+    } else {
+        Freshness::Fresh
+    }
 }
 
 impl Changes {
     pub(crate) fn record(&mut self, transition: Transition) {
         let id = transition.alert.id;
         self.values.retain(|(alert, _)| *alert != id);
-        self.events
-            .extend(transition.events.into_iter().map(|e| (id, e)));
+        for event in transition.events {
+            self.events.push((id, event));
+            self.event_alerts.push(transition.alert.clone());
+        }
         match self.alerts.iter_mut().find(|a| a.id == id) {
             Some(stored) => *stored = transition.alert,
             None => self.alerts.push(transition.alert),
@@ -317,12 +392,37 @@ impl Changes {
         }
     }
 
+    /// Logs `device.state` when the device's status or recorded freshness differs from what
+    /// `kept` had.
+    fn log_device_state(
+        &mut self,
+        kept: &Kept,
+        state: &DeviceState,
+        stale_open: bool,
+        at: Timestamp,
+    ) {
+        let before = (
+            kept.state.alert_status,
+            recorded_freshness(&kept.state, kept.stale_alert.is_some()),
+        );
+        let after = (state.alert_status, recorded_freshness(state, stale_open));
+        if before != after {
+            self.device_states.push(DeviceStateEvent {
+                device_id: kept.id,
+                alert_status: after.0,
+                freshness: after.1,
+                at,
+            });
+        }
+    }
+
     pub(crate) fn merge(&mut self, other: Self) {
         self.states.extend(other.states);
         self.values.extend(other.values);
-        for (id, event) in other.events {
-            self.events.push((id, event));
-        }
+        self.events.extend(other.events);
+        self.event_alerts.extend(other.event_alerts);
+        self.device_states.extend(other.device_states);
+        self.window_events.extend(other.window_events);
         for alert in other.alerts {
             match self.alerts.iter_mut().find(|a| a.id == alert.id) {
                 Some(stored) => *stored = alert,
@@ -337,6 +437,8 @@ impl Changes {
             && self.alerts.is_empty()
             && self.values.is_empty()
             && self.events.is_empty()
+            && self.device_states.is_empty()
+            && self.window_events.is_empty()
             && !self.status_moved
     }
 }
@@ -405,6 +507,7 @@ pub(crate) fn after_readings(
         return Ok(changes);
     };
     let freshness = state.freshness(kept.stale_after, now);
+    let mut stale_open = kept.stale_alert.is_some();
     if let Some(stale) = &kept.stale_alert {
         if freshness != Freshness::Stale {
             let resolved = alerting::on_freshness(
@@ -417,10 +520,12 @@ pub(crate) fn after_readings(
                 Uuid::new_v4,
             );
             if let Some(transition) = resolved {
+                stale_open = transition.alert.is_open();
                 changes.record(transition);
             }
         }
     }
+    changes.log_device_state(kept, &state, stale_open, now);
     changes.status_moved = state.alert_status != kept.state.alert_status
         || freshness != kept.state.freshness(kept.stale_after, now);
     changes.states.push((kept.id, state));
@@ -459,6 +564,7 @@ pub(crate) fn after_thresholds(
         }
         changes.status_moved = true;
     }
+    changes.log_device_state(kept, &state, kept.stale_alert.is_some(), now);
     changes.states.push((kept.id, state));
     Ok(changes)
 }
@@ -487,7 +593,9 @@ pub(crate) fn on_the_clock(kept: &Kept, now: Timestamp, covering: &[WindowSlug])
     let stale_alert = match stale {
         // Just opened with the windows of now, or resolved: nothing more for it to catch up.
         Some(transition) => {
+            let stale_open = transition.alert.is_open();
             changes.record(transition);
+            changes.log_device_state(kept, &kept.state, stale_open, now);
             None
         }
         None => kept.stale_alert.clone(),
@@ -683,6 +791,49 @@ struct EventParams {
     severity: Vec<&'static str>,
     value: Vec<Option<f64>>,
     window_ids: Vec<String>,
+    subject: Vec<serde_json::Value>,
+    /// The other events' columns.
+    other: OtherEventParams,
+}
+
+/// Columns of `INSERT_EVENTS`' other events.
+#[derive(Default)]
+struct OtherEventParams {
+    event_type: Vec<&'static str>,
+    at: Vec<time::OffsetDateTime>,
+    device_id: Vec<Option<Uuid>>,
+    window_id: Vec<Option<String>>,
+    /// `None`: the window's row.
+    subject: Vec<Option<serde_json::Value>>,
+}
+
+fn rfc3339(t: Timestamp) -> serde_json::Value {
+    t.get()
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+/// An alert in the shape of its `alerts` row, as JSON (the event log's snapshot, read back with
+/// `jsonb_populate_record(NULL::alerts, ...)`).
+pub(crate) fn alert_json(a: &AlertRecord) -> serde_json::Value {
+    let ack = a.acknowledgement.as_ref();
+    serde_json::json!({
+        "id": a.id,
+        "device_id": a.device_id,
+        "kind": a.kind.as_str(),
+        "severity": a.severity.as_str(),
+        "peak_severity": a.peak_severity.as_str(),
+        "state": a.state.as_str(),
+        "opened_at": rfc3339(a.opened_at),
+        "resolved_at": a.resolved_at.map(rfc3339),
+        "last_value": a.last_value,
+        "suppressed_by": a.suppressed_by.iter().map(WindowSlug::as_str).collect::<Vec<_>>(),
+        "ack_by": ack.map(|k| k.by.as_str()),
+        "ack_at": ack.map(|k| rfc3339(k.at)),
+        "ack_mode": ack.map(|k| k.mode.as_str()),
+        "ack_until": ack.and_then(|k| k.until).map(rfc3339),
+        "ack_note": ack.and_then(|k| k.note.as_ref()).map(AckNote::as_str),
+    })
 }
 
 /// Columns of `UPSERT_ALERTS`.
@@ -762,6 +913,25 @@ impl ChangeParams {
             events.severity.push(e.severity.as_str());
             events.value.push(e.value);
             events.window_ids.push(joined(&e.window_ids));
+        }
+        events.subject = changes.event_alerts.iter().map(alert_json).collect();
+        let other = &mut events.other;
+        for d in &changes.device_states {
+            other.event_type.push(StreamEventType::DeviceState.as_str());
+            other.at.push(d.at.get());
+            other.device_id.push(Some(d.device_id));
+            other.window_id.push(None);
+            other.subject.push(Some(serde_json::json!({
+                "alert_status": d.alert_status.as_str(),
+                "freshness": d.freshness.as_str(),
+            })));
+        }
+        for w in &changes.window_events {
+            other.event_type.push(w.event_type.as_str());
+            other.at.push(w.at.get());
+            other.device_id.push(None);
+            other.window_id.push(Some(w.window_id.as_str().to_owned()));
+            other.subject.push(None);
         }
         Self {
             tenant: tenant.as_str().to_owned(),
@@ -860,7 +1030,8 @@ impl WriteStatements {
         };
         let events = async {
             let e = &p.events;
-            if e.alert_id.is_empty() {
+            let o = &e.other;
+            if e.alert_id.is_empty() && o.event_type.is_empty() {
                 return Ok(0);
             }
             client
@@ -874,6 +1045,12 @@ impl WriteStatements {
                         &e.severity,
                         &e.value,
                         &e.window_ids,
+                        &e.subject,
+                        &o.event_type,
+                        &o.at,
+                        &o.device_id,
+                        &o.window_id,
+                        &o.subject,
                     ],
                 )
                 .await
@@ -881,6 +1058,83 @@ impl WriteStatements {
         tokio::try_join!(biased; state, alerts, values, bump, events)?;
         Ok(())
     }
+}
+
+/// The occurrence of a window that applies at `now` (its start), if any: what its
+/// announcement should be. A disabled window has none.
+pub(crate) fn current_occurrence(
+    window: &domain::WindowDefinition,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    window
+        .occurrences(now, 1)
+        .into_iter()
+        .next()
+        .filter(|o| o.contains(now))
+        .map(|o| o.starts_at)
+}
+
+/// Moves a window's announcement from `announced` to `current` (compare-and-set, so of two
+/// transactions seeing the same change only one logs it: the other, waiting for its row lock,
+/// then finds the announcement moved) and adds the events that move logs to `changes`: ended
+/// for the old occurrence, started for the new.
+pub(crate) async fn announce_window(
+    client: &deadpool_postgres::ClientWrapper,
+    tenant: &TenantId,
+    window_id: &WindowSlug,
+    announced: Option<Timestamp>,
+    current: Option<Timestamp>,
+    now: Timestamp,
+    changes: &mut Changes,
+) -> Result<(), tokio_postgres::Error> {
+    const END: &str = "DELETE FROM window_announcements \
+         WHERE tenant_id = $1 AND window_id = $2 AND starts_at = $3";
+    const START: &str = "INSERT INTO window_announcements (tenant_id, window_id, starts_at) \
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+    const MOVE: &str = "UPDATE window_announcements SET starts_at = $4 \
+         WHERE tenant_id = $1 AND window_id = $2 AND starts_at = $3";
+    let (tenant_id, slug) = (tenant.as_str(), window_id.as_str());
+    let moved = match (announced, current) {
+        (a, c) if a == c => return Ok(()),
+        (Some(a), None) => {
+            let statement = client.prepare_cached(END).await?;
+            client
+                .execute(&statement, &[&tenant_id, &slug, &a.get()])
+                .await?
+        }
+        (None, Some(c)) => {
+            let statement = client.prepare_cached(START).await?;
+            client
+                .execute(&statement, &[&tenant_id, &slug, &c.get()])
+                .await?
+        }
+        (Some(a), Some(c)) => {
+            let statement = client.prepare_cached(MOVE).await?;
+            client
+                .execute(&statement, &[&tenant_id, &slug, &a.get(), &c.get()])
+                .await?
+        }
+        (None, None) => return Ok(()),
+    };
+    if moved == 0 {
+        return Ok(());
+    }
+    let event = |event_type| WindowEvent {
+        window_id: window_id.clone(),
+        event_type,
+        at: now,
+    };
+    if announced.is_some() {
+        changes
+            .window_events
+            .push(event(StreamEventType::WindowEnded));
+    }
+    if current.is_some() {
+        changes
+            .window_events
+            .push(event(StreamEventType::WindowStarted));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

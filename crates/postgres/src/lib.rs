@@ -14,7 +14,7 @@
 //! (tenant-bound transactions); `lists` (list pages), `shared` (statements and steps more than
 //! one repository runs) and `keeping` (the device state and alerts kept at write time: what
 //! ingest, device updates, acknowledgements and the evaluator load, judge and write); the
-//! repositories `devices`, `groups`, `windows`, `readings`, `alerts`, `evaluator` and
+//! repositories `devices`, `groups`, `windows`, `readings`, `alerts`, `evaluator`, `events` and
 //! `partitions`, which never import one another; `revisions` (the tenant's revisions); and
 //! `catalog`, the statements by name for the benchmark.
 #![forbid(unsafe_code)]
@@ -25,6 +25,7 @@ mod catalog;
 mod devices;
 mod error;
 mod evaluator;
+mod events;
 mod groups;
 mod idempotency;
 mod keeping;

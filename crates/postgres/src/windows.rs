@@ -15,7 +15,10 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{corrupt_row, query_error, unique_violation};
-use crate::keeping::{coverage as coverage_of, CoverageStatements, Scope};
+use crate::keeping::{
+    announce_window, coverage as coverage_of, current_occurrence, ChangeParams, Changes,
+    CoverageStatements, Scope, WindowEvent, WriteStatements,
+};
 use crate::lists::{fetch_page, name_filter};
 use crate::pool::PgStore;
 use crate::rows::{
@@ -75,6 +78,12 @@ fn scope_sql() -> String {
     )
 }
 const DELETE: &str = "DELETE FROM maintenance_windows WHERE tenant_id = $1 AND window_id = $2";
+/// The occurrence of window `$2` last announced as started (see migration V12).
+const ANNOUNCED: &str =
+    "SELECT starts_at FROM window_announcements WHERE tenant_id = $1 AND window_id = $2";
+/// A deleted window's announcement, gone with it.
+const DROP_ANNOUNCEMENT: &str = "DELETE FROM window_announcements \
+     WHERE tenant_id = $1 AND window_id = $2 RETURNING starts_at";
 /// What the windows covering devices `$2` are judged from, besides their memberships.
 const DEVICE_SCOPES: &str =
     "SELECT id, site_id, device_type FROM devices WHERE tenant_id = $1 AND id = ANY($2)";
@@ -238,6 +247,34 @@ impl MaintenanceWindowRepository for PgStore {
         let row = write(&tx, &update_sql(), tenant, actor, window_id, &definition)
             .await
             .map_err(query_error)?;
+        // Disabled, enabled or rescheduled: its start or end is logged now, not at the
+        // evaluator's next pass.
+        let announced = tx
+            .query_opt(ANNOUNCED, &[&tenant.as_str(), &window_id.as_str()])
+            .await
+            .map_err(query_error)?
+            .map(|r| crate::rows::timestamp(&r, 0))
+            .transpose()?;
+        let now = Timestamp::now();
+        let mut changes = Changes::default();
+        announce_window(
+            &tx,
+            tenant,
+            window_id,
+            announced,
+            current_occurrence(&definition, now),
+            now,
+            &mut changes,
+        )
+        .await
+        .map_err(query_error)?;
+        if !changes.is_empty() {
+            let writes = WriteStatements::prepare(&tx).await?;
+            writes
+                .run(&tx, &ChangeParams::of(tenant, &changes))
+                .await
+                .map_err(query_error)?;
+        }
         tx.commit().await.map_err(query_error)?;
         Ok(window_from_row(&row)?)
     }
@@ -250,6 +287,26 @@ impl MaintenanceWindowRepository for PgStore {
     ) -> Result<(), LookupError> {
         let tx = self.begin(tenant).await?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
+        // An active window's end is logged, its row the event's snapshot: before it goes.
+        let announced = tx
+            .query_opt(DROP_ANNOUNCEMENT, &[&tenant.as_str(), &window_id.as_str()])
+            .await
+            .map_err(query_error)?;
+        if announced.is_some() {
+            let changes = Changes {
+                window_events: vec![WindowEvent {
+                    window_id: window_id.clone(),
+                    event_type: domain::StreamEventType::WindowEnded,
+                    at: Timestamp::now(),
+                }],
+                ..Changes::default()
+            };
+            let writes = WriteStatements::prepare(&tx).await?;
+            writes
+                .run(&tx, &ChangeParams::of(tenant, &changes))
+                .await
+                .map_err(query_error)?;
+        }
         let deleted = tx
             .execute(&statement, &[&tenant.as_str(), &window_id.as_str()])
             .await

@@ -404,7 +404,8 @@ async fn a_threshold_change_rejudges_the_latest_reading() {
 }
 
 /// A tenant's events are numbered 1, 2, 3... with no gap, and a reader never sees a number
-/// before a smaller one has committed: the counter's row lock is held to commit.
+/// before a smaller one has committed: the counter's row lock is held to commit. Alert events
+/// share their numbers with the event log, which also has the device states between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_numbers_commit_in_order() {
     let db = TestDatabase::create().await;
@@ -422,10 +423,7 @@ async fn event_numbers_commit_in_order() {
             let mut looks = 0;
             while watching.load(std::sync::atomic::Ordering::Relaxed) {
                 let row = client
-                    .query_one(
-                        "SELECT count(*), coalesce(max(seq), 0) FROM alert_events",
-                        &[],
-                    )
+                    .query_one("SELECT count(*), coalesce(max(seq), 0) FROM events", &[])
                     .await
                     .expect("look");
                 let (n, max): (i64, i64) = (row.get(0), row.get(1));
@@ -460,9 +458,18 @@ async fn event_numbers_commit_in_order() {
         count(&client, "SELECT count(*) FROM alert_events").await,
         80
     );
+    // Every reading flips the status: a device.state each, besides the 80 alert events.
+    assert_eq!(count(&client, "SELECT count(*) FROM events").await, 160);
+    assert_eq!(count(&client, "SELECT max(seq) FROM events").await, 160);
     assert_eq!(
-        count(&client, "SELECT max(seq) FROM alert_events").await,
-        80
+        count(
+            &client,
+            "SELECT count(*) FROM alert_events h JOIN events e \
+             ON e.tenant_id = h.tenant_id AND e.seq = h.seq AND e.type = 'alert.' || h.type"
+        )
+        .await,
+        80,
+        "each alert event is the log's event of its number"
     );
 }
 

@@ -4,6 +4,7 @@
 
 mod evaluator;
 mod metrics;
+mod pruning;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -116,6 +117,15 @@ struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(*evaluator::INTERVAL_MS.start()..=*evaluator::INTERVAL_MS.end())
     )]
     evaluator_interval_ms: u64,
+    /// Seconds the event log keeps events for the live stream's replay (a client reconnecting
+    /// with an older Last-Event-ID starts over); older ones are deleted every minute. At least 60.
+    #[arg(
+        long,
+        env = "IOT_EVENT_RETENTION_SECS",
+        default_value_t = pruning::DEFAULT_RETENTION_SECS,
+        value_parser = clap::value_parser!(u64).range(pruning::MIN_RETENTION_SECS..)
+    )]
+    event_retention_secs: u64,
     /// Origins a browser frontend may call the API from: a comma-separated list of
     /// scheme://host[:port], or `*` for any. Unset: no CORS headers at all.
     #[arg(long, env = "IOT_CORS_ORIGINS")]
@@ -124,6 +134,51 @@ struct ServeArgs {
     memory: MemoryArgs,
     #[command(flatten)]
     webhooks: WebhookArgs,
+    #[command(flatten)]
+    events: EventArgs,
+}
+
+/// The live stream, `GET /api/events` (issue 15).
+#[derive(Args)]
+struct EventArgs {
+    /// Milliseconds between two reads of a tenant's event log by the instance's feed (while
+    /// the tenant has a stream open), 10 to 60000: the most an event waits before it is sent.
+    #[arg(long, env = "IOT_EVENTS_POLL_MS", default_value_t = 250,
+        value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    events_poll_ms: u64,
+    /// Events a stream may fall behind before it is disconnected (the client reconnects with
+    /// Last-Event-ID and replays), 16 to 65536.
+    #[arg(long, env = "IOT_EVENTS_BUFFER", default_value_t = 1024,
+        value_parser = clap::value_parser!(u64).range(16..=65_536))]
+    events_buffer: u64,
+    /// Event streams open at once on this instance; one more is answered 503, 1 to 100000.
+    #[arg(long, env = "IOT_EVENTS_MAX_STREAMS", default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    events_max_streams: u64,
+    /// Milliseconds between keep-alive comments on an event stream, 100 to 15000.
+    #[arg(long, env = "IOT_EVENTS_KEEPALIVE_MS", default_value_t = 15_000,
+        value_parser = clap::value_parser!(u64).range(100..=15_000))]
+    events_keepalive_ms: u64,
+}
+
+impl EventArgs {
+    fn settings(
+        &self,
+    ) -> (
+        app::events::StreamSettings,
+        http_api::events::StreamResponse,
+    ) {
+        (
+            app::events::StreamSettings {
+                poll: Duration::from_millis(self.events_poll_ms),
+                buffer: usize::try_from(self.events_buffer).unwrap_or(1024),
+                max_streams: usize::try_from(self.events_max_streams).unwrap_or(1000),
+            },
+            http_api::events::StreamResponse {
+                keep_alive: Duration::from_millis(self.events_keepalive_ms),
+            },
+        )
+    }
 }
 
 /// Webhook deliveries (issue 15).
@@ -407,6 +462,10 @@ fn effective_settings(args: &ServeArgs, workers: usize) -> String {
             args.evaluator_interval_ms.to_string(),
         ),
         (
+            "event_retention_secs",
+            args.event_retention_secs.to_string(),
+        ),
+        (
             "memory_max_readings",
             memory.memory_max_readings.to_string(),
         ),
@@ -445,6 +504,16 @@ fn effective_settings(args: &ServeArgs, workers: usize) -> String {
         (
             "webhook_concurrency",
             args.webhooks.webhook_concurrency.to_string(),
+        ),
+        ("events_poll_ms", args.events.events_poll_ms.to_string()),
+        ("events_buffer", args.events.events_buffer.to_string()),
+        (
+            "events_max_streams",
+            args.events.events_max_streams.to_string(),
+        ),
+        (
+            "events_keepalive_ms",
+            args.events.events_keepalive_ms.to_string(),
         ),
     ]
     .iter()
@@ -614,6 +683,7 @@ async fn drain_then_stop(
     readiness: http_api::readiness::Readiness,
     drain: Duration,
     server: actix_web::dev::ServerHandle,
+    events: app::events::EventHub,
 ) {
     let signal = termination.next().await;
     readiness.start_draining();
@@ -627,6 +697,9 @@ async fn drain_then_stop(
         signal = termination.next() => tracing::info!(signal, "second signal: drain cut short"),
     }
     tracing::info!("drain over: accepting no more connections, finishing requests in flight");
+    // Event streams never finish by themselves: they end now, and their clients reconnect
+    // elsewhere with their Last-Event-ID.
+    events.close();
     server.stop(true).await;
 }
 
@@ -689,6 +762,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let statement_timeout_ms =
         statement_timeout_ms(args.db_statement_timeout_ms, args.request_timeout_ms)?;
     let webhook_settings = args.webhooks.settings()?;
+    let (stream_settings, stream_response) = args.events.settings();
     let settings_line = effective_settings(&args, workers_or_default(args.workers));
     let cors_origins = args
         .cors_origins
@@ -710,7 +784,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     actix_web::rt::System::new().block_on(async move {
         let authenticator = Authenticator::new(secret.expose_secret().as_bytes());
-        let (state, pool, alert_evaluator, outbox) = match database_url {
+        let (state, pool, alert_evaluator, outbox, event_log) = match database_url {
             Some(url) => {
                 let settings = PgSettings {
                     url: url.expose_secret().to_owned(),
@@ -736,7 +810,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .with_group_views(Arc::new(store.clone()), args.group_views_mb.saturating_mul(1024 * 1024));
                 let alert_evaluator: Arc<dyn ports::AlertEvaluator> = Arc::new(store.clone());
                 let outbox: Arc<dyn ports::WebhookOutbox> = Arc::new(store.clone());
-                (state, Some(store), alert_evaluator, outbox)
+                let event_log: Arc<dyn ports::EventLog> = Arc::new(store.clone());
+                (state, Some(store), alert_evaluator, outbox, event_log)
             }
             None => {
                 tracing::warn!(
@@ -748,7 +823,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ));
                 let alert_evaluator: Arc<dyn ports::AlertEvaluator> = store.clone();
                 let outbox: Arc<dyn ports::WebhookOutbox> = store.clone();
-                (AppState::from_store(store, authenticator), None, alert_evaluator, outbox)
+                let event_log: Arc<dyn ports::EventLog> = store.clone();
+                (AppState::from_store(store, authenticator), None, alert_evaluator, outbox, event_log)
             }
         };
         let state = state
@@ -757,12 +833,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
             .with_webhook_targets(http_api::WebhookTargets {
                 allow_private: webhook_settings.allow_private,
-            });
-        // INTEGRATION: the event log's renderer replaces this placeholder (every real event's
-        // delivery fails to render until then; `webhook.test` deliveries carry their payload).
-        let event_payloads: Arc<dyn ports::EventPayloads> = Arc::new(ports::UnwiredEventPayloads);
+            })
+            .with_event_stream(event_log.clone(), stream_settings, stream_response);
+        // Deliveries carry the very data the stream shows.
+        let event_payloads: Arc<dyn ports::EventPayloads> =
+            Arc::new(http_api::events::RenderedPayloads::new(event_log.clone()));
         let webhook_worker = webhooks::worker::spawn(outbox, event_payloads, webhook_settings)?;
         tracing::info!("webhook worker started");
+        let pruning_task = pruning::spawn(event_log, Duration::from_secs(args.event_retention_secs));
+        tracing::info!(retention_secs = args.event_retention_secs, "event log pruning started");
         let last_pass = Arc::new(app::evaluator::LastPass::new(domain::Timestamp::now()));
         let evaluator_task = evaluator::spawn(
             alert_evaluator,
@@ -775,6 +854,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let metrics_here = metrics_listener.is_none();
         let app_scrape = scrape.clone();
         let readiness = state.readiness.clone();
+        let event_hub = state.events.clone();
         // Installed before the server listens: from then on a signal drains instead of killing.
         let termination = Termination::install()?;
         let server = HttpServer::new(move || {
@@ -806,6 +886,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             readiness,
             Duration::from_secs(args.shutdown_drain_secs),
             server.handle(),
+            event_hub,
         ));
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
@@ -842,6 +923,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("alert evaluator stopped");
         webhook_worker.stop().await;
         tracing::info!("webhook worker stopped");
+        pruning_task.stop().await;
         if served.is_ok() {
             tracing::info!("stopped");
         }

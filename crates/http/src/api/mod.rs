@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;
+pub mod events;
 pub mod group_api;
 pub mod params;
 pub mod readings;

@@ -2,6 +2,7 @@ pub mod alerts;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;
+pub mod events;
 pub mod groups;
 pub mod meta;
 pub mod readings;

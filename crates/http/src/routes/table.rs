@@ -6,9 +6,12 @@
 use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::{web, HttpResponse};
 
-use super::{alerts, customer_groups, customer_windows, devices, groups, meta, readings, webhooks};
+use super::{
+    alerts, customer_groups, customer_windows, devices, events, groups, meta, readings, webhooks,
+};
 use crate::api::alerts::{AlertFilterParams, AlertPageParams, AlertStateParams};
 use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
+use crate::api::events::EventParams;
 use crate::api::params::{ListParams, ReadingsParams};
 use crate::api::webhooks::DeliveryListParams;
 use crate::error::ErrorBody;
@@ -225,6 +228,7 @@ route_table! {
         delete => alerts::unack,
     }
     "/api/readings" query(QueryKeys::none()) { post => readings::ingest }
+    "/api/events" query(QueryKeys::of::<EventParams>()) { get => events::stream }
     "/api/groups" query(QueryKeys::of::<ListParams>()) {
         get => groups::list,
         post => groups::create,

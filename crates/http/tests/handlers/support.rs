@@ -90,6 +90,10 @@ pub struct Mocks {
     /// The tenant revisions of a store that keeps them; none (as the embedded store): the
     /// group views keep nothing.
     pub revisions: Option<ports::MockTenantRevisions>,
+    /// The event log the stream reads; none: a log without events.
+    pub event_log: Option<ports::events::MockEventLog>,
+    pub stream: app::events::StreamSettings,
+    pub stream_response: http_api::events::StreamResponse,
 }
 
 impl Mocks {
@@ -114,6 +118,9 @@ impl Mocks {
             health: MockHealthProbe::new(),
             idempotency: ports::MockIdempotencyStore::new(),
             revisions: None,
+            event_log: None,
+            stream: app::events::StreamSettings::default(),
+            stream_response: http_api::events::StreamResponse::default(),
         }
     }
 
@@ -158,8 +165,21 @@ impl Mocks {
     }
 
     pub fn into_state(self) -> AppState {
+        let groups: Arc<dyn ports::DeviceGroupRepository> = Arc::new(self.groups);
+        let event_log: Arc<dyn ports::EventLog> = match self.event_log {
+            Some(log) => Arc::new(log),
+            None => Arc::new(http_api::events::NoEvents),
+        };
         AppState {
-            groups: Arc::new(self.groups),
+            events: app::events::EventHub::new(
+                event_log,
+                groups.clone(),
+                http_api::events::renderer(),
+                Arc::new(http_api::events::TokioRuntime),
+                self.stream,
+            ),
+            stream_response: self.stream_response,
+            groups,
             devices: Arc::new(self.devices),
             readings: Arc::new(self.readings),
             windows: Arc::new(self.windows),
