@@ -10,10 +10,14 @@ VENV=${SCHEMATHESIS_VENV:-target/schemathesis-venv}
 SEED=${FUZZ_SEED:-20261121}
 EXAMPLES=${FUZZ_EXAMPLES:-30}
 
-if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+# Installed from fuzz/requirements.txt (every dependency pinned); reinstalled when it changes.
+REQUIREMENTS=fuzz/requirements.txt
+if ! cmp -s "$REQUIREMENTS" "$VENV/requirements.txt" 2>/dev/null \
+    || ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
     echo "--- installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+    cp "$REQUIREMENTS" "$VENV/requirements.txt"
 fi
 cargo build --quiet -p iot-api
 BIN="${CARGO_TARGET_DIR:-target}/debug/iot-api"
