@@ -142,10 +142,15 @@ mod tests {
         ));
         let store = evaluator(false);
         let task = spawn(store.clone(), Duration::from_millis(10), last.clone());
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Waited for rather than timed: the panic hook symbolises a backtrace, which takes
+        // far longer than a tick on a loaded machine.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while store.passes.load(Ordering::SeqCst) < 4 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         task.stop().await;
         let passes = store.passes.load(Ordering::SeqCst);
-        assert!(passes >= 4, "{passes} passes");
+        assert!(passes >= 4, "{passes} passes in 20 s");
         assert!(
             last.lag_seconds(Timestamp::now()) < 60.0,
             "a completed pass moved the lag"
