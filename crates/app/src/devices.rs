@@ -1,6 +1,9 @@
 //! Devices: the groups a device belongs to, a page at a time.
 
-use domain::{Device, DeviceGroup, ListQuery, Page, TenantId, Timestamp};
+use domain::window::covering_device;
+use domain::{
+    Device, DeviceCoverage, DeviceGroup, GroupSlug, ListQuery, Page, TenantId, Timestamp,
+};
 use ports::{DeviceRepository, LookupError, MaintenanceWindowRepository, StoreError};
 use uuid::Uuid;
 
@@ -41,6 +44,37 @@ pub async fn in_maintenance(
         .collect())
 }
 
+/// Why the device is, or will be, muted: the windows that may cover it (enabled, not expired,
+/// the device in their scope), each with whether it is active at `now` and its next occurrence,
+/// in the order the store lists windows (latest start first).
+///
+/// # Errors
+/// [`LookupError::NotFound`] for a device the tenant does not have; the store's.
+pub async fn maintenance(
+    devices: &dyn DeviceRepository,
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<Vec<DeviceCoverage>, LookupError> {
+    let device = devices.get_device(tenant, id).await?;
+    let groups: Vec<GroupSlug> = devices
+        .groups_of_device(tenant, id)
+        .await?
+        .into_iter()
+        .map(|g| g.group_id)
+        .collect();
+    // A tenant keeps at most WINDOWS_PER_TENANT_MAX windows: all of them are read.
+    let all = windows.list_windows(tenant, &ListQuery::all()).await?.items;
+    Ok(covering_device(
+        all,
+        device.spec.site_id.as_ref(),
+        device.spec.device_type.as_ref(),
+        &groups,
+        now,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -64,6 +98,7 @@ mod tests {
                 device_type: None,
                 thresholds: Thresholds::default(),
                 stale_after: None,
+                labels: domain::Labels::none(),
             },
             state: DeviceState::default(),
             created_at: now,

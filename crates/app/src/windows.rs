@@ -1,28 +1,64 @@
 //! Maintenance windows: creating one under a generated slug, and listing them by status now.
 
+use domain::window::{scope_warnings, SCOPE_PREVIEW_MAX};
 use domain::{
-    Actor, Alert, Device, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Occurrence, Page,
-    TenantId, Timestamp, WindowDefinition, WindowReport, WindowSlug, WindowStatus,
+    Actor, Alert, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow,
+    Occurrence, Page, ScopeWarning, TenantId, Timestamp, WindowChanges, WindowDefinition,
+    WindowReport, WindowSlug, WindowStatus,
 };
 use ports::{
-    AlertRepository, CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError,
+    AlertRepository, CreateWindowError, LookupError, MaintenanceWindowRepository, ScopePreview,
+    StoreError, UpdateWindowError,
 };
 use thiserror::Error;
 use uuid::Uuid;
 
 use crate::with_generated_slug;
 
+/// Errors of a window write that names groups: the write's own, or a group that does not exist.
+#[derive(Debug, Error)]
+pub enum WindowWriteError<E> {
+    /// `group_ids` names a slug the tenant has no group for.
+    #[error("{}", ScopeWarning::UnknownGroup(.0.clone()))]
+    UnknownGroup(GroupSlug),
+    #[error(transparent)]
+    Write(E),
+}
+
+/// Refuses `slugs` when one names no group of the tenant (the first such, in the order given).
+/// An empty or absent list asks the store nothing.
+async fn known_groups<E: From<StoreError>>(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    slugs: Option<&[GroupSlug]>,
+) -> Result<(), WindowWriteError<E>> {
+    let Some(slugs) = slugs.filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    let unknown = windows
+        .unknown_groups(tenant, slugs)
+        .await
+        .map_err(|e| WindowWriteError::Write(E::from(e)))?;
+    match unknown.into_iter().next() {
+        Some(slug) => Err(WindowWriteError::UnknownGroup(slug)),
+        None => Ok(()),
+    }
+}
+
 /// Creates the window under a generated slug (`mw-` and 8 random hex digits), drawn again while
-/// it collides with a stored one.
+/// it collides with a stored one. Every group `group_ids` names must exist (checked just
+/// before the write: a group deleted afterwards leaves its slug in the window, as today).
 ///
 /// # Errors
-/// The store's [`CreateWindowError`]; `WindowIdTaken` when every generated slug collided.
+/// [`WindowWriteError::UnknownGroup`]; the store's [`CreateWindowError`], `WindowIdTaken` when
+/// every generated slug collided.
 pub async fn create(
     windows: &dyn MaintenanceWindowRepository,
     tenant: &TenantId,
     actor: &Actor,
     definition: WindowDefinition,
-) -> Result<MaintenanceWindow, CreateWindowError> {
+) -> Result<MaintenanceWindow, WindowWriteError<CreateWindowError>> {
+    known_groups(windows, tenant, definition.group_ids.as_deref()).await?;
     with_generated_slug(
         WindowSlug::generate,
         |e| matches!(e, CreateWindowError::WindowIdTaken(_)),
@@ -38,6 +74,104 @@ pub async fn create(
         },
     )
     .await
+    .map_err(WindowWriteError::Write)
+}
+
+/// Merges `changes` into the stored window. Groups that the changes name must exist; those the
+/// window already names are not checked again.
+///
+/// # Errors
+/// [`WindowWriteError::UnknownGroup`]; the store's [`UpdateWindowError`].
+pub async fn update(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    actor: &Actor,
+    window_id: &WindowSlug,
+    changes: WindowChanges,
+) -> Result<MaintenanceWindow, WindowWriteError<UpdateWindowError>> {
+    let named = changes.group_ids.as_ref().and_then(Option::as_deref);
+    known_groups(windows, tenant, named).await?;
+    windows
+        .update_window(tenant, actor, window_id, changes)
+        .await
+        .map_err(WindowWriteError::Write)
+}
+
+/// What a write would make of a window, without making it: the window as it would be stored,
+/// what its scope holds now, and what is worth a warning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRun {
+    pub window: MaintenanceWindow,
+    pub scope: ScopePreview,
+    pub warnings: Vec<ScopeWarning>,
+}
+
+async fn dry_run(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    window: MaintenanceWindow,
+) -> Result<DryRun, StoreError> {
+    let scope = windows
+        .preview_scope(tenant, &window.definition, SCOPE_PREVIEW_MAX)
+        .await?;
+    let warnings = scope_warnings(scope.in_scope, scope.tenant_devices, &scope.unknown_groups);
+    Ok(DryRun {
+        window,
+        scope,
+        warnings,
+    })
+}
+
+/// [`create`] as a dry run at `now`: nothing is stored. The window gets a freshly drawn slug
+/// (the real create draws its own).
+///
+/// # Errors
+/// The store's.
+pub async fn dry_run_create(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    actor: &Actor,
+    definition: WindowDefinition,
+    now: Timestamp,
+) -> Result<DryRun, StoreError> {
+    let window = MaintenanceWindow {
+        window_id: WindowSlug::generate(crate::random_u32()),
+        definition,
+        created_at: now,
+        updated_at: now,
+        created_by: actor.clone(),
+        updated_by: actor.clone(),
+    };
+    dry_run(windows, tenant, window).await
+}
+
+/// [`update`] as a dry run at `now`: the stored window with `changes` merged and validated as
+/// the write would, and nothing stored.
+///
+/// # Errors
+/// [`UpdateWindowError::NotFound`], [`UpdateWindowError::Invalid`]; the store's.
+pub async fn dry_run_update(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    actor: &Actor,
+    window_id: &WindowSlug,
+    changes: WindowChanges,
+    now: Timestamp,
+) -> Result<DryRun, UpdateWindowError> {
+    let stored = windows
+        .get_window(tenant, window_id)
+        .await
+        .map_err(|e| match e {
+            LookupError::NotFound => UpdateWindowError::NotFound,
+            LookupError::Store(e) => UpdateWindowError::Store(e),
+        })?;
+    let window = MaintenanceWindow {
+        definition: stored.definition.apply(changes)?,
+        updated_at: now.max(stored.updated_at),
+        updated_by: actor.clone(),
+        ..stored
+    };
+    Ok(dry_run(windows, tenant, window).await?)
 }
 
 /// The page of the tenant's windows `query` selects, only those whose status at `now` is
@@ -301,7 +435,10 @@ mod tests {
             definition,
         )
         .await;
-        assert!(matches!(answer, Err(CreateWindowError::WindowIdTaken(_))));
+        assert!(matches!(
+            answer,
+            Err(WindowWriteError::Write(CreateWindowError::WindowIdTaken(_)))
+        ));
     }
 
     /// An alert opened `opened` minutes from now, resolved at `resolved` when given.
