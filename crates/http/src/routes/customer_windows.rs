@@ -358,7 +358,11 @@ pub async fn delete(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
+    request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    // The resource's writes declare `dry_run` for PATCH; a delete takes no parameter at all,
+    // so `DELETE …?dry_run=true` is refused rather than carried out.
+    crate::query::QueryKeys::none().check(request.query_string())?;
     let window_id = slug(&path)?;
     windows
         .delete_window(&caller.tenant, &window_id)
