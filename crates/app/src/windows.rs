@@ -576,4 +576,94 @@ mod tests {
             Err(ReportError::WindowNotFound)
         ));
     }
+
+    fn grp(s: &str) -> GroupSlug {
+        GroupSlug::parse(s).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_change_naming_a_group_that_does_not_exist_is_refused_before_any_write() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_unknown_groups()
+            .withf(|_, slugs| slugs == [grp("grp-a"), grp("grp-b")])
+            .times(1)
+            .returning(|_, _| Ok(vec![grp("grp-b")]));
+        windows.expect_update_window().never();
+        let changes = WindowChanges {
+            group_ids: Some(Some(vec![grp("grp-a"), grp("grp-b")])),
+            ..WindowChanges::default()
+        };
+        let answer = update(
+            &windows,
+            &tenant(),
+            &Actor::parse("a").expect("valid"),
+            &slug(),
+            changes,
+        )
+        .await;
+        let Err(e @ WindowWriteError::UnknownGroup(_)) = answer else {
+            panic!("refused")
+        };
+        assert_eq!(e.to_string(), "names a group that does not exist: grp-b");
+    }
+
+    #[tokio::test]
+    async fn changes_that_name_no_group_ask_nothing_about_groups() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows.expect_unknown_groups().never();
+        windows
+            .expect_update_window()
+            .times(2)
+            .returning(|_, _, _, _| Ok(window("w", 0, None, true)));
+        for group_ids in [None, Some(None)] {
+            let changes = WindowChanges {
+                group_ids,
+                enabled: Some(true),
+                ..WindowChanges::default()
+            };
+            update(
+                &windows,
+                &tenant(),
+                &Actor::parse("a").expect("valid"),
+                &slug(),
+                changes,
+            )
+            .await
+            .expect("updated");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_update_previews_the_merged_window_and_writes_nothing() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_get_window()
+            .times(1)
+            .returning(|_, _| Ok(window("w", -5, None, true)));
+        windows.expect_update_window().never();
+        windows
+            .expect_preview_scope()
+            .withf(|_, d, limit| !d.enabled && *limit == SCOPE_PREVIEW_MAX)
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(ScopePreview {
+                    devices: Vec::new(),
+                    in_scope: 3,
+                    tenant_devices: 3,
+                    unknown_groups: Vec::new(),
+                })
+            });
+        let changes = WindowChanges {
+            enabled: Some(false),
+            ..WindowChanges::default()
+        };
+        let bob = Actor::parse("bob").expect("valid");
+        let run = dry_run_update(&windows, &tenant(), &bob, &slug(), changes, at(0))
+            .await
+            .expect("previewed");
+        assert!(!run.window.definition.enabled);
+        assert_eq!(run.window.updated_by, bob);
+        assert_eq!(run.warnings, [ScopeWarning::EveryDevice]);
+    }
 }
