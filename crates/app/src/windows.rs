@@ -1,6 +1,6 @@
 //! Maintenance windows: creating one under a generated slug, and listing them by status now.
 
-use domain::window::{scope_warnings, SCOPE_PREVIEW_MAX};
+use domain::window::{scope_warnings, SCOPE_PREVIEW_MAX, WINDOWS_PER_TENANT_MAX};
 use domain::{
     Actor, Alert, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow,
     Occurrence, Page, ScopeWarning, TenantId, Timestamp, WindowChanges, WindowDefinition,
@@ -123,17 +123,23 @@ async fn dry_run(
 }
 
 /// [`create`] as a dry run at `now`: nothing is stored. The window gets a freshly drawn slug
-/// (the real create draws its own).
+/// (the real create draws its own). A tenant at its window cap is refused as the create would
+/// refuse it.
 ///
 /// # Errors
-/// The store's.
+/// [`CreateWindowError::TooMany`]; the store's.
 pub async fn dry_run_create(
     windows: &dyn MaintenanceWindowRepository,
     tenant: &TenantId,
     actor: &Actor,
     definition: WindowDefinition,
     now: Timestamp,
-) -> Result<DryRun, StoreError> {
+) -> Result<DryRun, CreateWindowError> {
+    let one = ListQuery::new(None, Some(1), None).unwrap_or_else(|_| ListQuery::all());
+    let kept = windows.list_windows(tenant, &one).await?.total;
+    if kept >= WINDOWS_PER_TENANT_MAX as u64 {
+        return Err(CreateWindowError::TooMany(WINDOWS_PER_TENANT_MAX));
+    }
     let window = MaintenanceWindow {
         window_id: WindowSlug::generate(crate::random_u32()),
         definition,
@@ -142,7 +148,7 @@ pub async fn dry_run_create(
         created_by: actor.clone(),
         updated_by: actor.clone(),
     };
-    dry_run(windows, tenant, window).await
+    Ok(dry_run(windows, tenant, window).await?)
 }
 
 /// [`update`] as a dry run at `now`: the stored window with `changes` merged and validated as

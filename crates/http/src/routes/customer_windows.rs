@@ -208,7 +208,14 @@ pub async fn create(
             definition,
             now,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            e @ CreateWindowError::TooMany(_) => ApiError::invalid("windows", e),
+            CreateWindowError::WindowIdTaken(_) => {
+                ApiError::internal(anyhow::anyhow!("a dry run drew a taken window id"))
+            }
+            CreateWindowError::Store(e) => e.into(),
+        })?;
         return dry_run_answer(windows.as_ref(), &caller.tenant, &run, now).await;
     }
     idempotency

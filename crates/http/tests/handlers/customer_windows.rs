@@ -1509,6 +1509,16 @@ async fn a_dry_run_answers_the_scope_and_stores_nothing() {
     mocks.windows.expect_unknown_groups().never();
     mocks
         .windows
+        .expect_list_windows()
+        .times(1)
+        .returning(|_, _| {
+            Ok(domain::Page {
+                items: Vec::new(),
+                total: 999,
+            })
+        });
+    mocks
+        .windows
         .expect_preview_scope()
         .withf(|_, _, limit| *limit == 100)
         .times(1)
@@ -1540,6 +1550,37 @@ async fn a_dry_run_answers_the_scope_and_stores_nothing() {
     );
     assert_eq!(json["window"]["name"], body["name"]);
     assert_eq!(json["window"]["group_ids"], json!(["grp-gone"]));
+}
+
+#[actix_web::test]
+async fn a_dry_run_at_the_window_cap_is_refused_as_the_create_would_be() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks.windows.expect_preview_scope().never();
+    mocks
+        .windows
+        .expect_list_windows()
+        .times(1)
+        .returning(|_, _| {
+            Ok(domain::Page {
+                items: Vec::new(),
+                total: 1000,
+            })
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        post(&format!("{WINDOWS}?dry_run=true"), &nightly_body()),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.json()["detail"],
+        "windows: a tenant may have at most 1000 maintenance windows"
+    );
 }
 
 #[actix_web::test]
