@@ -327,6 +327,8 @@ mod tests {
             ("l.value AS state_value", column::STATE_TS + 1),
             ("l.alert_status AS state_status", column::STATE_TS + 2),
             ("coalesce(l.since", column::STATE_TS + 3),
+            // One further along in the split: the coalesce's comma.
+            ("labels", column::LABELS + 1),
         ];
         assert_eq!(
             names.len(),
