@@ -19,6 +19,7 @@ mod faults;
 mod group_api;
 mod hostile;
 mod idempotency;
+mod labels;
 mod lists;
 mod maintenance;
 mod manners;

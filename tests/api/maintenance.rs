@@ -589,6 +589,8 @@ on_both_stores! {
 on_both_stores! {
     async fn a_stored_rule_is_echoed_as_given_and_patch_null_clears_it(app) {
         let t = token("acme", &["admin"]);
+        customer_group(&app, &t, "grp-a", &[]).await;
+        customer_group(&app, &t, "grp-b", &[]).await;
         let created = create_window(&app, &t, json!({
             "name": "Month ends", "starts_at": "2025-01-01T00:00:00Z",
             "recurring": {
@@ -659,13 +661,16 @@ on_both_stores! {
             (json!({"group_ids": ["grp-x"]}), vec!["a", "c"]),
             (json!({"group_ids": ["grp-x"], "site_ids": ["s2"]}), vec!["c"]),
             (json!({"group_ids": ["grp-empty", "grp-x"], "device_types": ["pump"]}), vec![]),
-            (json!({"group_ids": ["grp-missing"]}), vec![]),
             (json!({"site_ids": ["s9"]}), vec![]),
         ] {
             let window = create_window(&app, &admin, with(open_since_2020("Scoped"), scope.clone())).await;
             let expected: Vec<(&str, bool)> = expected.into_iter().map(|n| (n, true)).collect();
             assert_eq!(covered(&app, &admin, &window).await, named(&expected), "{scope}");
         }
+        // A group that does not exist is refused (issue 17), not silently covering nothing.
+        let (status, body) = app.post(WINDOWS, &admin, with(open_since_2020("Missing"), json!({"group_ids": ["grp-x", "grp-missing"]}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["detail"], "group_ids: names a group that does not exist: grp-missing");
 
         // Each device is shown as the device API shows it, plus active_now.
         let window = create_window(&app, &admin, with(open_since_2020("Site 1"), json!({"site_ids": ["s1"], "device_types": ["thermo"]}))).await;
@@ -792,8 +797,12 @@ on_both_stores! {
         assert_eq!(g.flags(&app, &admin).await, json!({
             "Critical": ["critical", false], "Normal": ["normal", false], "Warning": ["warning", true],
         }));
-        app.patch(&path, &admin, json!({"group_ids": ["grp-missing"], "site_ids": null})).await;
-        assert_eq!(g.alerts(&app, &admin).await, summary(0, 0), "a group that does not exist has no members");
+        let (status, body) = app.patch(&path, &admin, json!({"group_ids": ["grp-missing"], "site_ids": null})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(g.alerts(&app, &admin).await, summary(1, 1), "a refused change changes nothing");
+        customer_group(&app, &admin, "grp-none", &[]).await;
+        app.patch(&path, &admin, json!({"group_ids": ["grp-none"], "site_ids": null})).await;
+        assert_eq!(g.alerts(&app, &admin).await, summary(0, 0), "a group without members covers none");
     }
 }
 
@@ -880,7 +889,8 @@ on_both_stores! {
         // Act: B opens a window over everything, even naming A's group.
         let b_device = create_device(&app, &b, sensor("B's", "s1")).await;
         let b_window = create_window(&app, &b, with(open_since_2020("B's"), json!({"site_ids": ["s1", "s2"]}))).await;
-        let b_by_group = create_window(&app, &b, with(open_since_2020("B's by group"), json!({"group_ids": [g.slug]}))).await;
+        let (status, body) = app.post(WINDOWS, &b, with(open_since_2020("B's by group"), json!({"group_ids": [g.slug]}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "A's group does not exist for B: {body}");
         assert_eq!(b_window["status"], "active");
 
         // Assert: A is not muted; B's windows cover only B's devices.
@@ -889,7 +899,6 @@ on_both_stores! {
             "Critical": ["critical", false], "Normal": ["normal", false], "Warning": ["warning", false],
         }));
         assert_eq!(covered(&app, &b, &b_window).await, named(&[("B's", true)]));
-        assert_eq!(covered(&app, &b, &b_by_group).await, named(&[]));
         let (_, list) = app.get(WINDOWS, &a).await;
         assert_eq!(window_names(&list), ["A's"]);
         let (_, list) = app.get(&format!("{WINDOWS}?status=active"), &a).await;

@@ -60,7 +60,7 @@ on_both_stores! {
             ("/api/devices".to_owned(), json!({"name": "P", "threshold_warning_lower": "x"}), "threshold_warning_lower: must be a number"),
             ("/api/devices".to_owned(), json!({"name": "P", "status": "sleeping"}), "status: must be one of connected, disconnected, error"),
             ("/api/devices".to_owned(), json!({"unit": "K"}), "name: required"),
-            ("/api/devices".to_owned(), json!({"name": "P", "colour": "red"}), "colour: unknown field; allowed fields are name, unit, status, site_id, device_type, threshold_warning_lower, threshold_warning_upper, threshold_critical_lower, threshold_critical_upper, stale_after_s"),
+            ("/api/devices".to_owned(), json!({"name": "P", "colour": "red"}), "colour: unknown field; allowed fields are name, unit, status, site_id, device_type, threshold_warning_lower, threshold_warning_upper, threshold_critical_lower, threshold_critical_upper, stale_after_s, labels"),
             ("/api/readings".to_owned(), json!({"readings": {"value": 1}}), "readings: must be an array"),
             ("/api/readings".to_owned(), json!({"readings": [{"device_id": d, "timestamp": "2025-01-01T00:00:00Z", "value": true}]}), "readings[0].value: must be a number"),
             ("/api/readings".to_owned(), json!({"readings": [{"device_id": d, "value": 1.0}]}), "readings[0].timestamp: required"),

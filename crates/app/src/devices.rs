@@ -1,6 +1,9 @@
 //! Devices: the groups a device belongs to, a page at a time.
 
-use domain::{Device, DeviceGroup, ListQuery, Page, TenantId, Timestamp};
+use domain::window::covering_device;
+use domain::{
+    Device, DeviceCoverage, DeviceGroup, GroupSlug, ListQuery, Page, TenantId, Timestamp,
+};
 use ports::{DeviceRepository, LookupError, MaintenanceWindowRepository, StoreError};
 use uuid::Uuid;
 
@@ -41,6 +44,37 @@ pub async fn in_maintenance(
         .collect())
 }
 
+/// Why the device is, or will be, muted: the windows that may cover it (enabled, not expired,
+/// the device in their scope), each with whether it is active at `now` and its next occurrence,
+/// in the order the store lists windows (latest start first).
+///
+/// # Errors
+/// [`LookupError::NotFound`] for a device the tenant does not have; the store's.
+pub async fn maintenance(
+    devices: &dyn DeviceRepository,
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<Vec<DeviceCoverage>, LookupError> {
+    let device = devices.get_device(tenant, id).await?;
+    let groups: Vec<GroupSlug> = devices
+        .groups_of_device(tenant, id)
+        .await?
+        .into_iter()
+        .map(|g| g.group_id)
+        .collect();
+    // A tenant keeps at most WINDOWS_PER_TENANT_MAX windows: all of them are read.
+    let all = windows.list_windows(tenant, &ListQuery::all()).await?.items;
+    Ok(covering_device(
+        all,
+        device.spec.site_id.as_ref(),
+        device.spec.device_type.as_ref(),
+        &groups,
+        now,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -64,6 +98,7 @@ mod tests {
                 device_type: None,
                 thresholds: Thresholds::default(),
                 stale_after: None,
+                labels: domain::Labels::none(),
             },
             state: DeviceState::default(),
             created_at: now,
@@ -108,5 +143,95 @@ mod tests {
             .await
             .expect("asked");
         assert!(covered.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_device_has_no_maintenance_to_explain() {
+        let mut devices = ports::MockDeviceRepository::new();
+        devices
+            .expect_get_device()
+            .times(1)
+            .returning(|_, _| Err(LookupError::NotFound));
+        devices.expect_groups_of_device().never();
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows.expect_list_windows().never();
+        let answer =
+            maintenance(&devices, &windows, &tenant(), Uuid::nil(), Timestamp::now()).await;
+        assert!(matches!(answer, Err(LookupError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn a_devices_maintenance_is_judged_with_its_own_groups_and_every_window() {
+        let mut devices = ports::MockDeviceRepository::new();
+        devices
+            .expect_get_device()
+            .returning(|_, id| Ok(device(id.as_u128())));
+        devices
+            .expect_groups_of_device()
+            .times(1)
+            .returning(|_, _| {
+                let now = Timestamp::now();
+                Ok(vec![DeviceGroup {
+                    id: Uuid::from_u128(9),
+                    group_id: GroupSlug::parse("grp-mine").expect("valid"),
+                    name: domain::GroupName::parse("Mine").expect("valid"),
+                    description: None,
+                    member_count: 1,
+                    created_at: now,
+                    updated_at: now,
+                    created_by: Actor::parse("a").expect("valid"),
+                    updated_by: Actor::parse("a").expect("valid"),
+                }])
+            });
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_list_windows()
+            .withf(|_, q| q.limit().is_none() && q.name_contains().is_none())
+            .times(1)
+            .returning(|_, _| {
+                let window = |slug: &str, group: &str| {
+                    let now = Timestamp::now();
+                    domain::MaintenanceWindow {
+                        window_id: WindowSlug::parse(slug).expect("valid"),
+                        definition: domain::WindowDefinition {
+                            name: domain::WindowName::parse(slug).expect("valid"),
+                            schedule: domain::WindowSchedule::new(
+                                Timestamp::new(time::macros::datetime!(2020-01-01 0:00 UTC))
+                                    .expect("valid"),
+                                None,
+                            )
+                            .expect("valid"),
+                            recurring: None,
+                            site_ids: None,
+                            device_types: None,
+                            group_ids: Some(vec![GroupSlug::parse(group).expect("valid")]),
+                            enabled: true,
+                        },
+                        created_at: now,
+                        updated_at: now,
+                        created_by: Actor::parse("a").expect("valid"),
+                        updated_by: Actor::parse("a").expect("valid"),
+                    }
+                };
+                Ok(Page {
+                    total: 2,
+                    items: vec![
+                        window("mw-mine", "grp-mine"),
+                        window("mw-other", "grp-other"),
+                    ],
+                })
+            });
+        let found = maintenance(
+            &devices,
+            &windows,
+            &tenant(),
+            Uuid::from_u128(1),
+            Timestamp::now(),
+        )
+        .await
+        .expect("found");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].window.window_id.as_str(), "mw-mine");
+        assert!(found[0].active_now);
     }
 }

@@ -1,28 +1,64 @@
 //! Maintenance windows: creating one under a generated slug, and listing them by status now.
 
+use domain::window::{scope_warnings, SCOPE_PREVIEW_MAX, WINDOWS_PER_TENANT_MAX};
 use domain::{
-    Actor, Alert, Device, ListQuery, MaintenanceWindow, NewMaintenanceWindow, Occurrence, Page,
-    TenantId, Timestamp, WindowDefinition, WindowReport, WindowSlug, WindowStatus,
+    Actor, Alert, Device, GroupSlug, ListQuery, MaintenanceWindow, NewMaintenanceWindow,
+    Occurrence, Page, ScopeWarning, TenantId, Timestamp, WindowChanges, WindowDefinition,
+    WindowReport, WindowSlug, WindowStatus,
 };
 use ports::{
-    AlertRepository, CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError,
+    AlertRepository, CreateWindowError, LookupError, MaintenanceWindowRepository, ScopePreview,
+    StoreError, UpdateWindowError,
 };
 use thiserror::Error;
 use uuid::Uuid;
 
 use crate::with_generated_slug;
 
+/// Errors of a window write that names groups: the write's own, or a group that does not exist.
+#[derive(Debug, Error)]
+pub enum WindowWriteError<E> {
+    /// `group_ids` names a slug the tenant has no group for.
+    #[error("{}", ScopeWarning::UnknownGroup(.0.clone()))]
+    UnknownGroup(GroupSlug),
+    #[error(transparent)]
+    Write(E),
+}
+
+/// Refuses `slugs` when one names no group of the tenant (the first such, in the order given).
+/// An empty or absent list asks the store nothing.
+async fn known_groups<E: From<StoreError>>(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    slugs: Option<&[GroupSlug]>,
+) -> Result<(), WindowWriteError<E>> {
+    let Some(slugs) = slugs.filter(|s| !s.is_empty()) else {
+        return Ok(());
+    };
+    let unknown = windows
+        .unknown_groups(tenant, slugs)
+        .await
+        .map_err(|e| WindowWriteError::Write(E::from(e)))?;
+    match unknown.into_iter().next() {
+        Some(slug) => Err(WindowWriteError::UnknownGroup(slug)),
+        None => Ok(()),
+    }
+}
+
 /// Creates the window under a generated slug (`mw-` and 8 random hex digits), drawn again while
-/// it collides with a stored one.
+/// it collides with a stored one. Every group `group_ids` names must exist (checked just
+/// before the write: a group deleted afterwards leaves its slug in the window, as today).
 ///
 /// # Errors
-/// The store's [`CreateWindowError`]; `WindowIdTaken` when every generated slug collided.
+/// [`WindowWriteError::UnknownGroup`]; the store's [`CreateWindowError`], `WindowIdTaken` when
+/// every generated slug collided.
 pub async fn create(
     windows: &dyn MaintenanceWindowRepository,
     tenant: &TenantId,
     actor: &Actor,
     definition: WindowDefinition,
-) -> Result<MaintenanceWindow, CreateWindowError> {
+) -> Result<MaintenanceWindow, WindowWriteError<CreateWindowError>> {
+    known_groups(windows, tenant, definition.group_ids.as_deref()).await?;
     with_generated_slug(
         WindowSlug::generate,
         |e| matches!(e, CreateWindowError::WindowIdTaken(_)),
@@ -38,6 +74,110 @@ pub async fn create(
         },
     )
     .await
+    .map_err(WindowWriteError::Write)
+}
+
+/// Merges `changes` into the stored window. Groups that the changes name must exist; those the
+/// window already names are not checked again.
+///
+/// # Errors
+/// [`WindowWriteError::UnknownGroup`]; the store's [`UpdateWindowError`].
+pub async fn update(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    actor: &Actor,
+    window_id: &WindowSlug,
+    changes: WindowChanges,
+) -> Result<MaintenanceWindow, WindowWriteError<UpdateWindowError>> {
+    let named = changes.group_ids.as_ref().and_then(Option::as_deref);
+    known_groups(windows, tenant, named).await?;
+    windows
+        .update_window(tenant, actor, window_id, changes)
+        .await
+        .map_err(WindowWriteError::Write)
+}
+
+/// What a write would make of a window, without making it: the window as it would be stored,
+/// what its scope holds now, and what is worth a warning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRun {
+    pub window: MaintenanceWindow,
+    pub scope: ScopePreview,
+    pub warnings: Vec<ScopeWarning>,
+}
+
+async fn dry_run(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    window: MaintenanceWindow,
+) -> Result<DryRun, StoreError> {
+    let scope = windows
+        .preview_scope(tenant, &window.definition, SCOPE_PREVIEW_MAX)
+        .await?;
+    let warnings = scope_warnings(scope.in_scope, scope.tenant_devices, &scope.unknown_groups);
+    Ok(DryRun {
+        window,
+        scope,
+        warnings,
+    })
+}
+
+/// [`create`] as a dry run at `now`: nothing is stored. The window gets a freshly drawn slug
+/// (the real create draws its own). A tenant at its window cap is refused as the create would
+/// refuse it.
+///
+/// # Errors
+/// [`CreateWindowError::TooMany`]; the store's.
+pub async fn dry_run_create(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    actor: &Actor,
+    definition: WindowDefinition,
+    now: Timestamp,
+) -> Result<DryRun, CreateWindowError> {
+    let one = ListQuery::new(None, Some(1), None).unwrap_or_else(|_| ListQuery::all());
+    let kept = windows.list_windows(tenant, &one).await?.total;
+    if kept >= WINDOWS_PER_TENANT_MAX as u64 {
+        return Err(CreateWindowError::TooMany(WINDOWS_PER_TENANT_MAX));
+    }
+    let window = MaintenanceWindow {
+        window_id: WindowSlug::generate(crate::random_u32()),
+        definition,
+        created_at: now,
+        updated_at: now,
+        created_by: actor.clone(),
+        updated_by: actor.clone(),
+    };
+    Ok(dry_run(windows, tenant, window).await?)
+}
+
+/// [`update`] as a dry run at `now`: the stored window with `changes` merged and validated as
+/// the write would, and nothing stored.
+///
+/// # Errors
+/// [`UpdateWindowError::NotFound`], [`UpdateWindowError::Invalid`]; the store's.
+pub async fn dry_run_update(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &TenantId,
+    actor: &Actor,
+    window_id: &WindowSlug,
+    changes: WindowChanges,
+    now: Timestamp,
+) -> Result<DryRun, UpdateWindowError> {
+    let stored = windows
+        .get_window(tenant, window_id)
+        .await
+        .map_err(|e| match e {
+            LookupError::NotFound => UpdateWindowError::NotFound,
+            LookupError::Store(e) => UpdateWindowError::Store(e),
+        })?;
+    let window = MaintenanceWindow {
+        definition: stored.definition.apply(changes)?,
+        updated_at: now.max(stored.updated_at),
+        updated_by: actor.clone(),
+        ..stored
+    };
+    Ok(dry_run(windows, tenant, window).await?)
 }
 
 /// The page of the tenant's windows `query` selects, only those whose status at `now` is
@@ -301,7 +441,10 @@ mod tests {
             definition,
         )
         .await;
-        assert!(matches!(answer, Err(CreateWindowError::WindowIdTaken(_))));
+        assert!(matches!(
+            answer,
+            Err(WindowWriteError::Write(CreateWindowError::WindowIdTaken(_)))
+        ));
     }
 
     /// An alert opened `opened` minutes from now, resolved at `resolved` when given.
@@ -438,5 +581,95 @@ mod tests {
             report(&unknown, &alerts, &tenant(), &slug(), at(0)).await,
             Err(ReportError::WindowNotFound)
         ));
+    }
+
+    fn grp(s: &str) -> GroupSlug {
+        GroupSlug::parse(s).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_change_naming_a_group_that_does_not_exist_is_refused_before_any_write() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_unknown_groups()
+            .withf(|_, slugs| slugs == [grp("grp-a"), grp("grp-b")])
+            .times(1)
+            .returning(|_, _| Ok(vec![grp("grp-b")]));
+        windows.expect_update_window().never();
+        let changes = WindowChanges {
+            group_ids: Some(Some(vec![grp("grp-a"), grp("grp-b")])),
+            ..WindowChanges::default()
+        };
+        let answer = update(
+            &windows,
+            &tenant(),
+            &Actor::parse("a").expect("valid"),
+            &slug(),
+            changes,
+        )
+        .await;
+        let Err(e @ WindowWriteError::UnknownGroup(_)) = answer else {
+            panic!("refused")
+        };
+        assert_eq!(e.to_string(), "names a group that does not exist: grp-b");
+    }
+
+    #[tokio::test]
+    async fn changes_that_name_no_group_ask_nothing_about_groups() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows.expect_unknown_groups().never();
+        windows
+            .expect_update_window()
+            .times(2)
+            .returning(|_, _, _, _| Ok(window("w", 0, None, true)));
+        for group_ids in [None, Some(None)] {
+            let changes = WindowChanges {
+                group_ids,
+                enabled: Some(true),
+                ..WindowChanges::default()
+            };
+            update(
+                &windows,
+                &tenant(),
+                &Actor::parse("a").expect("valid"),
+                &slug(),
+                changes,
+            )
+            .await
+            .expect("updated");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_update_previews_the_merged_window_and_writes_nothing() {
+        let mut windows = MockMaintenanceWindowRepository::new();
+        windows
+            .expect_get_window()
+            .times(1)
+            .returning(|_, _| Ok(window("w", -5, None, true)));
+        windows.expect_update_window().never();
+        windows
+            .expect_preview_scope()
+            .withf(|_, d, limit| !d.enabled && *limit == SCOPE_PREVIEW_MAX)
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(ScopePreview {
+                    devices: Vec::new(),
+                    in_scope: 3,
+                    tenant_devices: 3,
+                    unknown_groups: Vec::new(),
+                })
+            });
+        let changes = WindowChanges {
+            enabled: Some(false),
+            ..WindowChanges::default()
+        };
+        let bob = Actor::parse("bob").expect("valid");
+        let run = dry_run_update(&windows, &tenant(), &bob, &slug(), changes, at(0))
+            .await
+            .expect("previewed");
+        assert!(!run.window.definition.enabled);
+        assert_eq!(run.window.updated_by, bob);
+        assert_eq!(run.warnings, [ScopeWarning::EveryDevice]);
     }
 }

@@ -12,6 +12,17 @@ pub enum AlertStatus {
 }
 
 impl AlertStatus {
+    /// # Errors
+    /// A message for any word but `normal`, `warning` or `critical`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "normal" => Ok(Self::Normal),
+            "warning" => Ok(Self::Warning),
+            "critical" => Ok(Self::Critical),
+            _ => Err("must be one of normal, warning, critical".to_owned()),
+        }
+    }
+
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {

@@ -161,6 +161,7 @@ mod tests {
                     device_type: Some(label("thermometer")),
                     thresholds,
                     stale_after: None,
+                    labels: crate::Labels::none(),
                 },
                 state,
                 created_at: now,

@@ -3,6 +3,7 @@
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::label::Labels;
 use crate::state::{DeviceState, StaleAfter};
 use crate::text::{self, TextError};
 use crate::window::ScopeLabel;
@@ -184,6 +185,8 @@ pub struct DeviceSpec {
     pub thresholds: Thresholds,
     /// How long without a reading makes the device stale; `None`: never.
     pub stale_after: Option<StaleAfter>,
+    /// Free key/value labels; replaced as a whole.
+    pub labels: Labels,
 }
 
 /// A partial update. `None` leaves a field; `Some(None)` clears a nullable one.
@@ -197,6 +200,8 @@ pub struct DeviceChanges {
     /// In [`THRESHOLD_FIELDS`] order.
     pub thresholds: [Option<Option<f64>>; 4],
     pub stale_after: Option<Option<StaleAfter>>,
+    /// The new labels, replacing the old ones whole.
+    pub labels: Option<Labels>,
 }
 
 impl DeviceSpec {
@@ -221,6 +226,7 @@ impl DeviceSpec {
                 .unwrap_or_else(|| self.device_type.clone()),
             thresholds: Thresholds::new(merged[0], merged[1], merged[2], merged[3])?,
             stale_after: changes.stale_after.unwrap_or(self.stale_after),
+            labels: changes.labels.unwrap_or_else(|| self.labels.clone()),
         })
     }
 }
@@ -290,6 +296,7 @@ mod tests {
             device_type: None,
             thresholds: Thresholds::new(None, Some(0.0), Some(30.0), None).unwrap(),
             stale_after: None,
+            labels: Labels::none(),
         };
         let raise_lower = DeviceChanges {
             thresholds: [None, Some(Some(40.0)), None, None],

@@ -13,6 +13,7 @@ pub mod device;
 pub mod event;
 pub mod group;
 pub mod idempotency;
+pub mod label;
 pub mod list;
 pub mod reading;
 pub mod recurrence;
@@ -39,6 +40,7 @@ pub use group::{
     Description, DeviceGroup, GroupChanges, GroupName, GroupSlug, NewDeviceGroup, SlugError,
 };
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
+pub use label::{DeviceFilter, DeviceFilterError, Labels, LabelsError};
 pub use list::{ListQuery, Page};
 pub use reading::{MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
 pub use state::{DeviceState, Freshness, StaleAfter};
@@ -46,7 +48,7 @@ pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;
 pub use timestamp::{Timestamp, TimestampError};
 pub use window::{
-    MaintenanceWindow, NewMaintenanceWindow, Occurrence, Recurrence, RecurrenceError,
-    RecurrenceParts, ScopeLabel, WindowChanges, WindowDefinition, WindowError, WindowName,
-    WindowSchedule, WindowSlug, WindowStatus,
+    DeviceCoverage, MaintenanceWindow, NewMaintenanceWindow, Occurrence, Recurrence,
+    RecurrenceError, RecurrenceParts, ScopeLabel, ScopeWarning, WindowChanges, WindowDefinition,
+    WindowError, WindowName, WindowSchedule, WindowSlug, WindowStatus,
 };

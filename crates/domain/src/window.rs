@@ -523,6 +523,83 @@ impl<'a> CoverageIndex<'a> {
     }
 }
 
+/// Most devices a dry run lists (the count covers them all).
+pub const SCOPE_PREVIEW_MAX: usize = 100;
+
+/// What a window's scope is worth a second look for before it is saved.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ScopeWarning {
+    #[error("covers no device")]
+    NoDevice,
+    #[error("covers every device of the tenant")]
+    EveryDevice,
+    #[error("names a group that does not exist: {}", .0.as_str())]
+    UnknownGroup(GroupSlug),
+}
+
+/// The warnings of a scope that holds `in_scope` of the tenant's `tenant_devices` devices and
+/// names `unknown_groups`, in that order.
+#[must_use]
+pub fn scope_warnings(
+    in_scope: u64,
+    tenant_devices: u64,
+    unknown_groups: &[GroupSlug],
+) -> Vec<ScopeWarning> {
+    let mut warnings = Vec::new();
+    if in_scope == 0 {
+        warnings.push(ScopeWarning::NoDevice);
+    } else if in_scope >= tenant_devices {
+        warnings.push(ScopeWarning::EveryDevice);
+    }
+    warnings.extend(
+        unknown_groups
+            .iter()
+            .cloned()
+            .map(ScopeWarning::UnknownGroup),
+    );
+    warnings
+}
+
+/// Why a device is, or will be, muted by a window: the window's next stretch, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCoverage {
+    pub window: MaintenanceWindow,
+    pub active_now: bool,
+    /// The occurrence under way at the instant asked, else the next one; `None`: none to come.
+    pub next_occurrence: Option<Occurrence>,
+}
+
+/// The windows of `windows` that may mute a device with this site, type and membership (the
+/// slugs of its groups): enabled, not expired at `now`, and with the device in scope, in the
+/// order given. The scope is judged by [`WindowDefinition::in_scope`], as alerts are.
+#[must_use]
+pub fn covering_device(
+    windows: Vec<MaintenanceWindow>,
+    site_id: Option<&ScopeLabel>,
+    device_type: Option<&ScopeLabel>,
+    groups: &[GroupSlug],
+    now: Timestamp,
+) -> Vec<DeviceCoverage> {
+    windows
+        .into_iter()
+        .filter(|w| {
+            let d = &w.definition;
+            !matches!(
+                d.status(now),
+                WindowStatus::Disabled | WindowStatus::Expired
+            ) && d.in_scope(site_id, device_type, groups)
+        })
+        .map(|window| {
+            let next_occurrence = window.definition.occurrences(now, 1).into_iter().next();
+            DeviceCoverage {
+                active_now: next_occurrence.is_some_and(|o| o.contains(now)),
+                next_occurrence,
+                window,
+            }
+        })
+        .collect()
+}
+
 /// A partial update. `None` leaves a field as it is; `Some(None)` clears a nullable one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WindowChanges {
@@ -706,6 +783,72 @@ mod tests {
         let applied = def.apply(reopened).unwrap();
         assert_eq!(applied.schedule.ends_at(), None);
         assert_eq!(applied.name, def.name);
+    }
+
+    #[test]
+    fn scope_warnings_are_worded_exactly() {
+        let slug = GroupSlug::parse("grp-nope").unwrap();
+        let words = |w: Vec<ScopeWarning>| w.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(words(scope_warnings(0, 5, &[])), ["covers no device"]);
+        assert_eq!(words(scope_warnings(0, 0, &[])), ["covers no device"]);
+        assert_eq!(
+            words(scope_warnings(5, 5, std::slice::from_ref(&slug))),
+            [
+                "covers every device of the tenant",
+                "names a group that does not exist: grp-nope"
+            ]
+        );
+        assert!(scope_warnings(4, 5, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_device_is_covered_by_the_enabled_unexpired_windows_whose_scope_holds_it() {
+        let now = at(datetime!(2025-01-01 12:00 UTC));
+        let stored = |def: WindowDefinition| MaintenanceWindow {
+            window_id: WindowSlug::parse("mw-1").unwrap(),
+            definition: def,
+            created_at: now,
+            updated_at: now,
+            created_by: Actor::parse("a").unwrap(),
+            updated_by: Actor::parse("a").unwrap(),
+        };
+        let site = ScopeLabel::parse("site-1").unwrap();
+        let active = definition(Some(at(datetime!(2025-01-02 0:00 UTC))));
+        let expired = definition(Some(at(datetime!(2025-01-01 6:00 UTC))));
+        let disabled = WindowDefinition {
+            enabled: false,
+            ..active.clone()
+        };
+        let elsewhere = WindowDefinition {
+            site_ids: Some(vec![ScopeLabel::parse("site-2").unwrap()]),
+            ..active.clone()
+        };
+        let later = WindowDefinition {
+            schedule: WindowSchedule::new(at(datetime!(2025-02-01 0:00 UTC)), None).unwrap(),
+            ..active.clone()
+        };
+        let found = covering_device(
+            [active, expired, disabled, elsewhere, later]
+                .into_iter()
+                .map(stored)
+                .collect(),
+            Some(&site),
+            None,
+            &[],
+            now,
+        );
+        assert_eq!(found.len(), 2);
+        assert!(found[0].active_now);
+        assert_eq!(
+            found[0].next_occurrence.map(|o| o.starts_at),
+            Some(at(datetime!(2025-01-01 0:00 UTC))),
+            "the occurrence under way"
+        );
+        assert!(!found[1].active_now);
+        assert_eq!(
+            found[1].next_occurrence.map(|o| o.starts_at),
+            Some(at(datetime!(2025-02-01 0:00 UTC)))
+        );
     }
 
     #[test]

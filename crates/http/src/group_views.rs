@@ -660,6 +660,7 @@ mod tests {
                             device_type: None,
                             thresholds,
                             stale_after: None,
+                            labels: domain::Labels::none(),
                         },
                         state,
                         created_at: at,

@@ -15,9 +15,10 @@ use crate::error::ApiError;
 /// Longest part of an unknown parameter's name repeated in the answer.
 const NAME_SHOWN: usize = 64;
 
-/// The query parameters a route declares.
+/// The query parameters a route declares: for its reads, and for its writes (none unless
+/// declared with [`QueryKeys::writes`]).
 #[derive(Clone, Default)]
-pub struct QueryKeys(Arc<[String]>);
+pub struct QueryKeys(Arc<[String]>, Arc<[String]>);
 
 impl QueryKeys {
     /// No parameters at all.
@@ -37,19 +38,39 @@ impl QueryKeys {
     pub fn and<T: IntoParams>(self) -> Self {
         let mut names = self.0.to_vec();
         names.extend(T::into_params(|| None).into_iter().map(|p| p.name));
-        Self(names.into())
+        Self(names.into(), self.1)
+    }
+
+    /// These, with the parameters of `T` taken by the route's writes (a dry run's, say).
+    #[must_use]
+    pub fn writes<T: IntoParams>(self) -> Self {
+        let mut names = self.1.to_vec();
+        names.extend(T::into_params(|| None).into_iter().map(|p| p.name));
+        Self(self.0, names.into())
     }
 
     /// # Errors
     /// 422 naming the first parameter `query` holds that is not declared, or `query` when it
     /// cannot be decoded.
     pub fn check(&self, query: &str) -> Result<(), ApiError> {
+        Self::check_against(&self.0, query)
+    }
+
+    /// [`QueryKeys::check`] for a write.
+    ///
+    /// # Errors
+    /// As [`QueryKeys::check`], against the parameters of the writes.
+    pub fn check_write(&self, query: &str) -> Result<(), ApiError> {
+        Self::check_against(&self.1, query)
+    }
+
+    fn check_against(known: &[String], query: &str) -> Result<(), ApiError> {
         if query.is_empty() {
             return Ok(());
         }
         let pairs = actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
             .map_err(|_| ApiError::invalid("query", "is not a valid URL-encoded query string"))?;
-        let Some(unknown) = pairs.iter().map(|(k, _)| k).find(|k| !self.0.contains(k)) else {
+        let Some(unknown) = pairs.iter().map(|(k, _)| k).find(|k| !known.contains(k)) else {
             return Ok(());
         };
         let shown: String = unknown
@@ -64,8 +85,8 @@ impl QueryKeys {
 }
 
 /// Checks `req`'s query string against the parameters its route declares (registered as the
-/// resource's app data by the route table). Only reads take parameters: a write's query string
-/// must be empty. Run by the [`crate::Caller`] and [`crate::auth::Writer`] extractors after the
+/// resource's app data by the route table). A write takes only those declared for writes (most
+/// routes: none, so its query string must be empty). Run by the [`crate::Caller`] and [`crate::auth::Writer`] extractors after the
 /// token and the role, so a refused caller hears 401 or 403 first; [`KnownQuery`] runs it on the
 /// routes that need no token.
 ///
@@ -78,7 +99,7 @@ pub fn check_request(req: &HttpRequest) -> Result<(), ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         keys.check(req.query_string())
     } else {
-        QueryKeys::none().check(req.query_string())
+        keys.check_write(req.query_string())
     }
 }
 
@@ -120,6 +141,22 @@ mod tests {
         assert_eq!(e.detail(), "hour: unknown query parameter");
         let e = QueryKeys::none().check("status=error").unwrap_err();
         assert_eq!(e.detail(), "status: unknown query parameter");
+    }
+
+    #[test]
+    fn writes_take_only_the_parameters_declared_for_them() {
+        let keys = QueryKeys::of::<Range>();
+        assert!(keys.check_write("").is_ok());
+        assert!(keys.check_write("hours=1").is_err(), "a read's parameter");
+        #[derive(IntoParams)]
+        #[into_params(parameter_in = Query)]
+        #[allow(dead_code)]
+        struct DryRun {
+            dry_run: Option<bool>,
+        }
+        let keys = keys.writes::<DryRun>();
+        assert!(keys.check_write("dry_run=true").is_ok());
+        assert!(keys.check("dry_run=true").is_err(), "not a read's");
     }
 
     #[test]

@@ -26,15 +26,15 @@ use std::sync::{Arc, PoisonError, RwLock as MapLock};
 
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceGroup, GroupChanges, GroupSlug, ListQuery,
+    Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, GroupChanges, GroupSlug, ListQuery,
     MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
-    ReadingPoint, ReadingQuery, TenantId, Timestamp, WindowChanges, WindowSlug,
+    ReadingPoint, ReadingQuery, TenantId, Timestamp, WindowChanges, WindowDefinition, WindowSlug,
 };
 use ports::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
     DeviceRepository, GroupDetail, GroupKey, GroupReading, HealthProbe, IngestError, LookupError,
-    MaintenanceWindowRepository, Member, MembershipError, ReadingRepository, StoreError,
-    UpdateDeviceError, UpdateGroupError, UpdateWindowError,
+    MaintenanceWindowRepository, Member, MembershipError, ReadingRepository, ScopePreview,
+    StoreError, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
 };
 use tokio::sync::RwLock;
 use uuid::Uuid;
@@ -758,12 +758,19 @@ impl DeviceRepository for MemoryStore {
     async fn list_devices(
         &self,
         tenant: &TenantId,
+        filter: &DeviceFilter,
         query: &ListQuery,
     ) -> Result<Page<Device>, StoreError> {
         let query = query.clone();
+        let filter = filter.clone();
         let page = self
             .read(tenant, move |data| {
-                let mut devices: Vec<Device> = data.devices.values().cloned().collect();
+                let mut devices: Vec<Device> = data
+                    .devices
+                    .values()
+                    .filter(|d| filter.matches(d))
+                    .cloned()
+                    .collect();
                 devices.sort_by(|a, b| a.spec.name.as_str().cmp(b.spec.name.as_str()));
                 query.page(devices, |d| d.spec.name.as_str())
             })
@@ -1122,16 +1129,70 @@ impl MaintenanceWindowRepository for MemoryStore {
         let window_id = window_id.clone();
         self.read(tenant, move |data| {
             let window = data.windows.iter().find(|w| w.window_id == window_id)?;
-            Some((window.clone(), scope_of(data, window)))
+            Some((window.clone(), scope_of(data, &window.definition)))
         })
         .await?
         .flatten()
         .ok_or(LookupError::NotFound)
     }
+
+    async fn unknown_groups(
+        &self,
+        tenant: &TenantId,
+        slugs: &[GroupSlug],
+    ) -> Result<Vec<GroupSlug>, StoreError> {
+        let asked = slugs.to_vec();
+        let known = self
+            .read(tenant, move |data| unknown_of(data, &asked))
+            .await?;
+        Ok(known.unwrap_or_else(|| distinct(slugs)))
+    }
+
+    async fn preview_scope(
+        &self,
+        tenant: &TenantId,
+        definition: &WindowDefinition,
+        limit: usize,
+    ) -> Result<ScopePreview, StoreError> {
+        let asked = definition.clone();
+        let preview = self
+            .read(tenant, move |data| {
+                let devices = scope_of(data, &asked);
+                ScopePreview {
+                    in_scope: devices.len() as u64,
+                    devices: devices.into_iter().take(limit).collect(),
+                    tenant_devices: data.devices.len() as u64,
+                    unknown_groups: unknown_of(
+                        data,
+                        asked.group_ids.as_deref().unwrap_or_default(),
+                    ),
+                }
+            })
+            .await?;
+        Ok(preview.unwrap_or_else(|| ScopePreview {
+            devices: Vec::new(),
+            in_scope: 0,
+            tenant_devices: 0,
+            unknown_groups: distinct(definition.group_ids.as_deref().unwrap_or_default()),
+        }))
+    }
 }
 
-fn scope_of(data: &TenantData, window: &MaintenanceWindow) -> Vec<Device> {
-    let d = &window.definition;
+/// `slugs` without repeats, in the order given.
+fn distinct(slugs: &[GroupSlug]) -> Vec<GroupSlug> {
+    let mut seen = HashSet::new();
+    slugs.iter().filter(|s| seen.insert(*s)).cloned().collect()
+}
+
+/// Those of `slugs` that name no group of the tenant, each once.
+fn unknown_of(data: &TenantData, slugs: &[GroupSlug]) -> Vec<GroupSlug> {
+    distinct(slugs)
+        .into_iter()
+        .filter(|s| !data.groups.iter().any(|g| &g.group_id == s))
+        .collect()
+}
+
+fn scope_of(data: &TenantData, d: &WindowDefinition) -> Vec<Device> {
     let groups = data.groups_by_device();
     let mut devices: Vec<Device> = data
         .devices

@@ -43,6 +43,7 @@ fn new_device(name: &str) -> NewDevice {
             device_type: None,
             thresholds: Thresholds::new(None, None, None, None).expect("ordered"),
             stale_after: None,
+            labels: domain::Labels::none(),
         },
     }
 }
@@ -133,7 +134,9 @@ async fn while_one_tenant_is_locked_for_writing_other_tenants_read_and_write() {
         (
             store.get_device(&b, b_device.id).await,
             store.create_device(&b, &actor(), new_device("b-2")).await,
-            store.list_devices(&b, &ListQuery::default()).await,
+            store
+                .list_devices(&b, &domain::DeviceFilter::all(), &ListQuery::default())
+                .await,
         )
     })
     .await
@@ -286,7 +289,7 @@ async fn devices_groups_memberships_and_windows_are_capped_too() {
         other => panic!("expected the cap, got {other:?}"),
     }
     let page = store
-        .list_devices(&a, &ListQuery::default())
+        .list_devices(&a, &domain::DeviceFilter::all(), &ListQuery::default())
         .await
         .expect("listed");
     assert_eq!(page.total, 3);

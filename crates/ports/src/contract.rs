@@ -12,6 +12,8 @@ mod events;
 pub use events::*;
 mod idempotency;
 pub use idempotency::*;
+mod labels;
+pub use labels::*;
 mod webhooks;
 pub use webhooks::*;
 
@@ -100,6 +102,8 @@ macro_rules! contract_tests {
             tenants_never_see_each_others_events,
             pruned_events_are_reported_lost,
             logged_events_queue_webhook_deliveries,
+            device_labels_round_trip_and_lists_filter_by_every_condition,
+            scope_previews_count_list_and_name_unknown_groups,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
@@ -240,6 +244,7 @@ fn new_device(name: &str) -> NewDevice {
             thresholds: Thresholds::new(Some(-10.0), Some(0.0), Some(30.0), Some(40.0))
                 .expect("ordered"),
             stale_after: None,
+            labels: domain::Labels::none(),
         },
     }
 }
@@ -772,7 +777,7 @@ pub async fn devices_round_trip_with_unique_names<S: DeviceRepository>(store: &S
         .await
         .expect("created");
     let names: Vec<String> = store
-        .list_devices(&t, &ListQuery::all())
+        .list_devices(&t, &domain::DeviceFilter::all(), &ListQuery::all())
         .await
         .expect("listed")
         .items
@@ -1600,7 +1605,11 @@ where
             .expect("created");
     }
     let pumps = store
-        .list_devices(&t, &q(Some("PUMP"), Some(1), None))
+        .list_devices(
+            &t,
+            &domain::DeviceFilter::all(),
+            &q(Some("PUMP"), Some(1), None),
+        )
         .await
         .expect("listed");
     assert_eq!(pumps.total, 2);
@@ -1689,7 +1698,10 @@ where
         .expect("found");
     let all = ListQuery::default();
     store.list_groups(&t, &all).await.expect("listed");
-    store.list_devices(&t, &all).await.expect("listed");
+    store
+        .list_devices(&t, &domain::DeviceFilter::all(), &all)
+        .await
+        .expect("listed");
     store.get_device(&t, d.id).await.expect("found");
     store.groups_of_device(&t, d.id).await.expect("found");
     store

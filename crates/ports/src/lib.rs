@@ -9,10 +9,10 @@
 use async_trait::async_trait;
 use domain::{
     Acknowledgement, Actor, Alert, AlertCursor, AlertEvent, AlertKind, AlertState, Device,
-    DeviceChanges, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug, IdempotencyKey,
-    ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
-    ReadingBatch, ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp, Unit,
-    WindowChanges, WindowError, WindowSlug,
+    DeviceChanges, DeviceFilter, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    IdempotencyKey, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow,
+    Page, ReadingBatch, ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp,
+    Unit, WindowChanges, WindowDefinition, WindowError, WindowSlug,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -324,14 +324,16 @@ pub trait DeviceGroupRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait DeviceRepository: Send + Sync {
-    /// The page `query` selects of the tenant's devices whose name matches its filter, ordered by
-    /// name (byte order); `total` counts all matches.
+    /// The page `query` selects of the tenant's devices whose name matches its filter and that
+    /// pass every condition of `filter` (labels included), ordered by name (byte order);
+    /// `total` counts all matches.
     ///
     /// # Errors
     /// [`StoreError`] only.
     async fn list_devices(
         &self,
         tenant: &TenantId,
+        filter: &DeviceFilter,
         query: &ListQuery,
     ) -> Result<Page<Device>, StoreError>;
 
@@ -486,6 +488,43 @@ pub trait MaintenanceWindowRepository: Send + Sync {
         tenant: &TenantId,
         window_id: &WindowSlug,
     ) -> Result<(MaintenanceWindow, Vec<Device>), LookupError>;
+
+    /// Those of `slugs` that name no group of the tenant, in the order given, each once.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn unknown_groups(
+        &self,
+        tenant: &TenantId,
+        slugs: &[GroupSlug],
+    ) -> Result<Vec<GroupSlug>, StoreError>;
+
+    /// What `definition`'s scope (by site, type and group, whatever the time, as
+    /// [`window_devices`](Self::window_devices) judges it) holds now, without storing anything:
+    /// the first `limit` devices in it by name, how many there are, how many devices the
+    /// tenant has, and the groups it names that the tenant does not have.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn preview_scope(
+        &self,
+        tenant: &TenantId,
+        definition: &WindowDefinition,
+        limit: usize,
+    ) -> Result<ScopePreview, StoreError>;
+}
+
+/// What a window's scope would hold (see [`MaintenanceWindowRepository::preview_scope`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopePreview {
+    /// The first devices in scope, by name.
+    pub devices: Vec<Device>,
+    /// All devices in scope.
+    pub in_scope: u64,
+    /// All the tenant's devices.
+    pub tenant_devices: u64,
+    /// Slugs of `group_ids` that name no group, in the order given.
+    pub unknown_groups: Vec<GroupSlug>,
 }
 
 /// Which alerts a list selects; `None` in a field does not narrow.

@@ -1,10 +1,14 @@
 //! Devices in PostgreSQL.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceGroup, DeviceSpec, ListQuery, NewDevice, Page, TenantId,
+    Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, DeviceSpec, Labels, ListQuery,
+    NewDevice, Page, TenantId,
 };
 use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, UpdateDeviceError};
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use crate::error::{query_error, unique_violation};
@@ -12,26 +16,91 @@ use crate::keeping::{
     after_thresholds, alert_from_row, device_states_of_sql, judge_with_coverage, kept_from_row,
     open_alerts_sql, ChangeParams, WriteStatements, LOCK_DEVICES_FOR_STATE,
 };
-use crate::lists::{fetch_page, name_filter};
+use crate::lists::name_filter;
 use crate::pool::PgStore;
 use crate::rows::{
     device_from_row, group_columns, group_from_row, DEVICE_COLUMNS, DEVICE_COLUMNS_NO_STATE,
     DEVICE_STATE_JOIN,
 };
 
-fn list_sql() -> String {
-    format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 AND {} \
-         ORDER BY d.name COLLATE \"C\" LIMIT $3 OFFSET $4",
-        name_filter("d.name")
+/// The SQL of a filtered list page and of its count. `$1` is the tenant, `$2` the name filter,
+/// then one parameter per condition of `filter` that is set (in [`FilterParams`] order); the
+/// page adds its limit and offset after them. Only the conditions given are in the statement,
+/// so the planner sees `labels @> $n` alone and takes the GIN index for it.
+fn list_sql(filter: &DeviceFilter) -> (String, String) {
+    let mut conditions = vec![name_filter("d.name")];
+    let mut next = 3;
+    let mut add = |condition: &str| {
+        conditions.push(condition.replace('$', &format!("${next}")));
+        next += 1;
+    };
+    if filter.site_id.is_some() {
+        add("d.site_id = $");
+    }
+    if filter.device_type.is_some() {
+        add("d.device_type = $");
+    }
+    if filter.status.is_some() {
+        add("d.status = $");
+    }
+    if filter.alert_status.is_some() {
+        // No kept state (no reading yet) is `normal`, as the domain says.
+        add("coalesce(l.alert_status, 'normal') = $");
+    }
+    if !filter.labels().is_empty() {
+        add("d.labels @> $::jsonb");
+    }
+    let conditions = conditions.join(" AND ");
+    let join = if filter.alert_status.is_some() {
+        DEVICE_STATE_JOIN
+    } else {
+        ""
+    };
+    (
+        format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 AND {conditions} \
+             ORDER BY d.name COLLATE \"C\" LIMIT ${next} OFFSET ${}",
+            next + 1
+        ),
+        format!("SELECT count(*) FROM devices d {join} WHERE d.tenant_id = $1 AND {conditions}"),
     )
 }
-fn count_sql() -> String {
-    format!(
-        "SELECT count(*) FROM devices d WHERE d.tenant_id = $1 AND {}",
-        name_filter("d.name")
-    )
+
+/// The values of a filter's conditions that are set, in the order [`list_sql`] numbers them.
+struct FilterParams {
+    values: Vec<Box<dyn ToSql + Sync + Send>>,
 }
+
+impl FilterParams {
+    fn of(filter: &DeviceFilter) -> Self {
+        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        if let Some(site) = &filter.site_id {
+            values.push(Box::new(site.as_str().to_owned()));
+        }
+        if let Some(kind) = &filter.device_type {
+            values.push(Box::new(kind.as_str().to_owned()));
+        }
+        if let Some(status) = filter.status {
+            values.push(Box::new(status.as_str()));
+        }
+        if let Some(status) = filter.alert_status {
+            values.push(Box::new(status.as_str()));
+        }
+        if !filter.labels().is_empty() {
+            values.push(Box::new(Json(labels_json(filter.labels()))));
+        }
+        Self { values }
+    }
+}
+
+/// Labels as the `labels` column holds them.
+fn labels_json(labels: &Labels) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 pub(crate) fn get_sql() -> String {
     format!(
         "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 AND d.id = $2"
@@ -41,8 +110,8 @@ fn insert_sql() -> String {
     format!(
         "INSERT INTO devices AS d (tenant_id, id, name, unit, status, site_id, device_type, \
          threshold_critical_lower, threshold_warning_lower, threshold_warning_upper, threshold_critical_upper, \
-         created_by, updated_by, stale_after_s) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
+         created_by, updated_by, stale_after_s, labels) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
          RETURNING {DEVICE_COLUMNS_NO_STATE}"
     )
 }
@@ -51,7 +120,7 @@ fn update_sql() -> String {
         "UPDATE devices AS d SET name = $3, unit = $4, status = $5, site_id = $6, device_type = $7, \
          threshold_critical_lower = $8, threshold_warning_lower = $9, threshold_warning_upper = $10, \
          threshold_critical_upper = $11, updated_at = greatest(now(), d.updated_at), updated_by = $12, \
-         stale_after_s = $13 \
+         stale_after_s = $13, labels = $14 \
          WHERE d.tenant_id = $1 AND d.id = $2 RETURNING {DEVICE_COLUMNS_NO_STATE}"
     )
 }
@@ -73,6 +142,7 @@ struct SpecParams {
     /// In column order: critical_lower, warning_lower, warning_upper, critical_upper.
     bounds: [Option<f64>; 4],
     stale_after_s: Option<i32>,
+    labels: Json<BTreeMap<String, String>>,
 }
 
 impl SpecParams {
@@ -94,6 +164,7 @@ impl SpecParams {
             stale_after_s: spec
                 .stale_after
                 .map(|s| i32::try_from(s.secs()).unwrap_or(i32::MAX)),
+            labels: Json(labels_json(&spec.labels)),
         }
     }
 }
@@ -104,12 +175,49 @@ impl DeviceRepository for PgStore {
     async fn list_devices(
         &self,
         tenant: &TenantId,
+        filter: &DeviceFilter,
         query: &ListQuery,
     ) -> Result<Page<Device>, StoreError> {
-        let (rows, total) = fetch_page(self, &list_sql(), &count_sql(), tenant, query).await?;
+        if filter.matches_nothing() {
+            return Ok(Page {
+                items: Vec::new(),
+                total: 0,
+            });
+        }
+        let (page_sql, count_sql) = list_sql(filter);
+        let tx = self.reader(tenant).await?;
+        let page = tx.prepare(&page_sql).await.map_err(query_error)?;
+        let count = tx.prepare(&count_sql).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let name = query.name_contains();
+        let limit = query.limit().map(i64::from);
+        let offset = i64::from(query.offset());
+        let conditions = FilterParams::of(filter);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tenant_id, &name];
+        params.extend(
+            conditions
+                .values
+                .iter()
+                .map(|v| v.as_ref() as &(dyn ToSql + Sync)),
+        );
+        let counted = params.len();
+        params.push(&limit);
+        params.push(&offset);
+        // The page and its count: one round trip.
+        let (rows, total) = tx
+            .run(|client| async {
+                tokio::try_join!(
+                    biased;
+                    client.query(&page, &params),
+                    client.query_one(&count, &params[..counted])
+                )
+            })
+            .await
+            .map_err(query_error)?;
+        let total: i64 = total.get(0);
         Ok(Page {
+            total: u64::try_from(total).unwrap_or_default(),
             items: rows.iter().map(device_from_row).collect::<Result<_, _>>()?,
-            total,
         })
     }
 
@@ -144,6 +252,7 @@ impl DeviceRepository for PgStore {
                     &b[3],
                     &actor.as_str(),
                     &p.stale_after_s,
+                    &p.labels,
                 ],
             )
             .await;
@@ -239,6 +348,7 @@ impl DeviceRepository for PgStore {
                     &b[3],
                     &actor.as_str(),
                     &p.stale_after_s,
+                    &p.labels,
                 ],
             )
             .await;

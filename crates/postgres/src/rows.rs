@@ -3,12 +3,15 @@
 
 use domain::{
     Actor, AlertStatus, Description, Device, DeviceGroup, DeviceName, DeviceSpec, DeviceState,
-    DeviceStatus, GroupName, GroupSlug, MaintenanceWindow, ReadingPoint, Recurrence,
+    DeviceStatus, GroupName, GroupSlug, Labels, MaintenanceWindow, ReadingPoint, Recurrence,
     RecurrenceParts, ScopeLabel, StaleAfter, Thresholds, Timestamp, Unit, WindowDefinition,
     WindowName, WindowSchedule, WindowSlug,
 };
 use ports::StoreError;
+use std::collections::BTreeMap;
+
 use serde_json::Value;
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
 use crate::error::{corrupt_row, query_error};
@@ -74,10 +77,10 @@ pub(crate) const DEVICE_COLUMNS: &str =
      d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
      d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by, \
      d.stale_after_s, l.ts AS state_ts, l.value AS state_value, l.alert_status AS state_status, \
-     coalesce(l.since, l.ts) AS state_since";
+     coalesce(l.since, l.ts) AS state_since, d.labels";
 
 /// How many columns [`DEVICE_COLUMNS`] holds.
-pub(crate) const DEVICE_COLUMN_COUNT: usize = column::STATE_TS + 4;
+pub(crate) const DEVICE_COLUMN_COUNT: usize = column::LABELS + 1;
 
 /// Joins a device `d` to its kept state `l` (none before its first reading).
 pub(crate) const DEVICE_STATE_JOIN: &str =
@@ -90,7 +93,7 @@ pub(crate) const DEVICE_COLUMNS_NO_STATE: &str =
      d.threshold_critical_lower, d.threshold_warning_lower, d.threshold_warning_upper, \
      d.threshold_critical_upper, d.created_at, d.updated_at, d.created_by, d.updated_by, \
      d.stale_after_s, NULL::timestamptz AS state_ts, NULL::float8 AS state_value, \
-     NULL::text AS state_status, NULL::timestamptz AS state_since";
+     NULL::text AS state_status, NULL::timestamptz AS state_since, d.labels";
 
 /// Positions of [`DEVICE_COLUMNS`] in a row that starts with them: a group's detail decodes
 /// thousands of rows, and finding a column by name is a scan of the row's column names.
@@ -112,6 +115,8 @@ mod column {
     pub const STALE_AFTER: usize = 14;
     /// The first of the four columns [`super::state_from_row`] reads.
     pub const STATE_TS: usize = 15;
+    /// After the four state columns.
+    pub const LABELS: usize = STATE_TS + 4;
 }
 
 /// A device from a row whose first columns are [`DEVICE_COLUMNS`].
@@ -150,6 +155,12 @@ pub(crate) fn device_from_row(row: &Row) -> Result<Device, StoreError> {
                 .map(|s| StaleAfter::from_secs(i64::from(s)))
                 .transpose()
                 .map_err(|e| corrupt(&e))?,
+            labels: Labels::parse(
+                row.try_get::<_, Json<BTreeMap<String, String>>>(column::LABELS)
+                    .map_err(|e| corrupt(&e))?
+                    .0,
+            )
+            .map_err(|e| corrupt(&e))?,
         },
         state: state_from_row(row, column::STATE_TS)?,
         created_at: timestamp(row, column::CREATED_AT)?,
@@ -316,6 +327,8 @@ mod tests {
             ("l.value AS state_value", column::STATE_TS + 1),
             ("l.alert_status AS state_status", column::STATE_TS + 2),
             ("coalesce(l.since", column::STATE_TS + 3),
+            // One further along in the split: the coalesce's comma.
+            ("labels", column::LABELS + 1),
         ];
         assert_eq!(
             names.len(),

@@ -8,7 +8,8 @@ use domain::{
     ScopeLabel, TenantId, Timestamp, WindowChanges, WindowDefinition, WindowSlug,
 };
 use ports::{
-    CreateWindowError, LookupError, MaintenanceWindowRepository, StoreError, UpdateWindowError,
+    CreateWindowError, LookupError, MaintenanceWindowRepository, ScopePreview, StoreError,
+    UpdateWindowError,
 };
 use serde_json::{json, Value};
 use tokio_postgres::Row;
@@ -64,19 +65,38 @@ fn update_sql() -> String {
          WHERE w.tenant_id = $1 AND w.window_id = $2 RETURNING {WINDOW_COLUMNS}"
     )
 }
-/// Devices in a window's scope: each list that is set must hold the device's value.
+/// A window's scope over devices `d`: each list that is set (`$2` sites, `$3` types, `$4`
+/// group slugs) must hold the device's value.
+const SCOPE_CONDITIONS: &str = "d.tenant_id = $1 \
+     AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
+     AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
+     AND ($4::text[] IS NULL OR EXISTS ( \
+         SELECT 1 FROM device_group_members m \
+         JOIN device_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
+         WHERE m.tenant_id = d.tenant_id AND m.device_id = d.id AND g.group_id = ANY($4)))";
+/// Devices in a window's scope, by name.
 fn scope_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE d.tenant_id = $1 \
-         AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
-         AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
-         AND ($4::text[] IS NULL OR EXISTS ( \
-             SELECT 1 FROM device_group_members m \
-             JOIN device_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
-             WHERE m.tenant_id = d.tenant_id AND m.device_id = d.id AND g.group_id = ANY($4))) \
+        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE {SCOPE_CONDITIONS} \
          ORDER BY d.name COLLATE \"C\""
     )
 }
+/// A dry run's look at a scope: its first `$5` devices, how many it holds, how many devices
+/// the tenant has, and which of the slugs `$4` name no group.
+fn preview_sql() -> [String; 3] {
+    [
+        format!("{} LIMIT $5", scope_sql()),
+        format!(
+            "SELECT (SELECT count(*) FROM devices d WHERE {SCOPE_CONDITIONS}), \
+             (SELECT count(*) FROM devices WHERE tenant_id = $1)"
+        ),
+        UNKNOWN_GROUPS.to_owned(),
+    ]
+}
+/// Those of the slugs `$2` that name no group of tenant `$1`, in the order given.
+const UNKNOWN_GROUPS: &str = "SELECT u.slug FROM unnest($2::text[]) WITH ORDINALITY AS u(slug, n) \
+     WHERE NOT EXISTS (SELECT 1 FROM device_groups g WHERE g.tenant_id = $1 AND g.group_id = u.slug) \
+     ORDER BY u.n";
 const DELETE: &str = "DELETE FROM maintenance_windows WHERE tenant_id = $1 AND window_id = $2";
 /// The occurrence of window `$2` last announced as started (see migration V12).
 const ANNOUNCED: &str =
@@ -396,4 +416,89 @@ impl MaintenanceWindowRepository for PgStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok((window, devices))
     }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn unknown_groups(
+        &self,
+        tenant: &TenantId,
+        slugs: &[GroupSlug],
+    ) -> Result<Vec<GroupSlug>, StoreError> {
+        if slugs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = self.reader(tenant).await?;
+        let statement = tx.prepare(UNKNOWN_GROUPS).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let asked: Vec<&str> = slugs.iter().map(GroupSlug::as_str).collect();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &asked];
+        let rows = tx
+            .run(|client| client.query(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        unknown_from_rows(&rows)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn preview_scope(
+        &self,
+        tenant: &TenantId,
+        definition: &WindowDefinition,
+        limit: usize,
+    ) -> Result<ScopePreview, StoreError> {
+        let tx = self.reader(tenant).await?;
+        let [page_sql, count_sql, unknown_sql] = preview_sql();
+        let page = tx.prepare(&page_sql).await.map_err(query_error)?;
+        let counts = tx.prepare(&count_sql).await.map_err(query_error)?;
+        let unknown = tx.prepare(&unknown_sql).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let d = definition;
+        let (sites, types, groups) = (
+            labels(d.site_ids.as_ref()),
+            labels(d.device_types.as_ref()),
+            slugs(d.group_ids.as_ref()),
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let asked: Vec<&str> = groups.clone().unwrap_or_default();
+        let scope: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&tenant_id, &sites, &types, &groups, &limit];
+        let by_slugs: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &asked];
+        // The page, the counts and the unknown slugs: one round trip.
+        let (rows, counted, missing) = tx
+            .run(|client| async {
+                tokio::try_join!(
+                    biased;
+                    client.query(&page, &scope),
+                    client.query_one(&counts, &scope[..4]),
+                    client.query(&unknown, &by_slugs),
+                )
+            })
+            .await
+            .map_err(query_error)?;
+        let count = |index: usize| -> Result<u64, StoreError> {
+            let n: i64 = counted.try_get(index).map_err(query_error)?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        };
+        Ok(ScopePreview {
+            devices: rows
+                .iter()
+                .map(device_from_row)
+                .collect::<Result<Vec<_>, _>>()?,
+            in_scope: count(0)?,
+            tenant_devices: count(1)?,
+            unknown_groups: unknown_from_rows(&missing)?,
+        })
+    }
+}
+
+/// The slugs of [`UNKNOWN_GROUPS`] rows, each once.
+fn unknown_from_rows(rows: &[Row]) -> Result<Vec<GroupSlug>, StoreError> {
+    let mut found: Vec<GroupSlug> = Vec::new();
+    for row in rows {
+        let slug: &str = row.try_get(0).map_err(query_error)?;
+        let slug = GroupSlug::parse(slug).map_err(|e| corrupt_row("group slug", e))?;
+        if !found.contains(&slug) {
+            found.push(slug);
+        }
+    }
+    Ok(found)
 }

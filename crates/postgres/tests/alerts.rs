@@ -37,6 +37,7 @@ fn device(name: &str, site: Option<&str>, stale_after: Option<i64>) -> NewDevice
             device_type: None,
             thresholds: Thresholds::new(None, None, Some(30.0), Some(40.0)).expect("ordered"),
             stale_after: stale_after.map(|s| StaleAfter::from_secs(s).expect("in range")),
+            labels: domain::Labels::none(),
         },
     }
 }

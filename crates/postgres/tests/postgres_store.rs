@@ -274,6 +274,7 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
             device_type: None,
             thresholds: domain::Thresholds::default(),
             stale_after: None,
+            labels: domain::Labels::none(),
         },
     };
     store

@@ -487,10 +487,108 @@ pub struct WindowDevicesView {
     pub total: u64,
 }
 
+/// Query of the window writes (`POST` and `PATCH`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunParams {
+    /// `true`: validate and answer what the write would do (the window as it would be, the
+    /// devices in its scope, warnings), storing nothing. Default `false`.
+    #[param(value_type = Option<bool>)]
+    pub dry_run: Option<String>,
+}
+
+impl DryRunParams {
+    /// # Errors
+    /// 422 naming `dry_run` for anything but `true` or `false`.
+    pub fn requested(&self) -> Result<bool, ApiError> {
+        match self.dry_run.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::invalid("dry_run", "must be true or false")),
+        }
+    }
+}
+
+/// Answer of a window write with `dry_run=true`: nothing was stored.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = MaintenanceWindowDryRun)]
+pub struct WindowDryRunView {
+    /// The window as the write would make it (a create's `window_id` is only a sample: the
+    /// real create draws its own).
+    pub window: MaintenanceWindowView,
+    /// How many devices its scope (sites, types, groups) holds now, whatever the time.
+    pub devices_in_scope: u64,
+    /// The first 100 of them, by name.
+    pub devices: Vec<DeviceView>,
+    /// `covers no device`, `covers every device of the tenant`, and one `names a group that
+    /// does not exist: <slug>` per unknown slug of `group_ids`.
+    pub warnings: Vec<String>,
+}
+
+/// What a window write answers: the window, or with `dry_run=true` what it would be.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents the two answers; handlers build each directly.
+pub enum WindowWriteAnswer {
+    Window(MaintenanceWindowView),
+    DryRun(WindowDryRunView),
+}
+
+/// The next stretch of a window that may mute a device.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeviceMaintenanceWindow)]
+pub struct DeviceWindowView {
+    /// The window as `GET /customer/maintenance-windows/{window_id}` shows it.
+    pub window: MaintenanceWindowView,
+    /// Whether it mutes the device now.
+    pub active_now: bool,
+    /// The occurrence under way, else the next one; null when none is to come.
+    pub next_occurrence: Option<OccurrenceView>,
+}
+
+/// `GET /api/devices/{id}/maintenance`: why the device is, or will be, muted.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DeviceMaintenance)]
+pub struct DeviceMaintenanceView {
+    /// The device.
+    pub device_id: uuid::Uuid,
+    /// Enabled, unexpired windows whose scope includes the device, latest start first.
+    pub windows: Vec<DeviceWindowView>,
+}
+
+impl DeviceWindowView {
+    /// `c` as seen at `now`.
+    #[must_use]
+    pub fn at(c: &domain::DeviceCoverage, now: Timestamp) -> Self {
+        Self {
+            window: MaintenanceWindowView::at(&c.window, now),
+            active_now: c.active_now,
+            next_occurrence: c.next_occurrence.map(|o| OccurrenceView {
+                starts_at: o.starts_at.get(),
+                ends_at: o.ends_at.map(Timestamp::get),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::customer_groups::DeviceGroupUpdateBody;
+
+    #[test]
+    fn dry_run_is_true_or_false() {
+        let params = |v: &str| DryRunParams {
+            dry_run: Some(v.to_owned()),
+        };
+        assert!(params("true").requested().unwrap());
+        assert!(!params("false").requested().unwrap());
+        assert!(!DryRunParams { dry_run: None }.requested().unwrap());
+        assert_eq!(
+            params("yes").requested().unwrap_err().detail(),
+            "dry_run: must be true or false"
+        );
+    }
 
     #[test]
     fn an_empty_window_patch_has_no_fields_to_update() {

@@ -2,9 +2,11 @@
 
 use domain::device::ThresholdError;
 use domain::state::STALE_AFTER_MAX_SECS;
+use std::collections::BTreeMap;
+
 use domain::{
-    Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, Freshness, ScopeLabel, StaleAfter,
-    Thresholds, Timestamp, Unit,
+    Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, Freshness, Labels, ScopeLabel,
+    StaleAfter, Thresholds, Timestamp, Unit,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
@@ -92,6 +94,11 @@ pub struct DeviceCreateBody {
     /// an integer from 1 to 31,536,000 (a year). Absent or null: never stale.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 31_536_000)]
     pub stale_after_s: Option<StaleAfterSecs>,
+    /// Free labels: at most 32 pairs, keys of 1 to 63 characters of `a-z 0-9 . _ - /`, string
+    /// values of at most 128 characters without control characters. Default `{}`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = std::collections::HashMap<String, String>, example = json!({"floor": "3", "team/owner": "ops"}))]
+    pub labels: Option<Option<serde_json::Value>>,
 }
 
 /// A `stale_after_s` as sent: an integer, nothing else (`1.5` and `"60"` are refused, naming
@@ -165,6 +172,11 @@ pub struct DeviceUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 31_536_000)]
     pub stale_after_s: Option<Option<StaleAfterSecs>>,
+    /// The new labels, replacing the old ones whole (`{}` removes them all); same limits as on
+    /// create.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = std::collections::HashMap<String, String>)]
+    pub labels: Option<Option<serde_json::Value>>,
 }
 
 /// A device.
@@ -193,6 +205,9 @@ pub struct DeviceView {
     /// Seconds without a reading after which the device is stale, or null: never.
     #[schema(minimum = 1, maximum = 31_536_000)]
     pub stale_after_s: Option<u32>,
+    /// Its labels (`{}` when none), by key.
+    #[schema(value_type = std::collections::HashMap<String, String>, example = json!({"floor": "3"}))]
+    pub labels: BTreeMap<String, String>,
     /// What its latest reading and thresholds make of it now.
     pub state: DeviceStateView,
     /// Creation time (RFC 3339, UTC).
@@ -285,6 +300,12 @@ impl DeviceView {
             threshold_critical_lower: t.critical_lower(),
             threshold_critical_upper: t.critical_upper(),
             stale_after_s: d.spec.stale_after.map(StaleAfter::secs),
+            labels: d
+                .spec
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
             state: DeviceStateView::at(d, in_maintenance, now),
             created_at: d.created_at.get(),
             updated_at: d.updated_at.get(),
@@ -309,6 +330,29 @@ fn device_name(value: &str) -> Result<DeviceName, ApiError> {
 
 fn unit(value: Option<&str>) -> Result<Unit, ApiError> {
     Unit::parse(value.unwrap_or_default()).map_err(|e| ApiError::invalid("unit", e))
+}
+
+/// A `labels` object as sent: every value a string, then the domain's rules; `null` is refused.
+fn labels(value: Option<serde_json::Value>) -> Result<Labels, ApiError> {
+    let Some(serde_json::Value::Object(map)) = value else {
+        return Err(ApiError::invalid(
+            "labels",
+            "must be an object of string values",
+        ));
+    };
+    let mut pairs = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let serde_json::Value::String(value) = value else {
+            let field = if domain::label::valid_key(&key) {
+                format!("labels.{key}")
+            } else {
+                "labels".to_owned()
+            };
+            return Err(ApiError::invalid(&field, "must be a string"));
+        };
+        pairs.push((key, value));
+    }
+    Labels::parse(pairs).map_err(|e| ApiError::invalid(&e.field("labels"), e))
 }
 
 fn label(field: &str, value: Option<&str>) -> Result<Option<ScopeLabel>, ApiError> {
@@ -336,6 +380,7 @@ impl DeviceCreateBody {
             )
             .map_err(|e| threshold_error(&e))?,
             stale_after: stale_after(self.stale_after_s)?,
+            labels: self.labels.map(labels).transpose()?.unwrap_or_default(),
         })
     }
 }
@@ -371,6 +416,117 @@ impl DeviceUpdateBody {
                 finite("threshold_critical_upper", self.threshold_critical_upper)?,
             ],
             stale_after: self.stale_after_s.map(stale_after).transpose()?,
+            labels: self.labels.map(labels).transpose()?,
         })
+    }
+}
+
+/// Conditions of `GET /api/devices`; all that are given must hold. Each may be given once but
+/// `label`, which may repeat.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Declares the parameters (for the spec and the query check); see `filter_of`.
+pub struct DeviceFilterParams {
+    /// Only devices at this site.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    site_id: Option<String>,
+    /// Only devices of this type.
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    device_type: Option<String>,
+    /// Only devices in this connection state.
+    #[param(value_type = Option<DeviceStatusDto>)]
+    status: Option<String>,
+    /// Only devices whose kept alert status is this one (no reading yet: `normal`).
+    #[param(value_type = Option<AlertStatusDto>)]
+    alert_status: Option<String>,
+    /// `key:value` (the value is what follows the first `:`): only devices with that label.
+    /// Repeatable, up to 32 times; every one must hold.
+    #[param(value_type = Option<Vec<String>>, style = Form, explode, max_items = 32, example = json!(["floor:3"]))]
+    label: Option<Vec<String>>,
+}
+
+/// The device filter a query string asks for (the name and paging parameters are the list's).
+///
+/// # Errors
+/// 422 naming the parameter: a value that is no valid one (an unknown `status` or
+/// `alert_status`, a malformed `label`), more than 32 `label`s, or another filter given twice.
+pub fn filter_of(query: &str) -> Result<domain::DeviceFilter, ApiError> {
+    let pairs = actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|_| ApiError::invalid("query", "is not a valid URL-encoded query string"))?
+        .into_inner();
+    let once = |name: &str| -> Result<Option<&str>, ApiError> {
+        let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::invalid(name, "given more than once"));
+        }
+        Ok(first.map(String::as_str))
+    };
+    let scope = |name: &str| -> Result<Option<ScopeLabel>, ApiError> {
+        once(name)?
+            .map(ScopeLabel::parse)
+            .transpose()
+            .map_err(|e| ApiError::invalid(name, e))
+    };
+    let mut filter = domain::DeviceFilter::all();
+    filter.site_id = scope("site_id")?;
+    filter.device_type = scope("device_type")?;
+    filter.status = once("status")?
+        .map(DeviceStatus::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("status", e))?;
+    filter.alert_status = once("alert_status")?
+        .map(domain::AlertStatus::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid("alert_status", e))?;
+    let labels: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "label")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    filter
+        .with_label_conditions(&labels)
+        .map_err(|e| ApiError::invalid("label", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_read_from_the_query_and_only_label_repeats() {
+        let f = filter_of("site_id=s1&status=error&alert_status=critical&label=a:1&label=b:x:y")
+            .unwrap();
+        assert_eq!(f.site_id.as_ref().map(ScopeLabel::as_str), Some("s1"));
+        assert_eq!(f.status, Some(DeviceStatus::Error));
+        assert_eq!(f.alert_status, Some(domain::AlertStatus::Critical));
+        assert_eq!(f.labels().get("b"), Some("x:y"));
+        assert!(filter_of("").unwrap() == domain::DeviceFilter::all());
+        let detail = |q: &str| filter_of(q).unwrap_err().detail().to_owned();
+        assert_eq!(
+            detail("status=broken"),
+            "status: must be one of connected, disconnected, error"
+        );
+        assert_eq!(
+            detail("alert_status=fine"),
+            "alert_status: must be one of normal, warning, critical"
+        );
+        assert_eq!(
+            detail("site_id=a&site_id=b"),
+            "site_id: given more than once"
+        );
+        assert!(detail("label=nocolon").starts_with("label: "));
+        assert!(detail(&"label=a:b&".repeat(33)).starts_with("label: may be given at most 32"));
+    }
+
+    #[test]
+    fn labels_must_be_an_object_of_strings_and_name_the_key_at_fault() {
+        let detail = |v: serde_json::Value| labels(Some(v)).unwrap_err().detail().to_owned();
+        assert!(labels(Some(serde_json::json!({"floor": "3"}))).is_ok());
+        assert!(detail(serde_json::json!({"floor": 3})).starts_with("labels.floor: "));
+        assert!(detail(serde_json::json!({"floor": "a\u{1}"})).starts_with("labels.floor: "));
+        assert!(detail(serde_json::json!({"Floor": "3"})).starts_with("labels: "));
+        assert!(detail(serde_json::json!(["a"])).starts_with("labels: "));
+        assert!(labels(None).is_err(), "null is refused");
     }
 }

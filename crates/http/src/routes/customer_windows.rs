@@ -8,10 +8,13 @@ use ports::{
 };
 
 use crate::api::alerts::WindowReportView;
+use app::windows::WindowWriteError;
+
 use crate::api::customer_windows::{
-    MaintenanceWindowCreateBody, MaintenanceWindowDeletedView, MaintenanceWindowListView,
-    MaintenanceWindowUpdateBody, MaintenanceWindowView, OccurrenceParams, OccurrenceView,
-    WindowDeviceView, WindowDevicesView, WindowListParams, WindowOccurrencesView,
+    DryRunParams, MaintenanceWindowCreateBody, MaintenanceWindowDeletedView,
+    MaintenanceWindowListView, MaintenanceWindowUpdateBody, MaintenanceWindowView,
+    OccurrenceParams, OccurrenceView, WindowDeviceView, WindowDevicesView, WindowDryRunView,
+    WindowListParams, WindowOccurrencesView, WindowWriteAnswer,
 };
 use crate::api::params::ListParams;
 use crate::auth::{Caller, WindowWrites, Writer};
@@ -165,22 +168,25 @@ pub async fn devices(
 }
 
 /// Create a maintenance window; its id (`mw-` + 8 hex digits) is generated. A tenant may keep
-/// at most 1,000 windows (whatever their status: delete ended ones to make room).
+/// at most 1,000 windows (whatever their status: delete ended ones to make room). Every group
+/// `group_ids` names must exist. With `dry_run=true`, nothing is stored (no window, no event,
+/// no `Idempotency-Key` record): the answer is what the create would do.
 #[utoipa::path(
     post, path = "/customer/maintenance-windows", tag = "customer: maintenance windows",
     operation_id = "create_maintenance_window",
     request_body = MaintenanceWindowCreateBody,
     params(
+        DryRunParams,
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
-        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters."),
+        description = "Makes the create safe to retry: a retry with the same key and the same body (byte for byte) within 24 hours gets the first answer and creates nothing; the same key with another body is a 422, and while the first request runs a 409. Per tenant; 1 to 255 printable ASCII characters. Ignored by a dry run."),
     ),
     responses(
-        (status = 200, description = "The created window", body = MaintenanceWindowView),
+        (status = 200, description = "The created window; with `dry_run=true`, a `MaintenanceWindowDryRun`: the window as it would be, the devices in its scope and warnings", body = WindowWriteAnswer),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 409, description = "`A request with this Idempotency-Key is in progress` (a retry sent while the first runs)", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid window, `detail` naming the field; or the tenant already has 1,000 windows (`windows: a tenant may have at most 1000 maintenance windows`); or `Idempotency-Key: …`, a malformed key or one sent before with another body", body = ErrorBody),
+        (status = 422, description = "Invalid window, `detail` naming the field (`group_ids: names a group that does not exist: <slug>` for an unknown group, on a real create); or the tenant already has 1,000 windows (`windows: a tenant may have at most 1000 maintenance windows`); or `Idempotency-Key: …`, a malformed key or one sent before with another body; or a `dry_run` that is neither `true` nor `false`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -189,8 +195,29 @@ pub async fn create(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     idempotency: Idempotency,
+    params: web::Query<DryRunParams>,
     body: JsonBody<MaintenanceWindowCreateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    if params.requested()? {
+        let definition = body.0.try_into_domain()?;
+        let now = Timestamp::now();
+        let run = app::windows::dry_run_create(
+            windows.as_ref(),
+            &caller.tenant,
+            &caller.actor,
+            definition,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            e @ CreateWindowError::TooMany(_) => ApiError::invalid("windows", e),
+            CreateWindowError::WindowIdTaken(_) => {
+                ApiError::internal(anyhow::anyhow!("a dry run drew a taken window id"))
+            }
+            CreateWindowError::Store(e) => e.into(),
+        })?;
+        return dry_run_answer(windows.as_ref(), &caller.tenant, &run, now).await;
+    }
     idempotency
         .run(&caller.tenant, async {
             let definition = body.0.try_into_domain()?;
@@ -198,18 +225,36 @@ pub async fn create(
                 app::windows::create(windows.as_ref(), &caller.tenant, &caller.actor, definition)
                     .await
                     .map_err(|e| match e {
-                        CreateWindowError::WindowIdTaken(id) => {
+                        WindowWriteError::UnknownGroup(_) => ApiError::invalid("group_ids", e),
+                        WindowWriteError::Write(CreateWindowError::WindowIdTaken(id)) => {
                             ApiError::internal(anyhow::anyhow!(
                                 "every generated window id collided, the last {}",
                                 id.as_str()
                             ))
                         }
-                        e @ CreateWindowError::TooMany(_) => ApiError::invalid("windows", e),
-                        CreateWindowError::Store(e) => e.into(),
+                        WindowWriteError::Write(e @ CreateWindowError::TooMany(_)) => {
+                            ApiError::invalid("windows", e)
+                        }
+                        WindowWriteError::Write(CreateWindowError::Store(e)) => e.into(),
                     })?;
             Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
         })
         .await
+}
+
+/// The answer of a dry run at `now`, its devices shown as device answers show them.
+async fn dry_run_answer(
+    windows: &dyn MaintenanceWindowRepository,
+    tenant: &domain::TenantId,
+    run: &app::windows::DryRun,
+    now: Timestamp,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(WindowDryRunView {
+        window: MaintenanceWindowView::at(&run.window, now),
+        devices_in_scope: run.scope.in_scope,
+        devices: crate::routes::device_views(windows, tenant, &run.scope.devices).await?,
+        warnings: run.warnings.iter().map(ToString::to_string).collect(),
+    }))
 }
 
 /// Read one maintenance window.
@@ -238,20 +283,22 @@ pub async fn get(
 }
 
 /// Change a window. Absent fields stay; `null` clears `ends_at`, `recurring`, `site_ids` and
-/// `device_types`. The merged window must still be valid.
+/// `device_types`. The merged window must still be valid, and every group the body's
+/// `group_ids` names must exist. With `dry_run=true`, nothing is stored: the answer is what the
+/// change would do.
 #[utoipa::path(
     patch, path = "/customer/maintenance-windows/{window_id}", tag = "customer: maintenance windows",
     operation_id = "update_maintenance_window",
-    params(("window_id" = String, Path, description = "The window's slug")),
+    params(("window_id" = String, Path, description = "The window's slug"), DryRunParams),
     request_body = MaintenanceWindowUpdateBody,
     responses(
-        (status = 200, description = "The updated window", body = MaintenanceWindowView),
+        (status = 200, description = "The updated window; with `dry_run=true`, a `MaintenanceWindowDryRun` (and no `ETag`: nothing changed)", body = WindowWriteAnswer),
         (status = 400, description = "`No fields to update`", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: operator, admin, owner`", body = ErrorBody),
         (status = 404, description = "`Window not found`", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Invalid window; `detail` names the field", body = ErrorBody),
+        (status = 422, description = "Invalid window; `detail` names the field (`group_ids: names a group that does not exist: <slug>` for an unknown group, on a real change); or a `dry_run` that is neither `true` nor `false`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -260,17 +307,43 @@ pub async fn update(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
+    params: web::Query<DryRunParams>,
     body: JsonBody<MaintenanceWindowUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let dry_run = params.requested()?;
     let changes = body.0.try_into_domain()?;
-    let window = windows
-        .update_window(&caller.tenant, &caller.actor, &slug(&path)?, changes)
+    let window_id = slug(&path)?;
+    let update_error = |e: UpdateWindowError| match e {
+        UpdateWindowError::NotFound => window_not_found(),
+        UpdateWindowError::Invalid(e) => ApiError::invalid(&e.field(), e),
+        UpdateWindowError::Store(e) => e.into(),
+    };
+    if dry_run {
+        let now = Timestamp::now();
+        let run = app::windows::dry_run_update(
+            windows.as_ref(),
+            &caller.tenant,
+            &caller.actor,
+            &window_id,
+            changes,
+            now,
+        )
         .await
-        .map_err(|e| match e {
-            UpdateWindowError::NotFound => window_not_found(),
-            UpdateWindowError::Invalid(e) => ApiError::invalid(&e.field(), e),
-            UpdateWindowError::Store(e) => e.into(),
-        })?;
+        .map_err(update_error)?;
+        return dry_run_answer(windows.as_ref(), &caller.tenant, &run, now).await;
+    }
+    let window = app::windows::update(
+        windows.as_ref(),
+        &caller.tenant,
+        &caller.actor,
+        &window_id,
+        changes,
+    )
+    .await
+    .map_err(|e| match e {
+        WindowWriteError::UnknownGroup(_) => ApiError::invalid("group_ids", e),
+        WindowWriteError::Write(e) => update_error(e),
+    })?;
     Ok(HttpResponse::Ok().json(MaintenanceWindowView::from(&window)))
 }
 
@@ -292,7 +365,11 @@ pub async fn delete(
     caller: Writer<WindowWrites>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     path: web::Path<String>,
+    request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    // The resource's writes declare `dry_run` for PATCH; a delete takes no parameter at all,
+    // so `DELETE …?dry_run=true` is refused rather than carried out.
+    crate::query::QueryKeys::none().check(request.query_string())?;
     let window_id = slug(&path)?;
     windows
         .delete_window(&caller.tenant, &window_id)

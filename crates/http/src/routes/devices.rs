@@ -8,7 +8,10 @@ use ports::{
 };
 use uuid::Uuid;
 
-use crate::api::devices::{threshold_error, DeviceCreateBody, DeviceUpdateBody, DeviceView};
+use crate::api::customer_windows::{DeviceMaintenanceView, DeviceWindowView};
+use crate::api::devices::{
+    filter_of, threshold_error, DeviceCreateBody, DeviceFilterParams, DeviceUpdateBody, DeviceView,
+};
 use crate::api::group_api::GroupListItemView;
 use crate::api::params::{instant, ListParams, ReadingsParams};
 use crate::api::readings::{
@@ -43,15 +46,15 @@ fn lookup(raw: &str) -> impl Fn(LookupError) -> ApiError + '_ {
     }
 }
 
-/// List the tenant's devices, ordered by name.
+/// List the tenant's devices, ordered by name; the filters given all hold (AND).
 #[utoipa::path(
     get, path = "/api/devices", tag = "devices", operation_id = "list_devices",
-    params(ListParams),
+    params(ListParams, DeviceFilterParams),
     responses(
         (status = 200, description = "The tenant's devices", body = Vec<DeviceView>,
             headers(("X-Total-Count" = u64, description = "Number of matching devices"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 422, description = "Bad `name`, `limit` or `offset`", body = ErrorBody),
+        (status = 422, description = "Bad `name`, `limit` or `offset`; an unknown `status` or `alert_status`, a malformed `label` (or more than 32), a bad `site_id` or `device_type`, or a filter other than `label` given twice; `detail` names the parameter", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -61,9 +64,12 @@ pub async fn list(
     devices: web::Data<dyn DeviceRepository>,
     windows: web::Data<dyn MaintenanceWindowRepository>,
     params: web::Query<ListParams>,
+    request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let query = params.query()?;
+    let filter = filter_of(request.query_string())?;
     let page = devices
-        .list_devices(&caller.tenant, &params.query()?)
+        .list_devices(&caller.tenant, &filter, &query)
         .await?;
     let views = device_views(windows.as_ref(), &caller.tenant, &page.items).await?;
     Ok(HttpResponse::Ok()
@@ -206,6 +212,41 @@ pub async fn delete(
         .await
         .map_err(lookup(&path))?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Why the device is, or will be, muted: the enabled, unexpired maintenance windows whose scope
+/// (sites, types, groups) includes it, latest start first, each with whether it is active now
+/// and its occurrence under way or next.
+#[utoipa::path(
+    get, path = "/api/devices/{id}/maintenance", tag = "devices", operation_id = "get_device_maintenance",
+    params(("id" = Uuid, Path, description = "Device UUID")),
+    responses(
+        (status = 200, description = "The windows that may mute the device", body = DeviceMaintenanceView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn maintenance(
+    caller: Caller,
+    devices: web::Data<dyn DeviceRepository>,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = device_id(&path)?;
+    let now = Timestamp::now();
+    let covering =
+        app::devices::maintenance(devices.as_ref(), windows.as_ref(), &caller.tenant, id, now)
+            .await
+            .map_err(lookup(&path))?;
+    Ok(HttpResponse::Ok().json(DeviceMaintenanceView {
+        device_id: id,
+        windows: covering
+            .iter()
+            .map(|c| DeviceWindowView::at(c, now))
+            .collect(),
+    }))
 }
 
 /// The groups a device belongs to, ordered by name.

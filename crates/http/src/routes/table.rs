@@ -10,7 +10,8 @@ use super::{
     alerts, customer_groups, customer_windows, devices, events, groups, meta, readings, webhooks,
 };
 use crate::api::alerts::{AlertFilterParams, AlertPageParams, AlertStateParams};
-use crate::api::customer_windows::{OccurrenceParams, WindowListParams};
+use crate::api::customer_windows::{DryRunParams, OccurrenceParams, WindowListParams};
+use crate::api::devices::DeviceFilterParams;
 use crate::api::events::EventParams;
 use crate::api::params::{ListParams, ReadingsParams};
 use crate::api::webhooks::DeliveryListParams;
@@ -166,12 +167,12 @@ route_table! {
         delete => customer_groups::delete if_match(DataWrites, customer_groups::get, Gone),
     }
     "/customer/maintenance-windows"
-        query(QueryKeys::of::<WindowListParams>().and::<ListParams>())
+        query(QueryKeys::of::<WindowListParams>().and::<ListParams>().writes::<DryRunParams>())
     {
         get => customer_windows::list,
         post => customer_windows::create,
     }
-    "/customer/maintenance-windows/{window_id}" query(QueryKeys::none()) {
+    "/customer/maintenance-windows/{window_id}" query(QueryKeys::none().writes::<DryRunParams>()) {
         get => customer_windows::get,
         patch => customer_windows::update if_match(WindowWrites, customer_windows::get, Body),
         delete => customer_windows::delete if_match(WindowWrites, customer_windows::get, Gone),
@@ -196,7 +197,7 @@ route_table! {
         delete => customer_groups::remove_member
             if_match(DataWrites, customer_groups::group_of_member, Get),
     }
-    "/api/devices" query(QueryKeys::of::<ListParams>()) {
+    "/api/devices" query(QueryKeys::of::<ListParams>().and::<DeviceFilterParams>()) {
         get => devices::list,
         post => devices::create,
     }
@@ -204,6 +205,9 @@ route_table! {
         get => devices::get,
         put => devices::update if_match(DataWrites, devices::get, Body),
         delete => devices::delete if_match(DataWrites, devices::get, Gone),
+    }
+    "/api/devices/{id}/maintenance" query(QueryKeys::none()) {
+        get => devices::maintenance,
     }
     "/api/devices/{id}/groups" query(QueryKeys::of::<ListParams>()) {
         get => devices::groups,

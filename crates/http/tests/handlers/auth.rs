@@ -487,7 +487,7 @@ async fn a_viewer_may_read_devices_readings_and_groups() {
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(page(vec![device(
                 uuid(DEVICE_A),
                 "T1",

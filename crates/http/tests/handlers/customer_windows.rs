@@ -1430,6 +1430,11 @@ async fn creating_a_window_with_group_ids_passes_and_echoes_them() {
     let mut mocks = Mocks::new();
     mocks
         .windows
+        .expect_unknown_groups()
+        .times(1)
+        .returning(|_, _| Ok(Vec::new()));
+    mocks
+        .windows
         .expect_create_window()
         .withf(|_, _, new| {
             new.definition.group_ids
@@ -1451,6 +1456,130 @@ async fn creating_a_window_with_group_ids_passes_and_echoes_them() {
     assert_eq!(
         answer.json()["group_ids"],
         json!(["grp-lobby", "grp-night"])
+    );
+}
+
+#[actix_web::test]
+async fn a_window_naming_a_group_that_does_not_exist_is_refused_and_not_stored() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_unknown_groups()
+        .times(2)
+        .returning(|_, _| Ok(vec![GroupSlug::parse("grp-night").expect("valid")]));
+    mocks.windows.expect_create_window().never();
+    mocks.windows.expect_update_window().never();
+    let mut body = nightly_body();
+    body["group_ids"] = json!(["grp-lobby", "grp-night"]);
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            post(WINDOWS, &body),
+            patch(
+                &format!("{WINDOWS}/mw-0000abcd"),
+                &json!({"group_ids": ["grp-night"]}),
+            ),
+        ],
+    )
+    .await;
+
+    // Assert
+    for answer in answers {
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.text()
+        );
+        assert_eq!(
+            answer.json()["detail"],
+            "group_ids: names a group that does not exist: grp-night"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_dry_run_answers_the_scope_and_stores_nothing() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks.windows.expect_create_window().never();
+    mocks.windows.expect_unknown_groups().never();
+    mocks
+        .windows
+        .expect_list_windows()
+        .times(1)
+        .returning(|_, _| {
+            Ok(domain::Page {
+                items: Vec::new(),
+                total: 999,
+            })
+        });
+    mocks
+        .windows
+        .expect_preview_scope()
+        .withf(|_, _, limit| *limit == 100)
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(ports::ScopePreview {
+                devices: Vec::new(),
+                in_scope: 0,
+                tenant_devices: 4,
+                unknown_groups: vec![GroupSlug::parse("grp-gone").expect("valid")],
+            })
+        });
+    let mut body = nightly_body();
+    body["group_ids"] = json!(["grp-gone"]);
+
+    // Act
+    let answer = call(mocks, post(&format!("{WINDOWS}?dry_run=true"), &body)).await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let json = answer.json();
+    assert_eq!(json["devices_in_scope"], 0);
+    assert_eq!(json["devices"], json!([]));
+    assert_eq!(
+        json["warnings"],
+        json!([
+            "covers no device",
+            "names a group that does not exist: grp-gone"
+        ])
+    );
+    assert_eq!(json["window"]["name"], body["name"]);
+    assert_eq!(json["window"]["group_ids"], json!(["grp-gone"]));
+}
+
+#[actix_web::test]
+async fn a_dry_run_at_the_window_cap_is_refused_as_the_create_would_be() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks.windows.expect_preview_scope().never();
+    mocks
+        .windows
+        .expect_list_windows()
+        .times(1)
+        .returning(|_, _| {
+            Ok(domain::Page {
+                items: Vec::new(),
+                total: 1000,
+            })
+        });
+
+    // Act
+    let answer = call(
+        mocks,
+        post(&format!("{WINDOWS}?dry_run=true"), &nightly_body()),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.json()["detail"],
+        "windows: a tenant may have at most 1000 maintenance windows"
     );
 }
 
@@ -1514,6 +1643,11 @@ async fn patching_window_group_ids_to_null_asks_the_repository_to_stop_narrowing
 async fn patching_window_group_ids_passes_the_new_list() {
     // Arrange
     let mut mocks = Mocks::new();
+    mocks
+        .windows
+        .expect_unknown_groups()
+        .times(1)
+        .returning(|_, _| Ok(Vec::new()));
     mocks
         .windows
         .expect_update_window()
@@ -1626,6 +1760,7 @@ async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() 
                     "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
                     "created_by": CREATOR, "updated_by": EDITOR,
                     "stale_after_s": null,
+                    "labels": {},
                     "state": {
                         "alert_status": "normal", "since": null, "last_reading_at": null,
                         "last_value": null, "freshness": "no_data", "in_maintenance": true,
@@ -1640,6 +1775,7 @@ async fn a_windows_devices_are_listed_with_active_now_true_while_it_is_active() 
                     "created_at": "2025-10-01T08:00:00Z", "updated_at": "2025-10-02T09:30:00Z",
                     "created_by": CREATOR, "updated_by": EDITOR,
                     "stale_after_s": null,
+                    "labels": {},
                     "state": {
                         "alert_status": "normal", "since": null, "last_reading_at": null,
                         "last_value": null, "freshness": "no_data", "in_maintenance": true,

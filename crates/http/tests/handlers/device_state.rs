@@ -233,7 +233,7 @@ async fn a_device_list_asks_for_its_windows_once_for_the_whole_page() {
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(move |_, _| {
+        .returning(move |_, _, _| {
             Ok(page(vec![
                 device_read_at(DEVICE_A, now, 20.0, Some(3600)),
                 device_read_at(DEVICE_B, now, 45.0, None),
@@ -278,7 +278,7 @@ async fn an_empty_device_list_asks_no_windows() {
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(|_, _| Ok(page(Vec::new())));
+        .returning(|_, _, _| Ok(page(Vec::new())));
 
     // Act
     let answer = call(mocks, get(DEVICES)).await;

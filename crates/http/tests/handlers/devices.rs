@@ -21,9 +21,9 @@ async fn listing_devices_returns_a_bare_array_in_the_stores_order() {
     mocks
         .devices
         .expect_list_devices()
-        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
+        .withf(|tenant, _, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(page(vec![
                 device(uuid(DEVICE_A), "Hall", office_thresholds()),
                 device(uuid(DEVICE_B), "Lobby", Thresholds::default()),
@@ -64,6 +64,7 @@ async fn creating_a_device_answers_201_and_passes_every_field() {
                         device_type: Some(ScopeLabel::parse("thermostat").expect("valid")),
                         thresholds: office_thresholds(),
                         stale_after: None,
+                        labels: domain::Labels::none(),
                     }
         })
         .times(1)
@@ -309,6 +310,7 @@ async fn getting_a_device_returns_it() {
             "threshold_critical_lower": -10.0,
             "threshold_critical_upper": 40.0,
             "stale_after_s": null,
+            "labels": {},
             "state": {
                 "alert_status": "normal",
                 "since": null,
@@ -371,6 +373,7 @@ async fn updating_a_device_passes_only_the_given_fields_and_clears_the_nulled_on
                         device_type: None,
                         thresholds: [None, None, Some(Some(35.0)), Some(None)],
                         stale_after: None,
+                        labels: None,
                     }
         })
         .times(1)

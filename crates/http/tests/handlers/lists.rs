@@ -132,9 +132,9 @@ async fn the_store_paged_lists_pass_name_limit_and_offset_to_the_repository_and_
     mocks
         .devices
         .expect_list_devices()
-        .withf(|tenant, query| is_tenant_a(tenant) && *query == lob_query())
+        .withf(|tenant, _, query| is_tenant_a(tenant) && *query == lob_query())
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(Page {
                 items: devices_named(&["Lobby A", "Lobby B"]),
                 total: 7,
@@ -200,9 +200,9 @@ async fn the_store_paged_lists_without_parameters_ask_for_everything_and_answer_
     mocks
         .devices
         .expect_list_devices()
-        .withf(|tenant, query| is_tenant_a(tenant) && is_all(query))
+        .withf(|tenant, _, query| is_tenant_a(tenant) && is_all(query))
         .times(1)
-        .returning(|_, _| {
+        .returning(|_, _, _| {
             Ok(Page {
                 items: devices_named(&["Hall"]),
                 total: 6,
@@ -259,9 +259,9 @@ async fn list_parameters_at_their_bounds_reach_the_repository_as_given() {
         mocks
             .devices
             .expect_list_devices()
-            .withf(move |tenant, query| is_tenant_a(tenant) && *query == expected)
+            .withf(move |tenant, _, query| is_tenant_a(tenant) && *query == expected)
             .times(1)
-            .returning(|_, _| Ok(page(vec![])));
+            .returning(|_, _, _| Ok(page(vec![])));
     }
     let requests = cases
         .iter()

@@ -57,6 +57,7 @@ async fn listing_a_groups_devices_returns_its_members_by_slug() {
             "updated_at": "2025-10-02T09:30:00Z",
             "created_by": CREATOR,
             "updated_by": EDITOR,
+            "labels": {},
         })
     );
     assert_eq!(body["devices"][1]["id"], DEVICE_B);

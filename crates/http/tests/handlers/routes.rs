@@ -365,7 +365,7 @@ async fn every_new_route_answers_its_success_status_through_the_production_route
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(|_, _| Ok(page(vec![])));
+        .returning(|_, _, _| Ok(page(vec![])));
     mocks
         .devices
         .expect_create_device()

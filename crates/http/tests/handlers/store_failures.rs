@@ -43,7 +43,7 @@ async fn an_unavailable_store_answers_503_with_a_json_detail_on_every_route_with
         .devices
         .expect_list_devices()
         .times(1)
-        .returning(move |_, _| Err(unavailable()));
+        .returning(move |_, _, _| Err(unavailable()));
     mocks
         .devices
         .expect_create_device()

@@ -432,6 +432,7 @@ pub fn device(id: Uuid, name: &str, thresholds: Thresholds) -> Device {
             device_type: Some(ScopeLabel::parse("thermostat").expect("valid label")),
             thresholds,
             stale_after: None,
+            labels: domain::Labels::none(),
         },
         state: DeviceState::default(),
         created_at: at(datetime!(2025-10-01 08:00 UTC)),

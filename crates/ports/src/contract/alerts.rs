@@ -266,7 +266,7 @@ where
 
     // Lists and group details carry the same kept state.
     let listed = store
-        .list_devices(&t, &ListQuery::default())
+        .list_devices(&t, &domain::DeviceFilter::all(), &ListQuery::default())
         .await
         .expect("listed");
     assert_eq!(listed.items[0].state, device.state);
@@ -452,7 +452,7 @@ where
         .expect("updated");
     assert_eq!(cleared.spec.stale_after, None);
     let listed = store
-        .list_devices(&t, &ListQuery::default())
+        .list_devices(&t, &domain::DeviceFilter::all(), &ListQuery::default())
         .await
         .expect("listed");
     assert_eq!(listed.items[0].spec.stale_after, None);
