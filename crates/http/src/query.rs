@@ -15,9 +15,10 @@ use crate::error::ApiError;
 /// Longest part of an unknown parameter's name repeated in the answer.
 const NAME_SHOWN: usize = 64;
 
-/// The query parameters a route declares.
+/// The query parameters a route declares: those of its reads, and those of its DELETE (most
+/// take none; other writes take none).
 #[derive(Clone, Default)]
-pub struct QueryKeys(Arc<[String]>);
+pub struct QueryKeys(Arc<[String]>, Option<Arc<QueryKeys>>);
 
 impl QueryKeys {
     /// No parameters at all.
@@ -37,7 +38,13 @@ impl QueryKeys {
     pub fn and<T: IntoParams>(self) -> Self {
         let mut names = self.0.to_vec();
         names.extend(T::into_params(|| None).into_iter().map(|p| p.name));
-        Self(names.into())
+        Self(names.into(), self.1)
+    }
+
+    /// These for reads, and the parameters of `T` for the route's DELETE.
+    #[must_use]
+    pub fn deletes<T: IntoParams>(self) -> Self {
+        Self(self.0, Some(Arc::new(Self::of::<T>())))
     }
 
     /// # Errors
@@ -64,9 +71,9 @@ impl QueryKeys {
 }
 
 /// Checks `req`'s query string against the parameters its route declares (registered as the
-/// resource's app data by the route table). Only reads take parameters: a write's query string
-/// must be empty. Run by the [`crate::Caller`] and [`crate::auth::Writer`] extractors after the
-/// token and the role, so a refused caller hears 401 or 403 first; [`KnownQuery`] runs it on the
+/// resource's app data by the route table). Reads take parameters, and a DELETE that declares
+/// its own; any other write's query string must be empty. Run by the [`crate::Caller`] and
+/// [`crate::auth::Writer`] extractors after the token and the role, so a refused caller hears 401 or 403 first; [`KnownQuery`] runs it on the
 /// routes that need no token.
 ///
 /// # Errors
@@ -77,6 +84,11 @@ pub fn check_request(req: &HttpRequest) -> Result<(), ApiError> {
     };
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         keys.check(req.query_string())
+    } else if *req.method() == Method::DELETE {
+        keys.1
+            .as_deref()
+            .map_or_else(QueryKeys::none, Clone::clone)
+            .check(req.query_string())
     } else {
         QueryKeys::none().check(req.query_string())
     }
