@@ -12,6 +12,8 @@ mod events;
 pub use events::*;
 mod idempotency;
 pub use idempotency::*;
+mod readings;
+pub use readings::*;
 mod webhooks;
 pub use webhooks::*;
 
@@ -100,6 +102,9 @@ macro_rules! contract_tests {
             tenants_never_see_each_others_events,
             pruned_events_are_reported_lost,
             logged_events_queue_webhook_deliveries,
+            reading_pages_continue_after_a_position_without_repeats_or_gaps,
+            exports_stream_what_a_page_answers,
+            deleting_a_range_of_readings_keeps_the_latest_and_the_state_true,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
