@@ -303,6 +303,11 @@ async fn csv_readings_are_read_every_time() {
         .expect_group_readings()
         .times(2)
         .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
+    // The group's name names the file.
+    m.groups
+        .expect_get_group_row()
+        .times(2)
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     revisions(&mut m, &[], &[]);
     let csv = || {
         get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))
