@@ -340,3 +340,21 @@ async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     }
 }
+
+#[actix_web::test]
+async fn pages_after_an_offset_are_read_every_time_and_never_kept() {
+    let mut m = Mocks::bare();
+    m.groups
+        .expect_group_readings()
+        .withf(|_, _, query: &domain::ReadingQuery| query.offset() == 2)
+        .times(3)
+        .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
+    // No revision is asked: nothing is looked up in, or kept by, the views.
+    revisions(&mut m, &[], &[]);
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1&offset=2");
+    let answers = call_all(m, vec![get(&uri), get(&uri), get(&uri)]).await;
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.json()["has_more"], false);
+    }
+}
