@@ -161,7 +161,7 @@ struct Export<S> {
     /// Readings still to send.
     left: u32,
     after: Option<ReadingPosition>,
-    scope: S,
+    scope: std::sync::Arc<S>,
 }
 
 impl<S> Export<S> {
@@ -191,7 +191,7 @@ pub(crate) fn export_device(
         query,
         left: query.limit(),
         after: None,
-        scope: device,
+        scope: std::sync::Arc::new(device),
     };
     chunked(start, |data, device, query| {
         device_page(data, *device, query)
@@ -218,7 +218,7 @@ pub(crate) fn export_group(
         query,
         left: query.limit(),
         after: None,
-        scope: members,
+        scope: std::sync::Arc::new(members),
     };
     chunked(start, |data, members, query| {
         group_page(data, members, query)
@@ -235,7 +235,8 @@ pub(crate) fn export_group(
 }
 
 /// Reads `export` chunk by chunk with `read` (under the read lock, released between chunks) and
-/// streams the readings.
+/// streams the readings. Only the first chunk skips the query's offset: later ones go on after
+/// the position the previous one reached.
 fn chunked<S, T>(
     export: Export<S>,
     read: fn(&TenantData, &S, &ReadingQuery) -> Vec<(T, ReadingPosition)>,
@@ -256,9 +257,18 @@ where
             ));
             return Some((futures_util::stream::iter(vec![Err(late)]), None));
         }
-        let rows = {
-            let guard = export.data.read().await;
-            read(&guard, &export.scope, &query)
+        // On the blocking pool, as all of the store's work: a chunk of a large group merges
+        // many members.
+        let guard = std::sync::Arc::clone(&export.data).read_owned().await;
+        let scope = std::sync::Arc::clone(&export.scope);
+        let rows = match tokio::task::spawn_blocking(move || read(&guard, &scope, &query)).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                let failed = StoreError::Unknown(
+                    anyhow::Error::new(e).context("embedded store export failed"),
+                );
+                return Some((futures_util::stream::iter(vec![Err(failed)]), None));
+            }
         };
         let (_, last) = rows.last()?;
         export.after = Some(*last);
@@ -268,7 +278,6 @@ where
         } else {
             export.left.saturating_sub(sent)
         };
-        // Later chunks skip nothing more: the position already stands past the offset.
         let items: Vec<Result<T, StoreError>> = rows.into_iter().map(|(r, _)| Ok(r)).collect();
         Some((futures_util::stream::iter(items), Some(export)))
     });
