@@ -374,8 +374,7 @@ pub async fn delete_readings(
 ) -> Result<HttpResponse, ApiError> {
     let id = device_id(&path)?;
     let (start, end) = params.range()?;
-    let deleted = readings
-        .delete_device_readings(&caller.tenant, id, start, end)
+    let deleted = app::readings::delete_range(readings.as_ref(), &caller.tenant, id, start, end)
         .await
         .map_err(lookup(&path))?;
     Ok(HttpResponse::Ok().json(ReadingsDeletedView { deleted }))

@@ -1009,3 +1009,55 @@ async fn no_readings_as_csv_are_the_header_row_alone_and_errors_stay_json() {
         answers[3].detail()
     );
 }
+
+#[actix_web::test]
+async fn a_range_delete_reaches_the_store_as_asked_and_answers_the_count() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .readings
+        .expect_delete_device_readings()
+        .withf(|tenant, device, start, end| {
+            is_tenant_a(tenant)
+                && *device == uuid(DEVICE_A)
+                && *start == at(datetime!(2025-10-20 0:00 UTC))
+                && *end == at(datetime!(2025-10-20 6:00 UTC))
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(3));
+    let path = format!("{DEVICES}/{DEVICE_A}/readings");
+    let range = "start_time=2025-10-20T02:00:00%2B02:00&end_time=2025-10-20T06:00:00Z";
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            as_roles(
+                &["admin"],
+                TestRequest::delete().uri(&format!("{path}?{range}")),
+            ),
+            as_roles(
+                &["viewer"],
+                TestRequest::delete().uri(&format!("{path}?{range}")),
+            ),
+            as_roles(
+                &["owner"],
+                TestRequest::delete().uri(&format!("{path}?end_time=2025-10-20T06:00:00Z")),
+            ),
+            as_roles(
+                &["owner"],
+                TestRequest::delete().uri(&format!("{path}?{range}&limit=5")),
+            ),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
+    assert_eq!(answers[0].json(), json!({"deleted": 3}));
+    assert_eq!(answers[1].status, StatusCode::FORBIDDEN);
+    assert_eq!(answers[2].status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answers[2].detail(), "start_time: required");
+    assert_eq!(answers[3].status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answers[3].detail(), "limit: unknown query parameter");
+}
