@@ -162,7 +162,7 @@ def main():
         # Whether the group exists, its readings and COMMIT, pipelined.
         g = q(gid) + "::uuid"
         return tx([bind(SQL["FIND_GROUP"], T, g), SQL["CUSTOM_PLANS"],
-                   bind(SQL["GROUP_READINGS"], T, g, since, "1000", "NULL"), "COMMIT"])
+                   bind(SQL["GROUP_READINGS"], T, g, since, "1000", "NULL", "NULL::timestamptz", "NULL::uuid", "0"), "COMMIT"])
 
     scripts = {
         "device_get": [tx([bind(SQL["GET_DEVICE"], T, q(x) + "::uuid"), "COMMIT"]) for x in sample],
@@ -172,7 +172,7 @@ def main():
         "group_readings_small": [readings(smallest["id"])],
         "group_readings_large": [readings(largest["id"])],
         "device_readings": [tx([bind(SQL["DEVICE_EXISTS"], T, q(x) + "::uuid"),
-                                bind(SQL["DEVICE_READINGS"], T, q(x) + "::uuid", since, "100", "NULL"), "COMMIT"])
+                                bind(SQL["DEVICE_READINGS"], T, q(x) + "::uuid", since, "100", "NULL", "NULL::timestamptz", "0"), "COMMIT"])
                             for x in sample],
         "single_ingest": [tx(lock_and_load(x), [ingest_one.replace("{id}", q(x)), keep_one.replace("{id}", q(x))],
                              "COMMIT") for x in sample],
@@ -194,9 +194,9 @@ def main():
                 bind(SQL["WINDOW_MEMBERSHIPS"], tenant_lit, big)),
         explain(f"group members (members_sql), {smallest['size']}-device group", bind(SQL["MEMBERS"], tenant_lit, small)),
         explain(f"group readings (GROUP_READINGS, hours=24, limit=1000), {largest['size']}-device group",
-                bind(SQL["GROUP_READINGS"], tenant_lit, big, since, "1000", "NULL")),
+                bind(SQL["GROUP_READINGS"], tenant_lit, big, since, "1000", "NULL", "NULL::timestamptz", "NULL::uuid", "0")),
         explain(f"group readings (GROUP_READINGS, hours=24, limit=1000), {smallest['size']}-device group",
-                bind(SQL["GROUP_READINGS"], tenant_lit, small, since, "1000", "NULL")),
+                bind(SQL["GROUP_READINGS"], tenant_lit, small, since, "1000", "NULL", "NULL::timestamptz", "NULL::uuid", "0")),
         explain("group list page (list_sql)", list_page.replace(":tenant", tenant_lit)),
     ]
     write(f"{d}/explain.sql", "\n".join(ex))

@@ -35,6 +35,24 @@ curl -s -H "$H" $B/api/groups
 curl -s -H "$H" -H "Accept: text/csv" \
   "$B/api/groups/$G/readings?start_time=$(date -u -d '1 hour ago' +%FT%TZ)&end_time=$(date -u -d '1 minute' +%FT%TZ)"
 #→
+# (sent as Content-Disposition: attachment; filename="Building_A_Sensors-readings.csv")
+
+# Pages: has_more says more follow; next_cursor, sent back with the same parameters, goes on
+# exactly after the last reading of the page (none twice, none missed, whatever arrives between)
+curl -s -H "$H" "$B/api/groups/$G/readings?hours=24&limit=1"
+#→
+NEXT=$(curl -s -H "$H" "$B/api/groups/$G/readings?hours=24&limit=1" | field next_cursor)
+curl -s -H "$H" "$B/api/groups/$G/readings?hours=24&limit=1&cursor=$NEXT"
+#→
+
+# A whole range exported as NDJSON: streamed as read, one reading object per line
+curl -s -H "$H" -H "Accept: application/x-ndjson" "$B/api/devices/$D1/readings?start_time=2020-01-01T00:00:00Z"
+#→
+
+# Correcting data: a device's readings in [start_time, end_time) deleted; its latest reading
+# and state are those of what remains
+curl -s -H "$H" -X DELETE "$B/api/devices/$D2/readings?start_time=2020-01-01T00:00:00Z&end_time=$(date -u -d '1 minute' +%FT%TZ)"
+#→
 
 # The same group in the customer API, by its slug
 SLUG=$(curl -s -H "$H" $B/api/groups/$G | field group_id)

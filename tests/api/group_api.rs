@@ -435,10 +435,14 @@ on_both_stores! {
         let path = format!("/api/groups/{id}/readings");
 
         // Act
-        let (status, answer) = app.get(&format!("{path}?hours=24&limit=3"), &admin).await;
+        let (status, mut answer) = app.get(&format!("{path}?hours=24&limit=3"), &admin).await;
 
         // Assert
         assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["has_more"], true, "{answer}");
+        assert!(answer["next_cursor"].is_string(), "{answer}");
+        answer.as_object_mut().unwrap().remove("next_cursor");
+        answer.as_object_mut().unwrap().remove("has_more");
         assert_eq!(answer, json!({
             "group_id": id,
             "readings": [

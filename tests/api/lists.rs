@@ -577,6 +577,8 @@ on_both_stores! {
                 {"timestamp": "2025-03-01T10:00:00Z", "value": 1.0},
             ],
             "total": 4,
+            "has_more": false,
+            "next_cursor": null,
         }));
 
         let (status, answer) = app.get(&format!("/api/groups/{g}/readings?{range}"), &t).await;
@@ -723,13 +725,17 @@ on_both_stores! {
             let path = format!("/api/devices/{d1}/readings?{range}");
             let (_, json_answer) = app.get(&path, &t).await;
             let records = csv_of(&app, &path, &t).await;
-            assert_eq!(records[0], ["timestamp", "value"]);
+            // The group CSV's columns: the device's id, name and unit on every row.
+            assert_eq!(records[0], ["device_id", "device_name", "timestamp", "value", "unit"]);
             let rows = json_answer["readings"].as_array().unwrap();
             assert_eq!(records.len() - 1, rows.len(), "{path}");
             for (record, row) in records[1..].iter().zip(rows) {
-                assert_eq!(record.len(), 2, "{record:?}");
-                assert_eq!(record[0], row["timestamp"].as_str().unwrap());
-                assert_eq!(record[1].parse::<f64>().unwrap(), row["value"].as_f64().unwrap());
+                assert_eq!(record.len(), 5, "{record:?}");
+                assert_eq!(record[0], d1);
+                assert_eq!(record[1], "Sensor, \"north\"");
+                assert_eq!(record[2], row["timestamp"].as_str().unwrap());
+                assert_eq!(record[3].parse::<f64>().unwrap(), row["value"].as_f64().unwrap());
+                assert_eq!(record[4], "°C");
             }
         }
 
@@ -743,7 +749,7 @@ on_both_stores! {
         // No readings: only the header.
         let path = format!("/api/devices/{d1}/readings?start_time=2031-01-01T00:00:00Z");
         let (_, _, body) = get_accepting(&app, &path, &t, "text/csv").await;
-        assert_eq!(body, json!("timestamp,value\r\n"));
+        assert_eq!(body, json!("device_id,device_name,timestamp,value,unit\r\n"));
         // Accept lists: CSV among others, any case.
         let (_, headers, _) = get_accepting(&app, &path, &t, "application/json;q=0.5, TEXT/CSV").await;
         assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
@@ -783,7 +789,13 @@ on_both_stores! {
         );
         let path = format!("/api/devices/{evil}/readings?start_time=2025-03-01T00:00:00Z");
         let (_, _, body) = get_accepting(&app, &path, &t, "text/csv").await;
-        assert_eq!(body, json!("timestamp,value\r\n2025-03-01T10:00:00Z,-5.5\r\n"));
+        assert_eq!(
+            body,
+            json!(format!(
+                "device_id,device_name,timestamp,value,unit\r\n\
+                 {evil},\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"open\"\")\",2025-03-01T10:00:00Z,-5.5,'@u\r\n"
+            ))
+        );
     }
 }
 

@@ -26,6 +26,7 @@ mod manners;
 mod membership;
 mod meta;
 mod observability;
+mod raw_readings;
 mod readings;
 mod scale_out;
 mod security;

@@ -395,6 +395,7 @@ async fn cors_answers_preflights_per_route_and_exposes_the_headers_a_frontend_re
         "x-request-id",
         "location",
         "retry-after",
+        "content-disposition",
     ] {
         assert!(
             exposed.split(", ").any(|h| h == name),

@@ -86,9 +86,14 @@ on_both_stores! {
                 {"timestamp": t1, "value": 1.0},
             ],
             "total": 3,
+            "has_more": false,
+            "next_cursor": null,
         }));
         let (_, answer) = app.get(&format!("/api/devices/{d2}/readings"), &admin).await;
-        assert_eq!(answer, json!({"device_id": d2, "readings": [{"timestamp": t1, "value": 10.0}], "total": 1}));
+        assert_eq!(
+            answer,
+            json!({"device_id": d2, "readings": [{"timestamp": t1, "value": 10.0}], "total": 1, "has_more": false, "next_cursor": null})
+        );
     }
 }
 

@@ -42,7 +42,9 @@ pub use group::{
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use label::{DeviceFilter, DeviceFilterError, Labels, LabelsError};
 pub use list::{ListQuery, Page};
-pub use reading::{MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingQuery, ReadingValue};
+pub use reading::{
+    MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingPosition, ReadingQuery, ReadingValue,
+};
 pub use state::{DeviceState, Freshness, StaleAfter};
 pub use tenant::{TenantId, TenantIdError};
 pub use text::TextError;

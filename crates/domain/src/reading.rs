@@ -12,6 +12,13 @@ pub const MAX_READINGS_PER_BATCH: usize = 10_000;
 pub const MAX_LOOKBACK_HOURS: u32 = 8_760;
 /// Most readings one query returns.
 pub const MAX_READINGS_PER_QUERY: u32 = 10_000;
+/// Most readings one streamed export returns.
+pub const MAX_READINGS_PER_EXPORT: u32 = 10_000_000;
+/// The longest one streamed export runs, in seconds: it is not held to a request's deadline,
+/// but ends.
+pub const EXPORT_DEADLINE_SECS: u64 = 900;
+/// Most readings a page may skip with `offset` (a cursor goes anywhere).
+pub const MAX_READINGS_OFFSET: u32 = 1_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("must be a finite number")]
@@ -144,13 +151,31 @@ impl ReadingBatch {
     }
 }
 
+/// Where a page of readings stopped, in their order (newest first, ties by device id): the next
+/// page holds only readings strictly after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReadingPosition {
+    pub timestamp: Timestamp,
+    pub device_id: Uuid,
+}
+
+impl ReadingPosition {
+    /// Whether a reading of `device_id` at `timestamp` comes strictly after this position.
+    #[must_use]
+    pub fn precedes(&self, timestamp: Timestamp, device_id: Uuid) -> bool {
+        timestamp < self.timestamp || (timestamp == self.timestamp && device_id > self.device_id)
+    }
+}
+
 /// Which readings a query wants: those at or after `since` (and before `until`, when set), newest
-/// first, at most `limit`.
+/// first, after `after` when set, skipping `offset`, at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadingQuery {
     since: Timestamp,
     until: Option<Timestamp>,
     limit: u32,
+    offset: u32,
+    after: Option<ReadingPosition>,
     /// How far back from the moment it was asked the query looks, when it looks back from then
     /// rather than between instants the client named.
     look_back: Option<Duration>,
@@ -164,6 +189,10 @@ pub enum ReadingQueryError {
     Limit(i64),
     #[error("must be later than start_time")]
     EmptyRange,
+    #[error("must be from 1 to {MAX_READINGS_PER_EXPORT}, got {0}")]
+    ExportLimit(i64),
+    #[error("must be from 0 to {MAX_READINGS_OFFSET}, got {0}")]
+    Offset(i64),
 }
 
 impl ReadingQuery {
@@ -187,6 +216,8 @@ impl ReadingQuery {
             since,
             until: None,
             limit,
+            offset: 0,
+            after: None,
             look_back: Some(Duration::hours(hours)),
         })
     }
@@ -218,6 +249,8 @@ impl ReadingQuery {
             since,
             until: end,
             limit,
+            offset: 0,
+            after: None,
             look_back: (start.is_none() && end.is_none()).then(|| Duration::hours(24)),
         })
     }
@@ -236,6 +269,71 @@ impl ReadingQuery {
     #[must_use]
     pub fn limit(&self) -> u32 {
         self.limit
+    }
+
+    /// Readings to skip before the first one returned.
+    #[must_use]
+    pub fn offset(&self) -> u32 {
+        self.offset
+    }
+
+    /// The position the readings returned come strictly after, if any.
+    #[must_use]
+    pub fn after(&self) -> Option<ReadingPosition> {
+        self.after
+    }
+
+    /// The same range, skipping `offset` readings first.
+    ///
+    /// # Errors
+    /// [`ReadingQueryError::Offset`] outside 0..=[`MAX_READINGS_OFFSET`].
+    pub fn skipping(self, offset: i64) -> Result<Self, ReadingQueryError> {
+        let offset = u32::try_from(offset)
+            .ok()
+            .filter(|o| *o <= MAX_READINGS_OFFSET)
+            .ok_or(ReadingQueryError::Offset(offset))?;
+        Ok(Self { offset, ..self })
+    }
+
+    /// The range of an earlier page (`since`, `until`: fixed, whenever asked), continued
+    /// strictly after `after`.
+    #[must_use]
+    pub fn resumed(
+        self,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        after: ReadingPosition,
+    ) -> Self {
+        Self {
+            since,
+            until,
+            after: Some(after),
+            offset: 0,
+            look_back: None,
+            ..self
+        }
+    }
+
+    /// The same query with a streamed export's bound on `limit` instead of a page's.
+    ///
+    /// # Errors
+    /// [`ReadingQueryError::ExportLimit`] outside 1..=[`MAX_READINGS_PER_EXPORT`].
+    pub fn exporting(self, limit: i64) -> Result<Self, ReadingQueryError> {
+        let limit = u32::try_from(limit)
+            .ok()
+            .filter(|l| (1..=MAX_READINGS_PER_EXPORT).contains(l))
+            .ok_or(ReadingQueryError::ExportLimit(limit))?;
+        Ok(Self { limit, ..self })
+    }
+
+    /// The same query asking one reading more than its limit: whether that one comes back tells
+    /// whether more readings follow the page.
+    #[must_use]
+    pub fn one_more(self) -> Self {
+        Self {
+            limit: self.limit.saturating_add(1),
+            ..self
+        }
     }
 
     /// How far back from the moment it was asked the query looks (`None` between fixed

@@ -112,6 +112,30 @@ impl DeviceState {
         }
     }
 
+    /// The state once the readings that held the latest are removed, `remaining` the newest
+    /// reading left (if any), judged with `thresholds`: a status that holds keeps its `since`, one
+    /// that changes begins at the remaining reading's instant; with no reading left, the state of
+    /// a device that never had one.
+    #[must_use]
+    pub fn after_latest_removed(
+        &self,
+        thresholds: &Thresholds,
+        remaining: Option<ReadingPoint>,
+    ) -> Self {
+        let Some(reading) = remaining else {
+            return Self::default();
+        };
+        let status = alert_status(thresholds, Some(reading.value));
+        Self {
+            alert_status: status,
+            since: match self.since {
+                Some(since) if status == self.alert_status => Some(since.min(reading.timestamp)),
+                _ => Some(reading.timestamp),
+            },
+            last_reading: Some(reading),
+        }
+    }
+
     /// The first instant at which the device is stale, if it ever will be without a new reading.
     #[must_use]
     pub fn stale_from(&self, stale_after: Option<StaleAfter>) -> Option<Timestamp> {
@@ -160,6 +184,28 @@ mod tests {
         assert_eq!(StaleAfter::from_secs(1).map(StaleAfter::secs), Ok(1));
         assert!(StaleAfter::from_secs(i64::from(STALE_AFTER_MAX_SECS)).is_ok());
         assert!(StaleAfter::from_secs(i64::from(STALE_AFTER_MAX_SECS) + 1).is_err());
+    }
+
+    #[test]
+    fn removing_the_latest_judges_the_newest_remaining_reading() {
+        let t = warning_above_30();
+        let s = DeviceState::default()
+            .after_reading(&t, point(10, 20.0))
+            .and_then(|s| s.after_reading(&t, point(20, 35.0)))
+            .expect("newer");
+        assert_eq!(s.alert_status, AlertStatus::Warning);
+        let back = s.after_latest_removed(&t, Some(point(10, 20.0)));
+        assert_eq!(
+            (back.alert_status, back.since, back.last_reading),
+            (AlertStatus::Normal, Some(at(10)), Some(point(10, 20.0)))
+        );
+        let none = s.after_latest_removed(&t, None);
+        assert_eq!(none, DeviceState::default());
+        let same = s.after_latest_removed(&t, Some(point(15, 36.0)));
+        assert_eq!(
+            (same.alert_status, same.since),
+            (AlertStatus::Warning, Some(at(15)))
+        );
     }
 
     #[test]

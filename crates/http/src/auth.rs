@@ -79,6 +79,8 @@ struct Claims {
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
+    /// Signs reading cursors (derived from the same secret).
+    cursors: crate::cursor::CursorKey,
 }
 
 impl Authenticator {
@@ -92,7 +94,14 @@ impl Authenticator {
         Self {
             key: DecodingKey::from_secret(secret),
             validation,
+            cursors: crate::cursor::CursorKey::derive(secret),
         }
+    }
+
+    /// The key reading cursors are signed with.
+    #[must_use]
+    pub fn cursor_key(&self) -> &crate::cursor::CursorKey {
+        &self.cursors
     }
 
     /// # Errors

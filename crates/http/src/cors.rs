@@ -21,12 +21,14 @@ pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, If-Match, If-Non
     Idempotency-Key, Last-Event-ID, traceparent, X-Request-Id";
 
 /// The response headers a cross-origin script may read (beyond the CORS-safelisted ones).
-pub const EXPOSED_HEADERS: [&str; 5] = [
+pub const EXPOSED_HEADERS: [&str; 6] = [
     "X-Total-Count",
     "ETag",
     "X-Request-Id",
     "Location",
     "Retry-After",
+    // The file name of a CSV export.
+    "Content-Disposition",
 ];
 
 /// How long a browser may keep a preflight's answer, in seconds.

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod compress;
 pub mod conditional;
 pub mod cors;
+pub mod cursor;
 pub mod error;
 pub mod events;
 pub mod group_views;

@@ -15,10 +15,11 @@ use crate::error::ApiError;
 /// Longest part of an unknown parameter's name repeated in the answer.
 const NAME_SHOWN: usize = 64;
 
-/// The query parameters a route declares: for its reads, and for its writes (none unless
-/// declared with [`QueryKeys::writes`]).
+/// The query parameters a route declares: for its reads, for its writes (none unless declared
+/// with [`QueryKeys::writes`]), and for its DELETE when it differs from the other writes
+/// ([`QueryKeys::deletes`]).
 #[derive(Clone, Default)]
-pub struct QueryKeys(Arc<[String]>, Arc<[String]>);
+pub struct QueryKeys(Arc<[String]>, Arc<[String]>, Option<Arc<[String]>>);
 
 impl QueryKeys {
     /// No parameters at all.
@@ -38,7 +39,7 @@ impl QueryKeys {
     pub fn and<T: IntoParams>(self) -> Self {
         let mut names = self.0.to_vec();
         names.extend(T::into_params(|| None).into_iter().map(|p| p.name));
-        Self(names.into(), self.1)
+        Self(names.into(), self.1, self.2)
     }
 
     /// These, with the parameters of `T` taken by the route's writes (a dry run's, say).
@@ -46,7 +47,17 @@ impl QueryKeys {
     pub fn writes<T: IntoParams>(self) -> Self {
         let mut names = self.1.to_vec();
         names.extend(T::into_params(|| None).into_iter().map(|p| p.name));
-        Self(self.0, names.into())
+        Self(self.0, names.into(), self.2)
+    }
+
+    /// These, with the parameters of `T` taken by the route's DELETE only.
+    #[must_use]
+    pub fn deletes<T: IntoParams>(self) -> Self {
+        let names: Vec<String> = T::into_params(|| None)
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        Self(self.0, self.1, Some(names.into()))
     }
 
     /// # Errors
@@ -62,6 +73,14 @@ impl QueryKeys {
     /// As [`QueryKeys::check`], against the parameters of the writes.
     pub fn check_write(&self, query: &str) -> Result<(), ApiError> {
         Self::check_against(&self.1, query)
+    }
+
+    /// [`QueryKeys::check`] for a DELETE.
+    ///
+    /// # Errors
+    /// As [`QueryKeys::check`], against the DELETE's parameters, else those of the writes.
+    pub fn check_delete(&self, query: &str) -> Result<(), ApiError> {
+        Self::check_against(self.2.as_deref().unwrap_or(&self.1), query)
     }
 
     fn check_against(known: &[String], query: &str) -> Result<(), ApiError> {
@@ -85,8 +104,8 @@ impl QueryKeys {
 }
 
 /// Checks `req`'s query string against the parameters its route declares (registered as the
-/// resource's app data by the route table). A write takes only those declared for writes (most
-/// routes: none, so its query string must be empty). Run by the [`crate::Caller`] and [`crate::auth::Writer`] extractors after the
+/// resource's app data by the route table). A write takes only those declared for writes, a
+/// DELETE those declared for it (most routes: none, so its query string must be empty). Run by the [`crate::Caller`] and [`crate::auth::Writer`] extractors after the
 /// token and the role, so a refused caller hears 401 or 403 first; [`KnownQuery`] runs it on the
 /// routes that need no token.
 ///
@@ -98,6 +117,8 @@ pub fn check_request(req: &HttpRequest) -> Result<(), ApiError> {
     };
     if matches!(*req.method(), Method::GET | Method::HEAD) {
         keys.check(req.query_string())
+    } else if *req.method() == Method::DELETE {
+        keys.check_delete(req.query_string())
     } else {
         keys.check_write(req.query_string())
     }

@@ -614,6 +614,56 @@ impl TenantData {
         (next, transition)
     }
 
+    /// The device's state once its latest reading is removed, `remaining` the newest left,
+    /// judged at `now`, and what that does to its alerts: the threshold alert as a threshold
+    /// change would move it, and a stale alert resolved when the device is no longer stale.
+    /// Nothing is changed yet.
+    pub(crate) fn judge_removal(
+        &self,
+        device: &Device,
+        remaining: Option<ReadingPoint>,
+        now: Timestamp,
+    ) -> (DeviceState, Vec<Transition>) {
+        let next = device
+            .state
+            .after_latest_removed(&device.spec.thresholds, remaining);
+        let mut transitions = Vec::new();
+        let mut covering: Option<Vec<WindowSlug>> = None;
+        let mut covering_now = || {
+            covering
+                .get_or_insert_with(|| Coverage::at(self, now).of(device))
+                .clone()
+        };
+        if next.alert_status != device.state.alert_status {
+            let covering = covering_now();
+            transitions.extend(alerting::on_threshold_change(
+                self.alerts.open_of(device.id, AlertKind::Threshold),
+                device.id,
+                next.alert_status,
+                now,
+                next.last_reading.map(|r| r.value),
+                &covering,
+                Uuid::new_v4,
+            ));
+        }
+        let freshness = next.freshness(device.spec.stale_after, now);
+        if let Some(stale) = self.alerts.open_of(device.id, AlertKind::Stale) {
+            if freshness != Freshness::Stale {
+                let covering = covering_now();
+                transitions.extend(alerting::on_freshness(
+                    Some(stale),
+                    device.id,
+                    freshness,
+                    now,
+                    next.last_reading.map(|r| r.value),
+                    &covering,
+                    Uuid::new_v4,
+                ));
+            }
+        }
+        (next, transitions)
+    }
+
     /// For each of `devices` the tenant has, the windows covering it at `now`, ascending.
     pub(crate) fn covering_windows(
         &self,

@@ -17,10 +17,10 @@
 mod alerts;
 mod events;
 mod idempotency;
+mod readings;
 mod webhooks;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock as MapLock};
 
@@ -33,8 +33,8 @@ use domain::{
 use ports::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
     DeviceRepository, GroupDetail, GroupKey, GroupReading, HealthProbe, IngestError, LookupError,
-    MaintenanceWindowRepository, Member, MembershipError, ReadingRepository, ScopePreview,
-    StoreError, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
+    MaintenanceWindowRepository, Member, MembershipError, ReadingRepository, ReadingStream,
+    ScopePreview, StoreError, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
 };
 use tokio::sync::RwLock;
 use uuid::Uuid;
@@ -199,6 +199,18 @@ impl TenantData {
             member_count: self.member_count(group.id),
             ..group.clone()
         }
+    }
+
+    /// The group's members as its readings show them, by id.
+    fn shown_members(&self, group: Uuid) -> Vec<readings::Shown> {
+        self.member_ids(group)
+            .filter_map(|id| self.device(id))
+            .map(|device| readings::Shown {
+                id: device.id,
+                name: device.spec.name.clone(),
+                unit: device.spec.unit.clone(),
+            })
+            .collect()
     }
 
     fn member_ids(&self, group: Uuid) -> impl Iterator<Item = Uuid> + '_ {
@@ -715,41 +727,31 @@ impl DeviceGroupRepository for MemoryStore {
         let group = group.clone();
         self.read(tenant, move |data| {
             let index = data.group_index(&group)?;
-            let mut readings: Vec<GroupReading> = data
-                .member_ids(data.groups[index].id)
-                .filter_map(|id| data.device(id))
-                .flat_map(|device| {
-                    data.readings
-                        .range((
-                            Bound::Included((device.id, query.since())),
-                            query
-                                .until()
-                                .map_or(Bound::Included((device.id, END_OF_TIME)), |until| {
-                                    Bound::Excluded((device.id, until))
-                                }),
-                        ))
-                        .rev()
-                        .take(query.limit() as usize)
-                        .map(move |((_, timestamp), value)| GroupReading {
-                            device_id: device.id,
-                            device_name: device.spec.name.clone(),
-                            unit: device.spec.unit.clone(),
-                            timestamp: *timestamp,
-                            value: *value,
-                        })
-                })
-                .collect();
-            readings.sort_by(|a, b| {
-                b.timestamp
-                    .cmp(&a.timestamp)
-                    .then(a.device_id.cmp(&b.device_id))
-            });
-            readings.truncate(query.limit() as usize);
-            Some(readings)
+            let members = data.shown_members(data.groups[index].id);
+            Some(readings::group_page(data, &members, &query))
         })
         .await?
         .flatten()
         .ok_or(LookupError::NotFound)
+    }
+
+    async fn export_group_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError> {
+        let data = self.tenant(tenant).ok_or(LookupError::NotFound)?;
+        let group = group.clone();
+        let members = self
+            .read(tenant, move |data| {
+                let index = data.group_index(&group)?;
+                Some(data.shown_members(data.groups[index].id))
+            })
+            .await?
+            .flatten()
+            .ok_or(LookupError::NotFound)?;
+        Ok(readings::export_group(data, members, query))
     }
 }
 
@@ -963,26 +965,75 @@ impl ReadingRepository for MemoryStore {
     ) -> Result<Vec<ReadingPoint>, LookupError> {
         self.read(tenant, move |data| {
             data.device(device)?;
-            Some(
-                data.readings
-                    .range((device, query.since())..)
-                    .take_while(|((d, t), _)| {
-                        *d == device && query.until().is_none_or(|until| *t < until)
-                    })
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .take(query.limit() as usize)
-                    .map(|((_, timestamp), value)| ReadingPoint {
-                        timestamp: *timestamp,
-                        value: *value,
-                    })
-                    .collect(),
-            )
+            Some(readings::device_page(data, device, &query))
         })
         .await?
         .flatten()
         .ok_or(LookupError::NotFound)
+    }
+
+    async fn export_device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<ReadingPoint>, LookupError> {
+        let data = self.tenant(tenant).ok_or(LookupError::NotFound)?;
+        if !data.read().await.devices.contains_key(&device) {
+            return Err(LookupError::NotFound);
+        }
+        Ok(readings::export_device(data, device, query))
+    }
+
+    async fn delete_device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<u64, LookupError> {
+        self.write(tenant, move |data, usage| {
+            let stored = data.devices.get(&device).ok_or(LookupError::NotFound)?;
+            if start >= end {
+                return Ok(0);
+            }
+            let range = (device, start)..(device, end);
+            let doomed: Vec<(Uuid, Timestamp)> =
+                data.readings.range(range).map(|(key, _)| *key).collect();
+            let latest_goes = stored
+                .state
+                .last_reading
+                .is_some_and(|last| start <= last.timestamp && last.timestamp < end);
+            // Judged before anything changes: the newest reading left is the newest before
+            // the range (none after it, as the latest was in it).
+            let now = Timestamp::now();
+            let judged = latest_goes.then(|| {
+                let remaining = readings::newest_before(data, device, start);
+                data.judge_removal(stored, remaining, now)
+            });
+            if let Some((_, transitions)) = &judged {
+                usage
+                    .alert_events
+                    .reserve(alerts::event_count(transitions))?;
+            }
+            for key in &doomed {
+                data.readings.remove(key);
+            }
+            usage.readings.release(doomed.len() as u64);
+            if let Some((state, transitions)) = judged {
+                data.logging_device_states(&[device], now, |data| {
+                    if let Some(d) = data.devices.get_mut(&device) {
+                        d.state = state;
+                    }
+                    for transition in transitions {
+                        data.record_alert(transition);
+                    }
+                });
+            }
+            Ok(doomed.len() as u64)
+        })
+        .await?
+        .unwrap_or(Err(LookupError::NotFound))
     }
 }
 

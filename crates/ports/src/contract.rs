@@ -14,6 +14,8 @@ mod idempotency;
 pub use idempotency::*;
 mod labels;
 pub use labels::*;
+mod readings;
+pub use readings::*;
 mod webhooks;
 pub use webhooks::*;
 
@@ -104,6 +106,9 @@ macro_rules! contract_tests {
             logged_events_queue_webhook_deliveries,
             device_labels_round_trip_and_lists_filter_by_every_condition,
             scope_previews_count_list_and_name_unknown_groups,
+            reading_pages_continue_after_a_position_without_repeats_or_gaps,
+            exports_stream_what_a_page_answers,
+            deleting_a_range_of_readings_keeps_the_latest_and_the_state_true,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

@@ -161,6 +161,11 @@ pub struct GroupReading {
     pub value: f64,
 }
 
+/// Readings streamed from the store as it reads them, in the order of the query: a long export
+/// holds only what is in flight. An error ends it.
+pub type ReadingStream<T> =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, StoreError>> + Send>>;
+
 /// Errors of reading or deleting one group or window.
 #[derive(Debug, Error)]
 pub enum LookupError {
@@ -307,8 +312,8 @@ pub trait DeviceGroupRepository: Send + Sync {
         device: Uuid,
     ) -> Result<(), MembershipError>;
 
-    /// Readings of all members within `query`, newest first (ties by device id), at most
-    /// `query.limit()` in all.
+    /// Readings of all members within `query`, newest first (ties by device id), strictly after
+    /// `query.after()` when set, skipping `query.offset()`, at most `query.limit()` in all.
     ///
     /// # Errors
     /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
@@ -318,6 +323,20 @@ pub trait DeviceGroupRepository: Send + Sync {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<Vec<GroupReading>, LookupError>;
+
+    /// What [`DeviceGroupRepository::group_readings`] answers, streamed as read, for exports of
+    /// up to [`domain::reading::MAX_READINGS_PER_EXPORT`] readings: the store holds a bounded
+    /// batch at a time, never the whole answer. The members are those of the moment it starts.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such group (before any
+    /// reading); [`StoreError::Unavailable`] when the store runs as many exports as it allows.
+    async fn export_group_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError>;
 }
 
 /// Devices of one tenant.
@@ -398,7 +417,8 @@ pub trait ReadingRepository: Send + Sync {
     /// tenant does not have; nothing is stored then.
     async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError>;
 
-    /// The device's readings within `query`, newest first.
+    /// The device's readings within `query`, newest first, strictly after `query.after()` when
+    /// set, skipping `query.offset()`, at most `query.limit()`.
     ///
     /// # Errors
     /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
@@ -408,6 +428,38 @@ pub trait ReadingRepository: Send + Sync {
         device: Uuid,
         query: ReadingQuery,
     ) -> Result<Vec<ReadingPoint>, LookupError>;
+
+    /// What [`ReadingRepository::device_readings`] answers, streamed as read (see
+    /// [`DeviceGroupRepository::export_group_readings`]).
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device;
+    /// [`StoreError::Unavailable`] when the store runs as many exports as it allows.
+    async fn export_device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<ReadingPoint>, LookupError>;
+
+    /// Deletes the device's readings in `[start, end)`, and returns how many. In the same
+    /// transaction, when the device's latest reading was among them, the newest remaining one
+    /// becomes its latest and its state is judged again as ingest judges it
+    /// ([`domain::DeviceState::after_latest_removed`], then its threshold alert by
+    /// [`domain::alerting::on_threshold_change`] and a stale alert resolved when it is no
+    /// longer stale), recording the same events; anything kept from the readings is brought in
+    /// line too.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device; nothing is
+    /// deleted then.
+    async fn delete_device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<u64, LookupError>;
 }
 
 /// Maintenance windows of one tenant.

@@ -8,7 +8,7 @@ use domain::{
 };
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
-    Member, MembershipError, StoreError, UpdateGroupError,
+    Member, MembershipError, ReadingStream, StoreError, UpdateGroupError,
 };
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
@@ -169,19 +169,34 @@ pub const GROUP_READINGS: &str = "WITH size AS ( \
         CROSS JOIN LATERAL (SELECT ts, value FROM readings r \
            WHERE r.tenant_id = m.tenant_id AND r.device_id = m.device_id AND r.ts >= $3 \
              AND ($5::timestamptz IS NULL OR r.ts < $5) \
-           ORDER BY r.ts DESC LIMIT $4) r \
+             AND ($6::timestamptz IS NULL OR r.ts < $6 OR (r.ts = $6 AND m.device_id > $7)) \
+           ORDER BY r.ts DESC LIMIT $4::bigint + $8::bigint) r \
         WHERE m.tenant_id = $1 AND m.group_id = $2 AND (SELECT per_member FROM path) \
-        ORDER BY r.ts DESC, d.id LIMIT $4) \
+        ORDER BY r.ts DESC, d.id LIMIT $4::bigint + $8::bigint) \
        UNION ALL \
        (SELECT d.id, d.name, d.unit, r.ts, r.value \
         FROM readings r \
         JOIN devices d ON d.tenant_id = r.tenant_id AND d.id = r.device_id \
         WHERE r.tenant_id = $1 AND r.ts >= $3 AND ($5::timestamptz IS NULL OR r.ts < $5) \
+          AND ($6::timestamptz IS NULL OR r.ts < $6 OR (r.ts = $6 AND r.device_id > $7)) \
           AND NOT (SELECT per_member FROM path) \
           AND CASE WHEN r.device_id IN (SELECT device_id FROM device_group_members \
                                         WHERE tenant_id = $1 AND group_id = $2) THEN true END \
-        ORDER BY r.ts DESC, r.device_id LIMIT $4) \
-     ) newest ORDER BY ts DESC, id";
+        ORDER BY r.ts DESC, r.device_id LIMIT $4::bigint + $8::bigint) \
+     ) newest ORDER BY ts DESC, id LIMIT $4 OFFSET $8";
+
+/// The members of group `$2` as its readings show them.
+const EXPORT_MEMBERS: &str = "SELECT d.id, d.name, d.unit FROM device_group_members m \
+     JOIN devices d ON d.tenant_id = m.tenant_id AND d.id = m.device_id \
+     WHERE m.tenant_id = $1 AND m.group_id = $2";
+
+/// The readings of devices `$2` in the order of [`GROUP_READINGS`], streamed by an export:
+/// a walk of the readings by time, never a sort of them all, so its first rows come at once.
+const GROUP_EXPORT: &str = "SELECT r.device_id, r.ts, r.value FROM readings r \
+     WHERE r.tenant_id = $1 AND r.device_id = ANY($2) AND r.ts >= $3 \
+       AND ($5::timestamptz IS NULL OR r.ts < $5) \
+       AND ($6::timestamptz IS NULL OR r.ts < $6 OR (r.ts = $6 AND r.device_id > $7)) \
+     ORDER BY r.ts DESC, r.device_id LIMIT $4 OFFSET $8";
 
 /// The group's id, optionally locking its row for the rest of the transaction.
 async fn find_group(
@@ -411,8 +426,77 @@ async fn touch(
     Ok(())
 }
 
+impl PgStore {
+    /// [`DeviceGroupRepository::export_group_readings`]: the group's members read first (the
+    /// answer shows their names and units), then their readings streamed.
+    async fn export_group(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError> {
+        let export = self.export_tx(tenant).await?;
+        let id = find_group(&export, tenant, group, false)
+            .await?
+            .ok_or(LookupError::NotFound)?;
+        let tenant_id = tenant.as_str();
+        let rows = export
+            .query(EXPORT_MEMBERS, &[&tenant_id, &id])
+            .await
+            .map_err(query_error)?;
+        let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("device", reason);
+        let mut shown = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let name: String = row.try_get("name").map_err(query_error)?;
+            let unit: String = row.try_get("unit").map_err(query_error)?;
+            shown.insert(
+                row.try_get::<_, Uuid>("id").map_err(query_error)?,
+                (
+                    DeviceName::parse(&name).map_err(|e| corrupt(&e))?,
+                    Unit::parse(&unit).map_err(|e| corrupt(&e))?,
+                ),
+            );
+        }
+        let ids: Vec<Uuid> = shown.keys().copied().collect();
+        let limit = i64::from(query.limit());
+        let since = query.since().get();
+        let until = query.until().map(Timestamp::get);
+        let after_ts = query.after().map(|a| a.timestamp.get());
+        let after_id = query.after().map(|a| a.device_id);
+        let offset = i64::from(query.offset());
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &tenant_id, &ids, &since, &limit, &until, &after_ts, &after_id, &offset,
+        ];
+        let decode = move |row: &Row| -> Result<GroupReading, StoreError> {
+            let device_id: Uuid = row.try_get("device_id").map_err(query_error)?;
+            let (device_name, unit) = shown
+                .get(&device_id)
+                .cloned()
+                .ok_or_else(|| corrupt_row("reading", "of a device not in the group"))?;
+            Ok(GroupReading {
+                device_id,
+                device_name,
+                unit,
+                timestamp: timestamp(row, "ts")?,
+                value: row.try_get("value").map_err(query_error)?,
+            })
+        };
+        Ok(crate::exports::stream(export, GROUP_EXPORT, &params, decode).await?)
+    }
+}
+
 #[async_trait]
 impl DeviceGroupRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn export_group_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError> {
+        self.export_group(tenant, group, query).await
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn list_groups(
         &self,
@@ -716,6 +800,9 @@ impl DeviceGroupRepository for PgStore {
         let limit = i64::from(query.limit());
         let since = query.since().get();
         let until = query.until().map(Timestamp::get);
+        let after_ts = query.after().map(|a| a.timestamp.get());
+        let after_id = query.after().map(|a| a.device_id);
+        let offset = i64::from(query.offset());
         let tenant_id = tenant.as_str();
         let rows = match group {
             // The id is known: whether the group exists is asked in the same round trip (with
@@ -725,8 +812,9 @@ impl DeviceGroupRepository for PgStore {
                 let statement = tx.prepare(GROUP_READINGS).await.map_err(query_error)?;
                 let find = tx.prepare(FIND_BY_ID).await.map_err(query_error)?;
                 let custom_plans = tx.prepare(CUSTOM_PLANS).await.map_err(query_error)?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                    [&tenant_id, id, &since, &limit, &until];
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                    &tenant_id, id, &since, &limit, &until, &after_ts, &after_id, &offset,
+                ];
                 let (found, _, rows) = tx
                     .run(|client| async {
                         tokio::try_join!(
@@ -753,8 +841,9 @@ impl DeviceGroupRepository for PgStore {
                 let id = find_group(&tx, tenant, group, false)
                     .await?
                     .ok_or(LookupError::NotFound)?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-                    [&tenant_id, &id, &since, &limit, &until];
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                    &tenant_id, &id, &since, &limit, &until, &after_ts, &after_id, &offset,
+                ];
                 let (_, rows) = tx
                     .commit_with(async {
                         tokio::try_join!(

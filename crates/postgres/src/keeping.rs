@@ -569,6 +569,62 @@ pub(crate) fn after_thresholds(
     Ok(changes)
 }
 
+/// What removing the device's latest reading does at `now`, `remaining` the newest reading
+/// left ([`DeviceState::after_latest_removed`]): the threshold alert moves as a threshold change
+/// moves it ([`alerting::on_threshold_change`], when the status changed), and an open stale
+/// alert resolves when the device is no longer stale, as after a reading.
+///
+/// # Errors
+/// [`NeedsCoverage`] when a rule needs `covering` and it is `None`.
+pub(crate) fn after_removal(
+    kept: &Kept,
+    remaining: Option<ReadingPoint>,
+    now: Timestamp,
+    covering: Option<&[WindowSlug]>,
+) -> Result<Changes, NeedsCoverage> {
+    let mut changes = Changes::default();
+    let state = kept.state.after_latest_removed(&kept.thresholds, remaining);
+    let value = state.last_reading.map(|r| r.value);
+    if state.alert_status != kept.state.alert_status {
+        let transition = alerting::on_threshold_change(
+            kept.threshold_alert.as_ref(),
+            kept.id,
+            state.alert_status,
+            now,
+            value,
+            covering.ok_or(NeedsCoverage)?,
+            Uuid::new_v4,
+        );
+        if let Some(transition) = transition {
+            changes.record(transition);
+        }
+    }
+    let freshness = state.freshness(kept.stale_after, now);
+    let mut stale_open = kept.stale_alert.is_some();
+    if let Some(stale) = &kept.stale_alert {
+        if freshness != Freshness::Stale {
+            let resolved = alerting::on_freshness(
+                Some(stale),
+                kept.id,
+                freshness,
+                now,
+                value,
+                covering.ok_or(NeedsCoverage)?,
+                Uuid::new_v4,
+            );
+            if let Some(transition) = resolved {
+                stale_open = transition.alert.is_open();
+                changes.record(transition);
+            }
+        }
+    }
+    changes.log_device_state(kept, &state, stale_open, now);
+    changes.status_moved = state.alert_status != kept.state.alert_status
+        || freshness != kept.state.freshness(kept.stale_after, now);
+    changes.states.push((kept.id, state));
+    Ok(changes)
+}
+
 /// What time alone does to a device at `now`: a stale alert opens when the device is stale
 /// and has none, or resolves when it no longer is; then each open alert catches up with the
 /// windows covering the device ([`alerting::on_coverage`]) and with its acknowledgement's

@@ -13,7 +13,8 @@
 //! decoders and the column lists they read); `pool` (settings, [`PgStore`] and its pools); `tx`
 //! (tenant-bound transactions); `lists` (list pages), `shared` (statements and steps more than
 //! one repository runs) and `keeping` (the device state and alerts kept at write time: what
-//! ingest, device updates, acknowledgements and the evaluator load, judge and write); the
+//! ingest, device updates, acknowledgements and the evaluator load, judge and write), `exports`
+//! (streamed exports of readings, in slots of their own); the
 //! repositories `devices`, `groups`, `windows`, `readings`, `alerts`, `evaluator`, `events` and
 //! `partitions`, which never import one another; `revisions` (the tenant's revisions); and
 //! `catalog`, the statements by name for the benchmark.
@@ -26,6 +27,7 @@ mod devices;
 mod error;
 mod evaluator;
 mod events;
+mod exports;
 mod groups;
 mod idempotency;
 mod keeping;

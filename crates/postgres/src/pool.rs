@@ -63,6 +63,9 @@ pub struct PgStore {
     pub(crate) statement_timeout_setting: std::sync::Arc<str>,
     /// For connections of its own (partition maintenance), outside the pools.
     config: tokio_postgres::Config,
+    /// The slots of streamed exports, each of which holds a connection while it runs.
+    pub(crate) exports: std::sync::Arc<tokio::sync::Semaphore>,
+    export_slots: usize,
 }
 
 /// The pool a thread uses, in order of first use: threads number themselves as they come.
@@ -104,7 +107,26 @@ impl PgStore {
             statement_timeout_setting: format!("{}ms", settings.statement_timeout.as_millis())
                 .into(),
             config,
+            exports: std::sync::Arc::new(tokio::sync::Semaphore::new(default_export_slots(size))),
+            export_slots: default_export_slots(size),
         })
+    }
+
+    /// Lets at most `slots` (at least one) streamed exports run at once.
+    #[must_use]
+    pub fn with_export_slots(self, slots: usize) -> Self {
+        let slots = slots.max(1);
+        Self {
+            exports: std::sync::Arc::new(tokio::sync::Semaphore::new(slots)),
+            export_slots: slots,
+            ..self
+        }
+    }
+
+    /// How many streamed exports may run at once.
+    #[must_use]
+    pub fn export_slots(&self) -> usize {
+        self.export_slots
     }
 
     /// The pools' state now, added up, for metrics.
@@ -192,6 +214,12 @@ impl PgStore {
             }
         }
     }
+}
+
+/// Streamed exports a pool of `size` connections runs at once by default: a quarter of it (at
+/// least one), so that exports leave most connections to requests.
+fn default_export_slots(size: usize) -> usize {
+    (size / 4).max(1)
 }
 
 /// A pool of at most `size` connections, opened as needed.

@@ -5,16 +5,17 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp};
-use ports::{IngestError, LookupError, ReadingRepository, StoreError};
+use ports::{IngestError, LookupError, ReadingRepository, ReadingStream, StoreError};
 use uuid::Uuid;
 
 use crate::error::{is_transient, query_error};
 use crate::keeping::{
-    after_readings, alert_from_row, device_states_of_sql, judge_with_coverage, kept_from_row,
-    open_alerts_sql, ChangeParams, Kept, WriteStatements, LOCK_DEVICES_FOR_STATE,
+    after_readings, after_removal, alert_from_row, device_states_of_sql, judge_with_coverage,
+    kept_from_row, open_alerts_sql, ChangeParams, Kept, WriteStatements, LOCK_DEVICES_FOR_STATE,
 };
 use crate::pool::PgStore;
 use crate::rows::timestamp;
+use crate::tx::TenantTx;
 
 /// Upserts the batch into `readings`. A reading re-sent for the same device and instant
 /// replaces the stored value. (The devices' latest readings and states are written apart,
@@ -28,9 +29,38 @@ pub(crate) const INGEST: &str = "WITH stored AS ( \
 /// How often an ingest transaction is tried when it loses a deadlock or serialisation race.
 pub(crate) const INGEST_ATTEMPTS: u32 = 3;
 pub(crate) const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
+/// `$6`: the instant a page continues strictly before (a cursor's); `$7`: readings to skip.
 pub(crate) const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
      WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 AND ($5::timestamptz IS NULL OR ts < $5) \
-     ORDER BY ts DESC LIMIT $4";
+       AND ($6::timestamptz IS NULL OR ts < $6) \
+     ORDER BY ts DESC LIMIT $4 OFFSET $7";
+
+/// Deletes the device's readings in `[$3, $4)`, counting them.
+pub(crate) const DELETE_READINGS: &str = "WITH gone AS ( \
+        DELETE FROM readings WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 AND ts < $4 \
+        RETURNING 1) \
+     SELECT count(*) FROM gone";
+/// The device's newest reading.
+const NEWEST_READING: &str = "SELECT ts, value FROM readings \
+     WHERE tenant_id = $1 AND device_id = $2 ORDER BY ts DESC LIMIT 1";
+/// Forgets the kept state of a device left without readings (`KEEP_STATE` keeps only states
+/// with a reading).
+const FORGET_STATE: &str = "DELETE FROM latest_readings WHERE tenant_id = $1 AND device_id = $2";
+
+/// The hook of anything kept from the raw readings (rollups, say): called in the transaction of
+/// [`ReadingRepository::delete_device_readings`], after the device's readings in
+/// `[start, end)` are deleted and before its state is judged again, so what it keeps is
+/// brought in line in the same transaction. Nothing is kept from the readings yet.
+#[allow(clippy::unused_async)]
+pub(crate) async fn readings_deleted(
+    _tx: &TenantTx,
+    _tenant: &TenantId,
+    _device: Uuid,
+    _start: Timestamp,
+    _end: Timestamp,
+) -> Result<(), StoreError> {
+    Ok(())
+}
 
 #[async_trait]
 impl ReadingRepository for PgStore {
@@ -99,8 +129,10 @@ impl ReadingRepository for PgStore {
         let limit = i64::from(query.limit());
         let since = query.since().get();
         let until = query.until().map(domain::Timestamp::get);
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&tenant_id, &device, &since, &limit, &until];
+        let after = query.after().map(|a| a.timestamp.get());
+        let offset = i64::from(query.offset());
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&tenant_id, &device, &since, &limit, &until, &after, &offset];
         // One round trip: whether the device exists and its readings, in one transaction.
         let (found, rows) = tx
             .run(|client| async {
@@ -117,13 +149,145 @@ impl ReadingRepository for PgStore {
         }
         Ok(rows
             .iter()
-            .map(|row| {
-                Ok(ReadingPoint {
-                    timestamp: timestamp(row, "ts")?,
-                    value: row.try_get("value").map_err(query_error)?,
-                })
-            })
+            .map(reading_point)
             .collect::<Result<Vec<_>, StoreError>>()?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn export_device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<ReadingPoint>, LookupError> {
+        self.export_device(tenant, device, query).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn delete_device_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<u64, LookupError> {
+        self.delete_readings(tenant, device, start, end).await
+    }
+}
+
+fn reading_point(row: &tokio_postgres::Row) -> Result<ReadingPoint, StoreError> {
+    Ok(ReadingPoint {
+        timestamp: timestamp(row, "ts")?,
+        value: row.try_get("value").map_err(query_error)?,
+    })
+}
+
+impl PgStore {
+    /// [`ReadingRepository::export_device_readings`].
+    async fn export_device(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<ReadingPoint>, LookupError> {
+        let export = self.export_tx(tenant).await?;
+        let tenant_id = tenant.as_str();
+        let exists = export
+            .query_opt(DEVICE_EXISTS, &[&tenant_id, &device])
+            .await
+            .map_err(query_error)?;
+        if exists.is_none() {
+            return Err(LookupError::NotFound);
+        }
+        let limit = i64::from(query.limit());
+        let since = query.since().get();
+        let until = query.until().map(domain::Timestamp::get);
+        let after = query.after().map(|a| a.timestamp.get());
+        let offset = i64::from(query.offset());
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&tenant_id, &device, &since, &limit, &until, &after, &offset];
+        Ok(crate::exports::stream(export, DEVICE_READINGS, &params, reading_point).await?)
+    }
+
+    /// [`ReadingRepository::delete_device_readings`], in one transaction: the device locked as
+    /// every writer of its state locks it, its readings deleted, the hook of what is kept from
+    /// them, and its state judged again when its latest reading went.
+    async fn delete_readings(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<u64, LookupError> {
+        let tx = self.begin(tenant).await?;
+        let tenant_id = tenant.as_str();
+        let (states_sql, open_sql) = (device_states_of_sql(), open_alerts_sql());
+        let (lock, states, open_alerts, delete, newest, forget) = tokio::try_join!(
+            tx.prepare_cached(LOCK_DEVICES_FOR_STATE),
+            tx.prepare_cached(&states_sql),
+            tx.prepare_cached(&open_sql),
+            tx.prepare_cached(DELETE_READINGS),
+            tx.prepare_cached(NEWEST_READING),
+            tx.prepare_cached(FORGET_STATE),
+        )
+        .map_err(query_error)?;
+        let writes = WriteStatements::prepare(&tx).await?;
+        let ids = vec![device];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &ids];
+        let (_, locked, open) = tokio::try_join!(
+            biased;
+            tx.execute(&lock, &params),
+            tx.query(&states, &params),
+            tx.query(&open_alerts, &params),
+        )
+        .map_err(query_error)?;
+        let Some(row) = locked.first() else {
+            return Err(LookupError::NotFound);
+        };
+        let mut kept = kept_from_row(row)?;
+        for row in &open {
+            kept.hold(alert_from_row(row)?);
+        }
+        let (start_at, end_at) = (start.get(), end.get());
+        let deleted: i64 = tx
+            .query_one(&delete, &[&tenant_id, &device, &start_at, &end_at])
+            .await
+            .map_err(query_error)?
+            .try_get(0)
+            .map_err(query_error)?;
+        readings_deleted(&tx, tenant, device, start, end).await?;
+        let latest_went = kept
+            .state
+            .last_reading
+            .is_some_and(|last| start <= last.timestamp && last.timestamp < end);
+        if latest_went {
+            let remaining = tx
+                .query_opt(&newest, &[&tenant_id, &device])
+                .await
+                .map_err(query_error)?
+                .map(|row| reading_point(&row))
+                .transpose()?;
+            let now = Timestamp::now();
+            let changes = judge_with_coverage(
+                &tx,
+                tenant,
+                std::slice::from_ref(&kept),
+                now,
+                |device, covering| after_removal(device, remaining, now, covering),
+            )
+            .await?;
+            if remaining.is_none() {
+                tx.execute(&forget, &[&tenant_id, &device])
+                    .await
+                    .map_err(query_error)?;
+            }
+            writes
+                .run(&tx, &ChangeParams::of(tenant, &changes))
+                .await
+                .map_err(query_error)?;
+        }
+        tx.commit().await.map_err(query_error)?;
+        Ok(u64::try_from(deleted).unwrap_or_default())
     }
 }
 

@@ -114,7 +114,10 @@ async fn walked(client: &tokio_postgres::Client, tenant: &str, group: Uuid) -> b
         .replace("$2", &format!("'{group}'::uuid"))
         .replace("$3", "'2026-03-10 11:00:00+00'::timestamptz")
         .replace("$4", "25")
-        .replace("$5", "NULL");
+        .replace("$5", "NULL")
+        .replace("$6", "NULL")
+        .replace("$7", "NULL")
+        .replace("$8", "0");
     // Index scans only, so the walk shows up as the new index, not as a sort of a sequential scan.
     client
         .batch_execute("SET enable_seqscan = off; SET enable_sort = off")

@@ -708,3 +708,90 @@ async fn kept_member_counts_follow_every_way_memberships_change() {
         "(group, kept count, rows)"
     );
 }
+
+/// Streamed exports hold a connection each, so they run in slots of their own: past the slots
+/// an export is refused as unavailable (a 503) instead of draining the pool; a finished or
+/// dropped export frees its slot, and its connection goes back to the pool usable.
+#[tokio::test]
+async fn exports_run_in_bounded_slots_and_free_them_when_done_or_dropped() {
+    use futures_util::StreamExt as _;
+    use ports::{DeviceRepository, LookupError, ReadingRepository, StoreError};
+
+    let db = TestDatabase::create().await;
+    let store = db.store().await.with_export_slots(1);
+    assert_eq!(store.export_slots(), 1);
+    let tenant = domain::TenantId::parse("acme").expect("valid");
+    let actor = domain::Actor::parse("alice").expect("valid");
+    let device = domain::NewDevice {
+        id: uuid::Uuid::new_v4(),
+        spec: domain::DeviceSpec {
+            name: domain::DeviceName::parse("exported").expect("valid"),
+            unit: domain::Unit::parse("").expect("valid"),
+            status: domain::DeviceStatus::Connected,
+            site_id: None,
+            device_type: None,
+            thresholds: domain::Thresholds::new(None, None, None, None).expect("valid"),
+            stale_after: None,
+            labels: domain::Labels::none(),
+        },
+    };
+    store
+        .create_device(&tenant, &actor, device.clone())
+        .await
+        .expect("created");
+    let now = domain::Timestamp::now();
+    let readings: Vec<domain::Reading> = (1..=50)
+        .map(|i| domain::Reading {
+            device_id: device.id,
+            timestamp: now
+                .checked_add(time::Duration::seconds(-i))
+                .expect("in range"),
+            value: domain::ReadingValue::new(1.0).expect("finite"),
+        })
+        .collect();
+    store
+        .ingest(&tenant, domain::ReadingBatch::new(readings).expect("valid"))
+        .await
+        .expect("ingested");
+    let query = domain::ReadingQuery::last_hours(now, 1, 1)
+        .and_then(|q| q.exporting(1_000))
+        .expect("valid");
+
+    let mut first = store
+        .export_device_readings(&tenant, device.id, query)
+        .await
+        .expect("a slot");
+    assert!(first.next().await.is_some(), "the first export streams");
+    assert!(
+        matches!(
+            store
+                .export_device_readings(&tenant, device.id, query)
+                .await,
+            Err(LookupError::Store(StoreError::Unavailable(_)))
+        ),
+        "no slot left"
+    );
+    drop(first);
+    let whole: Vec<_> = store
+        .export_device_readings(&tenant, device.id, query)
+        .await
+        .expect("the dropped export's slot is free")
+        .collect()
+        .await;
+    assert_eq!(whole.len(), 50);
+    assert!(whole.iter().all(Result::is_ok));
+    let again = store
+        .export_device_readings(&tenant, device.id, query)
+        .await
+        .expect("the finished export's slot is free");
+    assert_eq!(again.count().await, 50);
+    let page = store
+        .device_readings(
+            &tenant,
+            device.id,
+            domain::ReadingQuery::last_hours(now, 1, 100).expect("valid"),
+        )
+        .await
+        .expect("the pool's connections are usable");
+    assert_eq!(page.len(), 50);
+}

@@ -58,6 +58,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "iot_readings_ingested_total",
         "Readings stored by ingest requests"
     );
+    metrics::describe_counter!(
+        "iot_readings_deleted_total",
+        "Readings deleted by range deletes (DELETE /api/devices/{id}/readings)"
+    );
     metrics::describe_gauge!(
         "iot_evaluator_lag_seconds",
         metrics::Unit::Seconds,

@@ -211,6 +211,10 @@ pub struct GroupReadingsView {
     pub readings: Vec<GroupReadingView>,
     /// Number of readings returned.
     pub total: u64,
+    /// Whether more readings of the range follow this page.
+    pub has_more: bool,
+    /// Send as `cursor` (with the same parameters) for the next page; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 impl From<&DeviceGroup> for GroupListItemView {

@@ -63,23 +63,60 @@ pub struct ReadingsParams {
     /// Readings before this instant (RFC 3339), later than `start_time`. Default: no end.
     #[param(value_type = Option<String>, format = DateTime)]
     end_time: Option<String>,
-    /// Most readings to return, 1 to 10000. Default 1000.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
+    /// Most readings to return, 1 to 10000. Default 1000. With `Accept: application/x-ndjson`,
+    /// 1 to 10000000, default 10000000.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10_000_000)]
     limit: Option<String>,
+    /// Continues a raw page where the previous one stopped: its `next_cursor`, sent with the same
+    /// parameters (or none: the cursor's are used). A cursor of another route, device, group,
+    /// tenant or parameters is a 422. Not with `offset`; not with `Accept: application/x-ndjson`.
+    #[param(value_type = Option<String>, max_length = 256)]
+    cursor: Option<String>,
+    /// Raw readings to skip first, 0 to 1000000. Default 0. Not with `cursor` (which goes on from
+    /// any depth at no cost); not with `Accept: application/x-ndjson`.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000)]
+    offset: Option<String>,
+}
+
+/// What a raw page asks of the store, and what its `next_cursor` is made of.
+pub(crate) struct RawPage {
+    /// The page's query (range, position or offset, limit).
+    pub query: ReadingQuery,
+    /// The query's parameters as its cursors carry them (the first page's).
+    pub selection: crate::cursor::Selection,
+    /// A first page (neither cursor nor offset): the same for every client asking it.
+    pub first: bool,
+}
+
+/// Parses an integer parameter.
+fn integer(field: &str, raw: Option<&str>, default: i64) -> Result<i64, ApiError> {
+    raw.map_or(Ok(default), |v| {
+        v.parse::<i64>()
+            .map_err(|_| ApiError::invalid(field, format!("must be an integer, got '{v}'")))
+    })
+}
+
+fn reading_query_error(e: domain::reading::ReadingQueryError) -> ApiError {
+    use domain::reading::ReadingQueryError;
+    match e {
+        ReadingQueryError::Hours(_) => ApiError::invalid("hours", e),
+        ReadingQueryError::Limit(_) | ReadingQueryError::ExportLimit(_) => {
+            ApiError::invalid("limit", e)
+        }
+        ReadingQueryError::EmptyRange => ApiError::invalid("end_time", e),
+        ReadingQueryError::Offset(_) => ApiError::invalid("offset", e),
+    }
 }
 
 impl ReadingsParams {
     /// # Errors
     /// 422 naming `hours`, `start_time`, `end_time` or `limit`.
     pub(crate) fn query(&self) -> Result<ReadingQuery, ApiError> {
-        use domain::reading::ReadingQueryError;
-        let integer = |field: &str, raw: Option<&str>, default: i64| -> Result<i64, ApiError> {
-            raw.map_or(Ok(default), |v| {
-                v.parse::<i64>()
-                    .map_err(|_| ApiError::invalid(field, format!("must be an integer, got '{v}'")))
-            })
-        };
-        let limit = integer("limit", self.limit.as_deref(), 1000)?;
+        self.range(integer("limit", self.limit.as_deref(), 1000)?)
+    }
+
+    /// The range asked, with `limit` readings at most.
+    fn range(&self, limit: i64) -> Result<ReadingQuery, ApiError> {
         let now = Timestamp::now();
         let query = if self.start_time.is_some() || self.end_time.is_some() {
             if self.hours.is_some() {
@@ -102,11 +139,113 @@ impl ReadingsParams {
         } else {
             ReadingQuery::last_hours(now, integer("hours", self.hours.as_deref(), 24)?, limit)
         };
-        query.map_err(|e| match e {
-            ReadingQueryError::Hours(_) => ApiError::invalid("hours", e),
-            ReadingQueryError::Limit(_) => ApiError::invalid("limit", e),
-            ReadingQueryError::EmptyRange => ApiError::invalid("end_time", e),
-        })
+        query.map_err(reading_query_error)
+    }
+
+    /// A raw page of `scope`: the range and limit asked, continued after `cursor` (made with
+    /// `key` for `tenant`) or past `offset`.
+    ///
+    /// # Errors
+    /// 422 naming `hours`, `start_time`, `end_time`, `limit`, `offset` or `cursor` (also both
+    /// `cursor` and `offset`, or a cursor of another query).
+    pub(crate) fn page(
+        &self,
+        scope: crate::cursor::Scope,
+        key: &crate::cursor::CursorKey,
+        tenant: &domain::TenantId,
+    ) -> Result<RawPage, ApiError> {
+        use crate::cursor::{Cursor, Given, Selection};
+        let asked = self.query()?;
+        match (self.cursor.as_deref(), self.offset.as_deref()) {
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "cursor",
+                "give either cursor or offset, not both",
+            )),
+            (Some(raw), None) => {
+                let cursor = Cursor::decode(raw, key, tenant)?;
+                let given = Given {
+                    range: self.hours.is_some()
+                        || self.start_time.is_some()
+                        || self.end_time.is_some(),
+                    limit: self.limit.is_some(),
+                };
+                Ok(RawPage {
+                    query: cursor.resume(scope, &asked, given)?,
+                    selection: cursor.selection,
+                    first: false,
+                })
+            }
+            (None, Some(raw)) => Ok(RawPage {
+                query: asked
+                    .skipping(integer("offset", Some(raw), 0)?)
+                    .map_err(reading_query_error)?,
+                selection: Selection::of(&asked),
+                first: false,
+            }),
+            (None, None) => Ok(RawPage {
+                query: asked,
+                selection: Selection::of(&asked),
+                first: true,
+            }),
+        }
+    }
+
+    /// The query of a streamed export: the range asked, `limit` up to
+    /// [`domain::reading::MAX_READINGS_PER_EXPORT`] (default: that).
+    ///
+    /// # Errors
+    /// 422 naming `hours`, `start_time`, `end_time`, `limit`, or `cursor`/`offset` (pages
+    /// only).
+    pub(crate) fn export(&self) -> Result<ReadingQuery, ApiError> {
+        for (field, given) in [("cursor", &self.cursor), ("offset", &self.offset)] {
+            if given.is_some() {
+                return Err(ApiError::invalid(
+                    field,
+                    "pages only: an NDJSON export (Accept: application/x-ndjson) streams the whole range",
+                ));
+            }
+        }
+        let limit = integer(
+            "limit",
+            self.limit.as_deref(),
+            i64::from(domain::reading::MAX_READINGS_PER_EXPORT),
+        )?;
+        self.range(1)?.exporting(limit).map_err(reading_query_error)
+    }
+}
+
+/// The range of `DELETE /api/devices/{id}/readings`: both ends required.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReadingsDeleteParams {
+    /// Delete readings at or after this instant (RFC 3339). Required.
+    #[param(value_type = String, format = DateTime)]
+    start_time: Option<String>,
+    /// Delete readings before this instant (RFC 3339), later than `start_time`. Required.
+    #[param(value_type = String, format = DateTime)]
+    end_time: Option<String>,
+}
+
+impl ReadingsDeleteParams {
+    /// `[start, end)`.
+    ///
+    /// # Errors
+    /// 422 naming `start_time` or `end_time` when missing or invalid, or `end_time` when it is
+    /// not later than `start_time`.
+    pub(crate) fn range(&self) -> Result<(Timestamp, Timestamp), ApiError> {
+        let required = |field: &str, value: Option<&str>| -> Result<Timestamp, ApiError> {
+            let value = value.ok_or_else(|| ApiError::invalid(field, "required"))?;
+            instant(field, value)
+        };
+        let start = required("start_time", self.start_time.as_deref())?;
+        let end = required("end_time", self.end_time.as_deref())?;
+        if end <= start {
+            return Err(ApiError::invalid(
+                "end_time",
+                "must be later than start_time",
+            ));
+        }
+        Ok((start, end))
     }
 }
 

@@ -89,6 +89,18 @@ pub struct DeviceReadingsView {
     pub readings: Vec<ReadingView>,
     /// Number of readings returned.
     pub total: u64,
+    /// Whether more readings of the range follow this page.
+    pub has_more: bool,
+    /// Send as `cursor` (with the same parameters) for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Answer of `DELETE /api/devices/{id}/readings`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ReadingsDeleted)]
+pub struct ReadingsDeletedView {
+    /// How many readings were deleted.
+    pub deleted: u64,
 }
 
 pub(crate) fn reading_value(field: &str, value: f64) -> Result<ReadingValue, ApiError> {

@@ -1,7 +1,7 @@
 //! `/api/devices`: reads for every role, writes for admins and owners.
 
 use actix_web::{web, HttpResponse};
-use domain::{NewDevice, Reading, ReadingBatch, Timestamp};
+use domain::{NewDevice, Reading, ReadingBatch, ReadingPoint, ReadingPosition, Timestamp};
 use ports::{
     CreateDeviceError, DeviceRepository, IngestError, LookupError, MaintenanceWindowRepository,
     ReadingRepository, UpdateDeviceError,
@@ -13,15 +13,20 @@ use crate::api::devices::{
     filter_of, threshold_error, DeviceCreateBody, DeviceFilterParams, DeviceUpdateBody, DeviceView,
 };
 use crate::api::group_api::GroupListItemView;
-use crate::api::params::{instant, ListParams, ReadingsParams};
+use crate::api::params::{instant, ListParams, ReadingsDeleteParams, ReadingsParams};
 use crate::api::readings::{
     reading_value, DeviceReadingBody, DeviceReadingStoredView, DeviceReadingsView, ReadingView,
+    ReadingsDeletedView,
 };
 use crate::auth::{Caller, DataWrites, Writer};
+use crate::cursor::{Cursor, Scope};
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
-use crate::routes::{csv, device_view, device_views, rfc3339, wants_csv, Cell, TOTAL_COUNT};
+use crate::routes::{
+    csv, csv_attachment, device_view, device_views, ndjson, rfc3339, wants_csv, wants_ndjson, Cell,
+    TOTAL_COUNT,
+};
 
 fn device_not_found(raw: &str) -> ApiError {
     ApiError::not_found(format!("Device {raw} not found"))
@@ -284,53 +289,136 @@ pub async fn groups(
         ))
 }
 
-/// A device's readings, newest first.
+/// A device's readings, newest first, a page at a time (`cursor` or `offset`); with `Accept:
+/// text/csv` as a CSV attachment, with `Accept: application/x-ndjson` streamed whole.
 #[utoipa::path(
     get, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "list_device_readings",
     params(("id" = Uuid, Path, description = "Device UUID"), ReadingsParams),
     responses(
-        (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `timestamp,value`",
-            content((DeviceReadingsView = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<device name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one JSON object `{\"timestamp\", \"value\"}` per line; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk",
+            content((DeviceReadingsView = "application/json"), (String = "text/csv"), (ReadingView = "application/x-ndjson")),
+            headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"<name>-readings.csv\"`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time` or `end_time`", body = ErrorBody),
-        (status = 503, description = "Store unavailable", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`)", body = ErrorBody),
+        (status = 503, description = "Store unavailable, or as many NDJSON exports running as allowed", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn readings(
     caller: Caller,
     readings: web::Data<dyn ReadingRepository>,
+    devices: web::Data<dyn DeviceRepository>,
+    auth: web::Data<crate::auth::Authenticator>,
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let query = params.query()?;
+    if wants_ndjson(&request) {
+        let query = params.export()?;
+        let rows = readings
+            .export_device_readings(&caller.tenant, device_id(&path)?, query)
+            .await
+            .map_err(lookup(&path))?;
+        return Ok(ndjson(rows, reading_view));
+    }
     let id = device_id(&path)?;
-    let points = readings
-        .device_readings(&caller.tenant, id, query)
+    let page = params.page(Scope::Device(id), auth.cursor_key(), &caller.tenant)?;
+    // The device is read first for CSV: its name and unit are in every row and the file name.
+    let device = if wants_csv(&request) {
+        Some(
+            devices
+                .get_device(&caller.tenant, id)
+                .await
+                .map_err(lookup(&path))?,
+        )
+    } else {
+        None
+    };
+    let mut points = readings
+        .device_readings(&caller.tenant, id, page.query.one_more())
         .await
         .map_err(lookup(&path))?;
-    if wants_csv(&request) {
-        return Ok(csv(
-            &["timestamp", "value"],
-            points
-                .iter()
-                .map(|p| vec![Cell::Text(rfc3339(p.timestamp)), Cell::Number(p.value)]),
-        ));
+    let has_more = points.len() > page.query.limit() as usize;
+    points.truncate(page.query.limit() as usize);
+    if let Some(device) = device {
+        let name = device.spec.name.as_str();
+        let unit = device.spec.unit.as_str();
+        let mut answer = csv(
+            &["device_id", "device_name", "timestamp", "value", "unit"],
+            points.iter().map(|p| {
+                vec![
+                    Cell::Text(id.to_string()),
+                    Cell::Text(name.to_owned()),
+                    Cell::Text(rfc3339(p.timestamp)),
+                    Cell::Number(p.value),
+                    Cell::Text(unit.to_owned()),
+                ]
+            }),
+        );
+        let (header, value) = csv_attachment(name);
+        answer.headers_mut().insert(header, value);
+        return Ok(answer);
     }
-    let readings: Vec<ReadingView> = points
-        .iter()
-        .map(|p| ReadingView {
-            timestamp: p.timestamp.get(),
-            value: p.value,
-        })
-        .collect();
+    let next_cursor = has_more.then(|| points.last()).flatten().map(|last| {
+        Cursor::after(
+            Scope::Device(id),
+            &page.query,
+            page.selection,
+            ReadingPosition {
+                timestamp: last.timestamp,
+                device_id: id,
+            },
+        )
+        .encode(auth.cursor_key(), &caller.tenant)
+    });
+    let readings: Vec<ReadingView> = points.iter().map(reading_view).collect();
     Ok(HttpResponse::Ok().json(DeviceReadingsView {
         device_id: id,
         total: readings.len() as u64,
         readings,
+        has_more,
+        next_cursor,
     }))
+}
+
+fn reading_view(p: &ReadingPoint) -> ReadingView {
+    ReadingView {
+        timestamp: p.timestamp.get(),
+        value: p.value,
+    }
+}
+
+/// Delete a device's readings in `[start_time, end_time)` (admin or owner), answering how many.
+/// When its latest reading was among them, the newest remaining one becomes its latest and its
+/// state and alerts are judged again, as ingest judges them (with the same events). Repeating
+/// the request deletes nothing more (`{"deleted": 0}`): it needs no `Idempotency-Key`, and
+/// takes no `If-Match` (a range of readings has no tag of its own).
+#[utoipa::path(
+    delete, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "delete_device_readings",
+    params(("id" = Uuid, Path, description = "Device UUID"), ReadingsDeleteParams),
+    responses(
+        (status = 200, description = "Deleted; `deleted` counts the readings removed", body = ReadingsDeletedView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
+        (status = 404, description = "No such device", body = ErrorBody),
+        (status = 422, description = "`start_time` or `end_time` missing or invalid, or `end_time` not later than `start_time`", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_readings(
+    caller: Writer<DataWrites>,
+    readings: web::Data<dyn ReadingRepository>,
+    path: web::Path<String>,
+    params: web::Query<ReadingsDeleteParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = device_id(&path)?;
+    let (start, end) = params.range()?;
+    let deleted = app::readings::delete_range(readings.as_ref(), &caller.tenant, id, start, end)
+        .await
+        .map_err(lookup(&path))?;
+    Ok(HttpResponse::Ok().json(ReadingsDeletedView { deleted }))
 }
 
 /// Record one reading of a device (admin or owner); `timestamp` defaults to now and may lie at

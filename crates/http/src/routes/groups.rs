@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 use app::groups::CreateGroup;
-use domain::{GroupChanges, GroupDetail, Timestamp};
+use domain::{GroupChanges, GroupDetail, ReadingPosition, Timestamp};
 use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
 use uuid::Uuid;
 
@@ -13,13 +13,16 @@ use crate::api::group_api::{
 };
 use crate::api::params::{description, not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
+use crate::cursor::{Cursor, Scope};
 use crate::error::{ApiError, ErrorBody, GroupApiCode};
 use crate::group_views::{
     off_io_thread, off_io_thread_if, GroupViews, Key, Rendered, View, MIN_MEMBERS, OFF_IO_MEMBERS,
 };
 use crate::idempotency::Idempotency;
 use crate::json::JsonBody;
-use crate::routes::{csv, rfc3339, wants_csv, Cell, TOTAL_COUNT};
+use crate::routes::{
+    csv, csv_attachment, ndjson, rfc3339, wants_csv, wants_ndjson, Cell, TOTAL_COUNT,
+};
 
 /// Seed 002's 404 for a UUID; a path segment that is no UUID is most often a Customer API
 /// slug, so its 404 says where slugs belong (the seed fixes only the text for a UUID).
@@ -308,17 +311,20 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Readings of all the group's devices, newest first.
+/// Readings of all the group's devices, newest first, a page at a time (`cursor` or `offset`);
+/// with `Accept: text/csv` as a CSV attachment, with `Accept: application/x-ndjson` streamed
+/// whole.
 #[utoipa::path(
     get, path = "/api/groups/{group_id}/readings", tag = "groups", operation_id = "list_group_readings",
     params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams),
     responses(
-        (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `device_id,device_name,timestamp,value,unit`",
-            content((GroupReadingsView = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<group name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one reading object per line as in `readings`; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk",
+            content((GroupReadingsView = "application/json"), (String = "text/csv"), (GroupReadingView = "application/x-ndjson")),
+            headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"<name>-readings.csv\"`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time` or `end_time`", body = ErrorBody),
-        (status = 503, description = "Store unavailable", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`)", body = ErrorBody),
+        (status = 503, description = "Store unavailable, or as many NDJSON exports running as allowed", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -326,20 +332,54 @@ pub async fn readings(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
     views: web::Data<GroupViews>,
+    auth: web::Data<crate::auth::Authenticator>,
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
-    let query = params.query()?;
     let group = GroupKey::Id(group_id);
-    if wants_csv(&request) {
-        // CSV exports are rarer, and not kept.
-        let readings = groups
-            .group_readings(&caller.tenant, &group, query)
+    if wants_ndjson(&request) {
+        let query = params.export()?;
+        let rows = groups
+            .export_group_readings(&caller.tenant, &group, query)
             .await
             .map_err(lookup(&path))?;
-        return Ok(csv(
+        return Ok(ndjson(rows, |r| GroupReadingView::from(r)));
+    }
+    let page = params.page(Scope::Group(group_id), auth.cursor_key(), &caller.tenant)?;
+    let tenant = caller.tenant.clone();
+    let key = auth.cursor_key().clone();
+    // The page, whether more follow, and the cursor of the next.
+    let read = || async {
+        let mut readings = groups
+            .group_readings(&tenant, &group, page.query.one_more())
+            .await
+            .map_err(lookup(&path))?;
+        let has_more = readings.len() > page.query.limit() as usize;
+        readings.truncate(page.query.limit() as usize);
+        let next_cursor = has_more.then(|| readings.last()).flatten().map(|last| {
+            Cursor::after(
+                Scope::Group(group_id),
+                &page.query,
+                page.selection,
+                ReadingPosition {
+                    timestamp: last.timestamp,
+                    device_id: last.device_id,
+                },
+            )
+            .encode(&key, &tenant)
+        });
+        Ok::<_, ApiError>((readings, has_more, next_cursor))
+    };
+    if wants_csv(&request) {
+        // CSV exports are rarer, and not kept. The group's name names the file.
+        let row = groups
+            .get_group_row(&caller.tenant, &group)
+            .await
+            .map_err(lookup(&path))?;
+        let (readings, _, _) = read().await?;
+        let mut answer = csv(
             &["device_id", "device_name", "timestamp", "value", "unit"],
             readings.iter().map(|r| {
                 vec![
@@ -350,34 +390,43 @@ pub async fn readings(
                     Cell::Text(r.unit.as_str().to_owned()),
                 ]
             }),
-        ));
+        );
+        let (header, value) = csv_attachment(row.name.as_str());
+        answer.headers_mut().insert(header, value);
+        return Ok(answer);
     }
-    let key = Key::readings(&caller.tenant, &group, &query);
-    let body = views
-        .get_or_render(key, || async {
-            let readings = groups
-                .group_readings(&caller.tenant, &group, query)
-                .await
-                .map_err(lookup(&path))?;
-            let valid_until = query.answer_holds_until(readings.last().map(|r| r.timestamp));
-            let body = off_io_thread(move || {
-                let readings: Vec<GroupReadingView> =
-                    readings.iter().map(GroupReadingView::from).collect();
-                serde_json::to_vec(&GroupReadingsView {
-                    group_id,
-                    total: readings.len() as u64,
-                    readings,
-                })
-            })
-            .await?
-            .map_err(|e| ApiError::internal(e.into()))?;
-            Ok::<_, ApiError>(Rendered {
-                body: body.into(),
-                valid_until,
-                worth_keeping: true,
+    let render = || async {
+        let (readings, has_more, next_cursor) = read().await?;
+        let valid_until = page
+            .query
+            .answer_holds_until(readings.last().map(|r| r.timestamp));
+        let body = off_io_thread(move || {
+            let readings: Vec<GroupReadingView> =
+                readings.iter().map(GroupReadingView::from).collect();
+            serde_json::to_vec(&GroupReadingsView {
+                group_id,
+                total: readings.len() as u64,
+                readings,
+                has_more,
+                next_cursor,
             })
         })
-        .await?;
+        .await?
+        .map_err(|e| ApiError::internal(e.into()))?;
+        Ok::<_, ApiError>(Rendered {
+            body: body.into(),
+            valid_until,
+            worth_keeping: true,
+        })
+    };
+    // Only first pages are kept: a page after a cursor or an offset is one client's walk.
+    // (A first page's key is its normalised query, which is also what its cursor carries.)
+    let body = if page.first {
+        let key = Key::readings(&caller.tenant, &group, &page.query);
+        views.get_or_render(key, render).await?
+    } else {
+        render().await?.body
+    };
     Ok(json_body(body))
 }
 

@@ -49,6 +49,17 @@ pub(crate) const TOTAL_COUNT: &str = "X-Total-Count";
 /// Whether the client prefers CSV: `text/csv` is acceptable and weighs more than JSON (on a
 /// tie, the one listed first wins).
 pub(crate) fn wants_csv(req: &actix_web::HttpRequest) -> bool {
+    prefers(req, &["text/csv"])
+}
+
+/// Whether the client prefers NDJSON (`application/x-ndjson`, or `application/ndjson`) over
+/// JSON, as [`wants_csv`] judges CSV.
+pub(crate) fn wants_ndjson(req: &actix_web::HttpRequest) -> bool {
+    prefers(req, &["application/x-ndjson", "application/ndjson"])
+}
+
+/// Whether one of the media types `wanted` is acceptable and weighs more than JSON.
+fn prefers(req: &actix_web::HttpRequest, wanted: &[&str]) -> bool {
     let Some(accept) = req
         .headers()
         .get(actix_web::http::header::ACCEPT)
@@ -67,7 +78,7 @@ pub(crate) fn wants_csv(req: &actix_web::HttpRequest) -> bool {
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         let better = |best: Option<(f32, usize)>| best.is_none_or(|(w, _)| weight > w);
-        if media == "text/csv" && better(csv) {
+        if wanted.contains(&media.as_str()) && better(csv) {
             csv = Some((weight, position));
         }
         if matches!(media.as_str(), "application/json" | "application/*" | "*/*") && better(json) {
@@ -111,6 +122,74 @@ pub(crate) fn csv(
     actix_web::HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .body(body)
+}
+
+/// Longest name a CSV file name starts with, in characters.
+const FILE_NAME_CHARS: usize = 64;
+
+/// The `Content-Disposition` of a CSV export of the readings of `name` (a device's or a group's):
+/// `attachment; filename="<name>-readings.csv"`, the name kept to ASCII letters, digits, `-`,
+/// `_` and `.` (spaces become `_`; quotes, slashes, control and other characters are dropped;
+/// no leading `.`), at most 64 characters, `readings` when nothing is left.
+pub(crate) fn csv_attachment(
+    name: &str,
+) -> (
+    actix_web::http::header::HeaderName,
+    actix_web::http::header::HeaderValue,
+) {
+    let safe: String = name
+        .chars()
+        .filter_map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => Some(c),
+            ' ' => Some('_'),
+            _ => None,
+        })
+        .skip_while(|c| *c == '.')
+        .take(FILE_NAME_CHARS)
+        .collect();
+    let safe = if safe.is_empty() { "readings" } else { &safe };
+    let value = format!("attachment; filename=\"{safe}-readings.csv\"");
+    (
+        actix_web::http::header::CONTENT_DISPOSITION,
+        actix_web::http::header::HeaderValue::from_str(&value).unwrap_or_else(|_| {
+            actix_web::http::header::HeaderValue::from_static(
+                "attachment; filename=\"readings-readings.csv\"",
+            )
+        }),
+    )
+}
+
+/// Lines an NDJSON export writes per chunk at most (as many as are ready).
+const NDJSON_LINES_PER_CHUNK: usize = 512;
+
+/// A streamed NDJSON answer: one line per row, each `view` of it as JSON. The body is written
+/// as the store reads; a store error (or the export's deadline) ends it without its final chunk,
+/// so a client sees the export cut, never a short one taken for whole.
+pub(crate) fn ndjson<T, V>(
+    rows: ports::ReadingStream<T>,
+    view: fn(&T) -> V,
+) -> actix_web::HttpResponse
+where
+    T: 'static,
+    V: serde::Serialize + 'static,
+{
+    use futures_util::StreamExt as _;
+    let body = rows.ready_chunks(NDJSON_LINES_PER_CHUNK).map(move |rows| {
+        let mut chunk = Vec::with_capacity(rows.len() * 64);
+        for row in rows {
+            let row = row.map_err(|e| {
+                let e = ApiError::from(e);
+                tracing::warn!(error = %e, "an NDJSON export ended early");
+                std::io::Error::other(e.detail().to_owned())
+            })?;
+            serde_json::to_writer(&mut chunk, &view(&row)).map_err(std::io::Error::other)?;
+            chunk.push(b'\n');
+        }
+        Ok::<_, std::io::Error>(actix_web::web::Bytes::from(chunk))
+    });
+    actix_web::HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(body)
 }
 
 /// Text a spreadsheet would run as a formula, prefixed with `'` so it shows as text (OWASP,
@@ -195,6 +274,50 @@ mod tests {
              '\tx,0\r\n\
              \"'\rx\",3.5\r\n\
              plain,-1\r\n"
+        );
+    }
+
+    #[test]
+    fn ndjson_is_chosen_like_csv() {
+        assert!(super::wants_ndjson(
+            &actix_web::test::TestRequest::default()
+                .insert_header(("Accept", "application/x-ndjson"))
+                .to_http_request()
+        ));
+        assert!(!super::wants_ndjson(
+            &actix_web::test::TestRequest::default()
+                .insert_header(("Accept", "application/json, application/x-ndjson;q=0.5"))
+                .to_http_request()
+        ));
+        assert!(!accepts("application/x-ndjson"), "not CSV");
+    }
+
+    #[test]
+    fn csv_file_names_keep_a_safe_part_of_the_name() {
+        let name = |n: &str| {
+            let (_, value) = super::csv_attachment(n);
+            value.to_str().expect("ASCII").to_owned()
+        };
+        assert_eq!(
+            name("Temperature Sensor 1"),
+            "attachment; filename=\"Temperature_Sensor_1-readings.csv\""
+        );
+        assert_eq!(
+            name("../\"evil\"/\r\nx;y"),
+            "attachment; filename=\"evilxy-readings.csv\""
+        );
+        assert_eq!(
+            name("Überraum °C"),
+            "attachment; filename=\"berraum_C-readings.csv\""
+        );
+        assert_eq!(
+            name("日本"),
+            "attachment; filename=\"readings-readings.csv\""
+        );
+        let long = name(&"a".repeat(500));
+        assert_eq!(
+            long.len(),
+            "attachment; filename=\"-readings.csv\"".len() + 64
         );
     }
 

@@ -13,7 +13,7 @@ use crate::api::alerts::{AlertFilterParams, AlertPageParams, AlertStateParams};
 use crate::api::customer_windows::{DryRunParams, OccurrenceParams, WindowListParams};
 use crate::api::devices::DeviceFilterParams;
 use crate::api::events::EventParams;
-use crate::api::params::{ListParams, ReadingsParams};
+use crate::api::params::{ListParams, ReadingsDeleteParams, ReadingsParams};
 use crate::api::webhooks::DeliveryListParams;
 use crate::error::ErrorBody;
 use crate::query::QueryKeys;
@@ -212,9 +212,12 @@ route_table! {
     "/api/devices/{id}/groups" query(QueryKeys::of::<ListParams>()) {
         get => devices::groups,
     }
-    "/api/devices/{id}/readings" query(QueryKeys::of::<ReadingsParams>()) {
+    "/api/devices/{id}/readings"
+        query(QueryKeys::of::<ReadingsParams>().deletes::<ReadingsDeleteParams>())
+    {
         get => devices::readings,
         post => devices::record,
+        delete => devices::delete_readings,
     }
     "/api/devices/{id}/alerts"
         query(QueryKeys::of::<AlertStateParams>().and::<AlertPageParams>())

@@ -563,7 +563,8 @@ async fn reading_a_groups_readings_returns_them_with_device_names_and_units() {
         .withf(|tenant, key, query: &ReadingQuery| {
             is_tenant_a(tenant)
                 && is_id(key, GROUP_ID)
-                && query.limit() == 50
+                // One more than the page: whether it comes back tells `has_more`.
+                && query.limit() == 51
                 && is_hours_ago(query.since(), 6)
         })
         .times(1)
@@ -606,6 +607,8 @@ async fn reading_a_groups_readings_returns_them_with_device_names_and_units() {
                 {"device_id": DEVICE_B, "device_name": "Lobby", "timestamp": "2025-10-20T11:00:00Z", "value": 101.3, "unit": "kPa"},
                 {"device_id": DEVICE_A, "device_name": "Hall", "timestamp": "2025-10-20T10:00:00Z", "value": 20.5, "unit": "°C"},
             ],
+            "has_more": false,
+            "next_cursor": null,
         })
     );
 }

@@ -303,6 +303,11 @@ async fn csv_readings_are_read_every_time() {
         .expect_group_readings()
         .times(2)
         .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
+    // The group's name names the file.
+    m.groups
+        .expect_get_group_row()
+        .times(2)
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     revisions(&mut m, &[], &[]);
     let csv = || {
         get(&format!("{API_GROUPS}/{GROUP_ID}/readings"))
@@ -333,5 +338,23 @@ async fn kept_readings_last_only_until_the_oldest_falls_out_of_the_look_back() {
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         let answer = Answer::read(test::call_service(&app, get(&uri).to_request()).await).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+}
+
+#[actix_web::test]
+async fn pages_after_an_offset_are_read_every_time_and_never_kept() {
+    let mut m = Mocks::bare();
+    m.groups
+        .expect_group_readings()
+        .withf(|_, _, query: &domain::ReadingQuery| query.offset() == 2)
+        .times(3)
+        .returning(|_, _, _| Ok(vec![group_reading(Timestamp::now(), 1.0)]));
+    // No revision is asked: nothing is looked up in, or kept by, the views.
+    revisions(&mut m, &[], &[]);
+    let uri = format!("{API_GROUPS}/{GROUP_ID}/readings?hours=1&offset=2");
+    let answers = call_all(m, vec![get(&uri), get(&uri), get(&uri)]).await;
+    for answer in answers {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert_eq!(answer.json()["has_more"], false);
     }
 }

@@ -23,7 +23,8 @@ async fn reading_a_devices_readings_looks_back_24_hours_for_at_most_1000_by_defa
         .withf(|tenant, device, query: &ReadingQuery| {
             is_tenant_a(tenant)
                 && *device == uuid(DEVICE_A)
-                && query.limit() == 1000
+                // One more than the page: whether it comes back tells `has_more`.
+                && query.limit() == 1001
                 && is_hours_ago(query.since(), 24)
         })
         .times(1)
@@ -54,6 +55,8 @@ async fn reading_a_devices_readings_looks_back_24_hours_for_at_most_1000_by_defa
                 {"timestamp": "2025-10-20T11:00:00Z", "value": 21.5},
                 {"timestamp": "2025-10-20T10:00:00Z", "value": 20.0},
             ],
+            "has_more": false,
+            "next_cursor": null,
         })
     );
 }
@@ -65,7 +68,7 @@ async fn reading_a_devices_readings_passes_hours_and_limit() {
     mocks
         .readings
         .expect_device_readings()
-        .withf(|_, _, query: &ReadingQuery| query.limit() == 5 && is_hours_ago(query.since(), 2))
+        .withf(|_, _, query: &ReadingQuery| query.limit() == 6 && is_hours_ago(query.since(), 2))
         .times(1)
         .returning(|_, _, _| Ok(vec![]));
 
@@ -89,7 +92,7 @@ async fn the_largest_hours_and_limit_are_accepted() {
         .readings
         .expect_device_readings()
         .withf(|_, _, query: &ReadingQuery| {
-            query.limit() == 10_000 && is_hours_ago(query.since(), 8760)
+            query.limit() == 10_001 && is_hours_ago(query.since(), 8760)
         })
         .times(1)
         .returning(|_, _, _| Ok(vec![]));
@@ -97,7 +100,7 @@ async fn the_largest_hours_and_limit_are_accepted() {
         .groups
         .expect_group_readings()
         .withf(|_, key, query: &ReadingQuery| {
-            is_id(key, GROUP_ID) && query.limit() == 1 && is_hours_ago(query.since(), 1)
+            is_id(key, GROUP_ID) && query.limit() == 2 && is_hours_ago(query.since(), 1)
         })
         .times(1)
         .returning(|_, _, _| Ok(vec![]));
@@ -604,14 +607,15 @@ async fn the_accepted_count_is_what_the_repository_stored_when_a_reading_is_repe
 // ---------------------------------------------------------------------------------------------
 // Readings: time ranges and CSV
 
-/// Whether `query` covers exactly `[since, until)` and returns at most `limit` readings.
+/// Whether `query` covers exactly `[since, until)` and asks for a page of `limit` readings (the
+/// store is asked one more, which tells whether more follow).
 fn is_range(
     query: &ReadingQuery,
     since: time::OffsetDateTime,
     until: Option<time::OffsetDateTime>,
     limit: u32,
 ) -> bool {
-    query.since() == at(since) && query.until() == until.map(at) && query.limit() == limit
+    query.since() == at(since) && query.until() == until.map(at) && query.limit() == limit + 1
 }
 
 #[actix_web::test]
@@ -810,6 +814,13 @@ async fn a_devices_readings_as_csv_are_one_crlf_row_per_reading_under_a_header_r
                 },
             ])
         });
+    // CSV rows carry the device's name and unit, and the file is named after it.
+    mocks
+        .devices
+        .expect_get_device()
+        .withf(|tenant, id| is_tenant_a(tenant) && *id == uuid(DEVICE_A))
+        .times(1)
+        .returning(|_, id| Ok(device(id, "Hall \"east\"/2", office_thresholds())));
     let uri = format!("{DEVICES}/{DEVICE_A}/readings");
 
     // Act
@@ -831,7 +842,15 @@ async fn a_devices_readings_as_csv_are_one_crlf_row_per_reading_under_a_header_r
     );
     assert_eq!(
         answers[0].text(),
-        "timestamp,value\r\n2025-10-20T11:00:00Z,21.5\r\n2025-10-20T10:00:00Z,-3.25\r\n"
+        format!(
+            "device_id,device_name,timestamp,value,unit\r\n\
+             {DEVICE_A},\"Hall \"\"east\"\"/2\",2025-10-20T11:00:00Z,21.5,°C\r\n\
+             {DEVICE_A},\"Hall \"\"east\"\"/2\",2025-10-20T10:00:00Z,-3.25,°C\r\n"
+        )
+    );
+    assert_eq!(
+        answers[0].header(header::CONTENT_DISPOSITION),
+        Some("attachment; filename=\"Hall_east2-readings.csv\"")
     );
     let json_answer = json!({
         "device_id": DEVICE_A,
@@ -840,6 +859,8 @@ async fn a_devices_readings_as_csv_are_one_crlf_row_per_reading_under_a_header_r
             {"timestamp": "2025-10-20T11:00:00Z", "value": 21.5},
             {"timestamp": "2025-10-20T10:00:00Z", "value": -3.25},
         ],
+        "has_more": false,
+        "next_cursor": null,
     });
     for answer in &answers[1..] {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
@@ -878,6 +899,12 @@ async fn a_groups_readings_as_csv_quote_a_device_name_holding_a_comma_and_a_quot
                 },
             ])
         });
+    mocks
+        .groups
+        .expect_get_group_row()
+        .withf(|tenant, key| is_tenant_a(tenant) && is_id(key, GROUP_ID))
+        .times(1)
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby / West")));
     let uri = format!("{API_GROUPS}/{GROUP_ID}/readings");
 
     // Act
@@ -897,6 +924,10 @@ async fn a_groups_readings_as_csv_quote_a_device_name_holding_a_comma_and_a_quot
              {DEVICE_A},\"Sensor, \"\"north\"\"\",2025-10-20T10:00:00Z,20.5,°C\r\n"
         )
     );
+    assert_eq!(
+        answers[0].header(header::CONTENT_DISPOSITION),
+        Some("attachment; filename=\"Lobby__West-readings.csv\"")
+    );
     assert_eq!(answers[1].status, StatusCode::OK, "{}", answers[1].text());
     assert_eq!(
         answers[1].json(),
@@ -907,6 +938,8 @@ async fn a_groups_readings_as_csv_quote_a_device_name_holding_a_comma_and_a_quot
                 {"device_id": DEVICE_B, "device_name": "Lobby", "timestamp": "2025-10-20T11:00:00Z", "value": 101.3, "unit": "kPa"},
                 {"device_id": DEVICE_A, "device_name": "Sensor, \"north\"", "timestamp": "2025-10-20T10:00:00Z", "value": 20.5, "unit": "°C"},
             ],
+            "has_more": false,
+            "next_cursor": null,
         })
     );
 }
@@ -922,11 +955,22 @@ async fn no_readings_as_csv_are_the_header_row_alone_and_errors_stay_json() {
         .times(1)
         .returning(|_, _, _| Ok(vec![]));
     mocks
-        .readings
-        .expect_device_readings()
-        .withf(|_, device, _| *device == uuid(DEVICE_B))
+        .devices
+        .expect_get_device()
+        .withf(|_, id| *id == uuid(DEVICE_A))
         .times(1)
-        .returning(|_, _, _| Err(LookupError::NotFound));
+        .returning(|_, id| Ok(device(id, "Hall", office_thresholds())));
+    mocks
+        .devices
+        .expect_get_device()
+        .withf(|_, id| *id == uuid(DEVICE_B))
+        .times(1)
+        .returning(|_, _| Err(LookupError::NotFound));
+    mocks
+        .groups
+        .expect_get_group_row()
+        .times(1)
+        .returning(|_, _| Ok(stored_group("grp-lobby", "Lobby")));
     mocks
         .groups
         .expect_group_readings()
@@ -947,7 +991,10 @@ async fn no_readings_as_csv_are_the_header_row_alone_and_errors_stay_json() {
 
     // Assert
     assert_eq!(answers[0].status, StatusCode::OK);
-    assert_eq!(answers[0].text(), "timestamp,value\r\n");
+    assert_eq!(
+        answers[0].text(),
+        "device_id,device_name,timestamp,value,unit\r\n"
+    );
     assert_eq!(answers[1].status, StatusCode::OK);
     assert_eq!(
         answers[1].text(),
@@ -961,4 +1008,56 @@ async fn no_readings_as_csv_are_the_header_row_alone_and_errors_stay_json() {
         "{}",
         answers[3].detail()
     );
+}
+
+#[actix_web::test]
+async fn a_range_delete_reaches_the_store_as_asked_and_answers_the_count() {
+    // Arrange
+    let mut mocks = Mocks::new();
+    mocks
+        .readings
+        .expect_delete_device_readings()
+        .withf(|tenant, device, start, end| {
+            is_tenant_a(tenant)
+                && *device == uuid(DEVICE_A)
+                && *start == at(datetime!(2025-10-20 0:00 UTC))
+                && *end == at(datetime!(2025-10-20 6:00 UTC))
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(3));
+    let path = format!("{DEVICES}/{DEVICE_A}/readings");
+    let range = "start_time=2025-10-20T02:00:00%2B02:00&end_time=2025-10-20T06:00:00Z";
+
+    // Act
+    let answers = call_all(
+        mocks,
+        vec![
+            as_roles(
+                &["admin"],
+                TestRequest::delete().uri(&format!("{path}?{range}")),
+            ),
+            as_roles(
+                &["viewer"],
+                TestRequest::delete().uri(&format!("{path}?{range}")),
+            ),
+            as_roles(
+                &["owner"],
+                TestRequest::delete().uri(&format!("{path}?end_time=2025-10-20T06:00:00Z")),
+            ),
+            as_roles(
+                &["owner"],
+                TestRequest::delete().uri(&format!("{path}?{range}&limit=5")),
+            ),
+        ],
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
+    assert_eq!(answers[0].json(), json!({"deleted": 3}));
+    assert_eq!(answers[1].status, StatusCode::FORBIDDEN);
+    assert_eq!(answers[2].status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answers[2].detail(), "start_time: required");
+    assert_eq!(answers[3].status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answers[3].detail(), "limit: unknown query parameter");
 }

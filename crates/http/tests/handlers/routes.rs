@@ -278,8 +278,8 @@ async fn an_unsupported_method_on_a_known_path_answers_405_with_a_json_detail() 
             TestRequest::patch().uri(&format!("{DEVICES}/{DEVICE_A}")),
         ),
         (
-            "DELETE device readings",
-            TestRequest::delete().uri(&format!("{DEVICES}/{DEVICE_A}/readings")),
+            "PUT device readings",
+            TestRequest::put().uri(&format!("{DEVICES}/{DEVICE_A}/readings")),
         ),
         ("GET readings", TestRequest::get().uri(READINGS)),
         (
