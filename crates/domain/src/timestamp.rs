@@ -15,6 +15,8 @@ pub struct TimestampError;
 impl Timestamp {
     /// The last instant representable: 9999-12-31T23:59:59.999999Z.
     pub const MAX: Self = Self(time::macros::datetime!(9999-12-31 23:59:59.999_999 UTC));
+    /// The first instant representable: 0001-01-01T00:00:00Z.
+    pub const MIN: Self = Self(time::macros::datetime!(0001-01-01 0:00 UTC));
 
     /// # Errors
     /// [`TimestampError`] when the instant, taken to UTC, falls outside years 1..=9999.

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 mod alerts;
 pub use alerts::*;
+mod buckets;
+pub use buckets::*;
 mod events;
 pub use events::*;
 mod idempotency;
@@ -100,6 +102,8 @@ macro_rules! contract_tests {
             tenants_never_see_each_others_events,
             pruned_events_are_reported_lost,
             logged_events_queue_webhook_deliveries,
+            device_buckets_aggregate_the_range_on_the_zones_calendar,
+            group_buckets_choose_members_with_readings,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

@@ -21,6 +21,7 @@
 
 mod alerts;
 mod backoff;
+mod buckets;
 mod catalog;
 mod devices;
 mod error;

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp};
-use ports::{IngestError, LookupError, ReadingRepository, StoreError};
+use ports::{GroupBucketsError, GroupKey, IngestError, LookupError, ReadingRepository, StoreError};
 use uuid::Uuid;
 
 use crate::error::{is_transient, query_error};
@@ -83,6 +84,25 @@ impl ReadingRepository for PgStore {
                 Ok(stored) => return Ok(stored),
             }
         }
+    }
+
+    async fn device_buckets(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: &BucketQuery,
+    ) -> Result<SeriesStats, LookupError> {
+        self.bucket_device(tenant, device, query).await
+    }
+
+    async fn group_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        self.bucket_group(tenant, group, choice, query).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

@@ -66,6 +66,24 @@ pub struct ReadingsParams {
     /// Most readings to return, 1 to 10000. Default 1000.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
+    /// Aggregate into time buckets of this length instead of answering raw readings: `1m`,
+    /// `5m`, `15m`, `1h`, `6h`, `1d`, `1w` (Monday to Monday), `1mo` (1st to 1st), or whole
+    /// seconds from 60 to 31536000. Sub-day intervals must divide 24 hours (buckets count from
+    /// local midnight); longer ones must be whole days. At most 10000 buckets per series.
+    #[param(value_type = Option<String>, example = "1h")]
+    pub(crate) interval: Option<String>,
+    /// With `interval`: comma list of `avg`, `min`, `max`, `count`, `first`, `last`, `sum`.
+    /// Default `avg`.
+    #[param(value_type = Option<String>, example = "avg,min,max")]
+    pub(crate) agg: Option<String>,
+    /// With `interval`: the IANA time zone whose calendar buckets align to. Default `UTC`.
+    #[param(value_type = Option<String>, example = "Europe/Berlin")]
+    pub(crate) timezone: Option<String>,
+    /// With `interval`: empty buckets are left out (`none`, default), present with null
+    /// aggregates (`null`), or carry the last value known before them (`previous`; `count` 0,
+    /// `sum` null).
+    #[param(value_type = Option<String>, example = "none")]
+    pub(crate) fill: Option<String>,
 }
 
 impl ReadingsParams {

@@ -8,6 +8,7 @@ use ports::{
 };
 use uuid::Uuid;
 
+use crate::api::buckets::DeviceReadingsAnswer;
 use crate::api::devices::{threshold_error, DeviceCreateBody, DeviceUpdateBody, DeviceView};
 use crate::api::group_api::GroupListItemView;
 use crate::api::params::{instant, ListParams, ReadingsParams};
@@ -243,16 +244,17 @@ pub async fn groups(
         ))
 }
 
-/// A device's readings, newest first.
+/// A device's readings, newest first; with `interval`, aggregated into time buckets aligned to
+/// the calendar of `timezone`.
 #[utoipa::path(
     get, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "list_device_readings",
     params(("id" = Uuid, Path, description = "Device UUID"), ReadingsParams),
     responses(
-        (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `timestamp,value`",
-            content((DeviceReadingsView = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "The readings; with `Accept: text/csv`, CSV with the columns `timestamp,value`. With `interval`: the buckets (`DeviceReadingBuckets`); in CSV one row per bucket with the columns `device_id,device_name,unit,start,end,<agg…>,count` and `Content-Disposition: attachment; filename=\"<name>-readings.csv\"`",
+            content((DeviceReadingsAnswer = "application/json"), (String = "text/csv"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time` or `end_time`", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `interval` (also: more than 10000 buckets), `agg`, `timezone` or `fill`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -266,6 +268,18 @@ pub async fn readings(
 ) -> Result<HttpResponse, ApiError> {
     let query = params.query()?;
     let id = device_id(&path)?;
+    if let Some(bucketed) = params.buckets(&query)? {
+        let not_found = || device_not_found(&path);
+        return super::buckets::device(
+            &caller,
+            readings.as_ref(),
+            id,
+            not_found,
+            bucketed,
+            &request,
+        )
+        .await;
+    }
     let points = readings
         .device_readings(&caller.tenant, id, query)
         .await

@@ -1,4 +1,5 @@
 pub mod alerts;
+pub mod buckets;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;
@@ -130,6 +131,42 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
         .unwrap_or_default()
 }
 
+/// An instant at the offset it carries (a bucket boundary at its zone's offset).
+pub(crate) fn rfc3339_at(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Longest file name stem a CSV attachment carries.
+const FILE_STEM_CHARS: usize = 100;
+
+/// The `Content-Disposition` of a CSV answer about `name`: `attachment;
+/// filename="<name>-readings.csv"`, the name cut down to ASCII letters, digits, `-` and `_`
+/// (anything else `_`, at most 100 characters) so no client can be steered to a path or break
+/// the quoting.
+pub(crate) fn csv_attachment(name: &str) -> (actix_web::http::header::HeaderName, String) {
+    let stem: String = name
+        .chars()
+        .take(FILE_STEM_CHARS)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stem = if stem.trim_matches('_').is_empty() {
+        "device".to_owned()
+    } else {
+        stem
+    };
+    (
+        actix_web::http::header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{stem}-readings.csv\""),
+    )
+}
+
 fn csv_field(field: &str) -> String {
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
@@ -195,6 +232,24 @@ mod tests {
              '\tx,0\r\n\
              \"'\rx\",3.5\r\n\
              plain,-1\r\n"
+        );
+    }
+
+    #[test]
+    fn attachment_names_keep_only_safe_characters() {
+        let value = |name: &str| super::csv_attachment(name).1;
+        assert_eq!(
+            value("Boiler-1_a"),
+            "attachment; filename=\"Boiler-1_a-readings.csv\""
+        );
+        assert_eq!(
+            value("../\"etc\"/ä b"),
+            "attachment; filename=\"____etc____b-readings.csv\""
+        );
+        assert_eq!(value("///"), "attachment; filename=\"device-readings.csv\"");
+        assert_eq!(
+            value(&"x".repeat(300)).len(),
+            "attachment; filename=\"-readings.csv\"".len() + 100
         );
     }
 
