@@ -104,6 +104,7 @@ macro_rules! contract_tests {
             logged_events_queue_webhook_deliveries,
             device_buckets_aggregate_the_range_on_the_zones_calendar,
             group_buckets_choose_members_with_readings,
+            buckets_stay_true_after_resent_and_late_readings,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

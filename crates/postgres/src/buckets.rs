@@ -1,11 +1,17 @@
 //! Bucketed reads in PostgreSQL: readings grouped by `width_bucket` over the bucket boundaries
 //! the domain computed for the zone (so DST and month lengths are the domain's, exactly), one
 //! row per device and non-empty bucket; no raw reading leaves the database.
+//!
+//! Whole UTC hours inside a bucket (and the range) are read from the hourly rollups (V13), the
+//! rest (range edges, sub-hour buckets, the half hours of zones such as Asia/Kolkata) from
+//! `readings`: the cost grows with buckets and hours, not with readings. The two parts are
+//! disjoint and together cover the range exactly: [`raw_edges`] lists the raw parts, and the
+//! rollup part takes the hours no raw edge touches.
 
 use domain::bucket::{BucketQuery, BucketStats, SeriesChoice, SeriesStats};
-use domain::{DeviceName, TenantId, Unit};
+use domain::{DeviceName, TenantId, Timestamp, Unit};
 use ports::{GroupBucketsError, GroupKey, LookupError, StoreError};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -14,22 +20,56 @@ use crate::error::{corrupt_row, query_error};
 use crate::groups::{FIND_BY_ID, FIND_BY_SLUG};
 use crate::pool::PgStore;
 
-/// The first and last value of a bucket without sorting: the least and greatest
-/// `[epoch, value]` pair (epoch seconds as float8 keep microseconds for any reading's year).
-const ENDS: &str = "(min(ARRAY[date_part('epoch', r.ts), r.value]))[2] AS first, \
-                    (max(ARRAY[date_part('epoch', r.ts), r.value]))[2] AS last";
-const NO_ENDS: &str = "NULL::float8 AS first, NULL::float8 AS last";
+/// The first and last value without sorting: the least and greatest `[epoch, value]` pair
+/// (epoch seconds as float8 keep microseconds for any reading's year).
+const PAIR_FIRST: &str = "ARRAY[date_part('epoch', h.first_ts), h.first_value]";
+const PAIR_LAST: &str = "ARRAY[date_part('epoch', h.last_ts), h.last_value]";
+const PAIR_RAW: &str = "ARRAY[date_part('epoch', r.ts), r.value]";
 
-/// `$1` tenant, `$2` device, `$3` boundaries, `$4`..`$5` the instants counted, `$6` whether
-/// the reading before `$7` is wanted.
-fn device_sql(ends: bool) -> String {
+/// Per device (`{devices}` selects them) and bucket: the rollup hours wholly inside a bucket and
+/// the range, and the readings of the raw edges (`$6`..`$7`), merged. `$1` tenant, `$3`
+/// boundaries, `$4`..`$5` the instants counted.
+/// Without `rollups`, every part is read from `readings` (the benchmark's comparison, with the
+/// whole range as the one raw edge).
+fn parts_sql(devices: &str, ends: bool, rollups: bool) -> String {
+    let (first, last, raw) = if ends {
+        (PAIR_FIRST, PAIR_LAST, PAIR_RAW)
+    } else {
+        ("NULL::float8[]", "NULL::float8[]", "NULL::float8[]")
+    };
+    let raw_part = format!(
+        "SELECT r.device_id, width_bucket(r.ts, $3::timestamptz[]) AS i, 1 AS n, r.value AS s, \
+                r.value AS lo, r.value AS hi, {raw} AS f, {raw} AS l \
+         FROM unnest($6::timestamptz[], $7::timestamptz[]) AS e(a, b) \
+         JOIN readings r ON r.tenant_id = $1 AND r.device_id {devices} \
+          AND r.ts >= e.a AND r.ts < e.b \
+          AND r.ts >= $4 AND r.ts < $5"
+    );
+    if !rollups {
+        return raw_part;
+    }
     format!(
-        "SELECT width_bucket(r.ts, $3::timestamptz[]) - 1 AS i, count(*) AS n, \
-                sum(r.value) AS s, min(r.value) AS lo, max(r.value) AS hi, {} \
-         FROM readings r \
-         WHERE r.tenant_id = $1 AND r.device_id = $2 AND r.ts >= $4 AND r.ts < $5 \
-         GROUP BY 1 ORDER BY 1",
-        if ends { ENDS } else { NO_ENDS }
+        "SELECT h.device_id, width_bucket(h.bucket, $3::timestamptz[]) AS i, h.n, h.total AS s, \
+                h.lo, h.hi, {first} AS f, {last} AS l \
+         FROM reading_rollups_hour h \
+         WHERE h.tenant_id = $1 AND h.device_id {devices} \
+           AND h.bucket >= $4 AND h.bucket + interval '1 hour' <= $5 \
+           AND width_bucket(h.bucket, $3::timestamptz[]) \
+             = width_bucket(h.bucket + interval '3599.999999 seconds', $3::timestamptz[]) \
+         UNION ALL {raw_part}"
+    )
+}
+
+/// The aggregate columns over `parts`.
+const MERGED: &str = "i - 1 AS i, sum(n)::bigint AS n, sum(s) AS s, min(lo) AS lo, max(hi) AS hi, \
+     (min(f))[2] AS first, (max(l))[2] AS last";
+
+/// `$1` tenant, `$2` device, `$3` boundaries, `$4`..`$5` the instants counted, `$6`..`$7` the
+/// raw edges.
+pub(crate) fn device_sql(ends: bool) -> String {
+    format!(
+        "SELECT {MERGED} FROM ({}) parts GROUP BY i ORDER BY i",
+        parts_sql("= $2", ends, true)
     )
 }
 
@@ -38,35 +78,39 @@ const DEVICE_ROW: &str = "SELECT name, unit FROM devices WHERE tenant_id = $1 AN
 const DEVICE_BEFORE: &str = "SELECT value FROM readings \
      WHERE tenant_id = $1 AND device_id = $2 AND ts < $3 ORDER BY ts DESC LIMIT 1";
 
-/// `$1` tenant, `$2` group, `$3` boundaries, `$4`..`$5` the instants counted, `$6` the listed
-/// devices (or null: all members), `$7` most series, `$8` whether the reading before `$9` is
-/// wanted.
-fn group_sql(ends: bool) -> String {
+/// `$1` tenant, `$2` group, `$3` boundaries, `$4`..`$5` the instants counted, `$6`..`$7` the
+/// raw edges, `$8` the listed devices (or null: all members), `$9` most series, `$10` whether
+/// the reading before `$11` is wanted.
+pub(crate) fn group_sql(ends: bool) -> String {
+    group_sql_over(ends, true)
+}
+
+/// [`group_sql`] aggregating readings only, for the benchmark's comparison.
+pub(crate) fn group_raw_sql() -> String {
+    group_sql_over(false, false)
+}
+
+fn group_sql_over(ends: bool, rollups: bool) -> String {
     format!(
         "WITH listed AS ( \
             SELECT m.device_id FROM device_group_members m \
             WHERE m.tenant_id = $1 AND m.group_id = $2 \
-              AND ($6::uuid[] IS NULL OR m.device_id = ANY($6::uuid[]))), \
+              AND ($8::uuid[] IS NULL OR m.device_id = ANY($8::uuid[]))), \
          agg AS ( \
-            SELECT r.device_id, width_bucket(r.ts, $3::timestamptz[]) - 1 AS i, count(*) AS n, \
-                   sum(r.value) AS s, min(r.value) AS lo, max(r.value) AS hi, {} \
-            FROM readings r \
-            WHERE r.tenant_id = $1 AND r.device_id IN (SELECT device_id FROM listed) \
-              AND r.ts >= $4 AND r.ts < $5 \
-            GROUP BY 1, 2), \
+            SELECT device_id, {MERGED} FROM ({}) parts GROUP BY device_id, i), \
          chosen AS ( \
             SELECT d.id, d.name, d.unit FROM ( \
                SELECT device_id, sum(n) AS total FROM agg GROUP BY device_id) t \
             JOIN devices d ON d.tenant_id = $1 AND d.id = t.device_id \
-            ORDER BY t.total DESC, d.name COLLATE \"C\", d.id LIMIT $7), \
+            ORDER BY t.total DESC, d.name COLLATE \"C\", d.id LIMIT $9), \
          before AS ( \
-            SELECT c.*, CASE WHEN $8 THEN (SELECT b.value FROM readings b \
-               WHERE b.tenant_id = $1 AND b.device_id = c.id AND b.ts < $9 \
+            SELECT c.*, CASE WHEN $10 THEN (SELECT b.value FROM readings b \
+               WHERE b.tenant_id = $1 AND b.device_id = c.id AND b.ts < $11 \
                ORDER BY b.ts DESC LIMIT 1) END AS before \
             FROM chosen c) \
          SELECT c.id, c.name, c.unit, c.before, a.i, a.n, a.s, a.lo, a.hi, a.first, a.last \
          FROM before c JOIN agg a ON a.device_id = c.id ORDER BY c.id, a.i",
-        if ends { ENDS } else { NO_ENDS }
+        parts_sql("IN (SELECT device_id FROM listed)", ends, rollups)
     )
 }
 
@@ -76,19 +120,80 @@ const OUTSIDER: &str = "SELECT x.id FROM unnest($3::uuid[]) WITH ORDINALITY AS x
         WHERE m.tenant_id = $1 AND m.group_id = $2 AND m.device_id = x.id) \
      ORDER BY x.n LIMIT 1";
 
+/// What a bucketed statement needs: the boundaries, the instants counted, the raw edges.
+struct Counted {
+    bounds: Vec<OffsetDateTime>,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    edge_starts: Vec<OffsetDateTime>,
+    edge_ends: Vec<OffsetDateTime>,
+}
+
 /// The instants a query counts: its range within its grid; `None` when that is empty.
-fn counted(query: &BucketQuery) -> Option<(Vec<OffsetDateTime>, OffsetDateTime, OffsetDateTime)> {
+fn counted(query: &BucketQuery) -> Option<Counted> {
     let bounds = query.grid.instants();
     let (first, last) = (*bounds.first()?, *bounds.last()?);
     let from = query.since.max(first);
     let to = query.until.map_or(last, |until| until.min(last));
-    (from < to).then(|| {
-        (
-            bounds.iter().map(|b| b.get()).collect(),
-            from.get(),
-            to.get(),
-        )
+    if from >= to {
+        return None;
+    }
+    let (edge_starts, edge_ends) = raw_edges(&bounds, from, to).into_iter().unzip();
+    Some(Counted {
+        bounds: bounds.iter().map(|b| b.get()).collect(),
+        from: from.get(),
+        to: to.get(),
+        edge_starts,
+        edge_ends,
     })
+}
+
+fn floor_hour(t: OffsetDateTime) -> OffsetDateTime {
+    let seconds = t.unix_timestamp().div_euclid(3_600) * 3_600;
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(t)
+}
+
+fn ceil_hour(t: OffsetDateTime) -> OffsetDateTime {
+    let floor = floor_hour(t);
+    if floor == t {
+        t
+    } else {
+        floor + Duration::HOUR
+    }
+}
+
+/// The parts of each bucket, clipped to `[from, to)`, that are no whole UTC hour, merged where
+/// they touch: the rollups serve exactly the rest.
+fn raw_edges(
+    bounds: &[Timestamp],
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<(OffsetDateTime, OffsetDateTime)> {
+    let mut edges: Vec<(OffsetDateTime, OffsetDateTime)> = Vec::new();
+    let mut push = |a: OffsetDateTime, b: OffsetDateTime| {
+        if a >= b {
+            return;
+        }
+        match edges.last_mut() {
+            Some(last) if last.1 == a => last.1 = b,
+            _ => edges.push((a, b)),
+        }
+    };
+    for pair in bounds.windows(2) {
+        let a = pair[0].max(from).get();
+        let b = pair[1].min(to).get();
+        if a >= b {
+            continue;
+        }
+        let (whole_from, whole_to) = (ceil_hour(a), floor_hour(b));
+        if whole_from < whole_to {
+            push(a, whole_from);
+            push(whole_to, b);
+        } else {
+            push(a, b);
+        }
+    }
+    edges
 }
 
 /// Whether the stores must compute first and last (asked for, or carried by `fill=previous`).
@@ -135,9 +240,16 @@ impl PgStore {
             .run(|client| async {
                 let aggregate = async {
                     match &range {
-                        Some((bounds, from, to)) => {
-                            let params: [&(dyn ToSql + Sync); 5] =
-                                [&tenant_id, &device, bounds, from, to];
+                        Some(c) => {
+                            let params: [&(dyn ToSql + Sync); 7] = [
+                                &tenant_id,
+                                &device,
+                                &c.bounds,
+                                &c.from,
+                                &c.to,
+                                &c.edge_starts,
+                                &c.edge_ends,
+                            ];
                             client.query(&statement, &params).await
                         }
                         None => Ok(Vec::new()),
@@ -225,13 +337,15 @@ impl PgStore {
                 };
                 let aggregate = async {
                     match &range {
-                        Some((bounds, from, to)) => {
-                            let params: [&(dyn ToSql + Sync); 9] = [
+                        Some(c) => {
+                            let params: [&(dyn ToSql + Sync); 11] = [
                                 &tenant_id,
                                 &id,
-                                bounds,
-                                from,
-                                to,
+                                &c.bounds,
+                                &c.from,
+                                &c.to,
+                                &c.edge_starts,
+                                &c.edge_ends,
                                 &listed,
                                 &cap,
                                 &wants_before,
@@ -279,5 +393,81 @@ impl PgStore {
             }
         }
         Ok(series)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn t(value: OffsetDateTime) -> Timestamp {
+        Timestamp::new(value).expect("in range")
+    }
+
+    #[test]
+    fn raw_edges_are_what_whole_hours_leave_of_each_bucket() {
+        // Kolkata days: each day's first and last half hour, merged across midnight.
+        let bounds = [
+            t(datetime!(2025-01-01 18:30 UTC)),
+            t(datetime!(2025-01-02 18:30 UTC)),
+            t(datetime!(2025-01-03 18:30 UTC)),
+        ];
+        assert_eq!(
+            raw_edges(&bounds, bounds[0], bounds[2]),
+            vec![
+                (
+                    datetime!(2025-01-01 18:30 UTC),
+                    datetime!(2025-01-01 19:00 UTC)
+                ),
+                (
+                    datetime!(2025-01-02 18:00 UTC),
+                    datetime!(2025-01-02 19:00 UTC)
+                ),
+                (
+                    datetime!(2025-01-03 18:00 UTC),
+                    datetime!(2025-01-03 18:30 UTC)
+                ),
+            ]
+        );
+        // Hourly UTC buckets over an unaligned range: the partial hours at both ends only.
+        let hours = [
+            t(datetime!(2025-01-01 10:00 UTC)),
+            t(datetime!(2025-01-01 11:00 UTC)),
+            t(datetime!(2025-01-01 12:00 UTC)),
+            t(datetime!(2025-01-01 13:00 UTC)),
+        ];
+        assert_eq!(
+            raw_edges(
+                &hours,
+                t(datetime!(2025-01-01 10:20 UTC)),
+                t(datetime!(2025-01-01 12:10 UTC))
+            ),
+            vec![
+                (
+                    datetime!(2025-01-01 10:20 UTC),
+                    datetime!(2025-01-01 11:00 UTC)
+                ),
+                (
+                    datetime!(2025-01-01 12:00 UTC),
+                    datetime!(2025-01-01 12:10 UTC)
+                ),
+            ]
+        );
+        // Quarter hours: no whole hour inside any bucket, all raw, in one range.
+        let quarters = [
+            t(datetime!(2025-01-01 10:00 UTC)),
+            t(datetime!(2025-01-01 10:15 UTC)),
+            t(datetime!(2025-01-01 10:30 UTC)),
+        ];
+        assert_eq!(
+            raw_edges(&quarters, quarters[0], quarters[2]),
+            vec![(
+                datetime!(2025-01-01 10:00 UTC),
+                datetime!(2025-01-01 10:30 UTC)
+            )]
+        );
+        // Aligned hours: nothing raw.
+        assert!(raw_edges(&hours, hours[0], hours[3]).is_empty());
     }
 }

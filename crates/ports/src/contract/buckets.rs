@@ -252,3 +252,84 @@ where
         Err(GroupBucketsError::NotFound)
     ));
 }
+
+/// Buckets stay true to the readings whatever order they arrive in: a re-sent reading replaces
+/// its value, a late one joins its hour, and a range or zone that cuts hours in half counts
+/// exactly the readings inside (PostgreSQL serves whole hours from rollups, the rest from the
+/// readings).
+pub async fn buckets_stay_true_after_resent_and_late_readings<S>(store: &S)
+where
+    S: DeviceRepository + ReadingRepository,
+{
+    let t = tenant("contract-bucket-truth");
+    let d = new_device("truth");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
+    let send =
+        |at: time::OffsetDateTime, v: f64| store.ingest(&t, batch(vec![reading(d.id, at, v)]));
+    send(datetime!(2025-06-01 10:10 UTC), 1.0)
+        .await
+        .expect("in");
+    send(datetime!(2025-06-01 10:50 UTC), 5.0)
+        .await
+        .expect("in");
+    // Re-sent: replaces 1.0. Late: before the hour's latest.
+    send(datetime!(2025-06-01 10:10 UTC), 7.0)
+        .await
+        .expect("in");
+    send(datetime!(2025-06-01 10:05 UTC), 2.0)
+        .await
+        .expect("in");
+    // Either side of Kolkata's midnight (18:30 UTC).
+    send(datetime!(2025-06-01 18:15 UTC), 3.0)
+        .await
+        .expect("in");
+    send(datetime!(2025-06-01 18:45 UTC), 4.0)
+        .await
+        .expect("in");
+
+    let stats = |series: &domain::bucket::SeriesStats| {
+        series
+            .buckets
+            .iter()
+            .map(|b| (b.index, b.count, b.sum, b.min, b.max, b.first, b.last))
+            .collect::<Vec<_>>()
+    };
+    let hour = query(
+        "1h",
+        "UTC",
+        datetime!(2025-06-01 10:00 UTC),
+        datetime!(2025-06-01 11:00 UTC),
+        Fill::None,
+    );
+    let whole = store.device_buckets(&t, d.id, &hour).await.expect("read");
+    assert_eq!(stats(&whole), vec![(0, 3, 14.0, 2.0, 7.0, 2.0, 5.0)]);
+
+    let cut = query(
+        "1h",
+        "UTC",
+        datetime!(2025-06-01 10:07 UTC),
+        datetime!(2025-06-01 10:30 UTC),
+        Fill::None,
+    );
+    let part = store.device_buckets(&t, d.id, &cut).await.expect("read");
+    assert_eq!(stats(&part), vec![(0, 1, 7.0, 7.0, 7.0, 7.0, 7.0)]);
+
+    let days = query(
+        "1d",
+        "Asia/Kolkata",
+        datetime!(2025-06-01 00:00 UTC),
+        datetime!(2025-06-02 00:00 UTC),
+        Fill::None,
+    );
+    let kolkata = store.device_buckets(&t, d.id, &days).await.expect("read");
+    assert_eq!(
+        stats(&kolkata),
+        vec![
+            (0, 4, 17.0, 2.0, 7.0, 2.0, 3.0),
+            (1, 1, 4.0, 4.0, 4.0, 4.0, 4.0),
+        ]
+    );
+}
