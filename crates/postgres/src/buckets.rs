@@ -2,11 +2,11 @@
 //! the domain computed for the zone (so DST and month lengths are the domain's, exactly), one
 //! row per device and non-empty bucket; no raw reading leaves the database.
 //!
-//! Whole UTC hours inside a bucket (and the range) are read from the hourly rollups (V13), the
-//! rest (range edges, sub-hour buckets, the half hours of zones such as Asia/Kolkata) from
-//! `readings`: the cost grows with buckets and hours, not with readings. The two parts are
-//! disjoint and together cover the range exactly: [`raw_edges`] lists the raw parts, and the
-//! rollup part takes the hours no raw edge touches.
+//! Whole UTC hours inside a bucket (and the range) are read from the hourly rollups (V13) unless
+//! still pending (then from `readings`); the rest (range edges, sub-hour buckets, the half hours
+//! of zones such as Asia/Kolkata) from `readings`: the cost grows with buckets and hours, not
+//! with readings. The parts are disjoint and together cover the range exactly: [`raw_edges`]
+//! lists the raw edges, and the hour parts take the whole hours no raw edge touches.
 
 use domain::bucket::{BucketQuery, BucketStats, SeriesChoice, SeriesStats};
 use domain::{DeviceName, TenantId, Timestamp, Unit};
@@ -26,37 +26,65 @@ const PAIR_FIRST: &str = "ARRAY[date_part('epoch', h.first_ts), h.first_value]";
 const PAIR_LAST: &str = "ARRAY[date_part('epoch', h.last_ts), h.last_value]";
 const PAIR_RAW: &str = "ARRAY[date_part('epoch', r.ts), r.value]";
 
-/// Per device (`{devices}` selects them) and bucket: the rollup hours wholly inside a bucket and
-/// the range, and the readings of the raw edges (`$6`..`$7`), merged. `$1` tenant, `$3`
-/// boundaries, `$4`..`$5` the instants counted.
+/// Readings of the devices `{devices}` selects within the ranges `ranges` lists (a `FROM`
+/// item with columns `a`, `b`), each range through the index (`LATERAL`), as parts.
+fn raw_parts(ranges: &str, filter: &str, devices: &str, pair: &str) -> String {
+    format!(
+        "SELECT r.device_id, width_bucket(r.ts, $3::timestamptz[]) AS i, 1 AS n, r.value AS s, \
+                r.value AS lo, r.value AS hi, {pair} AS f, {pair} AS l \
+         FROM {ranges} CROSS JOIN LATERAL ( \
+            SELECT r.device_id, r.ts, r.value FROM readings r \
+            WHERE r.tenant_id = $1 AND r.device_id {devices} \
+              AND r.ts >= e.a AND r.ts < e.b AND r.ts >= $4 AND r.ts < $5) r{filter}"
+    )
+}
+
+/// An hour `{h}` wholly inside one bucket and the range: one the rollups may serve.
+fn whole_hour(h: &str) -> String {
+    format!(
+        "{h} >= $4 AND {h} + interval '1 hour' <= $5 \
+         AND width_bucket({h}, $3::timestamptz[]) \
+           = width_bucket({h} + interval '3599.999999 seconds', $3::timestamptz[])"
+    )
+}
+
+/// Per device (`{devices}` selects them) and bucket: the rolled-up hours wholly inside a bucket
+/// and the range, the readings of the hours among those still pending, and the readings of the
+/// raw edges (`$6`..`$7`). `$1` tenant, `$3` boundaries, `$4`..`$5` the instants counted.
 /// Without `rollups`, every part is read from `readings` (the benchmark's comparison, with the
 /// whole range as the one raw edge).
 fn parts_sql(devices: &str, ends: bool, rollups: bool) -> String {
-    let (first, last, raw) = if ends {
+    let (first, last, pair) = if ends {
         (PAIR_FIRST, PAIR_LAST, PAIR_RAW)
     } else {
         ("NULL::float8[]", "NULL::float8[]", "NULL::float8[]")
     };
-    let raw_part = format!(
-        "SELECT r.device_id, width_bucket(r.ts, $3::timestamptz[]) AS i, 1 AS n, r.value AS s, \
-                r.value AS lo, r.value AS hi, {raw} AS f, {raw} AS l \
-         FROM unnest($6::timestamptz[], $7::timestamptz[]) AS e(a, b) \
-         JOIN readings r ON r.tenant_id = $1 AND r.device_id {devices} \
-          AND r.ts >= e.a AND r.ts < e.b \
-          AND r.ts >= $4 AND r.ts < $5"
+    let edges = raw_parts(
+        "unnest($6::timestamptz[], $7::timestamptz[]) AS e(a, b)",
+        "",
+        devices,
+        pair,
     );
     if !rollups {
-        return raw_part;
+        return edges;
     }
+    let pending = raw_parts(
+        "(SELECT p.bucket AS a, p.bucket + interval '1 hour' AS b FROM reading_rollups_pending p \
+          WHERE p.tenant_id = $1) e",
+        &format!(" WHERE {}", whole_hour("e.a")),
+        devices,
+        pair,
+    );
     format!(
         "SELECT h.device_id, width_bucket(h.bucket, $3::timestamptz[]) AS i, h.n, h.total AS s, \
                 h.lo, h.hi, {first} AS f, {last} AS l \
          FROM reading_rollups_hour h \
-         WHERE h.tenant_id = $1 AND h.device_id {devices} \
-           AND h.bucket >= $4 AND h.bucket + interval '1 hour' <= $5 \
-           AND width_bucket(h.bucket, $3::timestamptz[]) \
-             = width_bucket(h.bucket + interval '3599.999999 seconds', $3::timestamptz[]) \
-         UNION ALL {raw_part}"
+         WHERE h.tenant_id = $1 AND h.device_id {devices} AND {} \
+           AND NOT EXISTS (SELECT 1 FROM reading_rollups_pending p \
+                           WHERE p.tenant_id = $1 AND p.bucket = h.bucket) \
+         UNION ALL {edges} \
+         UNION ALL {pending}",
+        whole_hour("h.bucket")
     )
 }
 
@@ -91,18 +119,22 @@ pub(crate) fn group_raw_sql() -> String {
 }
 
 fn group_sql_over(ends: bool, rollups: bool) -> String {
+    // The members inline (not a CTE) wherever they filter, so the planner knows how many there
+    // are: a large group is then a hash semi-join over a range of hours, not one index scan per
+    // member. Parts are aggregated per device first (cheap), and per bucket only for the chosen.
+    let members = "IN (SELECT m.device_id FROM device_group_members m \
+         WHERE m.tenant_id = $1 AND m.group_id = $2 \
+           AND ($8::uuid[] IS NULL OR m.device_id = ANY($8::uuid[])))";
     format!(
-        "WITH listed AS ( \
-            SELECT m.device_id FROM device_group_members m \
-            WHERE m.tenant_id = $1 AND m.group_id = $2 \
-              AND ($8::uuid[] IS NULL OR m.device_id = ANY($8::uuid[]))), \
-         agg AS ( \
-            SELECT device_id, {MERGED} FROM ({}) parts GROUP BY device_id, i), \
+        "WITH parts AS MATERIALIZED ({}), \
          chosen AS ( \
             SELECT d.id, d.name, d.unit FROM ( \
-               SELECT device_id, sum(n) AS total FROM agg GROUP BY device_id) t \
+               SELECT device_id, sum(n) AS total FROM parts GROUP BY device_id) t \
             JOIN devices d ON d.tenant_id = $1 AND d.id = t.device_id \
             ORDER BY t.total DESC, d.name COLLATE \"C\", d.id LIMIT $9), \
+         agg AS ( \
+            SELECT device_id, {MERGED} FROM parts \
+            WHERE device_id IN (SELECT id FROM chosen) GROUP BY device_id, i), \
          before AS ( \
             SELECT c.*, CASE WHEN $10 THEN (SELECT b.value FROM readings b \
                WHERE b.tenant_id = $1 AND b.device_id = c.id AND b.ts < $11 \
@@ -110,7 +142,7 @@ fn group_sql_over(ends: bool, rollups: bool) -> String {
             FROM chosen c) \
          SELECT c.id, c.name, c.unit, c.before, a.i, a.n, a.s, a.lo, a.hi, a.first, a.last \
          FROM before c JOIN agg a ON a.device_id = c.id ORDER BY c.id, a.i",
-        parts_sql("IN (SELECT device_id FROM listed)", ends, rollups)
+        parts_sql(members, ends, rollups)
     )
 }
 

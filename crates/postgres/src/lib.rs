@@ -36,6 +36,7 @@ mod partitions;
 mod pool;
 mod readings;
 mod revisions;
+mod rollups;
 mod rows;
 mod shared;
 mod tx;

@@ -154,6 +154,11 @@ impl PgStore {
                     &[&until],
                 )
                 .await?;
+                tx.execute(
+                    "DELETE FROM reading_rollups_pending WHERE bucket < $1",
+                    &[&until],
+                )
+                .await?;
             }
             if report.deleted_from_default > 0 {
                 tx.execute(

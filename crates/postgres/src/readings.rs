@@ -19,53 +19,26 @@ use crate::rows::timestamp;
 
 /// Upserts the batch into `readings`. A reading re-sent for the same device and instant
 /// replaces the stored value. (The devices' latest readings and states are written apart,
-/// from what the domain made of the batch: `keeping::KEEP_STATE`.) In the same statement, merges
-/// the batch into the hourly rollups (V13): an hour the batch reaches into at or before its
-/// latest rolled-up reading may hold a replaced value, so it is marked dirty, and `dirty` tells
-/// the caller to run `REFRESH_DIRTY_ROLLUPS` before committing.
+/// from what the domain made of the batch: `keeping::KEEP_STATE`.) In the same statement, marks
+/// the UTC hours the batch reaches as pending for the hourly rollups (V13; `rollups.rs`): a row
+/// or two per batch, none written when the marks exist (see `HOLD_PENDING`).
 pub(crate) const INGEST: &str = "WITH stored AS ( \
         INSERT INTO readings (tenant_id, device_id, ts, value) \
         SELECT $1, * FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) \
         ON CONFLICT (tenant_id, device_id, ts) DO UPDATE SET value = EXCLUDED.value \
         RETURNING 1 \
-     ), rolled AS ( \
-        INSERT INTO reading_rollups_hour AS h (tenant_id, device_id, bucket, n, total, lo, hi, \
-               first_ts, first_value, last_ts, last_value) \
-        SELECT $1, d, date_trunc('hour', t, 'UTC') AS hour, count(*), sum(v), min(v), max(v), \
-               min(t), (min(ARRAY[date_part('epoch', t), v]))[2], \
-               max(t), (max(ARRAY[date_part('epoch', t), v]))[2] \
-        FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) AS u(d, t, v) \
-        GROUP BY d, hour ORDER BY d, hour \
-        ON CONFLICT (tenant_id, device_id, bucket) DO UPDATE SET \
-           n = h.n + EXCLUDED.n, total = h.total + EXCLUDED.total, \
-           lo = least(h.lo, EXCLUDED.lo), hi = greatest(h.hi, EXCLUDED.hi), \
-           first_ts = least(h.first_ts, EXCLUDED.first_ts), \
-           first_value = CASE WHEN EXCLUDED.first_ts < h.first_ts \
-                         THEN EXCLUDED.first_value ELSE h.first_value END, \
-           last_ts = greatest(h.last_ts, EXCLUDED.last_ts), \
-           last_value = CASE WHEN EXCLUDED.last_ts > h.last_ts \
-                        THEN EXCLUDED.last_value ELSE h.last_value END, \
-           dirty = h.dirty OR EXCLUDED.first_ts <= h.last_ts \
-        RETURNING h.dirty \
-     ) SELECT (SELECT count(*) FROM stored) AS stored, \
-              (SELECT coalesce(bool_or(dirty), false) FROM rolled) AS dirty";
-/// Recomputes the hourly rollups an ingest marked dirty from the readings, as they stand after
-/// it, in its transaction.
-pub(crate) const REFRESH_DIRTY_ROLLUPS: &str = "WITH fresh AS ( \
-        SELECT h.device_id, h.bucket, count(*) AS n, sum(r.value) AS total, min(r.value) AS lo, \
-               max(r.value) AS hi, min(r.ts) AS first_ts, \
-               (min(ARRAY[date_part('epoch', r.ts), r.value]))[2] AS first_value, \
-               max(r.ts) AS last_ts, (max(ARRAY[date_part('epoch', r.ts), r.value]))[2] AS last_value \
-        FROM reading_rollups_hour h \
-        JOIN readings r ON r.tenant_id = h.tenant_id AND r.device_id = h.device_id \
-         AND r.ts >= h.bucket AND r.ts < h.bucket + interval '1 hour' \
-        WHERE h.tenant_id = $1 AND h.dirty \
-        GROUP BY h.device_id, h.bucket \
-     ) UPDATE reading_rollups_hour h SET n = f.n, total = f.total, lo = f.lo, hi = f.hi, \
-          first_ts = f.first_ts, first_value = f.first_value, last_ts = f.last_ts, \
-          last_value = f.last_value, dirty = false \
-       FROM fresh f \
-       WHERE h.tenant_id = $1 AND h.device_id = f.device_id AND h.bucket = f.bucket";
+     ), pending AS ( \
+        INSERT INTO reading_rollups_pending (tenant_id, bucket) \
+        SELECT DISTINCT $1, date_trunc('hour', t, 'UTC') AS hour FROM unnest($3::timestamptz[]) t \
+        ON CONFLICT (tenant_id, bucket) DO NOTHING \
+     ) SELECT count(*) FROM stored";
+/// The pending marks (V13) of the hours `$2` a batch reaches that exist already, share-locked
+/// until the ingest commits, before `INGEST` adds the missing ones: a roll-up skips an hour an
+/// ingest holds, and one under way makes the ingest wait and then mark the hour anew. So no
+/// hour loses its mark while a reading of it is uncommitted, and concurrent ingests never wait
+/// for each other.
+pub(crate) const HOLD_PENDING: &str = "SELECT 1 FROM reading_rollups_pending \
+     WHERE tenant_id = $1 AND bucket = ANY($2::timestamptz[]) FOR SHARE";
 /// How often an ingest transaction is tried when it loses a deadlock or serialisation race.
 pub(crate) const INGEST_ATTEMPTS: u32 = 3;
 pub(crate) const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
@@ -222,8 +195,10 @@ impl PgStore {
     ) -> Result<u64, Attempt> {
         let tx = self.begin(tenant).await?;
         let tenant_id = tenant.as_str();
+        let hours = crate::rollups::hours_of(points.values().flatten().map(|p| p.timestamp));
         let (states_sql, open_sql) = (device_states_of_sql(), open_alerts_sql());
-        let (lock, states, open_alerts, ingest, writes) = tokio::try_join!(
+        let (hold, lock, states, open_alerts, ingest, writes) = tokio::try_join!(
+            tx.prepare_cached(HOLD_PENDING),
             tx.prepare_cached(LOCK_DEVICES_FOR_STATE),
             tx.prepare_cached(&states_sql),
             tx.prepare_cached(&open_sql),
@@ -235,8 +210,10 @@ impl PgStore {
         // The devices, locked until commit (against deletion and against other writers of their
         // state), then their state and open alerts as the lock leaves them: one round trip.
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &ids];
-        let (_, locked, open) = tokio::try_join!(
+        let hold_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &hours];
+        let (_, _, locked, open) = tokio::try_join!(
             biased;
+            tx.execute(&hold, &hold_params),
             tx.execute(&lock, &params),
             tx.query(&states, &params),
             tx.query(&open_alerts, &params),
@@ -274,19 +251,8 @@ impl PgStore {
             writes.run(&tx, &params),
         )
         .map_err(attempt_error)?;
-        // Rare (a re-sent or late reading): one more round trip, before the commit.
-        let dirty: bool = stored.try_get("dirty").map_err(query_error)?;
-        if dirty {
-            let refresh = tx
-                .prepare_cached(REFRESH_DIRTY_ROLLUPS)
-                .await
-                .map_err(attempt_error)?;
-            tx.execute(&refresh, &[&tenant_id])
-                .await
-                .map_err(attempt_error)?;
-        }
         tx.commit().await.map_err(attempt_error)?;
-        let stored: i64 = stored.try_get("stored").map_err(query_error)?;
+        let stored: i64 = stored.try_get(0).map_err(query_error)?;
         Ok(u64::try_from(stored).unwrap_or_default())
     }
 }
