@@ -75,16 +75,21 @@ fn parts_sql(devices: &str, ends: bool, rollups: bool) -> String {
         devices,
         pair,
     );
+    // An hour that straddles a bucket boundary (half-hour zones) gets a null `i`, which every
+    // aggregate over the parts leaves out: as a filter here, it would hide from the planner how
+    // many hours a range holds, and with it the plan that suits a large group.
     format!(
-        "SELECT h.device_id, width_bucket(h.bucket, $3::timestamptz[]) AS i, h.n, h.total AS s, \
+        "SELECT h.device_id, CASE WHEN width_bucket(h.bucket, $3::timestamptz[]) \
+                   = width_bucket(h.bucket + interval '3599.999999 seconds', $3::timestamptz[]) \
+                THEN width_bucket(h.bucket, $3::timestamptz[]) END AS i, h.n, h.total AS s, \
                 h.lo, h.hi, {first} AS f, {last} AS l \
          FROM reading_rollups_hour h \
-         WHERE h.tenant_id = $1 AND h.device_id {devices} AND {} \
+         WHERE h.tenant_id = $1 AND h.device_id {devices} \
+           AND h.bucket >= $4::timestamptz AND h.bucket <= $5::timestamptz - interval '1 hour' \
            AND NOT EXISTS (SELECT 1 FROM reading_rollups_pending p \
                            WHERE p.tenant_id = $1 AND p.bucket = h.bucket) \
          UNION ALL {edges} \
-         UNION ALL {pending}",
-        whole_hour("h.bucket")
+         UNION ALL {pending}"
     )
 }
 
@@ -96,7 +101,7 @@ const MERGED: &str = "i - 1 AS i, sum(n)::bigint AS n, sum(s) AS s, min(lo) AS l
 /// raw edges.
 pub(crate) fn device_sql(ends: bool) -> String {
     format!(
-        "SELECT {MERGED} FROM ({}) parts GROUP BY i ORDER BY i",
+        "SELECT {MERGED} FROM ({}) parts GROUP BY i HAVING i IS NOT NULL ORDER BY i",
         parts_sql("= $2", ends, true)
     )
 }
@@ -129,12 +134,13 @@ fn group_sql_over(ends: bool, rollups: bool) -> String {
         "WITH parts AS MATERIALIZED ({}), \
          chosen AS ( \
             SELECT d.id, d.name, d.unit FROM ( \
-               SELECT device_id, sum(n) AS total FROM parts GROUP BY device_id) t \
-            JOIN devices d ON d.tenant_id = $1 AND d.id = t.device_id \
+               SELECT device_id, sum(n) FILTER (WHERE i IS NOT NULL) AS total FROM parts \
+               GROUP BY device_id) t \
+            JOIN devices d ON d.tenant_id = $1 AND d.id = t.device_id WHERE t.total > 0 \
             ORDER BY t.total DESC, d.name COLLATE \"C\", d.id LIMIT $9), \
          agg AS ( \
             SELECT device_id, {MERGED} FROM parts \
-            WHERE device_id IN (SELECT id FROM chosen) GROUP BY device_id, i), \
+            WHERE i IS NOT NULL AND device_id IN (SELECT id FROM chosen) GROUP BY device_id, i), \
          before AS ( \
             SELECT c.*, CASE WHEN $10 THEN (SELECT b.value FROM readings b \
                WHERE b.tenant_id = $1 AND b.device_id = c.id AND b.ts < $11 \
