@@ -53,3 +53,70 @@ pub async fn group_buckets(
     choice.pick(&mut series);
     Ok(series)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::bucket::{Aggregates, BucketGrid, BucketStats, Fill, Interval, Zone, MAX_SERIES};
+    use domain::{DeviceName, Timestamp, Unit};
+    use ports::MockReadingRepository;
+    use time::macros::datetime;
+
+    fn query() -> BucketQuery {
+        let at = |t| Timestamp::new(t).expect("in range");
+        BucketQuery {
+            since: at(datetime!(2025-06-01 0:00 UTC)),
+            until: Some(at(datetime!(2025-06-02 0:00 UTC))),
+            grid: BucketGrid::new(
+                Interval::Within(3_600),
+                &Zone::utc(),
+                at(datetime!(2025-06-01 0:00 UTC)),
+                at(datetime!(2025-06-02 0:00 UTC)),
+            )
+            .expect("few"),
+            aggregates: Aggregates::default(),
+            fill: Fill::None,
+        }
+    }
+
+    fn series(n: usize) -> Vec<SeriesStats> {
+        (0..n)
+            .map(|k| SeriesStats {
+                device_id: Uuid::from_u128(k as u128),
+                device_name: DeviceName::parse(&format!("d{k:04}")).expect("valid"),
+                unit: Unit::parse("").expect("valid"),
+                buckets: vec![BucketStats::of(0, 1.0)],
+                before: None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn more_series_than_an_answer_holds_are_refused_and_fewer_ordered_by_name() {
+        let tenant = TenantId::parse("t").expect("valid");
+        let group = GroupKey::Id(Uuid::nil());
+        let mut store = MockReadingRepository::new();
+        store
+            .expect_group_buckets()
+            .times(1)
+            .returning(|_, _, _, _| Ok(series(MAX_SERIES + 1)));
+        let refused =
+            group_buckets(&store, &tenant, &group, &SeriesChoice::default(), &query()).await;
+        assert!(matches!(refused, Err(GroupBucketsError::TooManySeries)));
+
+        let mut store = MockReadingRepository::new();
+        store
+            .expect_group_buckets()
+            .times(1)
+            .returning(|_, _, _, _| {
+                let mut all = series(3);
+                all.reverse();
+                Ok(all)
+            });
+        let answered = group_buckets(&store, &tenant, &group, &SeriesChoice::default(), &query())
+            .await
+            .expect("answered");
+        let names: Vec<&str> = answered.iter().map(|s| s.device_name.as_str()).collect();
+        assert_eq!(names, ["d0000", "d0001", "d0002"]);
+    }
+}
