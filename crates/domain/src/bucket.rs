@@ -59,6 +59,8 @@ impl Interval {
     /// # Errors
     /// [`IntervalError`] for text that is no interval, or seconds that do not fit the calendar.
     pub fn parse(text: &str) -> Result<Self, IntervalError> {
+        // The error echoes what was sent, cut short: a client must not grow an answer at will.
+        let unknown = || IntervalError::Unknown(text.chars().take(32).collect());
         let seconds = match text {
             "1m" => 60,
             "5m" => 300,
@@ -72,8 +74,8 @@ impl Interval {
                 .parse::<u32>()
                 .ok()
                 .filter(|s| (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(s))
-                .ok_or_else(|| IntervalError::Unknown(text.to_owned()))?,
-            _ => return Err(IntervalError::Unknown(text.to_owned())),
+                .ok_or_else(unknown)?,
+            _ => return Err(unknown()),
         };
         if seconds < DAY_SECS {
             if DAY_SECS % seconds != 0 {
@@ -721,6 +723,11 @@ mod tests {
         for bad in ["59", "31536001", "", "1y", "-60", "1 h", "60.0"] {
             assert!(Interval::parse(bad).is_err(), "{bad}");
         }
+        let long = "9".repeat(500);
+        assert_eq!(
+            Interval::parse(&long),
+            Err(IntervalError::Unknown("9".repeat(32)))
+        );
         assert_eq!(Interval::parse("31536000"), Ok(Interval::Days(365)));
     }
 
