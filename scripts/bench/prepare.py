@@ -174,7 +174,7 @@ def main():
         start, end = q(iso(hour_start)) + "::timestamptz", q(iso(hour_end)) + "::timestamptz"
         edges = (f"ARRAY[{start}]", f"ARRAY[{end}]") if raw else ("ARRAY[]::timestamptz[]",) * 2
         sql = SQL["GROUP_BUCKETS_RAW" if raw else "GROUP_BUCKETS"]
-        return tx([bind(SQL["FIND_GROUP"], T, g),
+        return tx([bind(SQL["FIND_GROUP"], T, g), SQL["CUSTOM_PLANS"],
                    bind(sql, T, g, bounds, start, end, *edges, "NULL::uuid[]", "1000", "false", start),
                    "COMMIT"])
 
@@ -182,7 +182,7 @@ def main():
         dev = q(year_device) + "::uuid"
         bounds = ts_array(range(day_start, day_end + 1, 86400))
         start, end = q(iso(day_start)) + "::timestamptz", q(iso(day_end)) + "::timestamptz"
-        return tx([bind(SQL["DEVICE_EXISTS"], T, dev),
+        return tx([bind(SQL["DEVICE_EXISTS"], T, dev), SQL["CUSTOM_PLANS"],
                    bind(SQL["DEVICE_BUCKETS"], T, dev, bounds, start, end, "ARRAY[]::timestamptz[]",
                         "ARRAY[]::timestamptz[]"), "COMMIT"])
 

@@ -17,7 +17,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{corrupt_row, query_error};
-use crate::groups::{FIND_BY_ID, FIND_BY_SLUG};
+use crate::groups::{CUSTOM_PLANS, FIND_BY_ID, FIND_BY_SLUG};
 use crate::pool::PgStore;
 
 /// The first and last value without sorting: the least and greatest `[epoch, value]` pair
@@ -284,6 +284,7 @@ impl PgStore {
     ) -> Result<SeriesStats, LookupError> {
         let tx = self.reader(tenant).await?;
         let exists = tx.prepare(DEVICE_ROW).await.map_err(query_error)?;
+        let custom_plans = tx.prepare(CUSTOM_PLANS).await.map_err(query_error)?;
         let statement = tx
             .prepare(&device_sql(needs_ends(query)))
             .await
@@ -292,7 +293,7 @@ impl PgStore {
         let tenant_id = tenant.as_str();
         let since = query.since.get();
         let range = counted(query);
-        let (found, rows, before) = tx
+        let (found, _, rows, before) = tx
             .run(|client| async {
                 let aggregate = async {
                     match &range {
@@ -324,6 +325,7 @@ impl PgStore {
                 tokio::try_join!(
                     biased;
                     client.query_opt(&exists, &key),
+                    client.execute(&custom_plans, &[]),
                     aggregate,
                     before,
                 )
@@ -358,6 +360,7 @@ impl PgStore {
         let tenant_id = tenant.as_str();
         let tx = self.reader(tenant).await?;
         let find = tx.prepare(FIND_BY_ID).await.map_err(query_error)?;
+        let custom_plans = tx.prepare(CUSTOM_PLANS).await.map_err(query_error)?;
         let outsider = tx.prepare(OUTSIDER).await.map_err(query_error)?;
         let statement = tx
             .prepare(&group_sql(needs_ends(query)))
@@ -383,7 +386,7 @@ impl PgStore {
                 row.try_get("id").map_err(query_error)?
             }
         };
-        let (found, outside, rows) = tx
+        let (found, _, outside, rows) = tx
             .run(|client| async {
                 let check = async {
                     match &listed {
@@ -413,9 +416,12 @@ impl PgStore {
                     }
                 };
                 let key: [&(dyn ToSql + Sync); 2] = [&tenant_id, &id];
+                // Plans fitted to the range, group and boundaries at hand (see `CUSTOM_PLANS`):
+                // a generic plan of the bucket statement is several times slower.
                 tokio::try_join!(
                     biased;
                     client.query_opt(&find, &key),
+                    client.execute(&custom_plans, &[]),
                     check,
                     aggregate,
                 )
