@@ -128,6 +128,17 @@ def main():
         "device_readings": [f"/api/devices/{x}/readings?hours=24&limit=100" for x in sample],
         "single_ingest": [f"/api/devices/{x}/readings" for x in sample],
     }
+    # Buckets (issue 16): hourly buckets of the largest group over the last 24 whole hours (top=1000,
+    # the most series an answer holds), daily buckets of the year device over the last 365 days.
+    hour_end = seed["now"] // 3600 * 3600
+    hour_start = hour_end - 24 * 3600
+    day_end = seed["now"] // 86400 * 86400
+    day_start = day_end - 365 * 86400
+    year_device = seed.get("year_device", devices[0])
+    paths["bucket_group_hourly"] = [f"/api/groups/{largest['id']}/readings?interval=1h&top=1000"
+                                    f"&start_time={iso(hour_start)}&end_time={iso(hour_end)}"]
+    paths["bucket_device_year"] = [f"/api/devices/{year_device}/readings?interval=1d"
+                                   f"&start_time={iso(day_start)}&end_time={iso(day_end)}"]
     for name, lines in paths.items():
         write(f"{d}/paths/{name}.txt", "\n".join(lines) + "\n")
 
@@ -146,10 +157,34 @@ def main():
                     "ARRAY[clock_timestamp()]::timestamptz[]")
 
     def lock_and_load(x):
-        # The devices locked, then their state and open alerts: one pipeline in the service.
+        # The pending rollup marks held and the devices locked, then their state and open
+        # alerts: one pipeline in the service.
         ids = f"ARRAY[{q(x)}]::uuid[]"
-        return [bind(SQL["LOCK_DEVICES"], T, ids), bind(SQL["DEVICE_STATES"], T, ids),
-                bind(SQL["OPEN_ALERTS"], T, ids)]
+        hours = "ARRAY[date_trunc('hour', clock_timestamp(), 'UTC')]::timestamptz[]"
+        return [bind(SQL["HOLD_PENDING"], T, hours), bind(SQL["LOCK_DEVICES"], T, ids),
+                bind(SQL["DEVICE_STATES"], T, ids), bind(SQL["OPEN_ALERTS"], T, ids)]
+
+    def ts_array(instants):
+        return "ARRAY[" + ",".join(q(iso(t)) for t in instants) + "]::timestamptz[]"
+
+    def bucket_group(raw):
+        # The group's hourly buckets: the members' rollups (or, `raw`, every reading), COMMIT.
+        g = q(largest["id"]) + "::uuid"
+        bounds = ts_array(range(hour_start, hour_end + 1, 3600))
+        start, end = q(iso(hour_start)) + "::timestamptz", q(iso(hour_end)) + "::timestamptz"
+        edges = (f"ARRAY[{start}]", f"ARRAY[{end}]") if raw else ("ARRAY[]::timestamptz[]",) * 2
+        sql = SQL["GROUP_BUCKETS_RAW" if raw else "GROUP_BUCKETS"]
+        return tx([bind(SQL["FIND_GROUP"], T, g), SQL["CUSTOM_PLANS"],
+                   bind(sql, T, g, bounds, start, end, *edges, "NULL::uuid[]", "1000", "false", start),
+                   "COMMIT"])
+
+    def bucket_device():
+        dev = q(year_device) + "::uuid"
+        bounds = ts_array(range(day_start, day_end + 1, 86400))
+        start, end = q(iso(day_start)) + "::timestamptz", q(iso(day_end)) + "::timestamptz"
+        return tx([bind(SQL["DEVICE_EXISTS"], T, dev), SQL["CUSTOM_PLANS"],
+                   bind(SQL["DEVICE_BUCKETS"], T, dev, bounds, start, end, "ARRAY[]::timestamptz[]",
+                        "ARRAY[]::timestamptz[]"), "COMMIT"])
 
     def detail(gid):
         # The detail statements as the service pipelines them, then COMMIT.
@@ -174,6 +209,9 @@ def main():
         "device_readings": [tx([bind(SQL["DEVICE_EXISTS"], T, q(x) + "::uuid"),
                                 bind(SQL["DEVICE_READINGS"], T, q(x) + "::uuid", since, "100", "NULL", "NULL::timestamptz", "0"), "COMMIT"])
                             for x in sample],
+        "bucket_group_hourly": [bucket_group(False)],
+        "bucket_group_hourly_raw": [bucket_group(True)],
+        "bucket_device_year": [bucket_device()],
         "single_ingest": [tx(lock_and_load(x), [ingest_one.replace("{id}", q(x)), keep_one.replace("{id}", q(x))],
                              "COMMIT") for x in sample],
     }

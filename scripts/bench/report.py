@@ -127,10 +127,12 @@ def main():
         "device_get.norls", "group_list.norls", "group_readings_large.norls",
         "group_detail_large_unkept", "group_alerts_unkept", "group_readings_small_unkept",
         "group_readings_large_unkept", "group_detail_large_unkept.double",
+        "bucket_group_hourly", "bucket_device_year",
         *INGEST_READS]}
     P = {n: pgbench(R, n) for n in [
         "device_get", "group_list", "group_detail_small", "group_detail_large", "group_readings_small",
-        "group_readings_large", "device_readings", "single_ingest", "device_get.norls"]}
+        "group_readings_large", "device_readings", "single_ingest", "device_get.norls",
+        "bucket_group_hourly", "bucket_group_hourly_raw", "bucket_device_year"]}
     C = copy_ref(R)
     writer = json.loads(read(os.path.join(R, "writer.json")) or "null")
     spans, batches = windows(R), writer_batches(R)
@@ -166,6 +168,9 @@ def main():
         ("group_readings_large_unkept",
          f"Group readings, {big.get('size', '?')}-device group, *without kept views*", "group_readings_large"),
         ("single_ingest", "Single reading ingest `POST /api/devices/{id}/readings`", "single_ingest"),
+        ("bucket_group_hourly",
+         f"Hourly buckets, {big.get('size', '?')}-device group, 24 h, `top=1000` (rollups)", "bucket_group_hourly"),
+        ("bucket_device_year", "Daily buckets of one device over a year (rollups)", "bucket_device_year"),
     ]
     rows = []
     for key, label, ref in scenarios:
@@ -186,6 +191,19 @@ def main():
                   r >= 0.40, f"{r / 0.40:.2f}× of target")
         else:
             check(f"{label} ≥ 0.40 × pgbench", "not measured", None, "")
+    for key, label in [("bucket_group_hourly", "Group hourly buckets"), ("bucket_device_year", "Device daily buckets, a year")]:
+        w, p = W.get(key), P.get(key)
+        if w and p and p["tps"]:
+            r = w["rps"] / p["tps"]
+            check(f"{label} ≥ 0.5 × pgbench on the same SQL", f"{r:.2f} ({w['rps']:,.1f} vs {p['tps']:,.1f}/s)",
+                  r >= 0.5, f"{r / 0.5:.2f}× of target")
+        else:
+            check(f"{label} ≥ 0.5 × pgbench", "not measured", None, "")
+    w, raw = W.get("bucket_group_hourly"), P.get("bucket_group_hourly_raw")
+    if w and raw and raw["tps"]:
+        r = w["rps"] / raw["tps"]
+        check("Group hourly buckets ≥ 10 × aggregating raw readings (pgbench on the raw SQL)",
+              f"{r:.1f}× ({w['rps']:,.1f}/s vs {raw['tps']:,.1f}/s)", r >= 10, f"{r / 10:.2f}× of target")
     for suffix, how in [("", "kept views"), ("_unkept", "without kept views")]:
         gd = W.get(f"group_detail_large{suffix}")
         if gd:

@@ -247,8 +247,26 @@ def main():
             small_readings += ingest_readings(api, ingest_pool, s["token"], s["devices"],
                                               cfg["per_device"], now, f"readings ({s['tenant']})")
 
+    # A year of one device (every 10 minutes), for daily buckets over a year (issue 16).
+    year_device = devices[0]
+    year_rows = [now - 365 * 86400 + k * 600 for k in range(365 * 144)]
+    year_rows = [t for t in year_rows if t < now - DAYS * 86400]  # not over the seeded days
+    bar = Progress("a year of one device", len(year_rows))
+
+    def send_year(chunk):
+        body = {"readings": [{"device_id": year_device, "timestamp": iso(t),
+                              "value": round(20.0 + 5.0 * math.sin(t / 86400.0), 3)} for t in chunk]}
+        res = api.call("POST", "/api/readings", tok, body)
+        assert res["accepted"] == len(chunk), res
+        bar.add(len(chunk))
+
+    list(ingest_pool.map(send_year, [year_rows[k:k + BATCH] for k in range(0, len(year_rows), BATCH)]))
+    bar.finish()
+
     seed = {
         "scale": args.scale,
+        "year_device": year_device,
+        "year_readings": len(year_rows),
         "tenant": big,
         "token": tok,
         "devices": devices,

@@ -5,6 +5,7 @@ mod helpers;
 
 mod alerts;
 mod auth_and_tenancy;
+mod buckets;
 mod concurrency;
 mod conditional;
 mod configuration;

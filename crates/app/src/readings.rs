@@ -1,7 +1,8 @@
-//! Readings: ingest, and what it counts.
+//! Readings: ingest, and what it counts; bucketed reads.
 
+use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats, MAX_SERIES};
 use domain::{ReadingBatch, TenantId, Timestamp};
-use ports::{IngestError, LookupError, ReadingRepository};
+use ports::{GroupBucketsError, GroupKey, IngestError, LookupError, ReadingRepository};
 use uuid::Uuid;
 
 /// Stores `batch` (all or nothing) and counts what was stored in `iot_readings_ingested_total`.
@@ -35,4 +36,106 @@ pub async fn delete_range(
         .await?;
     metrics::counter!("iot_readings_deleted_total").increment(deleted);
     Ok(deleted)
+}
+
+/// The device's readings in buckets: one series, empty when nothing was counted.
+///
+/// # Errors
+/// The store's [`LookupError`].
+pub async fn device_buckets(
+    readings: &dyn ReadingRepository,
+    tenant: &TenantId,
+    device: Uuid,
+    query: &BucketQuery,
+) -> Result<SeriesStats, LookupError> {
+    readings.device_buckets(tenant, device, query).await
+}
+
+/// The group's members' readings in buckets: one series per chosen member with readings in the
+/// range, ordered by device name.
+///
+/// # Errors
+/// The store's [`GroupBucketsError`], and [`GroupBucketsError::TooManySeries`] when more than
+/// [`MAX_SERIES`] members would get one.
+pub async fn group_buckets(
+    readings: &dyn ReadingRepository,
+    tenant: &TenantId,
+    group: &GroupKey,
+    choice: &SeriesChoice,
+    query: &BucketQuery,
+) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+    let mut series = readings.group_buckets(tenant, group, choice, query).await?;
+    series.retain(|s| !s.buckets.is_empty());
+    if series.len() > MAX_SERIES {
+        return Err(GroupBucketsError::TooManySeries);
+    }
+    choice.pick(&mut series);
+    Ok(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::bucket::{Aggregates, BucketGrid, BucketStats, Fill, Interval, Zone, MAX_SERIES};
+    use domain::{DeviceName, Timestamp, Unit};
+    use ports::MockReadingRepository;
+    use time::macros::datetime;
+
+    fn query() -> BucketQuery {
+        let at = |t| Timestamp::new(t).expect("in range");
+        BucketQuery {
+            since: at(datetime!(2025-06-01 0:00 UTC)),
+            until: Some(at(datetime!(2025-06-02 0:00 UTC))),
+            grid: BucketGrid::new(
+                Interval::Within(3_600),
+                &Zone::utc(),
+                at(datetime!(2025-06-01 0:00 UTC)),
+                at(datetime!(2025-06-02 0:00 UTC)),
+            )
+            .expect("few"),
+            aggregates: Aggregates::default(),
+            fill: Fill::None,
+        }
+    }
+
+    fn series(n: usize) -> Vec<SeriesStats> {
+        (0..n)
+            .map(|k| SeriesStats {
+                device_id: Uuid::from_u128(k as u128),
+                device_name: DeviceName::parse(&format!("d{k:04}")).expect("valid"),
+                unit: Unit::parse("").expect("valid"),
+                buckets: vec![BucketStats::of(0, 1.0)],
+                before: None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn more_series_than_an_answer_holds_are_refused_and_fewer_ordered_by_name() {
+        let tenant = TenantId::parse("t").expect("valid");
+        let group = GroupKey::Id(Uuid::nil());
+        let mut store = MockReadingRepository::new();
+        store
+            .expect_group_buckets()
+            .times(1)
+            .returning(|_, _, _, _| Ok(series(MAX_SERIES + 1)));
+        let refused =
+            group_buckets(&store, &tenant, &group, &SeriesChoice::default(), &query()).await;
+        assert!(matches!(refused, Err(GroupBucketsError::TooManySeries)));
+
+        let mut store = MockReadingRepository::new();
+        store
+            .expect_group_buckets()
+            .times(1)
+            .returning(|_, _, _, _| {
+                let mut all = series(3);
+                all.reverse();
+                Ok(all)
+            });
+        let answered = group_buckets(&store, &tenant, &group, &SeriesChoice::default(), &query())
+            .await
+            .expect("answered");
+        let names: Vec<&str> = answered.iter().map(|s| s.device_name.as_str()).collect();
+        assert_eq!(names, ["d0000", "d0001", "d0002"]);
+    }
 }

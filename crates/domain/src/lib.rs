@@ -8,6 +8,7 @@
 pub mod actor;
 pub mod alert;
 pub mod alerting;
+pub mod bucket;
 pub mod detail;
 pub mod device;
 pub mod event;

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod alerts;
+mod buckets;
 mod events;
 mod idempotency;
 mod readings;
@@ -25,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock as MapLock};
 
 use async_trait::async_trait;
+use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{
     Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, GroupChanges, GroupSlug, ListQuery,
     MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
@@ -32,9 +34,10 @@ use domain::{
 };
 use ports::{
     CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
-    DeviceRepository, GroupDetail, GroupKey, GroupReading, HealthProbe, IngestError, LookupError,
-    MaintenanceWindowRepository, Member, MembershipError, ReadingRepository, ReadingStream,
-    ScopePreview, StoreError, UpdateDeviceError, UpdateGroupError, UpdateWindowError,
+    DeviceRepository, GroupBucketsError, GroupDetail, GroupKey, GroupReading, HealthProbe,
+    IngestError, LookupError, MaintenanceWindowRepository, Member, MembershipError,
+    ReadingRepository, ReadingStream, ScopePreview, StoreError, UpdateDeviceError,
+    UpdateGroupError, UpdateWindowError,
 };
 use tokio::sync::RwLock;
 use uuid::Uuid;
@@ -916,6 +919,40 @@ impl DeviceRepository for MemoryStore {
 
 #[async_trait]
 impl ReadingRepository for MemoryStore {
+    async fn device_buckets(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: &BucketQuery,
+    ) -> Result<SeriesStats, LookupError> {
+        let query = query.clone();
+        self.read(tenant, move |data| {
+            data.device(device)
+                .map(|device| data.series_stats(device, &query))
+        })
+        .await?
+        .flatten()
+        .ok_or(LookupError::NotFound)
+    }
+
+    async fn group_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        let (group, choice, query) = (group.clone(), choice.clone(), query.clone());
+        self.read(tenant, move |data| {
+            let index = data
+                .group_index(&group)
+                .ok_or(GroupBucketsError::NotFound)?;
+            data.group_series(data.groups[index].id, &choice, &query)
+        })
+        .await?
+        .unwrap_or(Err(GroupBucketsError::NotFound))
+    }
+
     async fn ingest(&self, tenant: &TenantId, batch: ReadingBatch) -> Result<u64, IngestError> {
         self.write_adding(tenant, move |data, usage| {
             let ids: Vec<Uuid> = batch.readings().iter().map(|r| r.device_id).collect();

@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 mod alerts;
 pub use alerts::*;
+mod buckets;
+pub use buckets::*;
 mod events;
 pub use events::*;
 mod idempotency;
@@ -109,6 +111,9 @@ macro_rules! contract_tests {
             reading_pages_continue_after_a_position_without_repeats_or_gaps,
             exports_stream_what_a_page_answers,
             deleting_a_range_of_readings_keeps_the_latest_and_the_state_true,
+            device_buckets_aggregate_the_range_on_the_zones_calendar,
+            group_buckets_choose_members_with_readings,
+            buckets_stay_true_after_resent_and_late_readings,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

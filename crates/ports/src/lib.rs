@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 use async_trait::async_trait;
+use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{
     Acknowledgement, Actor, Alert, AlertCursor, AlertEvent, AlertKind, AlertState, Device,
     DeviceChanges, DeviceFilter, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
@@ -116,6 +117,22 @@ pub enum IngestError {
     /// The first reading, in batch order, whose device the tenant does not have.
     #[error("device {0} not found")]
     UnknownDevice(Uuid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Errors of [`ReadingRepository::group_buckets`].
+#[derive(Debug, Error)]
+pub enum GroupBucketsError {
+    #[error("group not found")]
+    NotFound,
+    /// The first device of the chosen ones, in the order given, that is no member of the group.
+    #[error("device {0} is not a member of the group")]
+    NotMember(Uuid),
+    /// More members have readings in the range than one answer may hold (and no `top` bounds
+    /// them).
+    #[error("more than {} series", domain::bucket::MAX_SERIES)]
+    TooManySeries,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -460,6 +477,35 @@ pub trait ReadingRepository: Send + Sync {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<u64, LookupError>;
+    /// The device's readings within `query.since..query.until` aggregated on `query.grid`
+    /// (readings outside the grid are not counted): its non-empty buckets in index order,
+    /// and, when [`BucketQuery::wants_before`], the value of its latest reading before
+    /// `query.since`. Computed where the readings are: a store MUST NOT ship raw points out.
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
+    async fn device_buckets(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: &BucketQuery,
+    ) -> Result<SeriesStats, LookupError>;
+
+    /// As [`ReadingRepository::device_buckets`] for each member of the group chosen by
+    /// `choice` that has readings counted: the members listed, if a list is given; of those,
+    /// the [`SeriesChoice::cap`] with the most readings counted (ties by name in byte order,
+    /// then id). Series in any order.
+    ///
+    /// # Errors
+    /// MUST return [`GroupBucketsError::NotFound`] for an unknown group and
+    /// [`GroupBucketsError::NotMember`] naming the first listed device that is no member.
+    async fn group_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError>;
 }
 
 /// Maintenance windows of one tenant.

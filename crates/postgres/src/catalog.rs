@@ -2,7 +2,7 @@
 //! name, built from the very consts and functions the adapter runs: `iot-api sql-catalog` prints
 //! them, so no script reads SQL out of this crate's source.
 
-use crate::{devices, groups, keeping, readings, shared, tx};
+use crate::{buckets, devices, groups, keeping, readings, rollups, shared, tx};
 
 /// `(name, statement)` for each statement of the catalog, with the column lists filled in and
 /// the parameters left as `$n`. Every one prepares on a migrated database (a test sees to it).
@@ -31,5 +31,10 @@ pub fn sql_catalog() -> Vec<(&'static str, String)> {
         ("OPEN_ALERTS", keeping::open_alerts_sql()),
         ("INGEST", readings::INGEST.to_owned()),
         ("KEEP_STATE", keeping::KEEP_STATE.to_owned()),
+        ("HOLD_PENDING", readings::HOLD_PENDING.to_owned()),
+        ("ROLL_HOUR", rollups::ROLL_HOUR.to_owned()),
+        ("DEVICE_BUCKETS", buckets::device_sql(false)),
+        ("GROUP_BUCKETS", buckets::group_sql(false)),
+        ("GROUP_BUCKETS_RAW", buckets::group_raw_sql()),
     ]
 }

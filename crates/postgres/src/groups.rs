@@ -73,7 +73,8 @@ fn members_page_sql(by_slug: bool) -> (String, String) {
     )
 }
 pub(crate) const FIND_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2";
-const FIND_BY_SLUG: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
+pub(crate) const FIND_BY_SLUG: &str =
+    "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
 const LOCK_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
 const LOCK_BY_SLUG: &str =
     "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2 FOR UPDATE";

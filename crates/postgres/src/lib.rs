@@ -22,6 +22,7 @@
 
 mod alerts;
 mod backoff;
+mod buckets;
 mod catalog;
 mod devices;
 mod error;
@@ -37,6 +38,7 @@ mod partitions;
 mod pool;
 mod readings;
 mod revisions;
+mod rollups;
 mod rows;
 mod shared;
 mod tx;

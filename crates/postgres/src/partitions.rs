@@ -126,6 +126,7 @@ impl PgStore {
                     &[],
                 )
                 .await?;
+            let mut dropped_until: Option<OffsetDateTime> = None;
             for row in partitions {
                 let name: String = row.get(0);
                 let Some(month) = month_of(&name) else {
@@ -134,16 +135,41 @@ impl PgStore {
                 let ends = next_month(month)
                     .and_then(|d| d.with_hms(0, 0, 0).ok())
                     .map(|d| d.assume_utc());
-                if ends.is_some_and(|ends| ends <= cutoff) {
+                if let Some(ends) = ends.filter(|ends| *ends <= cutoff) {
                     tx.batch_execute(&format!("DROP TABLE {name}"))
                         .await
                         .with_context(|| format!("failed to drop {name}"))?;
                     report.dropped.push(name);
+                    dropped_until = dropped_until.max(Some(ends));
                 }
             }
             report.deleted_from_default = tx
                 .execute("DELETE FROM readings_default WHERE ts < $1", &[&cutoff])
                 .await?;
+            // The hourly rollups (V13) of readings gone: every hour before the end of a dropped
+            // month, and (rarely) hours left without readings by the default partition's delete.
+            if let Some(until) = dropped_until {
+                tx.execute(
+                    "DELETE FROM reading_rollups_hour WHERE bucket < $1",
+                    &[&until],
+                )
+                .await?;
+                tx.execute(
+                    "DELETE FROM reading_rollups_pending WHERE bucket < $1",
+                    &[&until],
+                )
+                .await?;
+            }
+            if report.deleted_from_default > 0 {
+                tx.execute(
+                    "DELETE FROM reading_rollups_hour h WHERE h.bucket < $1 AND NOT EXISTS ( \
+                        SELECT 1 FROM readings r WHERE r.tenant_id = h.tenant_id \
+                        AND r.device_id = h.device_id AND r.ts >= h.bucket \
+                        AND r.ts < h.bucket + interval '1 hour')",
+                    &[&cutoff],
+                )
+                .await?;
+            }
             if !report.dropped.is_empty() || report.deleted_from_default > 0 {
                 // Readings are gone: views kept of any tenant's readings are stale. (Dropping a
                 // partition, or deleting from one directly, fires no trigger of `readings`.)

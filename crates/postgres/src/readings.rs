@@ -4,8 +4,13 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp};
-use ports::{IngestError, LookupError, ReadingRepository, ReadingStream, StoreError};
+use ports::{
+    GroupBucketsError, GroupKey, IngestError, LookupError, ReadingRepository, ReadingStream,
+    StoreError,
+};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{is_transient, query_error};
@@ -19,13 +24,26 @@ use crate::tx::TenantTx;
 
 /// Upserts the batch into `readings`. A reading re-sent for the same device and instant
 /// replaces the stored value. (The devices' latest readings and states are written apart,
-/// from what the domain made of the batch: `keeping::KEEP_STATE`.)
+/// from what the domain made of the batch: `keeping::KEEP_STATE`.) In the same statement, marks
+/// the UTC hours the batch reaches as pending for the hourly rollups (V13; `rollups.rs`): a row
+/// or two per batch, none written when the marks exist (see `HOLD_PENDING`).
 pub(crate) const INGEST: &str = "WITH stored AS ( \
         INSERT INTO readings (tenant_id, device_id, ts, value) \
         SELECT $1, * FROM unnest($2::uuid[], $3::timestamptz[], $4::float8[]) \
         ON CONFLICT (tenant_id, device_id, ts) DO UPDATE SET value = EXCLUDED.value \
         RETURNING 1 \
+     ), pending AS ( \
+        INSERT INTO reading_rollups_pending (tenant_id, bucket) \
+        SELECT DISTINCT $1, date_trunc('hour', t, 'UTC') AS hour FROM unnest($3::timestamptz[]) t \
+        ON CONFLICT (tenant_id, bucket) DO NOTHING \
      ) SELECT count(*) FROM stored";
+/// The pending marks (V13) of the hours `$2` a batch reaches that exist already, share-locked
+/// until the ingest commits, before `INGEST` adds the missing ones: a roll-up skips an hour an
+/// ingest holds, and one under way makes the ingest wait and then mark the hour anew. So no
+/// hour loses its mark while a reading of it is uncommitted, and concurrent ingests never wait
+/// for each other.
+pub(crate) const HOLD_PENDING: &str = "SELECT 1 FROM reading_rollups_pending \
+     WHERE tenant_id = $1 AND bucket = ANY($2::timestamptz[]) FOR SHARE";
 /// How often an ingest transaction is tried when it loses a deadlock or serialisation race.
 pub(crate) const INGEST_ATTEMPTS: u32 = 3;
 pub(crate) const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE tenant_id = $1 AND id = $2";
@@ -35,11 +53,16 @@ pub(crate) const DEVICE_READINGS: &str = "SELECT ts, value FROM readings \
        AND ($6::timestamptz IS NULL OR ts < $6) \
      ORDER BY ts DESC LIMIT $4 OFFSET $7";
 
-/// Deletes the device's readings in `[$3, $4)`, counting them.
+/// Deletes the device's readings in `[$3, $4)`, counting them, with the UTC hours they were in
+/// (their rollups are to be made again).
 pub(crate) const DELETE_READINGS: &str = "WITH gone AS ( \
         DELETE FROM readings WHERE tenant_id = $1 AND device_id = $2 AND ts >= $3 AND ts < $4 \
-        RETURNING 1) \
-     SELECT count(*) FROM gone";
+        RETURNING ts) \
+     SELECT count(*), coalesce(array_agg(DISTINCT date_trunc('hour', ts, 'UTC')), '{}') \
+     FROM gone";
+/// Marks hours `$2` pending for the rollup job (after `HOLD_PENDING` on them, as ingest does).
+const MARK_PENDING: &str = "INSERT INTO reading_rollups_pending (tenant_id, bucket) \
+     SELECT $1, unnest($2::timestamptz[]) ON CONFLICT (tenant_id, bucket) DO NOTHING";
 /// The device's newest reading.
 const NEWEST_READING: &str = "SELECT ts, value FROM readings \
      WHERE tenant_id = $1 AND device_id = $2 ORDER BY ts DESC LIMIT 1";
@@ -47,18 +70,28 @@ const NEWEST_READING: &str = "SELECT ts, value FROM readings \
 /// with a reading).
 const FORGET_STATE: &str = "DELETE FROM latest_readings WHERE tenant_id = $1 AND device_id = $2";
 
-/// The hook of anything kept from the raw readings (rollups, say): called in the transaction of
-/// [`ReadingRepository::delete_device_readings`], after the device's readings in
-/// `[start, end)` are deleted and before its state is judged again, so what it keeps is
-/// brought in line in the same transaction. Nothing is kept from the readings yet.
-#[allow(clippy::unused_async)]
+/// Brings the hourly rollups (V13) in line with a range delete, in its transaction: the hours
+/// that lost readings are marked pending again, so reads take them from the readings until the
+/// rollup job has made them anew. The existing marks are share-locked first, as an ingest holds
+/// them: a roll-up under way (which read the readings before this delete) is waited for, and
+/// its cleared mark is set again.
 pub(crate) async fn readings_deleted(
-    _tx: &TenantTx,
-    _tenant: &TenantId,
-    _device: Uuid,
-    _start: Timestamp,
-    _end: Timestamp,
+    tx: &TenantTx,
+    tenant: &TenantId,
+    hours: &[OffsetDateTime],
 ) -> Result<(), StoreError> {
+    if hours.is_empty() {
+        return Ok(());
+    }
+    let (hold, mark) = tokio::try_join!(
+        tx.prepare_cached(HOLD_PENDING),
+        tx.prepare_cached(MARK_PENDING)
+    )
+    .map_err(query_error)?;
+    let tenant_id = tenant.as_str();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &hours];
+    tx.query(&hold, &params).await.map_err(query_error)?;
+    tx.execute(&mark, &params).await.map_err(query_error)?;
     Ok(())
 }
 
@@ -113,6 +146,25 @@ impl ReadingRepository for PgStore {
                 Ok(stored) => return Ok(stored),
             }
         }
+    }
+
+    async fn device_buckets(
+        &self,
+        tenant: &TenantId,
+        device: Uuid,
+        query: &BucketQuery,
+    ) -> Result<SeriesStats, LookupError> {
+        self.bucket_device(tenant, device, query).await
+    }
+
+    async fn group_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        self.bucket_group(tenant, group, choice, query).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -249,13 +301,13 @@ impl PgStore {
             kept.hold(alert_from_row(row)?);
         }
         let (start_at, end_at) = (start.get(), end.get());
-        let deleted: i64 = tx
+        let gone = tx
             .query_one(&delete, &[&tenant_id, &device, &start_at, &end_at])
             .await
-            .map_err(query_error)?
-            .try_get(0)
             .map_err(query_error)?;
-        readings_deleted(&tx, tenant, device, start, end).await?;
+        let deleted: i64 = gone.try_get(0).map_err(query_error)?;
+        let hours: Vec<OffsetDateTime> = gone.try_get(1).map_err(query_error)?;
+        readings_deleted(&tx, tenant, &hours).await?;
         let latest_went = kept
             .state
             .last_reading
@@ -326,8 +378,10 @@ impl PgStore {
     ) -> Result<u64, Attempt> {
         let tx = self.begin(tenant).await?;
         let tenant_id = tenant.as_str();
+        let hours = crate::rollups::hours_of(points.values().flatten().map(|p| p.timestamp));
         let (states_sql, open_sql) = (device_states_of_sql(), open_alerts_sql());
-        let (lock, states, open_alerts, ingest, writes) = tokio::try_join!(
+        let (hold, lock, states, open_alerts, ingest, writes) = tokio::try_join!(
+            tx.prepare_cached(HOLD_PENDING),
             tx.prepare_cached(LOCK_DEVICES_FOR_STATE),
             tx.prepare_cached(&states_sql),
             tx.prepare_cached(&open_sql),
@@ -339,8 +393,10 @@ impl PgStore {
         // The devices, locked until commit (against deletion and against other writers of their
         // state), then their state and open alerts as the lock leaves them: one round trip.
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &ids];
-        let (_, locked, open) = tokio::try_join!(
+        let hold_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &hours];
+        let (_, _, locked, open) = tokio::try_join!(
             biased;
+            tx.execute(&hold, &hold_params),
             tx.execute(&lock, &params),
             tx.query(&states, &params),
             tx.query(&open_alerts, &params),

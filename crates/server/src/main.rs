@@ -612,6 +612,24 @@ async fn maintain_partitions(store: &PgStore, retention: Option<Duration>) {
     }
 }
 
+/// How often ended hours of readings are rolled up (issue 16.2), and how many (tenant, hour)
+/// pairs at most each time: a backlog (after an outage, or a large backfill) is worked off over
+/// the next runs, and reads stay exact meanwhile (a pending hour is read from the readings).
+const ROLLUP_INTERVAL: Duration = Duration::from_secs(60);
+const ROLLUP_HOURS_PER_RUN: u32 = 500;
+
+/// Rolls up ended hours once; a failure is logged and retried at the next run.
+async fn roll_up_readings(store: &PgStore) {
+    let now = std::time::SystemTime::now().into();
+    match store.roll_up_hours(now, ROLLUP_HOURS_PER_RUN).await {
+        Ok(0) => {}
+        Ok(hours) => tracing::debug!(hours, "readings rolled up"),
+        Err(e) => {
+            tracing::warn!(error = %format_args!("{e:#}"), "rolling up readings failed; retrying later")
+        }
+    }
+}
+
 /// First delay between attempts to reach PostgreSQL at start; it doubles up to the next.
 const DB_START_FIRST_DELAY: Duration = Duration::from_millis(100);
 const DB_START_MAX_DELAY: Duration = Duration::from_secs(5);
@@ -804,6 +822,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     loop {
                         hourly.tick().await;
                         maintain_partitions(&maintained, retention).await;
+                    }
+                });
+                let rolled = store.clone();
+                actix_web::rt::spawn(async move {
+                    let mut ticks = actix_web::rt::time::interval(ROLLUP_INTERVAL);
+                    loop {
+                        ticks.tick().await;
+                        roll_up_readings(&rolled).await;
                     }
                 });
                 let state = AppState::from_store(Arc::new(store.clone()), authenticator)

@@ -4,6 +4,7 @@
 //! always had (`#[schema(as = ...)]`).
 
 pub mod alerts;
+pub mod buckets;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;

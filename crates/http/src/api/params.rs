@@ -76,6 +76,24 @@ pub struct ReadingsParams {
     /// any depth at no cost); not with `Accept: application/x-ndjson`.
     #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000)]
     offset: Option<String>,
+    /// Aggregate into time buckets of this length instead of answering raw readings: `1m`,
+    /// `5m`, `15m`, `1h`, `6h`, `1d`, `1w` (Monday to Monday), `1mo` (1st to 1st), or whole
+    /// seconds from 60 to 31536000. Sub-day intervals must divide 24 hours (buckets count from
+    /// local midnight); longer ones must be whole days. At most 10000 buckets per series.
+    #[param(value_type = Option<String>, example = "1h")]
+    pub(crate) interval: Option<String>,
+    /// With `interval`: comma list of `avg`, `min`, `max`, `count`, `first`, `last`, `sum`.
+    /// Default `avg`.
+    #[param(value_type = Option<String>, example = "avg,min,max")]
+    pub(crate) agg: Option<String>,
+    /// With `interval`: the IANA time zone whose calendar buckets align to. Default `UTC`.
+    #[param(value_type = Option<String>, example = "Europe/Berlin")]
+    pub(crate) timezone: Option<String>,
+    /// With `interval`: empty buckets are left out (`none`, default), present with null
+    /// aggregates (`null`), or carry the last value known before them (`previous`; `count` 0,
+    /// `sum` null).
+    #[param(value_type = Option<String>, example = "none")]
+    pub(crate) fill: Option<String>,
 }
 
 /// What a raw page asks of the store, and what its `next_cursor` is made of.
@@ -113,6 +131,17 @@ impl ReadingsParams {
     /// 422 naming `hours`, `start_time`, `end_time` or `limit`.
     pub(crate) fn query(&self) -> Result<ReadingQuery, ApiError> {
         self.range(integer("limit", self.limit.as_deref(), 1000)?)
+    }
+
+    /// `cursor` or `offset`, whichever is given (raw pages only).
+    pub(crate) fn paging_given(&self) -> Option<&'static str> {
+        if self.cursor.is_some() {
+            Some("cursor")
+        } else if self.offset.is_some() {
+            Some("offset")
+        } else {
+            None
+        }
     }
 
     /// The range asked, with `limit` readings at most.

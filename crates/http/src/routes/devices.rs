@@ -8,6 +8,7 @@ use ports::{
 };
 use uuid::Uuid;
 
+use crate::api::buckets::DeviceReadingsAnswer;
 use crate::api::customer_windows::{DeviceMaintenanceView, DeviceWindowView};
 use crate::api::devices::{
     filter_of, threshold_error, DeviceCreateBody, DeviceFilterParams, DeviceUpdateBody, DeviceView,
@@ -290,17 +291,18 @@ pub async fn groups(
 }
 
 /// A device's readings, newest first, a page at a time (`cursor` or `offset`); with `Accept:
-/// text/csv` as a CSV attachment, with `Accept: application/x-ndjson` streamed whole.
+/// text/csv` as a CSV attachment, with `Accept: application/x-ndjson` streamed whole. With
+/// `interval`, aggregated into time buckets aligned to the calendar of `timezone`.
 #[utoipa::path(
     get, path = "/api/devices/{id}/readings", tag = "readings", operation_id = "list_device_readings",
     params(("id" = Uuid, Path, description = "Device UUID"), ReadingsParams),
     responses(
-        (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<device name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one JSON object `{\"timestamp\", \"value\"}` per line; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk",
-            content((DeviceReadingsView = "application/json"), (String = "text/csv"), (ReadingView = "application/x-ndjson")),
+        (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<device name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one JSON object `{\"timestamp\", \"value\"}` per line; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk. With `interval`: the buckets (`DeviceReadingBuckets`); in CSV one row per bucket with the columns `device_id,device_name,unit,start,end,<agg…>,count`, as an attachment",
+            content((DeviceReadingsAnswer = "application/json"), (String = "text/csv"), (ReadingView = "application/x-ndjson")),
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"<name>-readings.csv\"`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "No such device", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`)", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`), `interval` (also: more than 10000 buckets), `agg`, `timezone` or `fill`; `cursor` or `offset` with `interval`", body = ErrorBody),
         (status = 503, description = "Store unavailable, or as many NDJSON exports running as allowed", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -314,6 +316,18 @@ pub async fn readings(
     params: web::Query<ReadingsParams>,
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(bucketed) = params.buckets()? {
+        let not_found = || device_not_found(&path);
+        return super::buckets::device(
+            &caller,
+            readings.as_ref(),
+            device_id(&path)?,
+            not_found,
+            bucketed,
+            &request,
+        )
+        .await;
+    }
     if wants_ndjson(&request) {
         let query = params.export()?;
         let rows = readings

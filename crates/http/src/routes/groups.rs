@@ -4,9 +4,13 @@
 use actix_web::{web, HttpResponse};
 use app::groups::CreateGroup;
 use domain::{GroupChanges, GroupDetail, ReadingPosition, Timestamp};
-use ports::{CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, UpdateGroupError};
+use ports::{
+    CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, ReadingRepository,
+    UpdateGroupError,
+};
 use uuid::Uuid;
 
+use crate::api::buckets::{GroupReadingsAnswer, SeriesParams};
 use crate::api::group_api::{
     device_ids, group_api_name, AlertSummaryView, GroupCreateBody, GroupDetailView,
     GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
@@ -313,21 +317,24 @@ pub async fn delete(
 
 /// Readings of all the group's devices, newest first, a page at a time (`cursor` or `offset`);
 /// with `Accept: text/csv` as a CSV attachment, with `Accept: application/x-ndjson` streamed
-/// whole.
+/// whole. With `interval`, aggregated into time buckets aligned to the calendar of `timezone`,
+/// one series per member with readings in the range.
 #[utoipa::path(
     get, path = "/api/groups/{group_id}/readings", tag = "groups", operation_id = "list_group_readings",
-    params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams),
+    params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams, SeriesParams),
     responses(
-        (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<group name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one reading object per line as in `readings`; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk",
-            content((GroupReadingsView = "application/json"), (String = "text/csv"), (GroupReadingView = "application/x-ndjson")),
+        (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<group name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one reading object per line as in `readings`; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk. With `interval`: the buckets (`GroupReadingBuckets`); in CSV one row per bucket with the columns `device_id,device_name,unit,start,end,<agg…>,count`, as an attachment",
+            content((GroupReadingsAnswer = "application/json"), (String = "text/csv"), (GroupReadingView = "application/x-ndjson")),
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"<name>-readings.csv\"`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`)", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`), `interval` (also: more than 10000 buckets), `agg`, `timezone`, `fill`, `top` or `device_ids` (also: a device that is no member, or more than 1000 series); `cursor` or `offset` with `interval`", body = ErrorBody),
         (status = 503, description = "Store unavailable, or as many NDJSON exports running as allowed", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
+// One extractor per need, as actix hands them to handlers.
+#[allow(clippy::too_many_arguments)]
 pub async fn readings(
     caller: Caller,
     groups: web::Data<dyn DeviceGroupRepository>,
@@ -335,9 +342,27 @@ pub async fn readings(
     auth: web::Data<crate::auth::Authenticator>,
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
+    series: web::Query<SeriesParams>,
+    readings_store: web::Data<dyn ReadingRepository>,
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
+    let bucketed = params.buckets()?;
+    let choice = series.choice(bucketed.is_some())?;
+    if let Some(bucketed) = bucketed {
+        let not_found = || group_not_found(&path);
+        return super::buckets::group(
+            &caller,
+            readings_store.as_ref(),
+            groups.as_ref(),
+            group_id,
+            not_found,
+            bucketed,
+            &choice,
+            &request,
+        )
+        .await;
+    }
     let group = GroupKey::Id(group_id);
     if wants_ndjson(&request) {
         let query = params.export()?;

@@ -1,4 +1,5 @@
 pub mod alerts;
+pub mod buckets;
 pub mod customer_groups;
 pub mod customer_windows;
 pub mod devices;
@@ -206,6 +207,12 @@ fn neutralised(text: String) -> String {
 pub(crate) fn rfc3339(t: Timestamp) -> String {
     t.get()
         .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// An instant at the offset it carries (a bucket boundary at its zone's offset).
+pub(crate) fn rfc3339_at(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
 

@@ -10,6 +10,7 @@ use super::{
     alerts, customer_groups, customer_windows, devices, events, groups, meta, readings, webhooks,
 };
 use crate::api::alerts::{AlertFilterParams, AlertPageParams, AlertStateParams};
+use crate::api::buckets::SeriesParams;
 use crate::api::customer_windows::{DryRunParams, OccurrenceParams, WindowListParams};
 use crate::api::devices::DeviceFilterParams;
 use crate::api::events::EventParams;
@@ -245,7 +246,7 @@ route_table! {
         put => groups::update if_match(GroupApiWrites, groups::get, Body),
         delete => groups::delete if_match(GroupApiWrites, groups::get, Gone),
     }
-    "/api/groups/{group_id}/readings" query(QueryKeys::of::<ReadingsParams>()) {
+    "/api/groups/{group_id}/readings" query(QueryKeys::of::<ReadingsParams>().and::<SeriesParams>()) {
         get => groups::readings,
     }
     "/api/groups/{group_id}/alerts" query(QueryKeys::none()) { get => groups::alerts }
