@@ -183,7 +183,7 @@ on_both_stores! {
         let (status, disposition, body) =
             csv(&app, &format!("{base}&agg=min,max&fill=null"), &admin).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(disposition, "attachment; filename=\"Floor___1-readings.csv\"");
+        assert_eq!(disposition, "attachment; filename=\"Floor__1-readings.csv\"");
         let lines: Vec<&str> = body.lines().collect();
         assert_eq!(lines[0], "device_id,device_name,unit,start,end,min,max,count");
         assert_eq!(lines.len(), 1 + 2 * 4, "{body}");
