@@ -13,6 +13,7 @@ type AlertStatus = Schemas["AlertStatus"];
 type MaintenanceWindowCreate = Schemas["MaintenanceWindowCreate"];
 type ReadingsIngest = Schemas["ReadingsIngest"];
 type GroupReadingsView = Schemas["GroupReadingsView"];
+type GroupReadingsAnswer = Schemas["GroupReadingsOrBuckets"];
 
 // Two types are the same when each extends the other.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -27,7 +28,8 @@ type GroupReadingsOk = operations["list_group_readings"]["responses"][200]["cont
 assertType<Equal<CreateGroupBody, GroupCreate>>();
 assertType<Equal<CreateGroupCreated, GroupDetailView>>();
 assertType<Equal<GroupAlertsOk, AlertSummaryView>>();
-assertType<Equal<GroupReadingsOk, GroupReadingsView>>();
+// Raw readings, or buckets with `interval` (issue 16).
+assertType<Equal<GroupReadingsOk, GroupReadingsAnswer>>();
 assertType<Equal<operations["list_group_readings"]["parameters"]["path"]["group_id"], string>>();
 
 // Request bodies build with the required fields, and the optional ones are optional.

@@ -249,6 +249,17 @@ on_both_stores! {
         let (status, body) = app.delete(&format!("{path}?dry_run=true"), &admin).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a delete is never a dry run: {body}");
         assert_eq!(app.get(&path, &admin).await.0, StatusCode::OK);
+        // `dry_run=false` is a real write, answered with the resource's tag as without it.
+        let response = app
+            .client()
+            .patch(format!("{}{path}?dry_run=false", app.base))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "Renamed"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().contains_key("etag"), "a real write is tagged");
     }
 }
 

@@ -1,6 +1,6 @@
 //! Readings: ingest, and what it counts; bucketed reads.
 
-use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats, MAX_SERIES};
+use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats, MAX_BUCKETS_PER_ANSWER, MAX_SERIES};
 use domain::{ReadingBatch, TenantId, Timestamp};
 use ports::{GroupBucketsError, GroupKey, IngestError, LookupError, ReadingRepository};
 use uuid::Uuid;
@@ -56,7 +56,9 @@ pub async fn device_buckets(
 ///
 /// # Errors
 /// The store's [`GroupBucketsError`], and [`GroupBucketsError::TooManySeries`] when more than
-/// [`MAX_SERIES`] members would get one.
+/// [`MAX_SERIES`] members would get one; [`GroupBucketsError::TooManyBuckets`] (before reading)
+/// when the series the choice allows times the buckets of each exceed
+/// [`MAX_BUCKETS_PER_ANSWER`].
 pub async fn group_buckets(
     readings: &dyn ReadingRepository,
     tenant: &TenantId,
@@ -64,6 +66,9 @@ pub async fn group_buckets(
     choice: &SeriesChoice,
     query: &BucketQuery,
 ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+    if choice.most_series().saturating_mul(query.grid.len()) > MAX_BUCKETS_PER_ANSWER {
+        return Err(GroupBucketsError::TooManyBuckets);
+    }
     let mut series = readings.group_buckets(tenant, group, choice, query).await?;
     series.retain(|s| !s.buckets.is_empty());
     if series.len() > MAX_SERIES {

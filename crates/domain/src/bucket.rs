@@ -18,6 +18,9 @@ use crate::{DeviceName, Timestamp, Unit};
 
 /// Most buckets one series may hold.
 pub const MAX_BUCKETS_PER_SERIES: usize = 10_000;
+/// Most buckets one answer may hold, over all its series (the most series it may have times
+/// the buckets of each): a bound on what one request makes the service hold.
+pub const MAX_BUCKETS_PER_ANSWER: usize = 500_000;
 /// Most series one answer may hold.
 pub const MAX_SERIES: usize = 1_000;
 /// Shortest and longest interval given in seconds.
@@ -32,7 +35,7 @@ pub const DEFAULT_ZONE: &str = "UTC";
 pub enum Interval {
     /// A number of seconds that divides a day, counted from local midnight.
     Within(u32),
-    /// A number of whole local days, counted from 1970-01-01 (a local date).
+    /// A number of whole local days, counted from Monday 1970-01-05 (a local date), so whole weeks start on Mondays.
     Days(u32),
     /// Monday to Monday.
     Week,
@@ -369,7 +372,9 @@ fn aligned_start(interval: Interval, zone: &Zone, t: jiff::Timestamp) -> Option<
                 .ok()
         }
         Interval::Days(n) => {
-            let epoch = jiff::civil::date(1970, 1, 1);
+            // Counted from a Monday, so that whole weeks given in seconds start on Mondays as
+            // `1w` does.
+            let epoch = jiff::civil::date(1970, 1, 5);
             let days = i64::from((date - epoch).get_days());
             let back = days.rem_euclid(i64::from(n));
             zone.midnight(date.checked_sub(jiff::Span::new().days(back)).ok()?)
@@ -620,6 +625,14 @@ impl SeriesChoice {
     #[must_use]
     pub fn cap(&self) -> usize {
         self.top.map_or(MAX_SERIES + 1, usize::from)
+    }
+
+    /// Most series an answer of this choice can hold: the devices listed, `top`, else
+    /// [`MAX_SERIES`].
+    #[must_use]
+    pub fn most_series(&self) -> usize {
+        let listed = self.devices.as_ref().map_or(MAX_SERIES, Vec::len);
+        self.top.map_or(listed, |top| listed.min(usize::from(top)))
     }
 
     /// Orders `series` by readings counted (most first, ties by name then id), keeping at most
@@ -932,6 +945,24 @@ mod tests {
             ]
         );
         assert_eq!(Zone::utc().name(), "UTC");
+    }
+
+    #[test]
+    fn whole_weeks_given_in_seconds_start_on_monday_too() {
+        let weeks = grid(
+            "604800",
+            "UTC",
+            datetime!(2025-10-22 10:00 UTC),
+            datetime!(2025-10-28 00:00 UTC),
+        );
+        assert_eq!(
+            weeks.bounds().iter().map(|b| b.local).collect::<Vec<_>>(),
+            vec![
+                datetime!(2025-10-20 00:00 UTC),
+                datetime!(2025-10-27 00:00 UTC),
+                datetime!(2025-11-03 00:00 UTC),
+            ]
+        );
     }
 
     #[test]

@@ -198,7 +198,7 @@ where
     let response = next.call(req).await?;
     // A dry run (the only query a checked write takes) changed nothing: its answer is not the
     // resource's, and the resource's tag stays what it was.
-    if !response.status().is_success() || !response.request().query_string().is_empty() {
+    if !response.status().is_success() || dry_run(response.request().query_string()) {
         return Ok(response);
     }
     match then {
@@ -224,6 +224,13 @@ where
             ))
         }
     }
+}
+
+/// Whether a write's query asks for a dry run (`dry_run=true`; anything else the handler
+/// refuses or writes for real).
+fn dry_run(query: &str) -> bool {
+    actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+        .is_ok_and(|pairs| pairs.iter().any(|(k, v)| k == "dry_run" && v == "true"))
 }
 
 #[cfg(test)]

@@ -133,6 +133,10 @@ pub enum GroupBucketsError {
     /// them).
     #[error("more than {} series", domain::bucket::MAX_SERIES)]
     TooManySeries,
+    /// The series the choice allows times the buckets of each exceed
+    /// [`domain::bucket::MAX_BUCKETS_PER_ANSWER`]; refused before anything is read.
+    #[error("more than {} buckets", domain::bucket::MAX_BUCKETS_PER_ANSWER)]
+    TooManyBuckets,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -77,6 +77,17 @@ pub(crate) async fn group(
                 "device_ids",
                 format!("device {id} is not a member of the group"),
             ),
+            GroupBucketsError::TooManyBuckets => ApiError::invalid(
+                "interval",
+                format!(
+                    "an answer holds at most {} buckets over all its series ({} series of {} \
+                     buckets asked); widen the interval, shorten the range, or narrow the \
+                     series with top or device_ids",
+                    domain::bucket::MAX_BUCKETS_PER_ANSWER,
+                    choice.most_series(),
+                    query.grid.len()
+                ),
+            ),
             GroupBucketsError::TooManySeries => ApiError::invalid(
                 "device_ids",
                 format!(

@@ -210,9 +210,15 @@ pub(crate) fn rfc3339(t: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-/// An instant at the offset it carries (a bucket boundary at its zone's offset).
+/// An instant at the offset it carries (a bucket boundary at its zone's offset); in UTC when
+/// RFC 3339 cannot write that offset (historical offsets with seconds, such as Monrovia's
+/// -00:44:30 before 1972).
 pub(crate) fn rfc3339_at(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
+        .or_else(|_| {
+            t.to_offset(time::UtcOffset::UTC)
+                .format(&time::format_description::well_known::Rfc3339)
+        })
         .unwrap_or_default()
 }
 
@@ -326,6 +332,14 @@ mod tests {
             long.len(),
             "attachment; filename=\"-readings.csv\"".len() + 64
         );
+    }
+
+    #[test]
+    fn offsets_rfc3339_cannot_write_fall_back_to_utc() {
+        let monrovia = time::macros::datetime!(1970-01-01 00:00 -00:44:30);
+        assert_eq!(super::rfc3339_at(monrovia), "1970-01-01T00:44:30Z");
+        let berlin = time::macros::datetime!(2025-10-26 00:00 +02:00);
+        assert_eq!(super::rfc3339_at(berlin), "2025-10-26T00:00:00+02:00");
     }
 
     #[test]
