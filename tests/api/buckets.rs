@@ -23,22 +23,13 @@ fn enc(text: &str) -> String {
 
 /// A CSV answer: status, `Content-Disposition`, body.
 async fn csv(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, String) {
-    let response = app
-        .client()
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .expect("sent");
-    let status = response.status();
-    let disposition = response
-        .headers()
+    let (status, headers, body) = app.get_accepting(path, token, "text/csv").await;
+    let disposition = headers
         .get("content-disposition")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    (status, disposition, response.text().await.expect("body"))
+    (status, disposition, body)
 }
 
 on_both_stores! {

@@ -457,6 +457,26 @@ impl TestApp {
         self.request(Method::GET, path, Some(token), None).await
     }
 
+    /// A GET with an `Accept` header: status, headers and the body as text.
+    pub async fn get_accepting(
+        &self,
+        path: &str,
+        token: &str,
+        accept: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let response = self
+            .client()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.expect("body read"))
+    }
+
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.request(Method::POST, path, Some(token), Some(body))
             .await

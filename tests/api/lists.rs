@@ -35,17 +35,7 @@ async fn get_accepting(
     token: &str,
     accept: &str,
 ) -> (StatusCode, HeaderMap, Value) {
-    let response = app
-        .client()
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .header("accept", accept)
-        .send()
-        .await
-        .expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.expect("body read");
+    let (status, headers, text) = app.get_accepting(path, token, accept).await;
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, headers, value)
 }

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -12,25 +11,6 @@ use crate::devices::create_device;
 use crate::helpers::{detail, token, TestApp};
 use crate::on_both_stores;
 use crate::readings::{ago, ingest};
-
-async fn get_with(
-    app: &TestApp,
-    path: &str,
-    t: &str,
-    accept: &str,
-) -> (StatusCode, HeaderMap, String) {
-    let response = app
-        .client()
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(t)
-        .header("accept", accept)
-        .send()
-        .await
-        .expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.expect("body read"))
-}
 
 async fn group_of(app: &TestApp, t: &str, name: &str, devices: &[&str]) -> String {
     let (status, group) = app
@@ -209,17 +189,17 @@ on_both_stores! {
             (format!("/api/devices/{d1}/readings?hours=1"), "Pump_A1-readings.csv"),
             (format!("/api/groups/{g}/readings?hours=1"), "PlantNorth_hall-readings.csv"),
         ] {
-            let (status, headers, body) = get_with(&app, &path, &admin, "text/csv").await;
+            let (status, headers, body) = app.get_accepting(&path, &admin, "text/csv").await;
             assert_eq!(status, StatusCode::OK, "{body}");
             assert_eq!(
                 headers["content-disposition"].to_str().unwrap(),
                 format!("attachment; filename=\"{file}\"")
             );
             assert!(body.starts_with("device_id,device_name,timestamp,value,unit\r\n"), "{body}");
-            let (_, headers, _) = get_with(&app, &path, &admin, "application/json").await;
+            let (_, headers, _) = app.get_accepting(&path, &admin, "application/json").await;
             assert!(headers.get("content-disposition").is_none(), "JSON is no attachment");
         }
-        let (_, headers, body) = get_with(&app, &format!("/api/devices/{d1}/readings?hours=1"), &admin, "text/csv").await;
+        let (_, headers, body) = app.get_accepting(&format!("/api/devices/{d1}/readings?hours=1"), &admin, "text/csv").await;
         let first = body.lines().nth(1).expect("a row");
         assert!(first.starts_with(&format!("{d1},\"Pump \"\"A\"\"/1\",")), "{first}");
         assert!(first.ends_with(",°C"), "{first}");
@@ -233,24 +213,24 @@ on_both_stores! {
         let (d1, _, g) = fixture(&app, &admin).await;
         for path in [format!("/api/devices/{d1}/readings?hours=1"), format!("/api/groups/{g}/readings?hours=1")] {
             let (_, json_answer) = app.get(&format!("{path}&limit=10000"), &admin).await;
-            let (status, headers, body) = get_with(&app, &path, &admin, "application/x-ndjson").await;
+            let (status, headers, body) = app.get_accepting(&path, &admin, "application/x-ndjson").await;
             assert_eq!(status, StatusCode::OK, "{body}");
             assert_eq!(headers["content-type"].to_str().unwrap(), "application/x-ndjson");
             assert!(body.ends_with('\n'), "{body}");
             let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
             assert_eq!(Value::Array(lines), json_answer["readings"], "{path}");
-            let (_, _, capped) = get_with(&app, &format!("{path}&limit=3"), &admin, "application/x-ndjson").await;
+            let (_, _, capped) = app.get_accepting(&format!("{path}&limit=3"), &admin, "application/x-ndjson").await;
             assert_eq!(capped.lines().count(), 3);
             for (query, field) in [("limit=10000001", "limit: "), ("limit=0", "limit: "), ("offset=1", "offset: "), ("cursor=abc", "cursor: "), ("hours=0", "hours: ")] {
-                let (status, _, body) = get_with(&app, &format!("{path}&{query}"), &admin, "application/x-ndjson").await;
+                let (status, _, body) = app.get_accepting(&format!("{path}&{query}"), &admin, "application/x-ndjson").await;
                 assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
                 assert!(body.contains(&format!("\"detail\":\"{field}")), "{query}: {body}");
             }
         }
         let unknown = uuid::Uuid::new_v4();
-        let (status, _, _) = get_with(&app, &format!("/api/devices/{unknown}/readings"), &admin, "application/x-ndjson").await;
+        let (status, _, _) = app.get_accepting(&format!("/api/devices/{unknown}/readings"), &admin, "application/x-ndjson").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let (status, _, _) = get_with(&app, &format!("/api/devices/{d1}/readings"), &token("acme-2", &["admin"]), "application/x-ndjson").await;
+        let (status, _, _) = app.get_accepting(&format!("/api/devices/{d1}/readings"), &token("acme-2", &["admin"]), "application/x-ndjson").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "another tenant's device");
     }
 }
