@@ -269,19 +269,7 @@ async fn readings_are_partitioned_by_month_and_retention_drops_whole_partitions(
     let store = db.store().await;
     let tenant = domain::TenantId::parse("partitions").expect("valid");
     let actor = domain::Actor::parse("tester").expect("valid");
-    let device = domain::NewDevice {
-        id: uuid::Uuid::new_v4(),
-        spec: domain::DeviceSpec {
-            name: domain::DeviceName::parse("meter").expect("valid"),
-            unit: domain::Unit::parse("kWh").expect("valid"),
-            status: domain::DeviceStatus::Connected,
-            site_id: None,
-            device_type: None,
-            thresholds: domain::Thresholds::default(),
-            stale_after: None,
-            labels: domain::Labels::none(),
-        },
-    };
+    let device = connected_device("meter", "kWh");
     store
         .create_device(&tenant, &actor, device.clone())
         .await
@@ -745,19 +733,7 @@ async fn rolled_up_hours_answer_as_the_readings_do() {
     let store = db.store().await;
     let tenant = domain::TenantId::parse("rollups").expect("valid");
     let actor = domain::Actor::parse("tester").expect("valid");
-    let device = domain::NewDevice {
-        id: uuid::Uuid::new_v4(),
-        spec: domain::DeviceSpec {
-            name: domain::DeviceName::parse("rolled").expect("valid"),
-            unit: domain::Unit::parse("").expect("valid"),
-            status: domain::DeviceStatus::Connected,
-            site_id: None,
-            device_type: None,
-            thresholds: domain::Thresholds::new(None, None, None, None).expect("valid"),
-            stale_after: None,
-            labels: domain::Labels::none(),
-        },
-    };
+    let device = connected_device("rolled", "");
     store
         .create_device(&tenant, &actor, device.clone())
         .await
@@ -932,19 +908,7 @@ async fn exports_run_in_bounded_slots_and_free_them_when_done_or_dropped() {
     assert_eq!(store.export_slots(), 1);
     let tenant = domain::TenantId::parse("acme").expect("valid");
     let actor = domain::Actor::parse("alice").expect("valid");
-    let device = domain::NewDevice {
-        id: uuid::Uuid::new_v4(),
-        spec: domain::DeviceSpec {
-            name: domain::DeviceName::parse("exported").expect("valid"),
-            unit: domain::Unit::parse("").expect("valid"),
-            status: domain::DeviceStatus::Connected,
-            site_id: None,
-            device_type: None,
-            thresholds: domain::Thresholds::new(None, None, None, None).expect("valid"),
-            stale_after: None,
-            labels: domain::Labels::none(),
-        },
-    };
+    let device = connected_device("exported", "");
     store
         .create_device(&tenant, &actor, device.clone())
         .await
@@ -1004,4 +968,21 @@ async fn exports_run_in_bounded_slots_and_free_them_when_done_or_dropped() {
         .await
         .expect("the pool's connections are usable");
     assert_eq!(page.len(), 50);
+}
+
+/// A connected device named `name` measuring in `unit`, with no thresholds, site, type or labels.
+fn connected_device(name: &str, unit: &str) -> domain::NewDevice {
+    domain::NewDevice {
+        id: uuid::Uuid::new_v4(),
+        spec: domain::DeviceSpec {
+            name: domain::DeviceName::parse(name).expect("valid"),
+            unit: domain::Unit::parse(unit).expect("valid"),
+            status: domain::DeviceStatus::Connected,
+            site_id: None,
+            device_type: None,
+            thresholds: domain::Thresholds::default(),
+            stale_after: None,
+            labels: domain::Labels::none(),
+        },
+    }
 }
