@@ -70,6 +70,7 @@ pub async fn maintenance(
         all,
         device.spec.site_id.as_ref(),
         device.spec.device_type.as_ref(),
+        &device.spec.labels,
         &groups,
         now,
     ))
@@ -172,6 +173,7 @@ mod tests {
             .returning(|_, _| {
                 let now = Timestamp::now();
                 Ok(vec![DeviceGroup {
+                    filter: None,
                     id: Uuid::from_u128(9),
                     group_id: GroupSlug::parse("grp-mine").expect("valid"),
                     name: domain::GroupName::parse("Mine").expect("valid"),
@@ -194,6 +196,7 @@ mod tests {
                     domain::MaintenanceWindow {
                         window_id: WindowSlug::parse(slug).expect("valid"),
                         definition: domain::WindowDefinition {
+                            labels: None,
                             name: domain::WindowName::parse(slug).expect("valid"),
                             schedule: domain::WindowSchedule::new(
                                 Timestamp::new(time::macros::datetime!(2020-01-01 0:00 UTC))

@@ -662,6 +662,7 @@ mod tests {
         let mut groups = MockDeviceGroupRepository::new();
         groups.expect_get_group_row().returning(|_, key| match key {
             GroupKey::Slug(s) if s.as_str() == "grp-pumps" => Ok(DeviceGroup {
+                filter: None,
                 id: GROUP,
                 group_id: GroupSlug::parse("grp-pumps").expect("valid"),
                 name: GroupName::parse("Pumps").expect("valid"),

@@ -1,6 +1,6 @@
 //! Groups: creating one under a slug the client chose or one generated for it.
 
-use domain::{Actor, Description, GroupName, GroupSlug, NewDeviceGroup, TenantId};
+use domain::{Actor, Description, GroupFilter, GroupName, GroupSlug, NewDeviceGroup, TenantId};
 use ports::{CreateGroupError, DeviceGroupRepository, GroupDetail};
 use uuid::Uuid;
 
@@ -13,6 +13,8 @@ pub struct CreateGroup {
     pub group_id: Option<GroupSlug>,
     pub name: GroupName,
     pub description: Option<Description>,
+    /// `Some`: a dynamic group (and `members` is empty).
+    pub filter: Option<GroupFilter>,
     pub members: Vec<Uuid>,
 }
 
@@ -33,6 +35,7 @@ pub async fn create(
         group_id,
         name: group.name.clone(),
         description: group.description.clone(),
+        filter: group.filter.clone(),
         members: group.members.clone(),
     };
     match &group.group_id {
@@ -60,6 +63,7 @@ mod tests {
 
     fn wanted(group_id: Option<&str>) -> CreateGroup {
         CreateGroup {
+            filter: None,
             group_id: group_id.map(|g| GroupSlug::parse(g).expect("valid")),
             name: GroupName::parse("Lobby").expect("valid"),
             description: None,

@@ -346,6 +346,7 @@ mod tests {
         MaintenanceWindow {
             window_id: WindowSlug::parse("mw-00000001").expect("valid"),
             definition: WindowDefinition {
+                labels: None,
                 name: WindowName::parse(name).expect("valid"),
                 schedule: WindowSchedule::new(at(starts), ends.map(at)).expect("valid"),
                 recurring: None,

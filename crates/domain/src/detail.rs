@@ -55,6 +55,7 @@ impl GroupDetail {
                     in_maintenance: active.covers(
                         spec.site_id.as_ref(),
                         spec.device_type.as_ref(),
+                        &spec.labels,
                         &m.window_groups,
                     ),
                     freshness: m.device.state.freshness(spec.stale_after, now),
@@ -187,6 +188,7 @@ mod tests {
         MaintenanceWindow {
             window_id: WindowSlug::parse("mw-00000001").expect("valid"),
             definition: WindowDefinition {
+                labels: None,
                 name: WindowName::parse("w").expect("valid"),
                 schedule: WindowSchedule::new(at(starts), ends.map(at)).expect("valid"),
                 recurring: None,
@@ -210,6 +212,7 @@ mod tests {
         let now = Timestamp::now();
         GroupDetail {
             group: DeviceGroup {
+                filter: None,
                 id: Uuid::new_v4(),
                 group_id: GroupSlug::parse("grp-test").expect("valid"),
                 name: GroupName::parse("Test").expect("valid"),

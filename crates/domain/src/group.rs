@@ -3,6 +3,7 @@
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::membership::GroupFilter;
 use crate::text::{self, TextError};
 use crate::{Actor, Timestamp};
 
@@ -108,6 +109,10 @@ pub struct NewDeviceGroup {
     pub group_id: GroupSlug,
     pub name: GroupName,
     pub description: Option<Description>,
+    /// `Some`: a dynamic group, whose members are the devices the filter selects (and
+    /// `members` is empty).
+    pub filter: Option<GroupFilter>,
+
     /// Devices to add at once, without repeats.
     pub members: Vec<Uuid>,
 }
@@ -119,6 +124,9 @@ pub struct DeviceGroup {
     pub group_id: GroupSlug,
     pub name: GroupName,
     pub description: Option<Description>,
+    /// `Some`: a dynamic group; its members are the devices this selects now.
+    pub filter: Option<GroupFilter>,
+
     /// How many devices belong to the group.
     pub member_count: u64,
     pub created_at: Timestamp,
@@ -132,6 +140,10 @@ pub struct DeviceGroup {
 pub struct GroupChanges {
     pub name: Option<GroupName>,
     pub description: Option<Option<Description>>,
+    /// A new filter (the group becomes, or stays, dynamic and its members are selected again),
+    /// or `Some(None)`: the group becomes static, keeping the members it has.
+    pub filter: Option<Option<GroupFilter>>,
+
     /// A new member list, replacing the old one; without repeats.
     pub members: Option<Vec<Uuid>>,
 }
@@ -139,7 +151,10 @@ pub struct GroupChanges {
 impl GroupChanges {
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.description.is_none() && self.members.is_none()
+        self.name.is_none()
+            && self.description.is_none()
+            && self.filter.is_none()
+            && self.members.is_none()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod group;
 pub mod idempotency;
 pub mod label;
 pub mod list;
+pub mod membership;
 pub mod reading;
 pub mod recurrence;
 pub mod state;
@@ -43,6 +44,7 @@ pub use group::{
 pub use idempotency::{IdempotencyKey, IdempotencyKeyError};
 pub use label::{DeviceFilter, DeviceFilterError, Labels, LabelsError};
 pub use list::{ListQuery, Page};
+pub use membership::{GroupFilter, GroupFilterError, MemberConditions};
 pub use reading::{
     MaxFutureSkew, Reading, ReadingBatch, ReadingPoint, ReadingPosition, ReadingQuery, ReadingValue,
 };

@@ -392,6 +392,7 @@ mod tests {
         ends_at: Option<Timestamp>,
     ) -> WindowDefinition {
         WindowDefinition {
+            labels: None,
             name: WindowName::parse("w").unwrap(),
             schedule: WindowSchedule::new(starts_at, ends_at).unwrap(),
             recurring: Some(recurring),

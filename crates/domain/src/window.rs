@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use thiserror::Error;
 
 use crate::group::{GroupSlug, SlugError};
+use crate::label::Labels;
 pub use crate::recurrence::{Recurrence, RecurrenceError, RecurrenceParts};
 use crate::text::{self, TextError};
 use crate::{Actor, Timestamp};
@@ -170,6 +171,8 @@ pub struct WindowDefinition {
     pub device_types: Option<Vec<ScopeLabel>>,
     /// Groups (customer slugs) whose members alone the window covers; `None` does not narrow.
     pub group_ids: Option<Vec<GroupSlug>>,
+    /// Labels a device must all carry to be covered; `None` does not narrow.
+    pub labels: Option<Labels>,
     pub enabled: bool,
 }
 
@@ -337,6 +340,7 @@ impl WindowDefinition {
         &self,
         site_id: Option<&ScopeLabel>,
         device_type: Option<&ScopeLabel>,
+        labels: &Labels,
         groups: &[GroupSlug],
     ) -> bool {
         let listed = |list: &Option<Vec<ScopeLabel>>, value: Option<&ScopeLabel>| {
@@ -345,6 +349,7 @@ impl WindowDefinition {
         };
         listed(&self.site_ids, site_id)
             && listed(&self.device_types, device_type)
+            && self.labels.as_ref().is_none_or(|l| labels.contains_all(l))
             && self
                 .group_ids
                 .as_ref()
@@ -359,6 +364,7 @@ struct IndexedScope<'a> {
     sites: Option<HashSet<&'a ScopeLabel>>,
     types: Option<HashSet<&'a ScopeLabel>>,
     groups: Option<HashSet<&'a GroupSlug>>,
+    labels: Option<&'a Labels>,
 }
 
 impl IndexedScope<'_> {
@@ -366,6 +372,7 @@ impl IndexedScope<'_> {
         &self,
         site_id: Option<&ScopeLabel>,
         device_type: Option<&ScopeLabel>,
+        labels: &Labels,
         groups: &[GroupSlug],
     ) -> bool {
         let listed = |set: &Option<HashSet<&ScopeLabel>>, value: Option<&ScopeLabel>| {
@@ -374,6 +381,7 @@ impl IndexedScope<'_> {
         };
         listed(&self.sites, site_id)
             && listed(&self.types, device_type)
+            && self.labels.is_none_or(|l| labels.contains_all(l))
             && self
                 .groups
                 .as_ref()
@@ -460,6 +468,7 @@ impl<'a> CoverageIndex<'a> {
                 sites: window.site_ids.as_ref().map(|l| l.iter().collect()),
                 types: window.device_types.as_ref().map(|l| l.iter().collect()),
                 groups: window.group_ids.as_ref().map(|l| l.iter().collect()),
+                labels: window.labels.as_ref(),
             };
             index.sites.add(position, scope.sites.as_ref());
             index.types.add(position, scope.types.as_ref());
@@ -476,6 +485,7 @@ impl<'a> CoverageIndex<'a> {
         &self,
         site_id: Option<&ScopeLabel>,
         device_type: Option<&ScopeLabel>,
+        labels: &Labels,
         groups: &[GroupSlug],
     ) -> bool {
         if self.scopes.is_empty() {
@@ -498,7 +508,7 @@ impl<'a> CoverageIndex<'a> {
         } else {
             Box::new(self.groups.candidates(&member_of))
         };
-        candidates.any(|w| self.scopes[w].covers(site_id, device_type, groups))
+        candidates.any(|w| self.scopes[w].covers(site_id, device_type, labels, groups))
     }
 
     /// The positions (among the windows given to [`CoverageIndex::active_at`], ascending) of
@@ -508,13 +518,14 @@ impl<'a> CoverageIndex<'a> {
         &self,
         site_id: Option<&ScopeLabel>,
         device_type: Option<&ScopeLabel>,
+        labels: &Labels,
         groups: &[GroupSlug],
     ) -> Vec<usize> {
         let site: Vec<&ScopeLabel> = site_id.into_iter().collect();
         let mut found: Vec<usize> = self
             .sites
             .candidates(&site)
-            .filter(|w| self.scopes[*w].covers(site_id, device_type, groups))
+            .filter(|w| self.scopes[*w].covers(site_id, device_type, labels, groups))
             .map(|w| self.scopes[w].position)
             .collect();
         found.sort_unstable();
@@ -577,6 +588,7 @@ pub fn covering_device(
     windows: Vec<MaintenanceWindow>,
     site_id: Option<&ScopeLabel>,
     device_type: Option<&ScopeLabel>,
+    labels: &Labels,
     groups: &[GroupSlug],
     now: Timestamp,
 ) -> Vec<DeviceCoverage> {
@@ -587,7 +599,7 @@ pub fn covering_device(
             !matches!(
                 d.status(now),
                 WindowStatus::Disabled | WindowStatus::Expired
-            ) && d.in_scope(site_id, device_type, groups)
+            ) && d.in_scope(site_id, device_type, labels, groups)
         })
         .map(|window| {
             let next_occurrence = window.definition.occurrences(now, 1).into_iter().next();
@@ -610,6 +622,7 @@ pub struct WindowChanges {
     pub site_ids: Option<Option<Vec<ScopeLabel>>>,
     pub device_types: Option<Option<Vec<ScopeLabel>>>,
     pub group_ids: Option<Option<Vec<GroupSlug>>>,
+    pub labels: Option<Option<Labels>>,
     pub enabled: Option<bool>,
 }
 
@@ -640,6 +653,7 @@ impl WindowDefinition {
                 .device_types
                 .unwrap_or_else(|| self.device_types.clone()),
             group_ids: changes.group_ids.unwrap_or_else(|| self.group_ids.clone()),
+            labels: changes.labels.unwrap_or_else(|| self.labels.clone()),
             enabled: changes.enabled.unwrap_or(self.enabled),
         })
     }
@@ -674,6 +688,7 @@ mod tests {
 
     fn definition(ends_at: Option<Timestamp>) -> WindowDefinition {
         WindowDefinition {
+            labels: None,
             name: WindowName::parse("Nightly").unwrap(),
             schedule: WindowSchedule::new(at(datetime!(2025-01-01 0:00 UTC)), ends_at).unwrap(),
             recurring: None,
@@ -682,6 +697,23 @@ mod tests {
             group_ids: None,
             enabled: true,
         }
+    }
+
+    #[test]
+    fn a_window_with_labels_covers_only_devices_carrying_all_of_them() {
+        let mut window = definition(None);
+        window.labels = Some(Labels::parse([("floor", "3"), ("zone", "a")]).unwrap());
+        let both = Labels::parse([("floor", "3"), ("zone", "a"), ("x", "y")]).unwrap();
+        let one = Labels::parse([("floor", "3")]).unwrap();
+        assert!(window.in_scope(None, None, &both, &[]));
+        assert!(!window.in_scope(None, None, &one, &[]));
+        assert!(!window.in_scope(None, None, &Labels::none(), &[]));
+        let now = at(datetime!(2025-06-01 0:00 UTC));
+        let index = CoverageIndex::active_at([&window], now);
+        assert!(index.covers(None, None, &both, &[]));
+        assert!(!index.covers(None, None, &one, &[]));
+        assert_eq!(index.covering(None, None, &both, &[]), vec![0]);
+        assert!(index.covering(None, None, &one, &[]).is_empty());
     }
 
     #[test]
@@ -834,6 +866,7 @@ mod tests {
                 .collect(),
             Some(&site),
             None,
+            &Labels::none(),
             &[],
             now,
         );
@@ -1094,22 +1127,22 @@ mod tests {
         ];
         let index = CoverageIndex::active_at(&windows, now);
         let l = |v: u8| labels(&[v]).remove(0);
-        assert!(index.covers(Some(&l(2)), Some(&l(7)), &[]));
+        assert!(index.covers(Some(&l(2)), Some(&l(7)), &Labels::none(), &[]));
         assert!(
-            !index.covers(Some(&l(2)), Some(&l(8)), &[]),
+            !index.covers(Some(&l(2)), Some(&l(8)), &Labels::none(), &[]),
             "type not listed"
         );
         assert!(
-            !index.covers(None, Some(&l(7)), &[]),
+            !index.covers(None, Some(&l(7)), &Labels::none(), &[]),
             "no site: outside a site list"
         );
         assert!(
-            index.covers(None, None, &slugs(&[4, 3])),
+            index.covers(None, None, &Labels::none(), &slugs(&[4, 3])),
             "member of a named group"
         );
-        assert!(!index.covers(Some(&l(9)), None, &slugs(&[4])));
+        assert!(!index.covers(Some(&l(9)), None, &Labels::none(), &slugs(&[4])));
         assert!(
-            !CoverageIndex::active_at(&windows[2..], now).covers(None, None, &[]),
+            !CoverageIndex::active_at(&windows[2..], now).covers(None, None, &Labels::none(), &[]),
             "disabled"
         );
     }
@@ -1155,8 +1188,8 @@ mod tests {
                 let groups = slugs(groups);
                 let scanned = windows
                     .iter()
-                    .any(|w| w.is_active(now) && w.in_scope(site.as_ref(), kind.as_ref(), &groups));
-                proptest::prop_assert_eq!(index.covers(site.as_ref(), kind.as_ref(), &groups), scanned);
+                    .any(|w| w.is_active(now) && w.in_scope(site.as_ref(), kind.as_ref(), &Labels::none(), &groups));
+                proptest::prop_assert_eq!(index.covers(site.as_ref(), kind.as_ref(), &Labels::none(), &groups), scanned);
             }
         }
     }

@@ -711,6 +711,7 @@ fn any_window() -> impl Strategy<Value = WindowDefinition> {
                 other => (a, other),
             };
             Some(WindowDefinition {
+                labels: None,
                 name: WindowName::parse("w").ok()?,
                 schedule: WindowSchedule::new(starts_at, ends_at).ok()?,
                 recurring,
@@ -837,6 +838,7 @@ fn windows_at_the_very_ends_of_time_in_extreme_zones_answer_without_panicking() 
             .unwrap();
             for (starts_at, ends_at) in [(first, None), (first, Some(last)), (last, None)] {
                 let w = WindowDefinition {
+                    labels: None,
                     name: WindowName::parse("edge").unwrap(),
                     schedule: WindowSchedule::new(starts_at, ends_at).unwrap(),
                     recurring: Some(rule.clone()),

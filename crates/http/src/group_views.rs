@@ -675,6 +675,7 @@ mod tests {
             .collect::<Vec<_>>();
         GroupDetail {
             group: domain::DeviceGroup {
+                filter: None,
                 id: GROUP,
                 group_id: domain::GroupSlug::parse("grp-test").expect("valid"),
                 name: domain::GroupName::parse("Test").expect("valid"),

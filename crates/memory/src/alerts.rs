@@ -178,7 +178,12 @@ impl<'a> Coverage<'a> {
         let spec = &device.spec;
         let mut ids: Vec<WindowSlug> = self
             .index
-            .covering(spec.site_id.as_ref(), spec.device_type.as_ref(), &groups)
+            .covering(
+                spec.site_id.as_ref(),
+                spec.device_type.as_ref(),
+                &spec.labels,
+                &groups,
+            )
             .into_iter()
             .map(|position| data.windows[position].window_id.clone())
             .collect();

@@ -28,12 +28,13 @@ use std::sync::{Arc, PoisonError, RwLock as MapLock};
 use async_trait::async_trait;
 use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{
-    Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, GroupChanges, GroupSlug, ListQuery,
+    Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, DeviceSpec, GroupChanges, GroupFilter,
+    GroupSlug, ListQuery,
     MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
     ReadingPoint, ReadingQuery, TenantId, Timestamp, WindowChanges, WindowDefinition, WindowSlug,
 };
 use ports::{
-    CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
+    CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository, FilterPreview,
     DeviceRepository, GroupBucketsError, GroupDetail, GroupKey, GroupReading, HealthProbe,
     IngestError, LookupError, MaintenanceWindowRepository, Member, MembershipError,
     ReadingRepository, ReadingStream, ScopePreview, StoreError, UpdateDeviceError,
@@ -284,6 +285,57 @@ impl TenantData {
     fn first_unknown_device(&self, ids: &[Uuid]) -> Option<Uuid> {
         ids.iter().copied().find(|id| self.device(*id).is_none())
     }
+
+    /// Puts device `id`, as `spec` describes it, in every dynamic group whose filter selects it
+    /// and out of the other dynamic groups (as PostgreSQL does at every device write).
+    fn refresh_device_memberships(
+        &mut self,
+        id: Uuid,
+        spec: &DeviceSpec,
+        usage: &Usage,
+    ) -> Result<(), StoreError> {
+        let (mut wanted, mut unwanted) = (Vec::new(), Vec::new());
+        for group in &self.groups {
+            let Some(filter) = &group.filter else {
+                continue;
+            };
+            let member = self.members.contains(&(group.id, id));
+            match (filter.matches(spec), member) {
+                (true, false) => wanted.push(group.id),
+                (false, true) => unwanted.push(group.id),
+                _ => {}
+            }
+        }
+        usage.memberships.reserve(wanted.len() as u64)?;
+        usage.memberships.release(unwanted.len() as u64);
+        for group in unwanted {
+            self.members.remove(&(group, id));
+        }
+        self.members.extend(wanted.into_iter().map(|group| (group, id)));
+        Ok(())
+    }
+
+    /// Makes group `group`'s members exactly the devices `filter` selects now.
+    fn refresh_group_members(
+        &mut self,
+        group: Uuid,
+        filter: &GroupFilter,
+        usage: &Usage,
+    ) -> Result<(), StoreError> {
+        let selected: BTreeSet<(Uuid, Uuid)> = self
+            .devices
+            .values()
+            .filter(|d| filter.matches(&d.spec))
+            .map(|d| (group, d.id))
+            .collect();
+        let before = self.member_count(group);
+        let after = selected.len() as u64;
+        usage.memberships.reserve(after.saturating_sub(before))?;
+        usage.memberships.release(before.saturating_sub(after));
+        self.members.retain(|(g, _)| *g != group);
+        self.members.extend(selected);
+        Ok(())
+    }
 }
 
 type SharedTenant = Arc<RwLock<TenantData>>;
@@ -519,14 +571,23 @@ impl DeviceGroupRepository for MemoryStore {
             if let Some(missing) = data.first_unknown_device(&group.members) {
                 return Err(CreateGroupError::DeviceNotFound(missing));
             }
-            let members: BTreeSet<(Uuid, Uuid)> =
+            let mut members: BTreeSet<(Uuid, Uuid)> =
                 group.members.iter().map(|d| (group.id, *d)).collect();
+            if let Some(filter) = &group.filter {
+                members.extend(
+                    data.devices
+                        .values()
+                        .filter(|d| filter.matches(&d.spec))
+                        .map(|d| (group.id, d.id)),
+                );
+            }
             reserve_both(
                 (&usage.groups, 1),
                 (&usage.memberships, members.len() as u64),
             )?;
             let now = Timestamp::now();
             data.groups.push(DeviceGroup {
+                filter: group.filter,
                 id: group.id,
                 group_id: group.group_id,
                 name: group.name,
@@ -608,6 +669,13 @@ impl DeviceGroupRepository for MemoryStore {
         self.write(tenant, move |data, usage| {
             let index = data.group_index(&group).ok_or(UpdateGroupError::NotFound)?;
             let id = data.groups[index].id;
+            let dynamic_after = match &changes.filter {
+                Some(filter) => filter.is_some(),
+                None => data.groups[index].filter.is_some(),
+            };
+            if dynamic_after && changes.members.is_some() {
+                return Err(UpdateGroupError::DefinedByFilter);
+            }
             if let Some(name) = &changes.name {
                 if data.groups.iter().any(|g| &g.name == name && g.id != id) {
                     return Err(UpdateGroupError::NameTaken(name.clone()));
@@ -632,6 +700,12 @@ impl DeviceGroupRepository for MemoryStore {
                 usage.memberships.release(before.saturating_sub(after));
                 data.members.retain(|(g, _)| *g != id);
                 data.members.extend(members);
+            }
+            if let Some(filter) = changes.filter {
+                if let Some(filter) = &filter {
+                    data.refresh_group_members(id, filter, usage)?;
+                }
+                data.groups[index].filter = filter;
             }
             let stored = &mut data.groups[index];
             if let Some(name) = changes.name {
@@ -677,6 +751,9 @@ impl DeviceGroupRepository for MemoryStore {
             let index = data
                 .group_index(&group)
                 .ok_or(MembershipError::GroupNotFound)?;
+            if data.groups[index].filter.is_some() {
+                return Err(MembershipError::DefinedByFilter);
+            }
             if data.device(device).is_none() {
                 return Err(MembershipError::DeviceNotFound);
             }
@@ -707,6 +784,9 @@ impl DeviceGroupRepository for MemoryStore {
             let index = data
                 .group_index(&group)
                 .ok_or(MembershipError::GroupNotFound)?;
+            if data.groups[index].filter.is_some() {
+                return Err(MembershipError::DefinedByFilter);
+            }
             let id = data.groups[index].id;
             if !data.members.remove(&(id, device)) {
                 return Err(MembershipError::NotMember);
@@ -755,6 +835,39 @@ impl DeviceGroupRepository for MemoryStore {
             .flatten()
             .ok_or(LookupError::NotFound)?;
         Ok(readings::export_group(data, members, query))
+    }
+
+    async fn preview_filter(
+        &self,
+        tenant: &TenantId,
+        filter: &GroupFilter,
+        limit: usize,
+    ) -> Result<FilterPreview, StoreError> {
+        let filter = filter.clone();
+        Ok(self
+            .read(tenant, move |data| {
+                let mut selected: Vec<Device> = data
+                    .devices
+                    .values()
+                    .filter(|d| filter.matches(&d.spec))
+                    .cloned()
+                    .collect();
+                // Byte order of the names, then id, as PostgreSQL's "C" collation sorts.
+                selected.sort_by(|a, b| {
+                    (a.spec.name.as_str(), a.id).cmp(&(b.spec.name.as_str(), b.id))
+                });
+                let count = selected.len() as u64;
+                selected.truncate(limit);
+                FilterPreview {
+                    count,
+                    devices: selected,
+                }
+            })
+            .await?
+            .unwrap_or(FilterPreview {
+                count: 0,
+                devices: Vec::new(),
+            }))
     }
 }
 
@@ -812,6 +925,8 @@ impl DeviceRepository for MemoryStore {
                 created_by: actor.clone(),
                 updated_by: actor,
             };
+            data.refresh_device_memberships(stored.id, &stored.spec, usage)
+                .inspect_err(|_| usage.devices.release(1))?;
             data.devices.insert(stored.id, stored.clone());
             Ok(stored)
         })
@@ -846,13 +961,21 @@ impl DeviceRepository for MemoryStore {
                     return Err(UpdateDeviceError::NameTaken(name.clone()));
                 }
             }
-            let spec = stored.spec.apply(changes)?;
+            let before = stored.spec.clone();
+            let spec = before.apply(changes)?;
             let now = Timestamp::now();
+            // Its dynamic groups follow the new values before the windows are judged by them.
+            data.refresh_device_memberships(id, &spec, usage)?;
+            let stored = data.devices.get(&id).ok_or(UpdateDeviceError::NotFound)?;
             let (state, transition) = data.judge_thresholds(stored, &spec, now);
             let transitions: Vec<_> = transition.into_iter().collect();
-            usage
+            if let Err(full) = usage
                 .alert_events
-                .reserve(alerts::event_count(&transitions))?;
+                .reserve(alerts::event_count(&transitions))
+            {
+                data.refresh_device_memberships(id, &before, usage)?;
+                return Err(full.into());
+            }
             data.logging_device_states(&[id], now, |data| {
                 let device = data
                     .devices
@@ -1289,6 +1412,7 @@ fn scope_of(data: &TenantData, d: &WindowDefinition) -> Vec<Device> {
             d.in_scope(
                 device.spec.site_id.as_ref(),
                 device.spec.device_type.as_ref(),
+                &device.spec.labels,
                 groups.get(&device.id).map_or(&[], Vec::as_slice),
             )
         })

@@ -50,6 +50,7 @@ fn new_device(name: &str) -> NewDevice {
 
 fn new_group(slug: &str, members: Vec<Uuid>) -> NewDeviceGroup {
     NewDeviceGroup {
+        filter: None,
         id: Uuid::new_v4(),
         group_id: GroupSlug::parse(slug).expect("valid slug"),
         name: GroupName::parse(slug).expect("valid name"),
@@ -62,6 +63,7 @@ fn new_window(slug: &str) -> NewMaintenanceWindow {
     NewMaintenanceWindow {
         window_id: WindowSlug::parse(slug).expect("valid slug"),
         definition: WindowDefinition {
+            labels: None,
             name: WindowName::parse("Patching").expect("valid name"),
             schedule: WindowSchedule::new(
                 Timestamp::new(datetime!(2025-06-01 0:00 UTC)).expect("valid"),

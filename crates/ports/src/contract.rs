@@ -230,6 +230,7 @@ fn tenant(name: &str) -> TenantId {
 
 fn new_group(slug: &str, name: &str) -> NewDeviceGroup {
     NewDeviceGroup {
+        filter: None,
         id: Uuid::new_v4(),
         group_id: GroupSlug::parse(slug).expect("valid slug"),
         name: GroupName::parse(name).expect("valid name"),
@@ -283,6 +284,7 @@ fn new_window(slug: &str, starts_at: Timestamp) -> NewMaintenanceWindow {
     NewMaintenanceWindow {
         window_id: WindowSlug::parse(slug).expect("valid slug"),
         definition: WindowDefinition {
+            labels: None,
             name: WindowName::parse("Nightly patching").expect("valid name"),
             schedule: WindowSchedule::new(starts_at, None).expect("valid schedule"),
             recurring: None,
@@ -435,6 +437,7 @@ pub async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupR
     assert_eq!(cleared.name.as_str(), "Renamed");
 
     let clash = GroupChanges {
+        filter: None,
         name: Some(GroupName::parse("Second").expect("valid")),
         description: Some(Some(Description::parse("lost").expect("valid"))),
         members: None,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{
     Acknowledgement, Actor, Alert, AlertCursor, AlertEvent, AlertKind, AlertState, Device,
-    DeviceChanges, DeviceFilter, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    DeviceChanges, DeviceFilter, DeviceGroup, DeviceName, GroupChanges, GroupFilter, GroupName, GroupSlug,
     IdempotencyKey, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow,
     Page, ReadingBatch, ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp,
     Unit, WindowChanges, WindowDefinition, WindowError, WindowSlug,
@@ -71,6 +71,9 @@ pub enum UpdateGroupError {
     /// The first listed member that the tenant has no device for.
     #[error("device {0} not found")]
     DeviceNotFound(Uuid),
+    /// New members for a dynamic group (whose members its filter selects).
+    #[error("group membership is defined by its filter")]
+    DefinedByFilter,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -84,6 +87,9 @@ pub enum MembershipError {
     DeviceNotFound,
     #[error("device not in group")]
     NotMember,
+    /// The group is dynamic: its filter, not the client, decides its members.
+    #[error("group membership is defined by its filter")]
+    DefinedByFilter,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -358,6 +364,27 @@ pub trait DeviceGroupRepository: Send + Sync {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<ReadingStream<GroupReading>, LookupError>;
+
+    /// The devices a dynamic group with `filter` would hold now, storing nothing: how many,
+    /// and the first `limit` by name (byte order).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn preview_filter(
+        &self,
+        tenant: &TenantId,
+        filter: &GroupFilter,
+        limit: usize,
+    ) -> Result<FilterPreview, StoreError>;
+}
+
+/// The devices a group filter selects (see [`DeviceGroupRepository::preview_filter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterPreview {
+    /// How many devices match.
+    pub count: u64,
+    /// The first of them by name.
+    pub devices: Vec<Device>,
 }
 
 /// Devices of one tenant.

@@ -17,6 +17,7 @@ use crate::keeping::{
     open_alerts_sql, ChangeParams, WriteStatements, LOCK_DEVICES_FOR_STATE,
 };
 use crate::lists::name_filter;
+use crate::membership;
 use crate::pool::PgStore;
 use crate::rows::{
     device_from_row, group_columns, group_from_row, DEVICE_COLUMNS, DEVICE_COLUMNS_NO_STATE,
@@ -229,6 +230,7 @@ impl DeviceRepository for PgStore {
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
         let tx = self.begin(tenant).await?;
+        membership::share_lock(&tx, tenant).await?;
         let statement = tx
             .prepare_cached(&insert_sql())
             .await
@@ -265,6 +267,7 @@ impl DeviceRepository for PgStore {
                 })
             }
         };
+        membership::refresh_device(&tx, tenant, device.id).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(device_from_row(&row)?)
     }
@@ -291,6 +294,7 @@ impl DeviceRepository for PgStore {
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
         let tx = self.begin(tenant).await?;
+        membership::share_lock(&tx, tenant).await?;
         let tenant_id = tenant.as_str();
         let (select_sql, states_sql, open_sql) =
             (get_sql(), device_states_of_sql(), open_alerts_sql());
@@ -361,8 +365,10 @@ impl DeviceRepository for PgStore {
                 })
             }
         };
+        // Its dynamic groups follow the new values before the windows are judged by them.
+        membership::refresh_device(&tx, tenant, id).await?;
         // New thresholds judge the latest reading again, in this transaction; the windows
-        // covering the device are those of its new site and type.
+        // covering the device are those of its new site, type, labels and groups.
         kept.site_id.clone_from(&spec.site_id);
         kept.device_type.clone_from(&spec.device_type);
         let now = domain::Timestamp::now();

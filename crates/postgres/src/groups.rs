@@ -3,18 +3,21 @@
 use async_trait::async_trait;
 use deadpool_postgres::ClientWrapper;
 use domain::{
-    Actor, Description, Device, DeviceGroup, DeviceName, GroupChanges, GroupName, GroupSlug,
+    Actor, Description, Device, DeviceGroup, DeviceName, GroupChanges, GroupFilter, GroupName,
+    GroupSlug,
     ListQuery, NewDeviceGroup, Page, ReadingQuery, TenantId, Timestamp, Unit,
 };
 use ports::{
-    CreateGroupError, DeviceGroupRepository, GroupDetail, GroupKey, GroupReading, LookupError,
+    CreateGroupError, DeviceGroupRepository, FilterPreview, GroupDetail, GroupKey, GroupReading, LookupError,
     Member, MembershipError, ReadingStream, StoreError, UpdateGroupError,
 };
+use tokio_postgres::types::Json;
 use tokio_postgres::{Row, Statement};
 use uuid::Uuid;
 
 use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::lists::{fetch_page, name_filter};
+use crate::membership;
 use crate::pool::PgStore;
 use crate::rows::{
     device_from_row, group_columns, group_from_row, timestamp, window_from_row, DEVICE_COLUMNS,
@@ -75,9 +78,10 @@ fn members_page_sql(by_slug: bool) -> (String, String) {
 pub(crate) const FIND_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2";
 pub(crate) const FIND_BY_SLUG: &str =
     "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2";
-const LOCK_BY_ID: &str = "SELECT id FROM device_groups WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
-const LOCK_BY_SLUG: &str =
-    "SELECT id FROM device_groups WHERE tenant_id = $1 AND group_id = $2 FOR UPDATE";
+const LOCK_BY_ID: &str = "SELECT id, filter IS NOT NULL AS dynamic FROM device_groups \
+     WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
+const LOCK_BY_SLUG: &str = "SELECT id, filter IS NOT NULL AS dynamic FROM device_groups \
+     WHERE tenant_id = $1 AND group_id = $2 FOR UPDATE";
 const INSERT: &str = "INSERT INTO device_groups (tenant_id, id, group_id, name, description, created_by, updated_by) \
      VALUES ($1, $2, $3, $4, $5, $6, $6)";
 // $4 says whether the description is being set (to $5, which may be NULL) or kept.
@@ -222,6 +226,44 @@ async fn find_group(
     .map_err(query_error)?;
     row.map(|r| r.try_get("id").map_err(query_error))
         .transpose()
+}
+
+/// The group's id and whether it is dynamic, its row locked for the rest of the transaction.
+async fn lock_group(
+    tx: &TenantTx,
+    tenant: &TenantId,
+    key: &GroupKey,
+) -> Result<Option<(Uuid, bool)>, StoreError> {
+    let row = match key {
+        GroupKey::Id(id) => {
+            let statement = tx.prepare_cached(LOCK_BY_ID).await.map_err(query_error)?;
+            tx.query_opt(&statement, &[&tenant.as_str(), id]).await
+        }
+        GroupKey::Slug(slug) => {
+            let statement = tx.prepare_cached(LOCK_BY_SLUG).await.map_err(query_error)?;
+            tx.query_opt(&statement, &[&tenant.as_str(), &slug.as_str()])
+                .await
+        }
+    }
+    .map_err(query_error)?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("dynamic")?)))
+        .transpose()
+        .map_err(query_error)
+}
+
+/// The devices filter `$2` selects: the first `$3` by name, and how many there are.
+fn preview_sql() -> [String; 2] {
+    [
+        format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE {} \
+             ORDER BY d.name COLLATE \"C\" LIMIT $3",
+            membership::SELECTED
+        ),
+        format!(
+            "SELECT count(*) FROM devices d WHERE {}",
+            membership::SELECTED
+        ),
+    ]
 }
 
 /// The statements of a group's detail, prepared on one connection.
@@ -499,6 +541,42 @@ impl DeviceGroupRepository for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn preview_filter(
+        &self,
+        tenant: &TenantId,
+        filter: &GroupFilter,
+        limit: usize,
+    ) -> Result<FilterPreview, StoreError> {
+        let tx = self.reader(tenant).await?;
+        let [page_sql, count_sql] = preview_sql();
+        let page = tx.prepare(&page_sql).await.map_err(query_error)?;
+        let count = tx.prepare(&count_sql).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let stored = Json(membership::filter_to_json(filter));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&tenant_id, &stored, &limit];
+        // The page and the count: one round trip.
+        let (rows, counted) = tx
+            .run(|client| async {
+                tokio::try_join!(
+                    biased;
+                    client.query(&page, &params),
+                    client.query_one(&count, &params[..2]),
+                )
+            })
+            .await
+            .map_err(query_error)?;
+        let count: i64 = counted.try_get(0).map_err(query_error)?;
+        Ok(FilterPreview {
+            count: u64::try_from(count).unwrap_or_default(),
+            devices: rows
+                .iter()
+                .map(device_from_row)
+                .collect::<Result<Vec<_>, _>>()?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn list_groups(
         &self,
         tenant: &TenantId,
@@ -617,6 +695,9 @@ impl DeviceGroupRepository for PgStore {
             return Err(CreateGroupError::DeviceNotFound(missing));
         }
         add_members(&tx, tenant, group.id, &group.members).await?;
+        if let Some(filter) = &group.filter {
+            membership::set_filter(&tx, tenant, group.id, Some(filter)).await?;
+        }
         let detail = load_detail(&tx, tenant, group.id)
             .await?
             .ok_or_else(|| vanished(group.id))?;
@@ -666,9 +747,16 @@ impl DeviceGroupRepository for PgStore {
     ) -> Result<GroupDetail, UpdateGroupError> {
         let tx = self.begin(tenant).await?;
         // Locked: concurrent updates of one group apply one after the other, never interleaved.
-        let id = find_group(&tx, tenant, group, true)
+        let (id, dynamic) = lock_group(&tx, tenant, group)
             .await?
             .ok_or(UpdateGroupError::NotFound)?;
+        let dynamic_after = match &changes.filter {
+            Some(filter) => filter.is_some(),
+            None => dynamic,
+        };
+        if dynamic_after && changes.members.is_some() {
+            return Err(UpdateGroupError::DefinedByFilter);
+        }
         if !changes.is_empty() {
             let statement = tx.prepare_cached(UPDATE).await.map_err(query_error)?;
             let name = changes.name.as_ref().map(GroupName::as_str);
@@ -704,6 +792,9 @@ impl DeviceGroupRepository for PgStore {
                 }
                 replace_members(&tx, tenant, id, members).await?;
             }
+            if let Some(filter) = &changes.filter {
+                membership::set_filter(&tx, tenant, id, filter.as_ref()).await?;
+            }
         }
         let detail = load_detail(&tx, tenant, id)
             .await?
@@ -735,9 +826,12 @@ impl DeviceGroupRepository for PgStore {
         device: Uuid,
     ) -> Result<(), MembershipError> {
         let tx = self.begin(tenant).await?;
-        let id = find_group(&tx, tenant, group, true)
+        let (id, dynamic) = lock_group(&tx, tenant, group)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
+        if dynamic {
+            return Err(MembershipError::DefinedByFilter);
+        }
         let exists = tx
             .prepare_cached(DEVICE_EXISTS)
             .await
@@ -771,9 +865,12 @@ impl DeviceGroupRepository for PgStore {
         device: Uuid,
     ) -> Result<(), MembershipError> {
         let tx = self.begin(tenant).await?;
-        let id = find_group(&tx, tenant, group, true)
+        let (id, dynamic) = lock_group(&tx, tenant, group)
             .await?
             .ok_or(MembershipError::GroupNotFound)?;
+        if dynamic {
+            return Err(MembershipError::DefinedByFilter);
+        }
         let remove = tx
             .prepare_cached(REMOVE_MEMBER)
             .await

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use domain::alerting::{self, Transition};
 use domain::{
     AckMode, AckNote, Acknowledgement, AlertKind, AlertRecord, AlertState, AlertStatus,
-    DeviceState, Freshness, GroupSlug, NewAlertEvent, ReadingPoint, ScopeLabel, Severity,
+    DeviceState, Freshness, GroupSlug, Labels, NewAlertEvent, ReadingPoint, ScopeLabel, Severity,
     StaleAfter, StreamEventType, TenantId, Thresholds, Timestamp, WindowSlug,
 };
 use ports::StoreError;
@@ -172,6 +172,13 @@ fn windows_at_sql() -> String {
          AND (w.ends_at IS NULL OR w.ends_at > $2)"
     )
 }
+
+/// For devices `$3`, their labels, when a window of [`windows_at_sql`] asks for labels.
+const NAMED_LABELS: &str = "SELECT d.id, d.labels FROM devices d \
+     WHERE d.tenant_id = $1 AND d.id = ANY($3) AND d.labels <> '{}'::jsonb AND EXISTS ( \
+        SELECT 1 FROM maintenance_windows w \
+        WHERE w.tenant_id = $1 AND w.enabled AND w.labels IS NOT NULL \
+          AND (w.ends_at IS NULL OR w.ends_at > $2))";
 
 /// For devices `$3`, the groups they belong to that a window of [`windows_at_sql`] names.
 const NAMED_MEMBERSHIPS: &str = "SELECT m.device_id, g.group_id \
@@ -684,32 +691,38 @@ pub(crate) struct Scope {
 pub(crate) struct CoverageStatements {
     windows: Statement,
     memberships: Statement,
+    labels: Statement,
 }
+
+/// What [`CoverageStatements::fetch`] returns: windows, named memberships, asked-for labels.
+pub(crate) type CoverageRows = (Vec<Row>, Vec<Row>, Vec<Row>);
 
 impl CoverageStatements {
     pub(crate) async fn prepare(
         client: &deadpool_postgres::ClientWrapper,
     ) -> Result<Self, StoreError> {
         let windows_sql = windows_at_sql();
-        let (windows, memberships) = tokio::try_join!(
+        let (windows, memberships, labels) = tokio::try_join!(
             client.prepare_cached(&windows_sql),
             client.prepare_cached(NAMED_MEMBERSHIPS),
+            client.prepare_cached(NAMED_LABELS),
         )
         .map_err(query_error)?;
         Ok(Self {
             windows,
             memberships,
+            labels,
         })
     }
 
-    /// The windows and named memberships, one round trip (both sent at once).
+    /// The windows, named memberships and labels, one round trip (all sent at once).
     pub(crate) async fn fetch(
         &self,
         client: &deadpool_postgres::ClientWrapper,
         tenant: &TenantId,
         devices: &[Uuid],
         now: Timestamp,
-    ) -> Result<(Vec<Row>, Vec<Row>), tokio_postgres::Error> {
+    ) -> Result<CoverageRows, tokio_postgres::Error> {
         let tenant_id = tenant.as_str();
         let at = now.get();
         let params: [&(dyn ToSql + Sync); 3] = [&tenant_id, &at, &devices];
@@ -717,6 +730,7 @@ impl CoverageStatements {
             biased;
             client.query(&self.windows, &params[..2]),
             client.query(&self.memberships, &params),
+            client.query(&self.labels, &params),
         )
     }
 }
@@ -724,7 +738,7 @@ impl CoverageStatements {
 /// The ids of the windows active at `now` that cover each device (ascending), from the rows
 /// of [`CoverageStatements::fetch`].
 pub(crate) fn coverage(
-    (windows, memberships): &(Vec<Row>, Vec<Row>),
+    (windows, memberships, labelled): &CoverageRows,
     devices: &[Scope],
     now: Timestamp,
 ) -> Result<HashMap<Uuid, Vec<WindowSlug>>, StoreError> {
@@ -740,6 +754,15 @@ pub(crate) fn coverage(
             .or_default()
             .push(GroupSlug::parse(slug).map_err(|e| corrupt_row("group id", e))?);
     }
+    let mut labels: HashMap<Uuid, Labels> = HashMap::new();
+    for row in labelled {
+        let value: serde_json::Value = row.try_get(1).map_err(query_error)?;
+        labels.insert(
+            row.try_get(0).map_err(query_error)?,
+            crate::rows::labels_from_json(&value)?,
+        );
+    }
+    let none = Labels::none();
     let index =
         domain::window::CoverageIndex::active_at(windows.iter().map(|w| &w.definition), now);
     Ok(devices
@@ -747,7 +770,12 @@ pub(crate) fn coverage(
         .map(|d| {
             let member_of = groups.get(&d.id).map_or(&[][..], Vec::as_slice);
             let mut ids: Vec<WindowSlug> = index
-                .covering(d.site_id.as_ref(), d.device_type.as_ref(), member_of)
+                .covering(
+                    d.site_id.as_ref(),
+                    d.device_type.as_ref(),
+                    labels.get(&d.id).unwrap_or(&none),
+                    member_of,
+                )
                 .into_iter()
                 .map(|p| windows[p].window_id.clone())
                 .collect();

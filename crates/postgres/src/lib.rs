@@ -33,6 +33,7 @@ mod groups;
 mod idempotency;
 mod keeping;
 mod lists;
+mod membership;
 mod migrations;
 mod partitions;
 mod pool;

@@ -36,6 +36,8 @@ macro_rules! group_columns {
             ".created_by, ",
             $g,
             ".updated_by, ",
+            $g,
+            ".filter, ",
             "(SELECT coalesce(sum(c.members), 0)::bigint FROM group_member_counts c WHERE c.tenant_id = ",
             $g,
             ".tenant_id AND c.group_id = ",
@@ -53,6 +55,7 @@ pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
     let name: String = row.try_get("name").map_err(query_error)?;
     let description: Option<String> = row.try_get("description").map_err(query_error)?;
     let member_count: i64 = row.try_get("member_count").map_err(query_error)?;
+    let filter: Option<Value> = row.try_get("filter").map_err(query_error)?;
     Ok(DeviceGroup {
         id: row.try_get("id").map_err(query_error)?,
         group_id: GroupSlug::parse(&slug).map_err(|e| corrupt(&e))?,
@@ -62,6 +65,10 @@ pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
             .map(Description::parse)
             .transpose()
             .map_err(|e| corrupt(&e))?,
+        filter: filter
+            .as_ref()
+            .map(crate::membership::filter_from_json)
+            .transpose()?,
         member_count: u64::try_from(member_count).map_err(|e| corrupt(&e))?,
         created_at: timestamp(row, "created_at")?,
         updated_at: timestamp(row, "updated_at")?,
@@ -201,7 +208,7 @@ pub(crate) fn parse_status(value: &str) -> Result<AlertStatus, StoreError> {
 /// Window columns, qualified by the alias `w`.
 pub(crate) const WINDOW_COLUMNS: &str =
     "w.window_id, w.name, w.starts_at, w.ends_at, w.recurring, w.site_ids, \
-     w.device_types, w.group_ids, w.enabled, w.created_at, w.updated_at, w.created_by, w.updated_by";
+     w.device_types, w.group_ids, w.labels, w.enabled, w.created_at, w.updated_at, w.created_by, w.updated_by";
 
 /// A recurrence from its stored shape (written by `windows::recurrence_to_json`).
 fn recurrence_from_json(value: &Value) -> Result<Recurrence, StoreError> {
@@ -234,6 +241,33 @@ fn recurrence_from_json(value: &Value) -> Result<Recurrence, StoreError> {
     .map_err(|e| corrupt(&e))
 }
 
+/// Labels from a JSON object of strings (a window's `labels`, a filter's).
+pub(crate) fn labels_from_json(value: &Value) -> Result<Labels, StoreError> {
+    let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("labels", reason);
+    let Value::Object(pairs) = value else {
+        return Err(corrupt(&format!("not an object: {value}")));
+    };
+    let pairs = pairs
+        .iter()
+        .map(|(k, v)| {
+            v.as_str()
+                .map(|v| (k.clone(), v.to_owned()))
+                .ok_or_else(|| corrupt(&format!("{k} is not a string")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Labels::parse(pairs).map_err(|e| corrupt(&e))
+}
+
+/// Labels as the JSON object of strings they are stored as.
+pub(crate) fn labels_to_json(labels: &Labels) -> Value {
+    Value::Object(
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect(),
+    )
+}
+
 /// A window from a row of [`WINDOW_COLUMNS`].
 pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError> {
     let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("window", reason);
@@ -248,6 +282,7 @@ pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError
             .map_err(|e| corrupt(&e))
     };
     let group_ids: Option<Vec<String>> = row.try_get("group_ids").map_err(query_error)?;
+    let labels: Option<Value> = row.try_get("labels").map_err(query_error)?;
     let ends_at = row
         .try_get::<_, Option<time::OffsetDateTime>>("ends_at")
         .map_err(query_error)?
@@ -270,6 +305,7 @@ pub(crate) fn window_from_row(row: &Row) -> Result<MaintenanceWindow, StoreError
                 })
                 .transpose()
                 .map_err(|e| corrupt(&e))?,
+            labels: labels.as_ref().map(labels_from_json).transpose()?,
             enabled: row.try_get("enabled").map_err(query_error)?,
         },
         created_at: timestamp(row, "created_at")?,

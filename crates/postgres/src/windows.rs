@@ -12,6 +12,7 @@ use ports::{
     UpdateWindowError,
 };
 use serde_json::{json, Value};
+use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ use crate::keeping::{
 use crate::lists::{fetch_page, name_filter};
 use crate::pool::PgStore;
 use crate::rows::{
-    device_from_row, window_from_row, DEVICE_COLUMNS, DEVICE_STATE_JOIN, WINDOW_COLUMNS,
+    device_from_row, labels_to_json, window_from_row, DEVICE_COLUMNS, DEVICE_STATE_JOIN, WINDOW_COLUMNS,
 };
 use crate::tx::TenantTx;
 
@@ -52,24 +53,25 @@ fn get_sql(lock: bool) -> String {
 fn insert_sql() -> String {
     format!(
         "INSERT INTO maintenance_windows AS w (tenant_id, window_id, name, starts_at, ends_at, recurring, \
-         site_ids, device_types, group_ids, enabled, created_by, updated_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+         site_ids, device_types, group_ids, enabled, created_by, updated_by, labels) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) \
          RETURNING {WINDOW_COLUMNS}"
     )
 }
 fn update_sql() -> String {
     format!(
         "UPDATE maintenance_windows AS w SET name = $3, starts_at = $4, ends_at = $5, recurring = $6, \
-         site_ids = $7, device_types = $8, group_ids = $9, enabled = $10, \
+         site_ids = $7, device_types = $8, group_ids = $9, enabled = $10, labels = $12, \
          updated_at = greatest(now(), w.updated_at), updated_by = $11 \
          WHERE w.tenant_id = $1 AND w.window_id = $2 RETURNING {WINDOW_COLUMNS}"
     )
 }
 /// A window's scope over devices `d`: each list that is set (`$2` sites, `$3` types, `$4`
-/// group slugs) must hold the device's value.
+/// group slugs) must hold the device's value, and the device must carry the labels `$5`.
 const SCOPE_CONDITIONS: &str = "d.tenant_id = $1 \
      AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
      AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
+     AND ($5::jsonb IS NULL OR d.labels @> $5) \
      AND ($4::text[] IS NULL OR EXISTS ( \
          SELECT 1 FROM device_group_members m \
          JOIN device_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
@@ -81,11 +83,11 @@ fn scope_sql() -> String {
          ORDER BY d.name COLLATE \"C\""
     )
 }
-/// A dry run's look at a scope: its first `$5` devices, how many it holds, how many devices
+/// A dry run's look at a scope: its first `$6` devices, how many it holds, how many devices
 /// the tenant has, and which of the slugs `$4` name no group.
 fn preview_sql() -> [String; 3] {
     [
-        format!("{} LIMIT $5", scope_sql()),
+        format!("{} LIMIT $6", scope_sql()),
         format!(
             "SELECT (SELECT count(*) FROM devices d WHERE {SCOPE_CONDITIONS}), \
              (SELECT count(*) FROM devices WHERE tenant_id = $1)"
@@ -130,6 +132,11 @@ fn labels(values: Option<&Vec<ScopeLabel>>) -> Option<Vec<&str>> {
     values.map(|v| v.iter().map(ScopeLabel::as_str).collect())
 }
 
+/// The labels a window asks for, as its `labels` column stores them.
+fn labels_json(d: &WindowDefinition) -> Option<Json<Value>> {
+    d.labels.as_ref().map(|l| Json(labels_to_json(l)))
+}
+
 fn slugs(values: Option<&Vec<GroupSlug>>) -> Option<Vec<&str>> {
     values.map(|v| v.iter().map(GroupSlug::as_str).collect())
 }
@@ -158,6 +165,7 @@ async fn write(
             &slugs(d.group_ids.as_ref()),
             &d.enabled,
             &actor.as_str(),
+            &labels_json(d),
         ],
     )
     .await
@@ -405,6 +413,7 @@ impl MaintenanceWindowRepository for PgStore {
                     &labels(d.site_ids.as_ref()),
                     &labels(d.device_types.as_ref()),
                     &slugs(d.group_ids.as_ref()),
+                    &labels_json(d),
                 ],
             )
             .await
@@ -459,8 +468,9 @@ impl MaintenanceWindowRepository for PgStore {
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let asked: Vec<&str> = groups.clone().unwrap_or_default();
-        let scope: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&tenant_id, &sites, &types, &groups, &limit];
+        let wanted_labels = labels_json(d);
+        let scope: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&tenant_id, &sites, &types, &groups, &wanted_labels, &limit];
         let by_slugs: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &asked];
         // The page, the counts and the unknown slugs: one round trip.
         let (rows, counted, missing) = tx
@@ -468,7 +478,7 @@ impl MaintenanceWindowRepository for PgStore {
                 tokio::try_join!(
                     biased;
                     client.query(&page, &scope),
-                    client.query_one(&counts, &scope[..4]),
+                    client.query_one(&counts, &scope[..5]),
                     client.query(&unknown, &by_slugs),
                 )
             })

@@ -163,6 +163,7 @@ async fn two_evaluators_at_once_record_each_change_once() {
         NewMaintenanceWindow {
             window_id: window.clone(),
             definition: WindowDefinition {
+                labels: None,
                 name: WindowName::parse("works").expect("valid"),
                 schedule: WindowSchedule::new(ago(3600), None).expect("valid"),
                 recurring: None,

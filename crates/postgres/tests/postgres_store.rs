@@ -409,6 +409,7 @@ async fn writes_from_outside_the_service_move_revisions_too() {
                 tenant,
                 &actor,
                 domain::NewDeviceGroup {
+                    filter: None,
                     id: uuid::Uuid::new_v4(),
                     group_id: domain::GroupSlug::parse(slug).expect("valid"),
                     name: domain::GroupName::parse(slug).expect("valid"),
@@ -478,6 +479,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
     .expect("connect");
     let actor = Actor::parse("alice").expect("valid");
     let group = |slug: &str| NewDeviceGroup {
+        filter: None,
         id: uuid::Uuid::new_v4(),
         group_id: GroupSlug::parse(slug).expect("valid"),
         name: GroupName::parse(slug).expect("valid"),

@@ -1,13 +1,14 @@
 //! Wire shapes of the customer API's device groups and their members (seed 000),
 //! `/customer/device-groups`, and their conversion to and from the domain.
 
-use domain::{Description, DeviceGroup, GroupChanges, GroupName, GroupSlug};
+use domain::{Description, DeviceGroup, GroupChanges, GroupFilter, GroupName, GroupSlug};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::devices::DeviceView;
+use super::group_filter::{filter_of_create, filter_of_update, GroupFilterBody, GroupFilterView};
 use super::params::{description, not_null};
 use crate::error::ApiError;
 use crate::json::present;
@@ -36,6 +37,9 @@ pub struct DeviceGroupCreateBody {
     /// Free text, at most 500 characters.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     pub description: Option<String>,
+    /// Makes the group dynamic: its members are the devices the filter selects, now and as
+    /// devices change; adding or removing members one by one is then refused (409).
+    pub filter: Option<GroupFilterBody>,
 }
 
 /// Body of `PATCH /customer/device-groups/{group_id}`. Absent fields stay as they are;
@@ -52,6 +56,11 @@ pub struct DeviceGroupUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
     pub description: Option<Option<String>>,
+    /// A new filter (the members become the devices it selects), or null to make the group
+    /// static, keeping the members it has.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<GroupFilterBody>)]
+    pub filter: Option<Option<GroupFilterBody>>,
 }
 
 /// A device group as the customer API shows it.
@@ -66,6 +75,8 @@ pub struct DeviceGroupView {
     pub name: String,
     /// Free text, or null.
     pub description: Option<String>,
+    /// A dynamic group's filter (its members are the devices it selects), or null.
+    pub filter: Option<GroupFilterView>,
     /// Number of devices in the group.
     pub member_count: u64,
     /// When the group was created (RFC 3339, UTC).
@@ -131,6 +142,7 @@ impl From<&DeviceGroup> for DeviceGroupView {
             group_id: g.group_id.as_str().to_owned(),
             name: g.name.as_str().to_owned(),
             description: g.description.as_ref().map(|d| d.as_str().to_owned()),
+            filter: g.filter.as_ref().map(GroupFilterView::from),
             member_count: g.member_count,
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
@@ -145,6 +157,7 @@ pub struct CheckedGroupCreate {
     pub group_id: Option<GroupSlug>,
     pub name: GroupName,
     pub description: Option<Description>,
+    pub filter: Option<GroupFilter>,
 }
 
 impl DeviceGroupCreateBody {
@@ -162,6 +175,7 @@ impl DeviceGroupCreateBody {
             group_id,
             name: GroupName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
             description: description(self.description.as_deref())?,
+            filter: filter_of_create(self.filter, false)?,
         })
     }
 }
@@ -170,10 +184,11 @@ impl DeviceGroupUpdateBody {
     /// # Errors
     /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<GroupChanges, ApiError> {
-        if self.name.is_none() && self.description.is_none() {
+        if self.name.is_none() && self.description.is_none() && self.filter.is_none() {
             return Err(ApiError::bad_request("No fields to update"));
         }
         Ok(GroupChanges {
+            filter: filter_of_update(self.filter, false)?,
             name: not_null("name", self.name)?
                 .map(|n| GroupName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
                 .transpose()?,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::devices::DeviceView;
+use super::devices::{labels_at, DeviceView};
 use super::params::{instant, not_null};
 use crate::error::ApiError;
 use crate::json::present;
@@ -115,6 +115,10 @@ pub struct MaintenanceWindowCreateBody {
     /// not narrow.
     #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Vec<String>>,
+    /// Labels a device must all carry to be covered (at most 32 pairs, as device labels); null
+    /// does not narrow.
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>, example = json!({"zone": "north"}))]
+    pub labels: Option<serde_json::Value>,
     /// Whether the window acts at all. Default true.
     #[serde(default = "enabled_by_default")]
     #[schema(default = true)]
@@ -122,7 +126,7 @@ pub struct MaintenanceWindowCreateBody {
 }
 
 /// Body of `PATCH /customer/maintenance-windows/{window_id}`. Absent fields stay as they are;
-/// `null` clears `ends_at`, `recurring`, `site_ids`, `device_types` and `group_ids`, and is refused for the
+/// `null` clears `ends_at`, `recurring`, `site_ids`, `device_types`, `group_ids` and `labels`, and is refused for the
 /// others. The result must still be a valid window.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +160,10 @@ pub struct MaintenanceWindowUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Option<Vec<String>>>,
+    /// New labels a device must all carry, or null to stop narrowing by label.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    pub labels: Option<Option<serde_json::Value>>,
     /// Turn the window on or off.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = bool)]
@@ -184,6 +192,8 @@ pub struct MaintenanceWindowView {
     pub device_types: Option<Vec<String>>,
     /// Groups whose members alone the window covers, or null.
     pub group_ids: Option<Vec<String>>,
+    /// Labels a device must all carry to be covered, or null.
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
     /// Whether the window acts.
     pub enabled: bool,
     /// Where the window stands now: disabled, expired, active or scheduled.
@@ -241,6 +251,11 @@ impl MaintenanceWindowView {
                 .group_ids
                 .as_ref()
                 .map(|ids| ids.iter().map(|g| g.as_str().to_owned()).collect()),
+            labels: d.labels.as_ref().map(|l| {
+                l.iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            }),
             enabled: d.enabled,
             status: d.status(now).into(),
             created_at: w.created_at.get(),
@@ -317,7 +332,11 @@ fn group_slugs(values: Option<&[String]>) -> Result<Option<Vec<GroupSlug>>, ApiE
         .transpose()
 }
 
-fn scope(field: &str, values: Option<&[String]>) -> Result<Option<Vec<ScopeLabel>>, ApiError> {
+/// A list of sites or types as sent at `field`, naming the entry at fault.
+pub(crate) fn scope(
+    field: &str,
+    values: Option<&[String]>,
+) -> Result<Option<Vec<ScopeLabel>>, ApiError> {
     values
         .map(|v| {
             ScopeLabel::parse_list(v).map_err(|e| match e {
@@ -343,6 +362,10 @@ impl MaintenanceWindowCreateBody {
             .map(|v| instant("ends_at", v))
             .transpose()?;
         Ok(WindowDefinition {
+            labels: self
+                .labels
+                .map(|l| labels_at("labels", Some(l)))
+                .transpose()?,
             name: WindowName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
             schedule: WindowSchedule::new(starts_at, ends_at)
                 .map_err(|e| ApiError::invalid(&e.field(), e))?,
@@ -360,6 +383,10 @@ impl MaintenanceWindowUpdateBody {
     /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
     pub fn try_into_domain(self) -> Result<WindowChanges, ApiError> {
         let changes = WindowChanges {
+            labels: self
+                .labels
+                .map(|l| l.map(|l| labels_at("labels", Some(l))).transpose())
+                .transpose()?,
             name: not_null("name", self.name)?
                 .map(|n| WindowName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
                 .transpose()?,
@@ -610,6 +637,7 @@ mod tests {
             "enabled: must not be null"
         );
         let patch = DeviceGroupUpdateBody {
+            filter: None,
             name: Some(None),
             description: None,
         };

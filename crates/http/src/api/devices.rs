@@ -332,27 +332,30 @@ fn unit(value: Option<&str>) -> Result<Unit, ApiError> {
     Unit::parse(value.unwrap_or_default()).map_err(|e| ApiError::invalid("unit", e))
 }
 
-/// A `labels` object as sent: every value a string, then the domain's rules; `null` is refused.
+/// A device's `labels` object as sent (see [`labels_at`]).
 fn labels(value: Option<serde_json::Value>) -> Result<Labels, ApiError> {
+    labels_at("labels", value)
+}
+
+/// A labels object as sent at `field`: every value a string, then the domain's rules; `null`
+/// is refused.
+pub(crate) fn labels_at(field: &str, value: Option<serde_json::Value>) -> Result<Labels, ApiError> {
     let Some(serde_json::Value::Object(map)) = value else {
-        return Err(ApiError::invalid(
-            "labels",
-            "must be an object of string values",
-        ));
+        return Err(ApiError::invalid(field, "must be an object of string values"));
     };
     let mut pairs = Vec::with_capacity(map.len());
     for (key, value) in map {
         let serde_json::Value::String(value) = value else {
-            let field = if domain::label::valid_key(&key) {
-                format!("labels.{key}")
+            let at = if domain::label::valid_key(&key) {
+                format!("{field}.{key}")
             } else {
-                "labels".to_owned()
+                field.to_owned()
             };
-            return Err(ApiError::invalid(&field, "must be a string"));
+            return Err(ApiError::invalid(&at, "must be a string"));
         };
         pairs.push((key, value));
     }
-    Labels::parse(pairs).map_err(|e| ApiError::invalid(&e.field("labels"), e))
+    Labels::parse(pairs).map_err(|e| ApiError::invalid(&e.field(field), e))
 }
 
 fn label(field: &str, value: Option<&str>) -> Result<Option<ScopeLabel>, ApiError> {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::devices::{DeviceStateView, DeviceStatusDto};
+use super::group_filter::{GroupFilterBody, GroupFilterView};
 use crate::error::{ApiError, GroupApiCode};
 use crate::json::present;
 
@@ -38,6 +39,9 @@ pub struct GroupCreateBody {
     /// Devices to put in the group (repeats are ignored). Default: none.
     #[schema(schema_with = crate::schemas::device_ids)]
     pub device_ids: Option<Vec<String>>,
+    /// Makes the group dynamic: its members are the devices the filter selects, now and as
+    /// devices change (never together with `device_ids`).
+    pub filter: Option<GroupFilterBody>,
 }
 
 /// Body of `PUT /api/groups/{group_id}`: every field optional; `device_ids` replaces the whole
@@ -54,10 +58,15 @@ pub struct GroupUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
     pub description: Option<Option<String>>,
-    /// The new member list, replacing the old one.
+    /// The new member list, replacing the old one (refused for a dynamic group: 409).
     #[serde(default, deserialize_with = "present")]
     #[schema(schema_with = crate::schemas::member_ids)]
     pub device_ids: Option<Option<Vec<String>>>,
+    /// A new filter (the members become the devices it selects), or null to make the group
+    /// static, keeping the members it has. Never together with `device_ids`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<GroupFilterBody>)]
+    pub filter: Option<Option<GroupFilterBody>>,
 }
 
 /// A device's alert status from its latest reading.
@@ -144,6 +153,8 @@ pub struct GroupDetailView {
     pub name: String,
     /// Group description, or null.
     pub description: Option<String>,
+    /// A dynamic group's filter (its members are the devices it selects), or null.
+    pub filter: Option<GroupFilterView>,
     /// The group's devices, ordered by name.
     pub devices: Vec<GroupDeviceView>,
     /// Count of devices by alert status.
@@ -172,6 +183,8 @@ pub struct GroupListItemView {
     pub name: String,
     /// Group description, or null.
     pub description: Option<String>,
+    /// A dynamic group's filter (its members are the devices it selects), or null.
+    pub filter: Option<GroupFilterView>,
     /// Number of devices in the group.
     pub device_count: u64,
     /// Creation timestamp (RFC 3339, UTC).
@@ -224,6 +237,7 @@ impl From<&DeviceGroup> for GroupListItemView {
             group_id: g.group_id.as_str().to_owned(),
             name: g.name.as_str().to_owned(),
             description: g.description.as_ref().map(|d| d.as_str().to_owned()),
+            filter: g.filter.as_ref().map(GroupFilterView::from),
             device_count: g.member_count,
             created_at: g.created_at.get(),
             updated_at: g.updated_at.get(),
@@ -263,6 +277,7 @@ impl GroupDetailView {
             group_id: g.group_id.as_str().to_owned(),
             name: g.name.as_str().to_owned(),
             description: g.description.as_ref().map(|d| d.as_str().to_owned()),
+            filter: g.filter.as_ref().map(GroupFilterView::from),
             devices: detail
                 .members
                 .iter()

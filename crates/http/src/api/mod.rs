@@ -10,6 +10,7 @@ pub mod customer_windows;
 pub mod devices;
 pub mod events;
 pub mod group_api;
+pub mod group_filter;
 pub mod params;
 pub mod readings;
 pub mod webhooks;

@@ -17,6 +17,7 @@ use crate::api::params::ListParams;
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::Idempotency;
+use crate::api::group_filter::DEFINED_BY_FILTER;
 use crate::json::JsonBody;
 
 fn group_not_found() -> ApiError {
@@ -112,6 +113,7 @@ pub async fn create(
                 group_id: checked.group_id,
                 name: checked.name,
                 description: checked.description,
+                filter: checked.filter,
                 members: Vec::new(),
             };
             let detail =
@@ -198,6 +200,7 @@ pub async fn update(
         .map_err(|e| match e {
             UpdateGroupError::NotFound => group_not_found(),
             UpdateGroupError::NameTaken(name) => name_taken(&name),
+            UpdateGroupError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
             UpdateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
             UpdateGroupError::Store(e) => e.into(),
         })?;
@@ -303,6 +306,7 @@ pub async fn add_member(
         .await
         .map_err(|e| match e {
             MembershipError::GroupNotFound => group_not_found(),
+            MembershipError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
             MembershipError::DeviceNotFound | MembershipError::NotMember => {
                 ApiError::not_found("Device not found")
             }
@@ -344,6 +348,7 @@ pub async fn remove_member(
         .await
         .map_err(|e| match e {
             MembershipError::GroupNotFound => group_not_found(),
+            MembershipError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
             MembershipError::DeviceNotFound | MembershipError::NotMember => {
                 ApiError::not_found("Device not in group")
             }

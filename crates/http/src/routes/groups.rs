@@ -5,7 +5,8 @@ use actix_web::{web, HttpResponse};
 use app::groups::CreateGroup;
 use domain::{GroupChanges, GroupDetail, ReadingPosition, Timestamp};
 use ports::{
-    CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, ReadingRepository,
+    CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, MaintenanceWindowRepository,
+    ReadingRepository,
     UpdateGroupError,
 };
 use uuid::Uuid;
@@ -23,6 +24,9 @@ use crate::group_views::{
     off_io_thread, off_io_thread_if, GroupViews, Key, Rendered, View, MIN_MEMBERS, OFF_IO_MEMBERS,
 };
 use crate::idempotency::Idempotency;
+use crate::api::group_filter::{
+    filter_of_create, filter_of_update, GroupPreviewBody, GroupPreviewView, DEFINED_BY_FILTER,
+};
 use crate::json::JsonBody;
 use crate::routes::{
     csv, csv_attachment, ndjson, rfc3339, wants_csv, wants_ndjson, Cell, TOTAL_COUNT,
@@ -99,11 +103,13 @@ pub async fn create(
             let body = body.0;
             let name = group_api_name(&body.name)?;
             let description = description(body.description.as_deref())?;
+            let filter = filter_of_create(body.filter, body.device_ids.is_some())?;
             let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
             let wanted = CreateGroup {
                 group_id: None,
                 name,
                 description,
+                filter,
                 members,
             };
             let detail =
@@ -125,6 +131,37 @@ pub async fn create(
             Ok(HttpResponse::Created().json(view))
         })
         .await
+}
+
+/// See which devices a dynamic group's filter would hold now (any role): how many, and the
+/// first 100 by name. Nothing is stored.
+#[utoipa::path(
+    post, path = "/api/groups/preview", tag = "groups", operation_id = "preview_group_filter",
+    request_body = GroupPreviewBody,
+    responses(
+        (status = 200, description = "The devices the filter selects now", body = GroupPreviewView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Invalid filter; `detail` names the key (`filter.…`)", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn preview(
+    caller: Caller,
+    groups: web::Data<dyn DeviceGroupRepository>,
+    windows: web::Data<dyn MaintenanceWindowRepository>,
+    body: JsonBody<GroupPreviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = body.0.filter.try_into_domain()?;
+    let found = groups
+        .preview_filter(&caller.tenant, &filter, domain::window::SCOPE_PREVIEW_MAX)
+        .await?;
+    Ok(HttpResponse::Ok().json(GroupPreviewView {
+        count: found.count,
+        devices: crate::routes::device_views(windows.as_ref(), &caller.tenant, &found.devices)
+            .await?,
+    }))
 }
 
 /// List all groups with their device counts.
@@ -270,7 +307,9 @@ pub async fn update(
     let body = body.0;
     let name = not_null("name", body.name)?;
     let device_ids_given = not_null("device_ids", body.device_ids)?;
+    let filter = filter_of_update(body.filter, device_ids_given.is_some())?;
     let changes = GroupChanges {
+        filter,
         name: name.map(|n| group_api_name(&n)).transpose()?,
         description: body
             .description
@@ -285,6 +324,7 @@ pub async fn update(
             UpdateGroupError::NotFound => group_not_found(&path),
             UpdateGroupError::NameTaken(name) => name_taken(&name),
             UpdateGroupError::DeviceNotFound(id) => device_not_found(id),
+            UpdateGroupError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
             UpdateGroupError::Store(e) => e.into(),
         })?;
     Ok(HttpResponse::Ok().json(GroupDetailView::at(&detail, Timestamp::now())))

@@ -241,6 +241,7 @@ route_table! {
         get => groups::list,
         post => groups::create,
     }
+    "/api/groups/preview" query(QueryKeys::none()) { post => groups::preview }
     "/api/groups/{group_id}" query(QueryKeys::none()) {
         get => groups::get,
         put => groups::update if_match(GroupApiWrites, groups::get, Body),

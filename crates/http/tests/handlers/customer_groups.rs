@@ -550,6 +550,7 @@ async fn patching_a_group_description_to_null_asks_the_repository_to_clear_it() 
                 && is_slug(group_id, "grp-lobby")
                 && *changes
                     == GroupChanges {
+                        filter: None,
                         name: None,
                         description: Some(None),
                         members: None,

@@ -450,6 +450,7 @@ async fn patching_a_window_passes_every_given_field_and_clears_the_nulled_ones()
         .withf(|_, _, _, changes| {
             *changes
                 == WindowChanges {
+                    labels: None,
                     name: Some(WindowName::parse("Renamed").expect("valid")),
                     starts_at: Some(at(datetime!(2025-11-01 00:00 UTC))),
                     ends_at: None,

@@ -628,6 +628,7 @@ async fn updating_an_api_group_passes_device_ids_as_the_new_member_list_without_
                 && is_id(key, GROUP_ID)
                 && *changes
                     == GroupChanges {
+                        filter: None,
                         name: Some(GroupName::parse("Building B").expect("valid")),
                         description: None,
                         members: Some(vec![uuid(DEVICE_B), uuid(DEVICE_A)]),
@@ -705,6 +706,7 @@ async fn updating_an_api_group_description_to_null_clears_it_and_keeps_the_membe
             is_id(key, GROUP_ID)
                 && *changes
                     == GroupChanges {
+                        filter: None,
                         name: None,
                         description: Some(None),
                         members: None,

@@ -353,6 +353,7 @@ pub fn is_hours_ago(since: Timestamp, hours: i64) -> bool {
 pub fn stored_group(group_id: &str, name: &str) -> DeviceGroup {
     let now = Timestamp::now();
     DeviceGroup {
+        filter: None,
         id: Uuid::new_v4(),
         group_id: GroupSlug::parse(group_id).expect("valid slug"),
         name: GroupName::parse(name).expect("valid name"),
@@ -401,6 +402,7 @@ pub fn saved_group(new: NewDeviceGroup) -> GroupDetail {
         .collect();
     GroupDetail {
         group: DeviceGroup {
+            filter: None,
             id: new.id,
             group_id: new.group_id,
             name: new.name,
@@ -488,6 +490,7 @@ pub fn reading(device_id: &str, t: time::OffsetDateTime, value: f64) -> Reading 
 
 pub fn nightly_definition() -> WindowDefinition {
     WindowDefinition {
+        labels: None,
         name: WindowName::parse("Nightly patching").expect("valid name"),
         schedule: WindowSchedule::new(
             at(datetime!(2025-10-20 22:00 UTC)),
@@ -553,6 +556,7 @@ pub fn plain_definition(
     ends_at: Option<time::OffsetDateTime>,
 ) -> WindowDefinition {
     WindowDefinition {
+        labels: None,
         name: WindowName::parse("Plain").expect("valid name"),
         schedule: WindowSchedule::new(at(starts_at), ends_at.map(at)).expect("valid schedule"),
         recurring: None,
