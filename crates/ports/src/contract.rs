@@ -10,6 +10,8 @@ mod alerts;
 pub use alerts::*;
 mod buckets;
 pub use buckets::*;
+mod dynamic;
+pub use dynamic::*;
 mod events;
 pub use events::*;
 mod idempotency;
@@ -114,6 +116,10 @@ macro_rules! contract_tests {
             device_buckets_aggregate_the_range_on_the_zones_calendar,
             group_buckets_choose_members_with_readings,
             buckets_stay_true_after_resent_and_late_readings,
+            dynamic_groups_hold_the_devices_their_filter_selects_now,
+            dynamic_membership_is_not_written_by_hand_and_previews_store_nothing,
+            window_scope_follows_labels_and_dynamic_membership,
+            coverage_follows_dynamic_membership,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

@@ -1961,3 +1961,111 @@ where
         "its group is gone"
     );
 }
+
+/// An alert is muted while its device is in a window's scope through a dynamic group or the
+/// window's labels, and unmuted when a device write takes it out: the evaluator judges scope
+/// with the memberships and labels of the moment.
+pub async fn coverage_follows_dynamic_membership<S>(store: &S)
+where
+    S: DeviceRepository
+        + DeviceGroupRepository
+        + ReadingRepository
+        + MaintenanceWindowRepository
+        + AlertRepository
+        + AlertEvaluator,
+{
+    let t = tenant("contract-dynamic-coverage");
+    let mut d = new_device("dyn-a");
+    d.spec.labels = domain::Labels::parse([("zone", "north")]).expect("valid");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
+    let mut g = new_group("grp-north", "North");
+    g.filter = Some(domain::GroupFilter::Matching(
+        domain::MemberConditions::new(
+            None,
+            None,
+            Some(domain::Labels::parse([("zone", "north")]).expect("valid")),
+            None,
+        )
+        .expect("a condition"),
+    ));
+    store.create_group(&t, &alice(), g).await.expect("created");
+    let mut w = new_window("mw-north", at(datetime!(2025-01-01 0:00 UTC)));
+    w.definition.group_ids = Some(vec![group_slug("grp-north")]);
+    store.create_window(&t, &alice(), w).await.expect("created");
+    let start = Timestamp::now();
+    send(store, &t, d.id, plus(start, -60), 35.0).await;
+    let id = open_alert(store, &t, d.id, AlertKind::Threshold)
+        .await
+        .expect("opened")
+        .record
+        .id;
+    let suppressed_by = || async {
+        store
+            .get_alert(&t, id)
+            .await
+            .expect("found")
+            .0
+            .record
+            .suppressed_by
+    };
+    assert_eq!(
+        suppressed_by().await,
+        [slug("mw-north")],
+        "muted through the dynamic group"
+    );
+    let step = |n: i64| plus(start, n * 10);
+    let mine = &t;
+    let evaluated = |n: i64| async move {
+        store.evaluate(step(n)).await.expect("evaluated");
+        types(&events_of(store, mine, id).await)
+    };
+    let relabel = |pairs: &'static [(&'static str, &'static str)]| async move {
+        let changes = DeviceChanges {
+            labels: Some(domain::Labels::parse(pairs.iter().copied()).expect("valid")),
+            ..DeviceChanges::default()
+        };
+        store
+            .update_device(mine, &alice(), d.id, changes)
+            .await
+            .expect("updated");
+    };
+    relabel(&[("zone", "south")]).await;
+    assert_eq!(
+        evaluated(1).await.last(),
+        Some(&EventType::Unsuppressed),
+        "left the dynamic group"
+    );
+    relabel(&[("zone", "north")]).await;
+    assert_eq!(
+        evaluated(2).await.last(),
+        Some(&EventType::Suppressed),
+        "back in the dynamic group"
+    );
+    // Now by label instead of by group.
+    let by_label = WindowChanges {
+        group_ids: Some(None),
+        labels: Some(Some(
+            domain::Labels::parse([("rack", "r9")]).expect("valid"),
+        )),
+        ..WindowChanges::default()
+    };
+    store
+        .update_window(&t, &alice(), &slug("mw-north"), by_label)
+        .await
+        .expect("updated");
+    assert_eq!(
+        evaluated(3).await.last(),
+        Some(&EventType::Unsuppressed),
+        "the device lacks the window's label"
+    );
+    relabel(&[("zone", "north"), ("rack", "r9")]).await;
+    assert_eq!(
+        evaluated(4).await.last(),
+        Some(&EventType::Suppressed),
+        "the device carries the window's label"
+    );
+    assert_eq!(suppressed_by().await, [slug("mw-north")]);
+}
