@@ -71,8 +71,7 @@ impl MemberConditions {
         if statuses.as_ref().is_some_and(Vec::is_empty) {
             return Err(GroupFilterError::EmptyList("statuses"));
         }
-        if site_ids.is_none() && device_types.is_none() && labels.is_none() && statuses.is_none()
-        {
+        if site_ids.is_none() && device_types.is_none() && labels.is_none() && statuses.is_none() {
             return Err(GroupFilterError::Empty);
         }
         Ok(Self {
@@ -151,7 +150,10 @@ mod tests {
     }
 
     fn scope(values: &[&str]) -> Vec<ScopeLabel> {
-        values.iter().map(|v| ScopeLabel::parse(v).unwrap()).collect()
+        values
+            .iter()
+            .map(|v| ScopeLabel::parse(v).unwrap())
+            .collect()
     }
 
     #[test]

@@ -29,14 +29,14 @@ use async_trait::async_trait;
 use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{
     Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, DeviceSpec, GroupChanges, GroupFilter,
-    GroupSlug, ListQuery,
-    MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page, ReadingBatch,
-    ReadingPoint, ReadingQuery, TenantId, Timestamp, WindowChanges, WindowDefinition, WindowSlug,
+    GroupSlug, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
+    ReadingBatch, ReadingPoint, ReadingQuery, TenantId, Timestamp, WindowChanges, WindowDefinition,
+    WindowSlug,
 };
 use ports::{
-    CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository, FilterPreview,
-    DeviceRepository, GroupBucketsError, GroupDetail, GroupKey, GroupReading, HealthProbe,
-    IngestError, LookupError, MaintenanceWindowRepository, Member, MembershipError,
+    CreateDeviceError, CreateGroupError, CreateWindowError, DeviceGroupRepository,
+    DeviceRepository, FilterPreview, GroupBucketsError, GroupDetail, GroupKey, GroupReading,
+    HealthProbe, IngestError, LookupError, MaintenanceWindowRepository, Member, MembershipError,
     ReadingRepository, ReadingStream, ScopePreview, StoreError, UpdateDeviceError,
     UpdateGroupError, UpdateWindowError,
 };
@@ -311,7 +311,8 @@ impl TenantData {
         for group in unwanted {
             self.members.remove(&(group, id));
         }
-        self.members.extend(wanted.into_iter().map(|group| (group, id)));
+        self.members
+            .extend(wanted.into_iter().map(|group| (group, id)));
         Ok(())
     }
 

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
 use domain::{
     Acknowledgement, Actor, Alert, AlertCursor, AlertEvent, AlertKind, AlertState, Device,
-    DeviceChanges, DeviceFilter, DeviceGroup, DeviceName, GroupChanges, GroupFilter, GroupName, GroupSlug,
-    IdempotencyKey, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow,
-    Page, ReadingBatch, ReadingPoint, ReadingQuery, Severity, TenantId, ThresholdError, Timestamp,
-    Unit, WindowChanges, WindowDefinition, WindowError, WindowSlug,
+    DeviceChanges, DeviceFilter, DeviceGroup, DeviceName, GroupChanges, GroupFilter, GroupName,
+    GroupSlug, IdempotencyKey, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup,
+    NewMaintenanceWindow, Page, ReadingBatch, ReadingPoint, ReadingQuery, Severity, TenantId,
+    ThresholdError, Timestamp, Unit, WindowChanges, WindowDefinition, WindowError, WindowSlug,
 };
 use thiserror::Error;
 use uuid::Uuid;

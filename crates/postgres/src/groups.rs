@@ -4,12 +4,11 @@ use async_trait::async_trait;
 use deadpool_postgres::ClientWrapper;
 use domain::{
     Actor, Description, Device, DeviceGroup, DeviceName, GroupChanges, GroupFilter, GroupName,
-    GroupSlug,
-    ListQuery, NewDeviceGroup, Page, ReadingQuery, TenantId, Timestamp, Unit,
+    GroupSlug, ListQuery, NewDeviceGroup, Page, ReadingQuery, TenantId, Timestamp, Unit,
 };
 use ports::{
-    CreateGroupError, DeviceGroupRepository, FilterPreview, GroupDetail, GroupKey, GroupReading, LookupError,
-    Member, MembershipError, ReadingStream, StoreError, UpdateGroupError,
+    CreateGroupError, DeviceGroupRepository, FilterPreview, GroupDetail, GroupKey, GroupReading,
+    LookupError, Member, MembershipError, ReadingStream, StoreError, UpdateGroupError,
 };
 use tokio_postgres::types::Json;
 use tokio_postgres::{Row, Statement};

@@ -122,7 +122,8 @@ pub(crate) fn filter_to_json(filter: &GroupFilter) -> Value {
     let GroupFilter::Matching(c) = filter else {
         return json!({"all": true});
     };
-    let scope = |values: &[ScopeLabel]| json!(values.iter().map(ScopeLabel::as_str).collect::<Vec<_>>());
+    let scope =
+        |values: &[ScopeLabel]| json!(values.iter().map(ScopeLabel::as_str).collect::<Vec<_>>());
     let mut stored = Map::new();
     if let Some(sites) = c.site_ids() {
         stored.insert("site_ids".to_owned(), scope(sites));

@@ -24,7 +24,8 @@ use crate::keeping::{
 use crate::lists::{fetch_page, name_filter};
 use crate::pool::PgStore;
 use crate::rows::{
-    device_from_row, labels_to_json, window_from_row, DEVICE_COLUMNS, DEVICE_STATE_JOIN, WINDOW_COLUMNS,
+    device_from_row, labels_to_json, window_from_row, DEVICE_COLUMNS, DEVICE_STATE_JOIN,
+    WINDOW_COLUMNS,
 };
 use crate::tx::TenantTx;
 

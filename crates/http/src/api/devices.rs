@@ -341,7 +341,10 @@ fn labels(value: Option<serde_json::Value>) -> Result<Labels, ApiError> {
 /// is refused.
 pub(crate) fn labels_at(field: &str, value: Option<serde_json::Value>) -> Result<Labels, ApiError> {
     let Some(serde_json::Value::Object(map)) = value else {
-        return Err(ApiError::invalid(field, "must be an object of string values"));
+        return Err(ApiError::invalid(
+            field,
+            "must be an object of string values",
+        ));
     };
     let mut pairs = Vec::with_capacity(map.len());
     for (key, value) in map {

@@ -133,7 +133,8 @@ impl From<&GroupFilter> for GroupFilterView {
                 statuses: None,
             };
         };
-        let words = |values: &[domain::ScopeLabel]| values.iter().map(|v| v.as_str().to_owned()).collect();
+        let words =
+            |values: &[domain::ScopeLabel]| values.iter().map(|v| v.as_str().to_owned()).collect();
         Self {
             all: None,
             site_ids: c.site_ids().map(words),
@@ -218,7 +219,9 @@ mod tests {
         assert!(parse(json!({"site_ids": []}))
             .unwrap_err()
             .starts_with("filter.site_ids: "));
-        assert!(parse(json!({"colour": "red"})).unwrap_err().contains("colour"));
+        assert!(parse(json!({"colour": "red"}))
+            .unwrap_err()
+            .contains("colour"));
     }
 
     #[test]

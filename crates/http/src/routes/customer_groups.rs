@@ -13,11 +13,11 @@ use crate::api::customer_groups::{
     DeviceGroupCreateBody, DeviceGroupDeletedView, DeviceGroupListView, DeviceGroupUpdateBody,
     DeviceGroupView, GroupMembersView, MembershipChangedView,
 };
+use crate::api::group_filter::DEFINED_BY_FILTER;
 use crate::api::params::ListParams;
 use crate::auth::{Caller, DataWrites, Writer};
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::Idempotency;
-use crate::api::group_filter::DEFINED_BY_FILTER;
 use crate::json::JsonBody;
 
 fn group_not_found() -> ApiError {

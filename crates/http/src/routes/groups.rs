@@ -6,8 +6,7 @@ use app::groups::CreateGroup;
 use domain::{GroupChanges, GroupDetail, ReadingPosition, Timestamp};
 use ports::{
     CreateGroupError, DeviceGroupRepository, GroupKey, LookupError, MaintenanceWindowRepository,
-    ReadingRepository,
-    UpdateGroupError,
+    ReadingRepository, UpdateGroupError,
 };
 use uuid::Uuid;
 
@@ -15,6 +14,9 @@ use crate::api::buckets::{GroupReadingsAnswer, SeriesParams};
 use crate::api::group_api::{
     device_ids, group_api_name, AlertSummaryView, GroupCreateBody, GroupDetailView,
     GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
+};
+use crate::api::group_filter::{
+    filter_of_create, filter_of_update, GroupPreviewBody, GroupPreviewView, DEFINED_BY_FILTER,
 };
 use crate::api::params::{description, not_null, ListParams, ReadingsParams};
 use crate::auth::{Caller, GroupApiWrites, Writer};
@@ -24,9 +26,6 @@ use crate::group_views::{
     off_io_thread, off_io_thread_if, GroupViews, Key, Rendered, View, MIN_MEMBERS, OFF_IO_MEMBERS,
 };
 use crate::idempotency::Idempotency;
-use crate::api::group_filter::{
-    filter_of_create, filter_of_update, GroupPreviewBody, GroupPreviewView, DEFINED_BY_FILTER,
-};
 use crate::json::JsonBody;
 use crate::routes::{
     csv, csv_attachment, ndjson, rfc3339, wants_csv, wants_ndjson, Cell, TOTAL_COUNT,

@@ -13,6 +13,7 @@ mod customer_groups;
 mod customer_windows;
 mod device_state;
 mod devices;
+mod dynamic_groups;
 mod events;
 mod group_api;
 mod group_views;

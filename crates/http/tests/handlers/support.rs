@@ -402,7 +402,7 @@ pub fn saved_group(new: NewDeviceGroup) -> GroupDetail {
         .collect();
     GroupDetail {
         group: DeviceGroup {
-            filter: None,
+            filter: new.filter,
             id: new.id,
             group_id: new.group_id,
             name: new.name,

@@ -24,7 +24,11 @@ fn by_labels(pairs: &[(&str, &str)]) -> GroupFilter {
     )
 }
 
-async fn member_names<S: DeviceGroupRepository>(store: &S, t: &TenantId, key: &GroupKey) -> Vec<String> {
+async fn member_names<S: DeviceGroupRepository>(
+    store: &S,
+    t: &TenantId,
+    key: &GroupKey,
+) -> Vec<String> {
     store
         .list_members(t, key, &ListQuery::all())
         .await
@@ -35,7 +39,12 @@ async fn member_names<S: DeviceGroupRepository>(store: &S, t: &TenantId, key: &G
         .collect()
 }
 
-async fn set_labels<S: DeviceRepository>(store: &S, t: &TenantId, id: Uuid, pairs: &[(&str, &str)]) {
+async fn set_labels<S: DeviceRepository>(
+    store: &S,
+    t: &TenantId,
+    id: Uuid,
+    pairs: &[(&str, &str)],
+) {
     store
         .update_device(
             t,
@@ -233,7 +242,11 @@ where
         store.update_group(&t, &alice(), &key, replace).await,
         Err(UpdateGroupError::DefinedByFilter)
     ));
-    assert_eq!(member_names(store, &t, &key).await, before, "nothing changed");
+    assert_eq!(
+        member_names(store, &t, &key).await,
+        before,
+        "nothing changed"
+    );
 
     let preview = store
         .preview_filter(&t, &by_labels(&[("zone", "north")]), 2)
@@ -245,7 +258,11 @@ where
         .iter()
         .map(|d| d.spec.name.as_str())
         .collect();
-    assert_eq!(shown, ["dev-0", "dev-2"], "the first by name, as many as asked");
+    assert_eq!(
+        shown,
+        ["dev-0", "dev-2"],
+        "the first by name, as many as asked"
+    );
     let everything = store
         .preview_filter(&t, &GroupFilter::All, 100)
         .await
@@ -255,7 +272,10 @@ where
         .preview_filter(&tenant("contract-dynamic-other"), &GroupFilter::All, 100)
         .await
         .expect("previewed");
-    assert_eq!(other.count, 0, "another tenant's devices are never selected");
+    assert_eq!(
+        other.count, 0,
+        "another tenant's devices are never selected"
+    );
     assert_eq!(
         store
             .list_groups(&t, &ListQuery::all())
@@ -325,7 +345,8 @@ where
     g.filter = Some(by_labels(&[("rack", "r1")]));
     store.create_group(&t, &alice(), g).await.expect("created");
     let mut by_group = new_window("mw-rack", since);
-    by_group.definition.group_ids = Some(vec![domain::GroupSlug::parse("grp-rack-1").expect("valid")]);
+    by_group.definition.group_ids =
+        Some(vec![domain::GroupSlug::parse("grp-rack-1").expect("valid")]);
     store
         .create_window(&t, &alice(), by_group)
         .await
@@ -343,7 +364,9 @@ where
         .await
         .expect("judged");
     assert_eq!(
-        covering.get(&b.id).map(|w| w.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>()),
+        covering
+            .get(&b.id)
+            .map(|w| w.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>()),
         Some(vec!["mw-rack".to_owned()]),
         "covered through the group, no longer by label"
     );
