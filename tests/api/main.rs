@@ -14,6 +14,7 @@ mod customer_windows;
 mod deadlines;
 mod devices;
 mod docs_page;
+mod dynamic_groups;
 mod embedded_store;
 mod events;
 mod faults;
