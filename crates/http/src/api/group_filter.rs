@@ -42,13 +42,18 @@ pub struct GroupFilterView {
     /// Present (`true`) when the group holds every device of the tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub all: Option<bool>,
+    /// Sites, one of which a member's `site_id` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub site_ids: Option<Vec<String>>,
+    /// Device types, one of which a member's `device_type` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_types: Option<Vec<String>>,
+    /// Labels every member carries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Statuses, one of which a member's `status` is.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<super::devices::DeviceStatusDto>>)]
     pub statuses: Option<Vec<String>>,
 }
 
