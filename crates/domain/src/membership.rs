@@ -9,6 +9,10 @@ use crate::device::{DeviceSpec, DeviceStatus};
 use crate::label::Labels;
 use crate::window::ScopeLabel;
 
+/// Most dynamic groups one tenant may keep: every device write selects its memberships among
+/// them, so they bound what that costs (and the memberships one device write can add).
+pub const DYNAMIC_GROUPS_MAX: usize = 100;
+
 /// Which devices a dynamic group holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupFilter {

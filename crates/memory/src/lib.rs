@@ -286,6 +286,15 @@ impl TenantData {
         ids.iter().copied().find(|id| self.device(*id).is_none())
     }
 
+    /// Whether the tenant may have one more dynamic group than it has besides group `id`.
+    fn room_for_dynamic(&self, id: Uuid) -> bool {
+        self.groups
+            .iter()
+            .filter(|g| g.filter.is_some() && g.id != id)
+            .count()
+            < domain::membership::DYNAMIC_GROUPS_MAX
+    }
+
     /// Puts device `id`, as `spec` describes it, in every dynamic group whose filter selects it
     /// and out of the other dynamic groups (as PostgreSQL does at every device write).
     fn refresh_device_memberships(
@@ -572,6 +581,9 @@ impl DeviceGroupRepository for MemoryStore {
             if let Some(missing) = data.first_unknown_device(&group.members) {
                 return Err(CreateGroupError::DeviceNotFound(missing));
             }
+            if group.filter.is_some() && !data.room_for_dynamic(group.id) {
+                return Err(CreateGroupError::TooManyDynamic);
+            }
             let mut members: BTreeSet<(Uuid, Uuid)> =
                 group.members.iter().map(|d| (group.id, *d)).collect();
             if let Some(filter) = &group.filter {
@@ -676,6 +688,12 @@ impl DeviceGroupRepository for MemoryStore {
             };
             if dynamic_after && changes.members.is_some() {
                 return Err(UpdateGroupError::DefinedByFilter);
+            }
+            if matches!(changes.filter, Some(Some(_)))
+                && data.groups[index].filter.is_none()
+                && !data.room_for_dynamic(id)
+            {
+                return Err(UpdateGroupError::TooManyDynamic);
             }
             if let Some(name) = &changes.name {
                 if data.groups.iter().any(|g| &g.name == name && g.id != id) {

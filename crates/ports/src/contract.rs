@@ -120,6 +120,7 @@ macro_rules! contract_tests {
             dynamic_membership_is_not_written_by_hand_and_previews_store_nothing,
             window_scope_follows_labels_and_dynamic_membership,
             coverage_follows_dynamic_membership,
+            a_tenant_keeps_a_bounded_number_of_dynamic_groups,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

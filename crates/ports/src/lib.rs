@@ -57,6 +57,12 @@ pub enum CreateGroupError {
     /// The first listed member that the tenant has no device for.
     #[error("device {0} not found")]
     DeviceNotFound(Uuid),
+    /// The tenant has as many dynamic groups as it may keep.
+    #[error(
+        "the tenant has {} dynamic groups, the most it may keep",
+        domain::membership::DYNAMIC_GROUPS_MAX
+    )]
+    TooManyDynamic,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,6 +80,12 @@ pub enum UpdateGroupError {
     /// New members for a dynamic group (whose members its filter selects).
     #[error("group membership is defined by its filter")]
     DefinedByFilter,
+    /// A filter for a static group of a tenant with as many dynamic groups as it may keep.
+    #[error(
+        "the tenant has {} dynamic groups, the most it may keep",
+        domain::membership::DYNAMIC_GROUPS_MAX
+    )]
+    TooManyDynamic,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

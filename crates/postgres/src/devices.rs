@@ -230,7 +230,6 @@ impl DeviceRepository for PgStore {
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
         let tx = self.begin(tenant).await?;
-        membership::share_lock(&tx, tenant).await?;
         let statement = tx
             .prepare_cached(&insert_sql())
             .await
@@ -267,6 +266,7 @@ impl DeviceRepository for PgStore {
                 })
             }
         };
+        membership::lock(&tx, tenant).await?;
         membership::refresh_device(&tx, tenant, device.id).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(device_from_row(&row)?)
@@ -294,7 +294,6 @@ impl DeviceRepository for PgStore {
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
         let tx = self.begin(tenant).await?;
-        membership::share_lock(&tx, tenant).await?;
         let tenant_id = tenant.as_str();
         let (select_sql, states_sql, open_sql) =
             (get_sql(), device_states_of_sql(), open_alerts_sql());
@@ -366,6 +365,7 @@ impl DeviceRepository for PgStore {
             }
         };
         // Its dynamic groups follow the new values before the windows are judged by them.
+        membership::lock(&tx, tenant).await?;
         membership::refresh_device(&tx, tenant, id).await?;
         // New thresholds judge the latest reading again, in this transaction; the windows
         // covering the device are those of its new site, type, labels and groups.
@@ -399,6 +399,8 @@ impl DeviceRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_device(&self, tenant: &TenantId, id: Uuid) -> Result<(), LookupError> {
         let tx = self.begin(tenant).await?;
+        // Before the device's row: a filter write may be inserting its memberships.
+        membership::lock(&tx, tenant).await?;
         let statement = tx.prepare_cached(DELETE).await.map_err(query_error)?;
         let deleted = tx
             .execute(&statement, &[&tenant.as_str(), &id])

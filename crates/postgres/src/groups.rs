@@ -666,6 +666,12 @@ impl DeviceGroupRepository for PgStore {
         group: NewDeviceGroup,
     ) -> Result<GroupDetail, CreateGroupError> {
         let tx = self.begin(tenant).await?;
+        if group.filter.is_some() {
+            membership::lock(&tx, tenant).await?;
+            if !membership::room_for_dynamic(&tx, tenant, group.id).await? {
+                return Err(CreateGroupError::TooManyDynamic);
+            }
+        }
         let statement = tx.prepare_cached(INSERT).await.map_err(query_error)?;
         let description = group.description.as_ref().map(Description::as_str);
         let inserted = tx
@@ -745,6 +751,10 @@ impl DeviceGroupRepository for PgStore {
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError> {
         let tx = self.begin(tenant).await?;
+        if changes.filter.is_some() {
+            // Before the group's row, which device writes' new memberships wait on.
+            membership::lock(&tx, tenant).await?;
+        }
         // Locked: concurrent updates of one group apply one after the other, never interleaved.
         let (id, dynamic) = lock_group(&tx, tenant, group)
             .await?
@@ -755,6 +765,12 @@ impl DeviceGroupRepository for PgStore {
         };
         if dynamic_after && changes.members.is_some() {
             return Err(UpdateGroupError::DefinedByFilter);
+        }
+        if matches!(changes.filter, Some(Some(_)))
+            && !dynamic
+            && !membership::room_for_dynamic(&tx, tenant, id).await?
+        {
+            return Err(UpdateGroupError::TooManyDynamic);
         }
         if !changes.is_empty() {
             let statement = tx.prepare_cached(UPDATE).await.map_err(query_error)?;
@@ -805,6 +821,8 @@ impl DeviceGroupRepository for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn delete_group(&self, tenant: &TenantId, group: &GroupKey) -> Result<(), LookupError> {
         let tx = self.begin(tenant).await?;
+        // Before the group's row: a device write may be inserting a membership of it.
+        membership::lock(&tx, tenant).await?;
         let id = find_group(&tx, tenant, group, true)
             .await?
             .ok_or(LookupError::NotFound)?;

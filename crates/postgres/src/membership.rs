@@ -5,8 +5,13 @@
 //!
 //! A device write and a filter write running at once could each miss the other (the device
 //! judged against the filters before the new one commits, the filter against the devices
-//! before the device commits). So both take the tenant's membership lock: device writes share
-//! it, filter writes hold it alone; whichever comes second then sees what the first wrote.
+//! before the device commits), and a group or device deleted meanwhile would fail the other's
+//! insert of a membership. So every writer of dynamic memberships (device creates, updates and
+//! deletes; group creates and updates that set a filter; group deletes) holds the tenant's
+//! membership lock until it commits, taken before any row lock it could wait on: whichever
+//! comes second then sees what the first wrote. Held alone rather than shared by device writes,
+//! it also keeps two device writes from moving memberships (and the member counts they lock)
+//! in opposite orders. Device writes are rare beside ingest, which never takes it.
 
 use domain::{DeviceStatus, GroupFilter, MemberConditions, ScopeLabel, TenantId};
 use ports::StoreError;
@@ -18,12 +23,14 @@ use crate::error::{corrupt_row, query_error};
 use crate::rows::{labels_from_json, labels_to_json};
 use crate::tx::TenantTx;
 
-/// Taken (shared) by every device write before it writes.
-pub(crate) const SHARE_MEMBERSHIP_LOCK: &str =
-    "SELECT pg_advisory_xact_lock_shared(hashtextextended('dynamic_groups:' || $1, 0))";
-/// Taken (alone) by every write of a group filter before it selects the members.
-const HOLD_MEMBERSHIP_LOCK: &str =
+/// The tenant's membership lock (keys of other tenants may collide: they then only wait for
+/// each other).
+const MEMBERSHIP_LOCK: &str =
     "SELECT pg_advisory_xact_lock(hashtextextended('dynamic_groups:' || $1, 0))";
+
+/// How many dynamic groups the tenant has, but `$2`.
+const COUNT_DYNAMIC: &str =
+    "SELECT count(*) FROM device_groups WHERE tenant_id = $1 AND filter IS NOT NULL AND id <> $2";
 
 /// Device `$2` put in every dynamic group of tenant `$1` whose filter selects it, and out of
 /// every other dynamic group.
@@ -56,10 +63,10 @@ const SET_FILTER: &str = "UPDATE device_groups SET filter = $3 WHERE tenant_id =
 pub(crate) const SELECTED: &str = "d.tenant_id = $1 \
      AND group_filter_matches($2::jsonb, d.site_id, d.device_type, d.status, d.labels)";
 
-/// Takes the tenant's membership lock as a device writer (see the module's docs).
-pub(crate) async fn share_lock(tx: &TenantTx, tenant: &TenantId) -> Result<(), StoreError> {
+/// Takes the tenant's membership lock until the transaction ends (see the module's docs).
+pub(crate) async fn lock(tx: &TenantTx, tenant: &TenantId) -> Result<(), StoreError> {
     let statement = tx
-        .prepare_cached(SHARE_MEMBERSHIP_LOCK)
+        .prepare_cached(MEMBERSHIP_LOCK)
         .await
         .map_err(query_error)?;
     tx.execute(&statement, &[&tenant.as_str()])
@@ -68,8 +75,27 @@ pub(crate) async fn share_lock(tx: &TenantTx, tenant: &TenantId) -> Result<(), S
     Ok(())
 }
 
+/// Whether the tenant may have one more dynamic group than it has besides group `id` (at most
+/// [`domain::membership::DYNAMIC_GROUPS_MAX`]). The caller holds [`lock`].
+pub(crate) async fn room_for_dynamic(
+    tx: &TenantTx,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<bool, StoreError> {
+    let statement = tx
+        .prepare_cached(COUNT_DYNAMIC)
+        .await
+        .map_err(query_error)?;
+    let others: i64 = tx
+        .query_one(&statement, &[&tenant.as_str(), &id])
+        .await
+        .map_err(query_error)?
+        .get(0);
+    Ok(usize::try_from(others).unwrap_or(usize::MAX) < domain::membership::DYNAMIC_GROUPS_MAX)
+}
+
 /// Puts device `id`, as now written, in the dynamic groups that select it and out of the
-/// others. The caller holds [`share_lock`].
+/// others. The caller holds [`lock`].
 pub(crate) async fn refresh_device(
     tx: &TenantTx,
     tenant: &TenantId,
@@ -86,7 +112,8 @@ pub(crate) async fn refresh_device(
 }
 
 /// Stores `filter` on group `id` (`None`: the group becomes static, keeping its members) and,
-/// for a filter, makes the members exactly the devices it selects now.
+/// for a filter, makes the members exactly the devices it selects now. The caller holds
+/// [`lock`].
 pub(crate) async fn set_filter(
     tx: &TenantTx,
     tenant: &TenantId,
@@ -99,13 +126,6 @@ pub(crate) async fn set_filter(
         .await
         .map_err(query_error)?;
     if let Some(stored) = stored {
-        let lock = tx
-            .prepare_cached(HOLD_MEMBERSHIP_LOCK)
-            .await
-            .map_err(query_error)?;
-        tx.execute(&lock, &[&tenant.as_str()])
-            .await
-            .map_err(query_error)?;
         let refresh = tx
             .prepare_cached(REFRESH_GROUP)
             .await

@@ -988,3 +988,167 @@ fn connected_device(name: &str, unit: &str) -> domain::NewDevice {
         },
     }
 }
+
+/// Device writes, filter writes and deletes of one tenant at once never fail on each other
+/// (no deadlock, no foreign-key race: every writer of dynamic memberships takes the tenant's
+/// membership lock before any row lock it could wait on), and when they are done every dynamic
+/// group holds exactly the devices its filter selects.
+#[tokio::test]
+async fn dynamic_memberships_stay_exact_under_concurrent_device_filter_and_delete_writes() {
+    use domain::{
+        Actor, DeviceChanges, GroupChanges, GroupFilter, GroupName, GroupSlug, Labels, ListQuery,
+        MemberConditions, NewDeviceGroup, TenantId,
+    };
+    use ports::{DeviceGroupRepository as _, DeviceRepository as _, GroupKey};
+    use std::sync::Arc;
+
+    let db = TestDatabase::create().await;
+    let store = Arc::new(db.store().await);
+    let tenant = TenantId::parse("dyn-race").expect("valid");
+    let actor = Actor::parse("racer").expect("valid");
+    fn line(v: &str) -> Labels {
+        Labels::parse([("line", v)]).expect("valid")
+    }
+    fn by_line(v: &str) -> GroupFilter {
+        GroupFilter::Matching(
+            MemberConditions::new(None, None, Some(line(v)), None).expect("a condition"),
+        )
+    }
+    let mut devices = Vec::new();
+    for i in 0..12 {
+        let mut d = connected_device(&format!("d{i}"), "C");
+        d.spec.labels = line(if i % 2 == 0 { "a" } else { "b" });
+        store
+            .create_device(&tenant, &actor, d.clone())
+            .await
+            .expect("created");
+        devices.push(d.id);
+    }
+    let mut groups = Vec::new();
+    for (slug, v) in [("grp-a", "a"), ("grp-b", "b")] {
+        let g = NewDeviceGroup {
+            id: uuid::Uuid::new_v4(),
+            group_id: GroupSlug::parse(slug).expect("valid"),
+            name: GroupName::parse(slug).expect("valid"),
+            description: None,
+            filter: Some(by_line(v)),
+            members: Vec::new(),
+        };
+        store
+            .create_group(&tenant, &actor, g.clone())
+            .await
+            .expect("created");
+        groups.push(g.id);
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    // Devices flipping between the lines, each in its own task.
+    for (n, id) in devices.iter().copied().enumerate() {
+        let (store, tenant, actor) = (store.clone(), tenant.clone(), actor.clone());
+        tasks.spawn(async move {
+            for round in 0..15 {
+                let v = if (n + round) % 2 == 0 { "b" } else { "a" };
+                let changes = DeviceChanges {
+                    labels: Some(line(v)),
+                    ..DeviceChanges::default()
+                };
+                store
+                    .update_device(&tenant, &actor, id, changes)
+                    .await
+                    .map_err(|e| format!("device write: {e}"))?;
+            }
+            Ok::<(), String>(())
+        });
+    }
+    // The filters swapping lines.
+    {
+        let (store, tenant, actor, groups) =
+            (store.clone(), tenant.clone(), actor.clone(), groups.clone());
+        tasks.spawn(async move {
+            for round in 0..15 {
+                for (i, id) in groups.iter().enumerate() {
+                    let v = if (i + round) % 2 == 0 { "a" } else { "b" };
+                    let changes = GroupChanges {
+                        filter: Some(Some(by_line(v))),
+                        ..GroupChanges::default()
+                    };
+                    store
+                        .update_group(&tenant, &actor, &GroupKey::Id(*id), changes)
+                        .await
+                        .map_err(|e| format!("filter write: {e}"))?;
+                }
+            }
+            Ok(())
+        });
+    }
+    // Devices and groups created and deleted meanwhile.
+    {
+        let (store, tenant, actor) = (store.clone(), tenant.clone(), actor.clone());
+        tasks.spawn(async move {
+            for round in 0..10 {
+                let mut d = connected_device(&format!("brief-{round}"), "C");
+                d.spec.labels = line("a");
+                store
+                    .create_device(&tenant, &actor, d.clone())
+                    .await
+                    .map_err(|e| format!("device create: {e}"))?;
+                let g = NewDeviceGroup {
+                    id: uuid::Uuid::new_v4(),
+                    group_id: GroupSlug::parse(&format!("grp-brief-{round}")).expect("valid"),
+                    name: GroupName::parse(&format!("brief {round}")).expect("valid"),
+                    description: None,
+                    filter: Some(GroupFilter::All),
+                    members: Vec::new(),
+                };
+                store
+                    .create_group(&tenant, &actor, g.clone())
+                    .await
+                    .map_err(|e| format!("group create: {e}"))?;
+                store
+                    .delete_device(&tenant, d.id)
+                    .await
+                    .map_err(|e| format!("device delete: {e}"))?;
+                store
+                    .delete_group(&tenant, &GroupKey::Id(g.id))
+                    .await
+                    .map_err(|e| format!("group delete: {e}"))?;
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task ran").expect("every write succeeds");
+    }
+
+    for id in &groups {
+        let key = GroupKey::Id(*id);
+        let group = store.get_group_row(&tenant, &key).await.expect("found");
+        let Some(GroupFilter::Matching(c)) = &group.filter else {
+            panic!("still dynamic");
+        };
+        let wanted = c.labels().expect("by line").clone();
+        let mut members: Vec<uuid::Uuid> = store
+            .list_members(&tenant, &key, &ListQuery::all())
+            .await
+            .expect("listed")
+            .items
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        members.sort();
+        let mut expected = Vec::new();
+        for device in &devices {
+            let d = store.get_device(&tenant, *device).await.expect("found");
+            if d.spec.labels.contains_all(&wanted) {
+                expected.push(*device);
+            }
+        }
+        expected.sort();
+        assert_eq!(members, expected, "{}", group.group_id.as_str());
+        assert_eq!(
+            group.member_count,
+            expected.len() as u64,
+            "the count agrees"
+        );
+    }
+}

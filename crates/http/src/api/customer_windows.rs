@@ -2,7 +2,7 @@
 //! `/customer/maintenance-windows`, and their conversion to and from the domain.
 
 use domain::{
-    GroupSlug, MaintenanceWindow, Recurrence, RecurrenceParts, ScopeLabel, Timestamp,
+    GroupSlug, Labels, MaintenanceWindow, Recurrence, RecurrenceParts, ScopeLabel, Timestamp,
     WindowChanges, WindowDefinition, WindowName, WindowSchedule, WindowStatus,
 };
 use serde::{Deserialize, Serialize};
@@ -332,6 +332,18 @@ fn group_slugs(values: Option<&[String]>) -> Result<Option<Vec<GroupSlug>>, ApiE
         .transpose()
 }
 
+/// A window's `labels` as sent: as device labels, and not empty (null says "no condition").
+fn window_labels(value: serde_json::Value) -> Result<Labels, ApiError> {
+    let labels = labels_at("labels", Some(value))?;
+    if labels.is_empty() {
+        return Err(ApiError::invalid(
+            "labels",
+            "must hold at least one label (null: no condition on labels)",
+        ));
+    }
+    Ok(labels)
+}
+
 /// A list of sites or types as sent at `field`, naming the entry at fault.
 pub(crate) fn scope(
     field: &str,
@@ -362,10 +374,7 @@ impl MaintenanceWindowCreateBody {
             .map(|v| instant("ends_at", v))
             .transpose()?;
         Ok(WindowDefinition {
-            labels: self
-                .labels
-                .map(|l| labels_at("labels", Some(l)))
-                .transpose()?,
+            labels: self.labels.map(window_labels).transpose()?,
             name: WindowName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
             schedule: WindowSchedule::new(starts_at, ends_at)
                 .map_err(|e| ApiError::invalid(&e.field(), e))?,
@@ -385,7 +394,7 @@ impl MaintenanceWindowUpdateBody {
         let changes = WindowChanges {
             labels: self
                 .labels
-                .map(|l| l.map(|l| labels_at("labels", Some(l))).transpose())
+                .map(|l| l.map(window_labels).transpose())
                 .transpose()?,
             name: not_null("name", self.name)?
                 .map(|n| WindowName::parse(&n).map_err(|e| ApiError::invalid("name", e)))

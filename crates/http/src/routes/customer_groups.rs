@@ -126,6 +126,7 @@ pub async fn create(
                         }
                         CreateGroupError::NameTaken(name) => name_taken(&name),
                         CreateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
+                        e @ CreateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
                         CreateGroupError::Store(e) => e.into(),
                     })?;
             Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
@@ -201,6 +202,7 @@ pub async fn update(
             UpdateGroupError::NotFound => group_not_found(),
             UpdateGroupError::NameTaken(name) => name_taken(&name),
             UpdateGroupError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
+            e @ UpdateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
             UpdateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
             UpdateGroupError::Store(e) => e.into(),
         })?;
@@ -290,6 +292,7 @@ pub async fn members(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found` or `Device not found`", body = ErrorBody),
+        (status = 409, description = "`Group membership is defined by its filter` (a dynamic group)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -332,6 +335,7 @@ pub async fn add_member(
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`Group not found` or `Device not in group`", body = ErrorBody),
+        (status = 409, description = "`Group membership is defined by its filter` (a dynamic group)", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))

@@ -123,6 +123,7 @@ pub async fn create(
                         }
                         CreateGroupError::NameTaken(name) => name_taken(&name),
                         CreateGroupError::DeviceNotFound(id) => device_not_found(id),
+                        e @ CreateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
                         CreateGroupError::Store(e) => e.into(),
                     })?;
             let view =
@@ -290,6 +291,7 @@ fn json_body(body: actix_web::web::Bytes) -> HttpResponse {
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "`GROUP_004` `Access forbidden. Required roles: admin, owner`", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 409, description = "`Group membership is defined by its filter`: `device_ids` for a dynamic group", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Invalid body; `detail` names the field", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
@@ -324,6 +326,7 @@ pub async fn update(
             UpdateGroupError::NameTaken(name) => name_taken(&name),
             UpdateGroupError::DeviceNotFound(id) => device_not_found(id),
             UpdateGroupError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
+            e @ UpdateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
             UpdateGroupError::Store(e) => e.into(),
         })?;
     Ok(HttpResponse::Ok().json(GroupDetailView::at(&detail, Timestamp::now())))

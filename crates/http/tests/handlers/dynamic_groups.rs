@@ -82,7 +82,7 @@ async fn bad_filters_are_refused_naming_the_key_and_nothing_is_stored() {
         (json!({"statuses": ["on"]}), "filter.statuses[0]: "),
         (json!({"labels": {"Floor": "3"}}), "filter.labels: "),
         (json!({"labels": {"floor": 3}}), "filter.labels.floor: "),
-        (json!({"colour": "red"}), "filter"),
+        (json!({"colour": "red"}), "filter.colour: unknown field"),
     ];
     let requests = cases
         .iter()
@@ -300,9 +300,19 @@ async fn window_labels_are_parsed_stored_and_echoed() {
     good["labels"] = json!({"zone": "north"});
     let mut bad = nightly_body();
     bad["labels"] = json!({"zone": 7});
+    let mut empty = nightly_body();
+    empty["labels"] = json!({});
 
     // Act
-    let answers = call_all(mocks, vec![post(WINDOWS, &good), post(WINDOWS, &bad)]).await;
+    let answers = call_all(
+        mocks,
+        vec![
+            post(WINDOWS, &good),
+            post(WINDOWS, &bad),
+            post(WINDOWS, &empty),
+        ],
+    )
+    .await;
 
     // Assert
     assert_eq!(answers[0].status, StatusCode::OK, "{}", answers[0].text());
@@ -312,5 +322,11 @@ async fn window_labels_are_parsed_stored_and_echoed() {
         answers[1].detail().starts_with("labels.zone: "),
         "{}",
         answers[1].detail()
+    );
+    assert_eq!(answers[2].status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answers[2].detail().starts_with("labels: "),
+        "{}",
+        answers[2].detail()
     );
 }

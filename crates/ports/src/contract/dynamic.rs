@@ -371,3 +371,61 @@ where
         "covered through the group, no longer by label"
     );
 }
+
+/// A tenant keeps at most [`domain::membership::DYNAMIC_GROUPS_MAX`] dynamic groups: one more,
+/// created or made dynamic, is refused and stores nothing; static groups and new filters for a
+/// group that is dynamic already are not counted against it.
+pub async fn a_tenant_keeps_a_bounded_number_of_dynamic_groups<S>(store: &S)
+where
+    S: DeviceRepository + DeviceGroupRepository,
+{
+    let t = tenant("contract-dynamic-cap");
+    let max = domain::membership::DYNAMIC_GROUPS_MAX;
+    for i in 0..max {
+        let mut g = new_group(&format!("grp-d{i}"), &format!("Dynamic {i}"));
+        g.filter = Some(GroupFilter::All);
+        store.create_group(&t, &alice(), g).await.expect("created");
+    }
+    let mut one_more = new_group("grp-over", "Over");
+    one_more.filter = Some(GroupFilter::All);
+    assert!(matches!(
+        store.create_group(&t, &alice(), one_more).await,
+        Err(crate::CreateGroupError::TooManyDynamic)
+    ));
+    store
+        .create_group(&t, &alice(), new_group("grp-static", "Static"))
+        .await
+        .expect("a static group is not counted");
+    let to_dynamic = GroupChanges {
+        filter: Some(Some(GroupFilter::All)),
+        ..GroupChanges::default()
+    };
+    assert!(matches!(
+        store
+            .update_group(&t, &alice(), &slug_key("grp-static"), to_dynamic)
+            .await,
+        Err(UpdateGroupError::TooManyDynamic)
+    ));
+    let refilter = GroupChanges {
+        filter: Some(Some(by_labels(&[("zone", "x")]))),
+        ..GroupChanges::default()
+    };
+    store
+        .update_group(&t, &alice(), &slug_key("grp-d0"), refilter)
+        .await
+        .expect("a dynamic group may change its filter");
+    let listed = store
+        .list_groups(&t, &ListQuery::all())
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed.total,
+        max as u64 + 1,
+        "the refused group was not stored"
+    );
+    let row = store
+        .get_group_row(&t, &slug_key("grp-static"))
+        .await
+        .expect("found");
+    assert_eq!(row.filter, None, "still static");
+}
