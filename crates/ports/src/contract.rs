@@ -114,6 +114,7 @@ macro_rules! contract_tests {
             device_buckets_aggregate_the_range_on_the_zones_calendar,
             group_buckets_choose_members_with_readings,
             buckets_stay_true_after_resent_and_late_readings,
+            sub_day_buckets_follow_the_wall_clock_through_dst,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
