@@ -75,6 +75,35 @@ on_both_stores! {
 }
 
 on_both_stores! {
+    async fn six_hour_buckets_start_at_the_same_clock_times_on_a_dst_day(app) {
+        let admin = token("acme", &["admin"]);
+        let d = create_device(&app, &admin, json!({"name": "Boiler 6"})).await;
+        ingest(&app, &admin, &[
+            (&d, "2025-10-26T02:30:00+02:00", 1.0),
+            (&d, "2025-10-26T05:30:00+01:00", 3.0),
+            (&d, "2025-10-26T06:00:00+01:00", 7.0),
+        ]).await;
+
+        let path = format!(
+            "/api/devices/{d}/readings?interval=6h&timezone=Europe/Berlin&agg=sum\
+             &start_time={}&end_time={}",
+            enc("2025-10-26T00:00:00+02:00"), enc("2025-10-27T00:00:00+01:00"));
+        let (status, answer) = app.get(&path, &admin).await;
+
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let all = buckets(&answer, 0);
+        // 00-06 local holds the repeated hour: 7 hours, both readings; 06 starts the next.
+        assert_eq!(all[0], json!({
+            "start": "2025-10-26T00:00:00+02:00", "end": "2025-10-26T06:00:00+01:00",
+            "sum": 4.0, "count": 2,
+        }));
+        assert_eq!(all[1]["start"], "2025-10-26T06:00:00+01:00");
+        assert_eq!(all[1]["end"], "2025-10-26T12:00:00+01:00");
+        assert_eq!(all.len(), 2);
+    }
+}
+
+on_both_stores! {
     async fn days_and_months_follow_new_york_kolkata_and_adelaide(app) {
         let admin = token("acme", &["admin"]);
         let d = create_device(&app, &admin, json!({"name": "Meter"})).await;

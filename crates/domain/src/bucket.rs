@@ -2,14 +2,18 @@
 //! aggregates a client asks for, and how empty buckets are filled.
 //!
 //! Alignment: buckets of a day or longer start at local midnight (weeks on Monday, months on the
-//! 1st), so a DST day's bucket lasts 23 or 25 hours. Sub-day buckets count `interval` of elapsed
-//! time from each local midnight, and the day's last bucket ends at the next local midnight:
-//! hourly buckets of a 23-hour day are 23, of a 25-hour day 25, each one hour long; a 6-hour
-//! bucket ending a 23-hour day lasts 5 hours. A local midnight that does not exist (a DST gap at
-//! midnight) is the first instant after the gap.
+//! 1st), so a DST day's bucket lasts 23 or 25 hours. Sub-day buckets follow the wall clock: a
+//! boundary is every instant at which the zone's clock reads local midnight plus a whole
+//! multiple of the interval. So 6-hour buckets start at 00, 06, 12 and 18 local every day (the
+//! 00-06 bucket of a 25-hour day lasts 7 hours, of a 23-hour day 5); a clock time that occurs
+//! twice (fall back) is a boundary at both instants, so hourly and quarter-hour buckets keep
+//! their length through it; a clock time that never occurs (spring forward) is no boundary, so
+//! the bucket before the gap takes its place (Berlin's spring day: 01:00-03:00 local is one
+//! hourly bucket, 00:00-04:00 one 2-hour bucket). A local midnight that does not exist (a DST gap
+//! at midnight) is the first instant after the gap, for every interval: each day starts a bucket.
 
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use thiserror::Error;
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
@@ -33,7 +37,8 @@ pub const DEFAULT_ZONE: &str = "UTC";
 /// How long a bucket is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
-    /// A number of seconds that divides a day, counted from local midnight.
+    /// A number of seconds that divides a day: boundaries where the local clock reads a whole
+    /// multiple of it past midnight.
     Within(u32),
     /// A number of whole local days, counted from Monday 1970-01-05 (a local date), so whole weeks start on Mondays.
     Days(u32),
@@ -291,14 +296,19 @@ impl BucketGrid {
         let clamp = |t: Timestamp| to_jiff(t).unwrap_or(jiff::Timestamp::MAX);
         let (since, until) = (clamp(since), clamp(until));
         let mut bounds = Vec::new();
-        let Some(mut start) = aligned_start(interval, zone, since) else {
+        let mut starts = Boundaries::from(interval, zone, since).peekable();
+        let Some(mut start) = starts.next() else {
             return Ok(Self { bounds });
         };
+        // The bucket holding `since` starts at the last boundary not after it.
+        while let Some(next) = starts.next_if(|next| *next <= since) {
+            start = next;
+        }
         while start < until {
             if bounds.len() >= MAX_BUCKETS_PER_SERIES {
                 return Err(TooManyBuckets);
             }
-            let Some(end) = bucket_end(interval, zone, start).filter(|end| *end > start) else {
+            let Some(end) = starts.next() else {
                 // Past what the calendar can compute (year 9999): the range ends here.
                 break;
             };
@@ -350,27 +360,120 @@ fn boundary(zone: &Zone, t: jiff::Timestamp) -> Boundary {
     Boundary { instant, local }
 }
 
+/// The boundaries of an interval from the one holding (or just before) an instant on, in
+/// order, each once; they end where the calendar does.
+enum Boundaries<'z> {
+    /// Days and longer: each bucket's end from its start.
+    Calendar {
+        interval: Interval,
+        zone: &'z Zone,
+        next: Option<jiff::Timestamp>,
+    },
+    /// Sub-day: the instants of each local day's clock times, a day at a time.
+    Clock {
+        seconds: u32,
+        zone: &'z Zone,
+        /// The day to compute when `pending` runs out.
+        date: Option<Date>,
+        pending: std::vec::IntoIter<jiff::Timestamp>,
+        last: Option<jiff::Timestamp>,
+    },
+}
+
+impl<'z> Boundaries<'z> {
+    /// Starting at or before `t` (the caller skips to the last one not after it).
+    fn from(interval: Interval, zone: &'z Zone, t: jiff::Timestamp) -> Self {
+        match interval {
+            Interval::Within(seconds) => {
+                // The day before: its boundaries surely begin before `t` (a midnight in a gap
+                // may follow the local date's first instants).
+                let date = zone.local_date(t);
+                Self::Clock {
+                    seconds,
+                    zone,
+                    date: Some(date.yesterday().unwrap_or(date)),
+                    pending: Vec::new().into_iter(),
+                    last: None,
+                }
+            }
+            _ => Self::Calendar {
+                interval,
+                zone,
+                next: aligned_start(interval, zone, t),
+            },
+        }
+    }
+}
+
+impl Iterator for Boundaries<'_> {
+    type Item = jiff::Timestamp;
+
+    fn next(&mut self) -> Option<jiff::Timestamp> {
+        match self {
+            Self::Calendar {
+                interval,
+                zone,
+                next,
+            } => {
+                let start = (*next)?;
+                *next = bucket_end(*interval, zone, start).filter(|end| *end > start);
+                Some(start)
+            }
+            Self::Clock {
+                seconds,
+                zone,
+                date,
+                pending,
+                last,
+            } => loop {
+                if let Some(t) = pending.next() {
+                    // A day the calendar skips (Samoa, 2011-12-30) has the next day's midnight.
+                    if last.is_some_and(|last| t <= last) {
+                        continue;
+                    }
+                    *last = Some(t);
+                    return Some(t);
+                }
+                let day = (*date)?;
+                *date = day.tomorrow().ok();
+                *pending = clock_bounds(*seconds, zone, day).into_iter();
+            },
+        }
+    }
+}
+
+/// The sub-day boundaries of local day `date`, in order: its midnight (the first instant after
+/// a gap that hides it), then every instant the clock reads a multiple of `seconds` past
+/// midnight, both instants of a time that occurs twice, none of one that never occurs.
+fn clock_bounds(seconds: u32, zone: &Zone, date: Date) -> Vec<jiff::Timestamp> {
+    let mut out: Vec<jiff::Timestamp> = zone.midnight(date).into_iter().collect();
+    let midnight = date.to_datetime(jiff::civil::Time::midnight());
+    for k in 0..DAY_SECS / seconds {
+        let Ok(wall) =
+            midnight.checked_add(jiff::SignedDuration::from_secs(i64::from(k * seconds)))
+        else {
+            break;
+        };
+        let at = |offset: jiff::tz::Offset| offset.to_timestamp(wall).ok();
+        match zone.tz.to_ambiguous_timestamp(wall).offset() {
+            AmbiguousOffset::Unambiguous { offset } => out.extend(at(offset)),
+            AmbiguousOffset::Fold { before, after } => {
+                out.extend(at(before));
+                out.extend(at(after));
+            }
+            AmbiguousOffset::Gap { .. } => {}
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 fn aligned_start(interval: Interval, zone: &Zone, t: jiff::Timestamp) -> Option<jiff::Timestamp> {
     let date = zone.local_date(t);
     match interval {
-        Interval::Within(seconds) => {
-            let midnight = zone.midnight(date)?;
-            // A midnight in a DST gap lies after the date's first instants: that is the day before.
-            if midnight > t {
-                return aligned_start(
-                    interval,
-                    zone,
-                    midnight
-                        .checked_sub(jiff::SignedDuration::from_secs(1))
-                        .ok()?,
-                );
-            }
-            let elapsed = t.as_second() - midnight.as_second();
-            let k = elapsed.div_euclid(i64::from(seconds));
-            midnight
-                .checked_add(jiff::SignedDuration::from_secs(k * i64::from(seconds)))
-                .ok()
-        }
+        // Boundaries of the wall clock: see `Boundaries::Clock`.
+        Interval::Within(_) => None,
         Interval::Days(n) => {
             // Counted from a Monday, so that whole weeks given in seconds start on Mondays as
             // `1w` does.
@@ -395,12 +498,7 @@ fn bucket_end(interval: Interval, zone: &Zone, start: jiff::Timestamp) -> Option
             .and_then(|d| zone.midnight(d))
     };
     match interval {
-        Interval::Within(seconds) => {
-            let step = start
-                .checked_add(jiff::SignedDuration::from_secs(i64::from(seconds)))
-                .ok()?;
-            Some(next_day(1).map_or(step, |midnight| step.min(midnight)))
-        }
+        Interval::Within(_) => None,
         Interval::Days(n) => next_day(i64::from(n)),
         Interval::Week => next_day(7),
         Interval::Month => date
@@ -807,7 +905,7 @@ mod tests {
             datetime!(2025-03-10 00:00 -04:00),
         );
         assert_eq!(spring.len(), 23);
-        // Six-hour buckets from local midnight: the day's last one ends at the next midnight.
+        // Six-hour buckets start at 00, 06, 12, 18 local: the first one lost the gap's hour.
         let six = grid(
             "6h",
             "America/New_York",
@@ -817,10 +915,108 @@ mod tests {
         assert_eq!(
             spans(&six),
             vec![
-                (datetime!(2025-03-09 00:00 -05:00), 6),
-                (datetime!(2025-03-09 07:00 -04:00), 6),
-                (datetime!(2025-03-09 13:00 -04:00), 6),
-                (datetime!(2025-03-09 19:00 -04:00), 5),
+                (datetime!(2025-03-09 00:00 -05:00), 5),
+                (datetime!(2025-03-09 06:00 -04:00), 6),
+                (datetime!(2025-03-09 12:00 -04:00), 6),
+                (datetime!(2025-03-09 18:00 -04:00), 6),
+            ]
+        );
+        let autumn_six = grid(
+            "6h",
+            "America/New_York",
+            datetime!(2025-11-02 00:00 -04:00),
+            datetime!(2025-11-03 00:00 -05:00),
+        );
+        assert_eq!(
+            spans(&autumn_six),
+            vec![
+                (datetime!(2025-11-02 00:00 -04:00), 7),
+                (datetime!(2025-11-02 06:00 -05:00), 6),
+                (datetime!(2025-11-02 12:00 -05:00), 6),
+                (datetime!(2025-11-02 18:00 -05:00), 6),
+            ]
+        );
+    }
+
+    #[test]
+    fn sub_day_buckets_start_where_berlins_clock_shows_their_multiple() {
+        let autumn = |interval| {
+            grid(
+                interval,
+                "Europe/Berlin",
+                datetime!(2025-10-26 00:00 +02:00),
+                datetime!(2025-10-27 00:00 +01:00),
+            )
+        };
+        // 6 h: 00-06 takes the repeated hour, then 06, 12, 18 as every day.
+        assert_eq!(
+            spans(&autumn("6h")),
+            vec![
+                (datetime!(2025-10-26 00:00 +02:00), 7),
+                (datetime!(2025-10-26 06:00 +01:00), 6),
+                (datetime!(2025-10-26 12:00 +01:00), 6),
+                (datetime!(2025-10-26 18:00 +01:00), 6),
+            ]
+        );
+        // 2 h: 02:00 shows twice, a boundary both times.
+        assert_eq!(
+            spans(&autumn("7200"))[..4],
+            [
+                (datetime!(2025-10-26 00:00 +02:00), 2),
+                (datetime!(2025-10-26 02:00 +02:00), 1),
+                (datetime!(2025-10-26 02:00 +01:00), 2),
+                (datetime!(2025-10-26 04:00 +01:00), 2),
+            ]
+        );
+        assert_eq!(autumn("7200").len(), 13);
+        // Quarter hours stay quarter hours through the repeated hour: 25 h of them.
+        let quarters = autumn("15m");
+        assert_eq!(quarters.len(), 100);
+        assert!(quarters
+            .bounds()
+            .windows(2)
+            .all(|w| (w[1].instant.get() - w[0].instant.get()).whole_minutes() == 15));
+
+        let spring = |interval| {
+            grid(
+                interval,
+                "Europe/Berlin",
+                datetime!(2025-03-30 00:00 +01:00),
+                datetime!(2025-03-31 00:00 +02:00),
+            )
+        };
+        // 1 h: 02:00 never shows, so 01:00-03:00 local is one bucket, an hour long.
+        let hours = spring("1h");
+        assert_eq!(hours.len(), 23);
+        assert_eq!(
+            spans(&hours)[..3],
+            [
+                (datetime!(2025-03-30 00:00 +01:00), 1),
+                (datetime!(2025-03-30 01:00 +01:00), 1),
+                (datetime!(2025-03-30 03:00 +02:00), 1),
+            ]
+        );
+        // 2 h: 00:00-04:00 local is one bucket of 3 h.
+        assert_eq!(
+            spans(&spring("7200"))[..2],
+            [
+                (datetime!(2025-03-30 00:00 +01:00), 3),
+                (datetime!(2025-03-30 04:00 +02:00), 2),
+            ]
+        );
+        assert_eq!(spring("7200").len(), 11);
+        // A range starting inside the merged bucket still starts at its aligned start.
+        let inside = grid(
+            "7200",
+            "Europe/Berlin",
+            datetime!(2025-03-30 03:30 +02:00),
+            datetime!(2025-03-30 04:30 +02:00),
+        );
+        assert_eq!(
+            spans(&inside),
+            vec![
+                (datetime!(2025-03-30 00:00 +01:00), 3),
+                (datetime!(2025-03-30 04:00 +02:00), 2),
             ]
         );
     }
@@ -925,6 +1121,92 @@ mod tests {
         assert_eq!(
             months.bounds()[1].instant.get(),
             datetime!(2025-01-31 18:30 UTC)
+        );
+    }
+
+    #[test]
+    fn adelaide_sub_day_buckets_follow_its_half_hour_offset_clock() {
+        // 2025-04-06: 03:00 +10:30 falls back to 02:00 +09:30 (a 25-hour day).
+        let autumn = |interval| {
+            grid(
+                interval,
+                "Australia/Adelaide",
+                datetime!(2025-04-06 00:00 +10:30),
+                datetime!(2025-04-07 00:00 +09:30),
+            )
+        };
+        assert_eq!(
+            spans(&autumn("6h")),
+            vec![
+                (datetime!(2025-04-06 00:00 +10:30), 7),
+                (datetime!(2025-04-06 06:00 +09:30), 6),
+                (datetime!(2025-04-06 12:00 +09:30), 6),
+                (datetime!(2025-04-06 18:00 +09:30), 6),
+            ]
+        );
+        let hours = autumn("1h");
+        assert_eq!(hours.len(), 25);
+        assert!(spans(&hours).iter().all(|(_, h)| *h == 1));
+        // Local hours are half past in UTC.
+        assert_eq!(
+            hours.bounds()[2].instant.get(),
+            datetime!(2025-04-05 15:30 UTC)
+        );
+        assert_eq!(hours.bounds()[2].local, datetime!(2025-04-06 02:00 +10:30));
+        assert_eq!(hours.bounds()[3].local, datetime!(2025-04-06 02:00 +09:30));
+        // 2025-10-05: 02:00 +09:30 springs to 03:00 +10:30; 2 h: 00-04 lasts 3 hours.
+        let spring = grid(
+            "7200",
+            "Australia/Adelaide",
+            datetime!(2025-10-05 00:00 +09:30),
+            datetime!(2025-10-06 00:00 +10:30),
+        );
+        assert_eq!(
+            spans(&spring)[..2],
+            [
+                (datetime!(2025-10-05 00:00 +09:30), 3),
+                (datetime!(2025-10-05 04:00 +10:30), 2),
+            ]
+        );
+        assert_eq!(spring.len(), 11);
+    }
+
+    #[test]
+    fn kolkata_six_hour_buckets_start_at_its_midnight_and_every_six_hours() {
+        let six = grid(
+            "6h",
+            "Asia/Kolkata",
+            datetime!(2025-06-01 00:00 UTC),
+            datetime!(2025-06-01 12:00 UTC),
+        );
+        assert_eq!(
+            six.instants().iter().map(|b| b.get()).collect::<Vec<_>>(),
+            vec![
+                datetime!(2025-05-31 18:30 UTC),
+                datetime!(2025-06-01 00:30 UTC),
+                datetime!(2025-06-01 06:30 UTC),
+                datetime!(2025-06-01 12:30 UTC),
+            ]
+        );
+        assert_eq!(six.bounds()[1].local, datetime!(2025-06-01 06:00 +05:30));
+    }
+
+    #[test]
+    fn a_midnight_hidden_by_a_gap_starts_the_day_at_the_gaps_end() {
+        // Havana springs forward at midnight: 2025-03-09 00:00 -05:00 becomes 01:00 -04:00.
+        let six = grid(
+            "6h",
+            "America/Havana",
+            datetime!(2025-03-08 18:00 -05:00),
+            datetime!(2025-03-09 12:00 -04:00),
+        );
+        assert_eq!(
+            spans(&six),
+            vec![
+                (datetime!(2025-03-08 18:00 -05:00), 6),
+                (datetime!(2025-03-09 01:00 -04:00), 5),
+                (datetime!(2025-03-09 06:00 -04:00), 6),
+            ]
         );
     }
 

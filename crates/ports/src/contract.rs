@@ -121,6 +121,7 @@ macro_rules! contract_tests {
             window_scope_follows_labels_and_dynamic_membership,
             coverage_follows_dynamic_membership,
             a_tenant_keeps_a_bounded_number_of_dynamic_groups,
+            sub_day_buckets_follow_the_wall_clock_through_dst,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

@@ -78,8 +78,11 @@ pub struct ReadingsParams {
     offset: Option<String>,
     /// Aggregate into time buckets of this length instead of answering raw readings: `1m`,
     /// `5m`, `15m`, `1h`, `6h`, `1d`, `1w` (Monday to Monday), `1mo` (1st to 1st), or whole
-    /// seconds from 60 to 31536000. Sub-day intervals must divide 24 hours (buckets count from
-    /// local midnight); longer ones must be whole days. At most 10000 buckets per series.
+    /// seconds from 60 to 31536000. Sub-day intervals must divide 24 hours: their buckets start
+    /// wherever the zone's wall clock reads local midnight plus a multiple of the interval (a
+    /// time shown twice at fall-back starts a bucket both times; one skipped at spring-forward
+    /// starts none). Longer ones must be whole days, starting at local midnight. At most 10000
+    /// buckets per series.
     #[param(value_type = Option<String>, example = "1h")]
     pub(crate) interval: Option<String>,
     /// With `interval`: comma list of `avg`, `min`, `max`, `count`, `first`, `last`, `sum`.

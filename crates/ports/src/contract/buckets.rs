@@ -333,3 +333,62 @@ where
         ]
     );
 }
+
+/// Sub-day buckets start where the zone's clock shows a multiple of the interval past midnight:
+/// Berlin's 6-hour buckets of its 25-hour day are 00-06 (7 hours, both 02:30s in it), 06, 12,
+/// 18; its spring day's 2-hour buckets start at 00 and 04 (02:00 never shows).
+pub async fn sub_day_buckets_follow_the_wall_clock_through_dst<S>(store: &S)
+where
+    S: DeviceRepository + ReadingRepository,
+{
+    let t = tenant("contract-bucket-clock");
+    let d = new_device("clock");
+    store
+        .create_device(&t, &alice(), d.clone())
+        .await
+        .expect("created");
+    store
+        .ingest(
+            &t,
+            batch(vec![
+                reading(d.id, datetime!(2025-10-26 00:30 +02:00), 1.0),
+                reading(d.id, datetime!(2025-10-26 02:30 +02:00), 2.0),
+                reading(d.id, datetime!(2025-10-26 02:30 +01:00), 3.0),
+                reading(d.id, datetime!(2025-10-26 05:59 +01:00), 4.0),
+                reading(d.id, datetime!(2025-10-26 06:00 +01:00), 5.0),
+                reading(d.id, datetime!(2025-03-30 01:30 +01:00), 6.0),
+                reading(d.id, datetime!(2025-03-30 03:59 +02:00), 7.0),
+                reading(d.id, datetime!(2025-03-30 04:00 +02:00), 8.0),
+            ]),
+        )
+        .await
+        .expect("ingested");
+    let counts = |series: &domain::bucket::SeriesStats| {
+        series
+            .buckets
+            .iter()
+            .map(|b| (b.index, b.count, b.sum))
+            .collect::<Vec<_>>()
+    };
+    let autumn = query(
+        "6h",
+        "Europe/Berlin",
+        datetime!(2025-10-26 00:00 +02:00),
+        datetime!(2025-10-27 00:00 +01:00),
+        Fill::None,
+    );
+    assert_eq!(autumn.grid.len(), 4);
+    let six = store.device_buckets(&t, d.id, &autumn).await.expect("read");
+    assert_eq!(counts(&six), vec![(0, 4, 10.0), (1, 1, 5.0)]);
+
+    let spring = query(
+        "7200",
+        "Europe/Berlin",
+        datetime!(2025-03-30 00:00 +01:00),
+        datetime!(2025-03-30 06:00 +02:00),
+        Fill::None,
+    );
+    assert_eq!(spring.grid.len(), 2);
+    let two = store.device_buckets(&t, d.id, &spring).await.expect("read");
+    assert_eq!(counts(&two), vec![(0, 2, 13.0), (1, 1, 8.0)]);
+}
