@@ -14,6 +14,8 @@ pub struct CreateGroup {
     pub name: GroupName,
     pub description: Option<Description>,
     pub members: Vec<Uuid>,
+    /// The group to nest it under (its UUID), if any.
+    pub parent_id: Option<Uuid>,
 }
 
 /// Creates the group. A generated slug that collides with a stored one is drawn again (a slug
@@ -34,6 +36,7 @@ pub async fn create(
         name: group.name.clone(),
         description: group.description.clone(),
         members: group.members.clone(),
+        parent_id: group.parent_id,
     };
     match &group.group_id {
         Some(chosen) => {
@@ -64,6 +67,7 @@ mod tests {
             name: GroupName::parse("Lobby").expect("valid"),
             description: None,
             members: Vec::new(),
+            parent_id: None,
         }
     }
 

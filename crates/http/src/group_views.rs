@@ -55,6 +55,9 @@ pub enum View {
 pub struct Key {
     tenant: TenantId,
     group: GroupKey,
+    /// Whether the view covers the group's descendants too: a tree's answer is never served
+    /// for the group's own, nor the other way round.
+    descendants: bool,
     view: ViewKind,
 }
 
@@ -86,7 +89,17 @@ impl Key {
         Self {
             tenant: tenant.clone(),
             group: group.clone(),
+            descendants: false,
             view: ViewKind::Group(view),
+        }
+    }
+
+    /// The key of the same view over the group's tree when `descendants`.
+    #[must_use]
+    pub fn descendants(self, descendants: bool) -> Self {
+        Self {
+            descendants,
+            ..self
         }
     }
 
@@ -105,6 +118,7 @@ impl Key {
         Self {
             tenant: tenant.clone(),
             group: group.clone(),
+            descendants: false,
             view: ViewKind::Readings(selection),
         }
     }
@@ -684,6 +698,7 @@ mod tests {
                 updated_at: at,
                 created_by: actor.clone(),
                 updated_by: actor,
+                parent_id: None,
             },
             members,
             windows: Vec::new(),

@@ -235,6 +235,7 @@ fn new_group(slug: &str, name: &str) -> NewDeviceGroup {
         name: GroupName::parse(name).expect("valid name"),
         description: None,
         members: Vec::new(),
+        parent_id: None,
     }
 }
 
@@ -438,6 +439,7 @@ pub async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupR
         name: Some(GroupName::parse("Second").expect("valid")),
         description: Some(Some(Description::parse("lost").expect("valid"))),
         members: None,
+        parent_id: None,
     };
     let clash = store.update_group(&t, &alice(), &first_key, clash).await;
     assert!(

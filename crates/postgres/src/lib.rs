@@ -41,6 +41,7 @@ mod revisions;
 mod rollups;
 mod rows;
 mod shared;
+mod tree;
 mod tx;
 mod webhooks;
 mod windows;

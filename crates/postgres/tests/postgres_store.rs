@@ -414,6 +414,7 @@ async fn writes_from_outside_the_service_move_revisions_too() {
                     name: domain::GroupName::parse(slug).expect("valid"),
                     description: None,
                     members: Vec::new(),
+                    parent_id: None,
                 },
             )
             .await
@@ -483,6 +484,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
         name: GroupName::parse(slug).expect("valid"),
         description: None,
         members: Vec::new(),
+        parent_id: None,
     };
     let (a, b) = (
         TenantId::parse("tenant-a").expect("valid"),

@@ -611,7 +611,7 @@ mod tests {
         );
         let patch = DeviceGroupUpdateBody {
             name: Some(None),
-            description: None,
+            ..Default::default()
         };
         assert_eq!(
             patch.try_into_domain().unwrap_err().detail(),
