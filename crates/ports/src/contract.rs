@@ -16,6 +16,8 @@ mod idempotency;
 pub use idempotency::*;
 mod labels;
 pub use labels::*;
+mod nesting;
+pub use nesting::*;
 mod readings;
 pub use readings::*;
 mod webhooks;
@@ -114,6 +116,10 @@ macro_rules! contract_tests {
             device_buckets_aggregate_the_range_on_the_zones_calendar,
             group_buckets_choose_members_with_readings,
             buckets_stay_true_after_resent_and_late_readings,
+            nested_groups_echo_their_parent_and_deleting_it_leaves_children_at_the_top,
+            nesting_refuses_cycles_and_a_ninth_level,
+            tree_reads_count_each_device_once,
+            window_groups_cover_descendants_and_follow_the_tree,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
