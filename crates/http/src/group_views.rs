@@ -498,6 +498,45 @@ mod tests {
         assert!(weight > 2 && weight < 512, "{weight}");
     }
 
+    #[actix_web::test]
+    async fn a_kept_view_of_the_group_is_never_served_for_its_tree_nor_back() {
+        let tenant = TenantId::parse("t").expect("valid");
+        let group = GroupKey::Id(uuid::Uuid::nil());
+        let own = Key::group(&tenant, &group, View::Alerts);
+        let tree = own.clone().descendants(true);
+        assert_ne!(own, tree);
+        assert_eq!(own, tree.clone().descendants(false));
+        assert_ne!(key(), key().descendants(true));
+        // The group's view is kept (rendered twice, then hit); the tree's is rendered apart.
+        let mut mock = ports::MockTenantRevisions::new();
+        mock.expect_status_revision().returning(|_| Ok(Revision(1)));
+        let views = GroupViews::new(Some(Arc::new(mock)), 1024 * 1024);
+        let answer = |key: Key, body: &'static str| {
+            let views = &views;
+            async move {
+                views
+                    .get_or_render::<StoreError, _>(key, || async { Ok(rendered(body, true)) })
+                    .await
+                    .expect("answered")
+            }
+        };
+        answer(own.clone(), "own").await;
+        answer(own.clone(), "own").await;
+        assert_eq!(
+            answer(own.clone(), "fresh").await,
+            Bytes::from("own"),
+            "kept"
+        );
+        assert_eq!(answer(tree.clone(), "tree").await, Bytes::from("tree"));
+        answer(tree.clone(), "tree").await;
+        assert_eq!(
+            answer(tree, "fresh").await,
+            Bytes::from("tree"),
+            "kept apart"
+        );
+        assert_eq!(answer(own, "fresh").await, Bytes::from("own"));
+    }
+
     /// A revision source answering `revisions[n]` on the n-th ask, counting the asks.
     fn revisions(revisions: &'static [i64]) -> Arc<dyn TenantRevisions> {
         let mut mock = ports::MockTenantRevisions::new();
