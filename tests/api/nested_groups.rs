@@ -208,7 +208,17 @@ on_both_stores! {
         let (_, own_readings) = app.get(&format!("{path}/readings?hours=1"), &admin).await;
         assert_eq!(own_readings["total"], 2);
 
-        // A tree's cursor is not the group's.
+        // Buckets: one series per device of the tree.
+        let (status, buckets) = app.get(&format!("{path}/readings?hours=1&interval=1h&include_descendants=true"), &admin).await;
+        assert_eq!(status, StatusCode::OK, "{buckets}");
+        let mut series: Vec<&str> = buckets["series"].as_array().expect("series").iter()
+            .map(|s| s["device_id"].as_str().expect("device")).collect();
+        series.sort_unstable();
+        let mut all = vec![a.as_str(), b.as_str(), c.as_str()];
+        all.sort_unstable();
+        assert_eq!(series, all);
+
+                // A tree's cursor is not the group's.
         let (_, first) = app.get(&format!("{path}/readings?hours=1&limit=1&include_descendants=true"), &admin).await;
         let cursor = first["next_cursor"].as_str().expect("more follow");
         let (status, body) = app.get(&format!("{path}/readings?hours=1&limit=1&cursor={cursor}"), &admin).await;

@@ -1176,7 +1176,25 @@ impl ReadingRepository for MemoryStore {
             let index = data
                 .group_index(&group)
                 .ok_or(GroupBucketsError::NotFound)?;
-            data.group_series(data.groups[index].id, &choice, &query)
+            data.group_series(data.groups[index].id, &choice, &query, false)
+        })
+        .await?
+        .unwrap_or(Err(GroupBucketsError::NotFound))
+    }
+
+    async fn tree_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        let (group, choice, query) = (group.clone(), choice.clone(), query.clone());
+        self.read(tenant, move |data| {
+            let index = data
+                .group_index(&group)
+                .ok_or(GroupBucketsError::NotFound)?;
+            data.group_series(data.groups[index].id, &choice, &query, true)
         })
         .await?
         .unwrap_or(Err(GroupBucketsError::NotFound))

@@ -577,6 +577,19 @@ pub trait ReadingRepository: Send + Sync {
         choice: &SeriesChoice,
         query: &BucketQuery,
     ) -> Result<Vec<SeriesStats>, GroupBucketsError>;
+
+    /// As [`ReadingRepository::group_buckets`] over the devices of the group's tree (the group
+    /// and all its descendants, each device once); a listed device must be one of them.
+    ///
+    /// # Errors
+    /// As [`ReadingRepository::group_buckets`].
+    async fn tree_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError>;
 }
 
 /// Maintenance windows of one tenant.

@@ -361,7 +361,7 @@ pub async fn delete(
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"<name>-readings.csv\"`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`), `interval` (also: more than 10000 buckets), `agg`, `timezone`, `fill`, `top` or `device_ids` (also: a device that is no member, or more than 1000 series); `cursor` or `offset` with `interval`; bad `include_descendants`, or `include_descendants=true` with `interval`", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`), `interval` (also: more than 10000 buckets), `agg`, `timezone`, `fill`, `top` or `device_ids` (also: a device that is no member, or more than 1000 series); `cursor` or `offset` with `interval`; bad `include_descendants`", body = ErrorBody),
         (status = 503, description = "Store unavailable, or as many NDJSON exports running as allowed", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -385,12 +385,6 @@ pub async fn readings(
     let bucketed = params.buckets()?;
     let choice = series.choice(bucketed.is_some())?;
     if let Some(bucketed) = bucketed {
-        if tree {
-            return Err(ApiError::invalid(
-                "include_descendants",
-                "is not supported with interval yet; ask for the raw readings",
-            ));
-        }
         let not_found = || group_not_found(&path);
         return super::buckets::group(
             &caller,
@@ -401,6 +395,7 @@ pub async fn readings(
             bucketed,
             &choice,
             &request,
+            tree,
         )
         .await;
     }

@@ -2,6 +2,7 @@
 //! eight levels deep and never under itself; reads over a group's tree count each device once;
 //! a window naming a group covers its whole tree, as the tree is now.
 
+use domain::bucket::{Aggregates, BucketGrid, BucketQuery, Fill, Interval, SeriesChoice, Zone};
 use domain::group::{PlacementError, GROUP_LEVELS_MAX};
 use domain::{
     AlertState, GroupChanges, ListQuery, NewDeviceGroup, ReadingQuery, Timestamp, WindowSlug,
@@ -13,8 +14,8 @@ use uuid::Uuid;
 use super::{alice, at, batch, new_device, new_group, new_window, reading, slug_key, tenant};
 use crate::{
     AlertFilter, AlertQuery, AlertRepository, CreateGroupError, DeviceGroupRepository,
-    DeviceRepository, GroupKey, GroupReading, LookupError, MaintenanceWindowRepository,
-    ReadingRepository, UpdateGroupError,
+    DeviceRepository, GroupBucketsError, GroupKey, GroupReading, LookupError,
+    MaintenanceWindowRepository, ReadingRepository, UpdateGroupError,
 };
 
 fn under(slug: &str, parent: Uuid) -> NewDeviceGroup {
@@ -357,6 +358,51 @@ where
         .collect()
         .await;
     assert_eq!(streamed, readings, "the export streams what a page answers");
+
+    // Buckets: one series per device of the tree, each once; a listed device outside it is no
+    // member.
+    let since = Timestamp::now().get() - Duration::hours(1);
+    let until = Timestamp::now().get() + Duration::minutes(1);
+    let grid = BucketGrid::new(
+        Interval::parse("1h").expect("interval"),
+        &Zone::utc(),
+        at(since),
+        at(until),
+    )
+    .expect("few buckets");
+    let buckets = BucketQuery {
+        since: at(since),
+        until: Some(at(until)),
+        grid,
+        aggregates: Aggregates::parse("avg").expect("aggregates"),
+        fill: Fill::None,
+    };
+    let series = store
+        .tree_buckets(
+            &t,
+            &GroupKey::Id(root.id),
+            &SeriesChoice::default(),
+            &buckets,
+        )
+        .await
+        .expect("aggregated");
+    let of: Vec<Uuid> = series.iter().map(|s| s.device_id).collect();
+    assert_eq!(sorted(of), sorted(vec![a, b, c, d, e]));
+    let own = store
+        .group_buckets(
+            &t,
+            &GroupKey::Id(root.id),
+            &SeriesChoice::default(),
+            &buckets,
+        )
+        .await
+        .expect("aggregated");
+    assert_eq!(own.len(), 2);
+    let listed = SeriesChoice::new(Some(vec![e, outside]), None).expect("valid");
+    assert!(matches!(
+        store.tree_buckets(&t, &GroupKey::Id(root.id), &listed, &buckets).await,
+        Err(GroupBucketsError::NotMember(id)) if id == outside
+    ));
 
     let unknown = GroupKey::Id(Uuid::new_v4());
     assert!(matches!(
