@@ -27,6 +27,7 @@ mod maintenance;
 mod manners;
 mod membership;
 mod meta;
+mod nested_groups;
 mod observability;
 mod raw_readings;
 mod readings;

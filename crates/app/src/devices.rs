@@ -183,6 +183,7 @@ mod tests {
                     updated_at: now,
                     created_by: Actor::parse("a").expect("valid"),
                     updated_by: Actor::parse("a").expect("valid"),
+                    parent_id: None,
                 }])
             });
         let mut windows = MockMaintenanceWindowRepository::new();

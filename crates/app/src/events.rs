@@ -672,6 +672,7 @@ mod tests {
                 updated_at: Timestamp::now(),
                 created_by: Actor::parse("a").expect("valid"),
                 updated_by: Actor::parse("a").expect("valid"),
+                parent_id: None,
             }),
             _ => Err(LookupError::NotFound),
         });

@@ -16,6 +16,8 @@ pub struct CreateGroup {
     /// `Some`: a dynamic group (and `members` is empty).
     pub filter: Option<GroupFilter>,
     pub members: Vec<Uuid>,
+    /// The group to nest it under (its UUID), if any.
+    pub parent_id: Option<Uuid>,
 }
 
 /// Creates the group. A generated slug that collides with a stored one is drawn again (a slug
@@ -37,6 +39,7 @@ pub async fn create(
         description: group.description.clone(),
         filter: group.filter.clone(),
         members: group.members.clone(),
+        parent_id: group.parent_id,
     };
     match &group.group_id {
         Some(chosen) => {
@@ -68,6 +71,7 @@ mod tests {
             name: GroupName::parse("Lobby").expect("valid"),
             description: None,
             members: Vec::new(),
+            parent_id: None,
         }
     }
 

@@ -66,10 +66,39 @@ pub async fn group_buckets(
     choice: &SeriesChoice,
     query: &BucketQuery,
 ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+    buckets_of(readings, tenant, group, choice, query, false).await
+}
+
+/// As [`group_buckets`], over the group's tree (the group and its descendants, each device once).
+///
+/// # Errors
+/// As [`group_buckets`].
+pub async fn tree_buckets(
+    readings: &dyn ReadingRepository,
+    tenant: &TenantId,
+    group: &GroupKey,
+    choice: &SeriesChoice,
+    query: &BucketQuery,
+) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+    buckets_of(readings, tenant, group, choice, query, true).await
+}
+
+async fn buckets_of(
+    readings: &dyn ReadingRepository,
+    tenant: &TenantId,
+    group: &GroupKey,
+    choice: &SeriesChoice,
+    query: &BucketQuery,
+    tree: bool,
+) -> Result<Vec<SeriesStats>, GroupBucketsError> {
     if choice.most_series().saturating_mul(query.grid.len()) > MAX_BUCKETS_PER_ANSWER {
         return Err(GroupBucketsError::TooManyBuckets);
     }
-    let mut series = readings.group_buckets(tenant, group, choice, query).await?;
+    let mut series = if tree {
+        readings.tree_buckets(tenant, group, choice, query).await?
+    } else {
+        readings.group_buckets(tenant, group, choice, query).await?
+    };
     series.retain(|s| !s.buckets.is_empty());
     if series.len() > MAX_SERIES {
         return Err(GroupBucketsError::TooManySeries);

@@ -222,6 +222,7 @@ mod tests {
                 updated_at: now,
                 created_by: Actor::parse("a").expect("valid"),
                 updated_by: Actor::parse("a").expect("valid"),
+                parent_id: None,
             },
             members,
             windows,

@@ -115,6 +115,8 @@ pub struct NewDeviceGroup {
 
     /// Devices to add at once, without repeats.
     pub members: Vec<Uuid>,
+    /// The group it nests under (the parent's UUID), or none for a top-level group.
+    pub parent_id: Option<Uuid>,
 }
 
 /// A stored group, as every read returns it.
@@ -133,6 +135,8 @@ pub struct DeviceGroup {
     pub updated_at: Timestamp,
     pub created_by: Actor,
     pub updated_by: Actor,
+    /// The group it nests under, or none at the top (also once its parent is deleted).
+    pub parent_id: Option<Uuid>,
 }
 
 /// A partial update. `None` leaves a field as it is; `Some(None)` clears a nullable one.
@@ -146,6 +150,8 @@ pub struct GroupChanges {
 
     /// A new member list, replacing the old one; without repeats.
     pub members: Option<Vec<Uuid>>,
+    /// A new parent; `Some(None)` moves the group to the top.
+    pub parent_id: Option<Option<Uuid>>,
 }
 
 impl GroupChanges {
@@ -155,6 +161,47 @@ impl GroupChanges {
             && self.description.is_none()
             && self.filter.is_none()
             && self.members.is_none()
+            && self.parent_id.is_none()
+    }
+}
+
+/// Most levels a tree of groups may have: a root and seven generations below it.
+pub const GROUP_LEVELS_MAX: u32 = 8;
+
+/// Why a group cannot go under the parent asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PlacementError {
+    #[error("a group cannot be nested under itself or one of its descendants")]
+    Cycle,
+    #[error("groups nest at most {GROUP_LEVELS_MAX} levels deep (a root and seven generations)")]
+    TooDeep,
+}
+
+/// Where a group (with the subtree below it) would go: what a store reads of the tree to judge
+/// a placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The parent's level: 1 for a top-level parent, 2 for its child, and so on.
+    pub parent_level: u32,
+    /// Levels of the subtree that moves: 1 for a group without children (a new group).
+    pub subtree_levels: u32,
+    /// Whether the parent is the moving group itself or one of its descendants.
+    pub parent_in_subtree: bool,
+}
+
+impl Placement {
+    /// # Errors
+    /// [`PlacementError::Cycle`] when the parent is in the subtree that moves;
+    /// [`PlacementError::TooDeep`] when its deepest group would be below level
+    /// [`GROUP_LEVELS_MAX`].
+    pub fn check(self) -> Result<(), PlacementError> {
+        if self.parent_in_subtree {
+            return Err(PlacementError::Cycle);
+        }
+        if self.parent_level.saturating_add(self.subtree_levels) > GROUP_LEVELS_MAX {
+            return Err(PlacementError::TooDeep);
+        }
+        Ok(())
     }
 }
 
@@ -208,6 +255,25 @@ mod tests {
             GroupSlug::parse(&"s".repeat(SLUG_MAX + 1)),
             Err(SlugError::TooLong)
         );
+    }
+
+    #[test]
+    fn a_placement_keeps_the_tree_acyclic_and_at_most_eight_levels_deep() {
+        let at = |parent_level, subtree_levels, parent_in_subtree| {
+            Placement {
+                parent_level,
+                subtree_levels,
+                parent_in_subtree,
+            }
+            .check()
+        };
+        // A new group under a level-7 parent is the eighth level; under a level-8 one, the ninth.
+        assert_eq!(at(7, 1, false), Ok(()));
+        assert_eq!(at(8, 1, false), Err(PlacementError::TooDeep));
+        // A subtree of three levels moved under a level-5 parent ends at level 8.
+        assert_eq!(at(5, 3, false), Ok(()));
+        assert_eq!(at(6, 3, false), Err(PlacementError::TooDeep));
+        assert_eq!(at(1, 1, true), Err(PlacementError::Cycle));
     }
 
     #[test]

@@ -57,6 +57,8 @@ impl CursorKey {
 pub enum Scope {
     Device(Uuid),
     Group(Uuid),
+    /// A group with its descendants (`include_descendants=true`).
+    GroupTree(Uuid),
 }
 
 /// A query's parameters, normalised: how it was spelt does not matter, what it asks does.
@@ -149,6 +151,7 @@ impl Cursor {
         let (kind, id) = match self.scope {
             Scope::Device(id) => (b'd', id),
             Scope::Group(id) => (b'g', id),
+            Scope::GroupTree(id) => (b't', id),
         };
         payload.push(kind);
         payload.extend_from_slice(id.as_bytes());
@@ -219,7 +222,12 @@ impl Cursor {
         if self.scope != scope {
             return Err(other(match (self.scope, scope) {
                 (Scope::Device(_), Scope::Device(_)) => "another device",
-                (Scope::Group(_), Scope::Group(_)) => "another group",
+                (Scope::Group(_), Scope::Group(_)) | (Scope::GroupTree(_), Scope::GroupTree(_)) => {
+                    "another group"
+                }
+                (Scope::Group(_), Scope::GroupTree(_)) | (Scope::GroupTree(_), Scope::Group(_)) => {
+                    "another include_descendants"
+                }
                 _ => "another route",
             }));
         }
@@ -295,6 +303,7 @@ fn read_payload(payload: &[u8]) -> Option<Cursor> {
     let scope = match r.byte()? {
         b'd' => Scope::Device(r.uuid()?),
         b'g' => Scope::Group(r.uuid()?),
+        b't' => Scope::GroupTree(r.uuid()?),
         _ => return None,
     };
     let (look_back, since, until) = match r.byte()? {

@@ -55,6 +55,9 @@ pub enum View {
 pub struct Key {
     tenant: TenantId,
     group: GroupKey,
+    /// Whether the view covers the group's descendants too: a tree's answer is never served
+    /// for the group's own, nor the other way round.
+    descendants: bool,
     view: ViewKind,
 }
 
@@ -86,7 +89,17 @@ impl Key {
         Self {
             tenant: tenant.clone(),
             group: group.clone(),
+            descendants: false,
             view: ViewKind::Group(view),
+        }
+    }
+
+    /// The key of the same view over the group's tree when `descendants`.
+    #[must_use]
+    pub fn descendants(self, descendants: bool) -> Self {
+        Self {
+            descendants,
+            ..self
         }
     }
 
@@ -105,6 +118,7 @@ impl Key {
         Self {
             tenant: tenant.clone(),
             group: group.clone(),
+            descendants: false,
             view: ViewKind::Readings(selection),
         }
     }
@@ -484,6 +498,45 @@ mod tests {
         assert!(weight > 2 && weight < 512, "{weight}");
     }
 
+    #[actix_web::test]
+    async fn a_kept_view_of_the_group_is_never_served_for_its_tree_nor_back() {
+        let tenant = TenantId::parse("t").expect("valid");
+        let group = GroupKey::Id(uuid::Uuid::nil());
+        let own = Key::group(&tenant, &group, View::Alerts);
+        let tree = own.clone().descendants(true);
+        assert_ne!(own, tree);
+        assert_eq!(own, tree.clone().descendants(false));
+        assert_ne!(key(), key().descendants(true));
+        // The group's view is kept (rendered twice, then hit); the tree's is rendered apart.
+        let mut mock = ports::MockTenantRevisions::new();
+        mock.expect_status_revision().returning(|_| Ok(Revision(1)));
+        let views = GroupViews::new(Some(Arc::new(mock)), 1024 * 1024);
+        let answer = |key: Key, body: &'static str| {
+            let views = &views;
+            async move {
+                views
+                    .get_or_render::<StoreError, _>(key, || async { Ok(rendered(body, true)) })
+                    .await
+                    .expect("answered")
+            }
+        };
+        answer(own.clone(), "own").await;
+        answer(own.clone(), "own").await;
+        assert_eq!(
+            answer(own.clone(), "fresh").await,
+            Bytes::from("own"),
+            "kept"
+        );
+        assert_eq!(answer(tree.clone(), "tree").await, Bytes::from("tree"));
+        answer(tree.clone(), "tree").await;
+        assert_eq!(
+            answer(tree, "fresh").await,
+            Bytes::from("tree"),
+            "kept apart"
+        );
+        assert_eq!(answer(own, "fresh").await, Bytes::from("own"));
+    }
+
     /// A revision source answering `revisions[n]` on the n-th ask, counting the asks.
     fn revisions(revisions: &'static [i64]) -> Arc<dyn TenantRevisions> {
         let mut mock = ports::MockTenantRevisions::new();
@@ -685,6 +738,7 @@ mod tests {
                 updated_at: at,
                 created_by: actor.clone(),
                 updated_by: actor,
+                parent_id: None,
             },
             members,
             windows: Vec::new(),

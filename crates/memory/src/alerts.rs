@@ -133,8 +133,9 @@ pub(crate) struct Coverage<'a> {
     index: CoverageIndex<'a>,
     /// Whether any window is active at all: when none is, nothing covers anything.
     any: bool,
-    /// The groups some active window names: all a device's memberships are checked against.
-    named_groups: Vec<(Uuid, &'a GroupSlug)>,
+    /// The groups some active window names, each with its tree: all a device's memberships are
+    /// checked against.
+    named_groups: Vec<(Vec<Uuid>, &'a GroupSlug)>,
 }
 
 impl<'a> Coverage<'a> {
@@ -154,12 +155,7 @@ impl<'a> Coverage<'a> {
             data,
             index: CoverageIndex::active_at(data.windows.iter().map(|w| &w.definition), now),
             any: !active.is_empty(),
-            named_groups: data
-                .groups
-                .iter()
-                .filter(|g| named.contains(&g.group_id))
-                .map(|g| (g.id, &g.group_id))
-                .collect(),
+            named_groups: data.named_trees(&named),
         }
     }
 
@@ -169,12 +165,7 @@ impl<'a> Coverage<'a> {
             return Vec::new();
         }
         let data = self.data;
-        let groups: Vec<GroupSlug> = self
-            .named_groups
-            .iter()
-            .filter(|(g, _)| data.members.contains(&(*g, device.id)))
-            .map(|(_, slug)| (*slug).clone())
-            .collect();
+        let groups: Vec<GroupSlug> = data.covering_slugs(&self.named_groups, device.id);
         let spec = &device.spec;
         let mut ids: Vec<WindowSlug> = self
             .index

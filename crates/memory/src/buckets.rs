@@ -53,23 +53,27 @@ impl TenantData {
     }
 
     /// The chosen members' series (those with readings counted), at most `choice.cap()`.
+    /// With `tree`, of the devices of the group's tree (each once).
     pub(crate) fn group_series(
         &self,
         group: Uuid,
         choice: &SeriesChoice,
         query: &BucketQuery,
+        tree: bool,
     ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        let members: std::collections::BTreeSet<Uuid> = if tree {
+            self.tree_member_ids(group)
+        } else {
+            self.member_ids(group).collect()
+        };
         let devices: Vec<Uuid> = match choice.devices() {
             Some(listed) => {
-                if let Some(outsider) = listed
-                    .iter()
-                    .find(|id| !self.members.contains(&(group, **id)))
-                {
+                if let Some(outsider) = listed.iter().find(|id| !members.contains(id)) {
                     return Err(GroupBucketsError::NotMember(*outsider));
                 }
                 listed.to_vec()
             }
-            None => self.member_ids(group).collect(),
+            None => members.into_iter().collect(),
         };
         let mut series: Vec<SeriesStats> = devices
             .iter()

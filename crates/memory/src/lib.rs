@@ -27,6 +27,7 @@ use std::sync::{Arc, PoisonError, RwLock as MapLock};
 
 use async_trait::async_trait;
 use domain::bucket::{BucketQuery, SeriesChoice, SeriesStats};
+use domain::group::{Placement, GROUP_LEVELS_MAX};
 use domain::{
     Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, DeviceSpec, GroupChanges, GroupFilter,
     GroupSlug, ListQuery, MaintenanceWindow, NewDevice, NewDeviceGroup, NewMaintenanceWindow, Page,
@@ -207,8 +208,16 @@ impl TenantData {
 
     /// The group's members as its readings show them, by id.
     fn shown_members(&self, group: Uuid) -> Vec<readings::Shown> {
-        self.member_ids(group)
-            .filter_map(|id| self.device(id))
+        self.shown(self.member_ids(group))
+    }
+
+    /// [`TenantData::shown_members`] of the group's tree, each device once.
+    fn shown_tree(&self, group: Uuid) -> Vec<readings::Shown> {
+        self.shown(self.tree_member_ids(group).into_iter())
+    }
+
+    fn shown(&self, ids: impl Iterator<Item = Uuid>) -> Vec<readings::Shown> {
+        ids.filter_map(|id| self.device(id))
             .map(|device| readings::Shown {
                 id: device.id,
                 name: device.spec.name.clone(),
@@ -223,7 +232,129 @@ impl TenantData {
             .map(|(_, d)| *d)
     }
 
+    /// The devices of the group's tree (the group and all its descendants), each once, by id.
+    fn tree_member_ids(&self, group: Uuid) -> BTreeSet<Uuid> {
+        self.tree_of(group)
+            .into_iter()
+            .flat_map(|g| self.member_ids(g))
+            .collect()
+    }
+
+    /// The parent of each group that has one, by child.
+    fn children(&self) -> HashMap<Uuid, Vec<Uuid>> {
+        let mut children: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for group in &self.groups {
+            if let Some(parent) = group.parent_id {
+                children.entry(parent).or_default().push(group.id);
+            }
+        }
+        children
+    }
+
+    /// The group and all its descendants, level by level (at most [`GROUP_LEVELS_MAX`] levels,
+    /// as the PostgreSQL walk).
+    fn tree_of(&self, group: Uuid) -> Vec<Uuid> {
+        self.tree_with(&self.children(), group)
+    }
+
+    fn tree_with(&self, children: &HashMap<Uuid, Vec<Uuid>>, group: Uuid) -> Vec<Uuid> {
+        let mut tree = vec![group];
+        let mut level = vec![group];
+        for _ in 1..GROUP_LEVELS_MAX {
+            level = level
+                .iter()
+                .filter_map(|g| children.get(g))
+                .flatten()
+                .copied()
+                .collect();
+            if level.is_empty() {
+                break;
+            }
+            tree.extend(&level);
+        }
+        tree
+    }
+
+    /// Levels of the group's subtree (1: no children).
+    fn subtree_levels(&self, group: Uuid) -> u32 {
+        let children = self.children();
+        let mut levels = 1;
+        let mut level = vec![group];
+        // Bounded past the limit, so a deeper tree is refused all the same.
+        while levels <= 2 * GROUP_LEVELS_MAX {
+            level = level
+                .iter()
+                .filter_map(|g| children.get(g))
+                .flatten()
+                .copied()
+                .collect();
+            if level.is_empty() {
+                break;
+            }
+            levels += 1;
+        }
+        levels
+    }
+
+    /// The group and its ancestors, nearest first (bounded as [`TenantData::subtree_levels`]).
+    fn ancestry(&self, group: Uuid) -> Vec<Uuid> {
+        let mut chain = vec![group];
+        let mut at = group;
+        while let Some(parent) = self
+            .groups
+            .iter()
+            .find(|g| g.id == at)
+            .and_then(|g| g.parent_id)
+        {
+            if chain.len() as u32 > 2 * GROUP_LEVELS_MAX {
+                break;
+            }
+            chain.push(parent);
+            at = parent;
+        }
+        chain
+    }
+
+    /// Judges placing group `id` (`moving`: an existing one, whose subtree moves with it) under
+    /// `parent`; `None` when the tenant has no group `parent`.
+    fn placement(&self, id: Uuid, parent: Uuid, moving: bool) -> Option<Placement> {
+        if !self.groups.iter().any(|g| g.id == parent) {
+            return None;
+        }
+        let above = self.ancestry(parent);
+        Some(Placement {
+            parent_level: above.len() as u32,
+            subtree_levels: if moving { self.subtree_levels(id) } else { 1 },
+            parent_in_subtree: above.contains(&id),
+        })
+    }
+
+    /// For the groups that `named` names, the group's tree and its slug: a window naming a group
+    /// covers the members of its whole tree.
+    fn named_trees<'a>(&'a self, named: &HashSet<&GroupSlug>) -> Vec<(Vec<Uuid>, &'a GroupSlug)> {
+        let children = self.children();
+        self.groups
+            .iter()
+            .filter(|g| named.contains(&g.group_id))
+            .map(|g| (self.tree_with(&children, g.id), &g.group_id))
+            .collect()
+    }
+
+    /// The slugs of `trees` (of [`TenantData::named_trees`]) the device is in.
+    fn covering_slugs(&self, trees: &[(Vec<Uuid>, &GroupSlug)], device: Uuid) -> Vec<GroupSlug> {
+        trees
+            .iter()
+            .filter(|(tree, _)| tree.iter().any(|g| self.members.contains(&(*g, device))))
+            .map(|(_, slug)| (*slug).clone())
+            .collect()
+    }
+
     fn detail(&self, index: usize) -> GroupDetail {
+        self.detail_over(index, false)
+    }
+
+    /// The group's detail; with `tree`, over the devices of its whole tree, each once.
+    fn detail_over(&self, index: usize, tree: bool) -> GroupDetail {
         let group = self.counted(&self.groups[index]);
         let now = Timestamp::now();
         let windows: Vec<MaintenanceWindow> = self
@@ -239,25 +370,21 @@ impl TenantData {
             .filter_map(|w| w.definition.group_ids.as_ref())
             .flatten()
             .collect();
-        // Only the groups some window names matter: each member is checked against those, not
-        // against every group of the tenant.
-        let named_groups: Vec<(Uuid, &GroupSlug)> = self
-            .groups
-            .iter()
-            .filter(|g| named.contains(&g.group_id))
-            .map(|g| (g.id, &g.group_id))
-            .collect();
-        let mut members: Vec<Member> = self
-            .member_ids(group.id)
+        // Only the groups some window names matter: each member is checked against those (and
+        // their trees), not against every group of the tenant.
+        let named_trees = self.named_trees(&named);
+        let ids: Vec<Uuid> = if tree {
+            self.tree_member_ids(group.id).into_iter().collect()
+        } else {
+            self.member_ids(group.id).collect()
+        };
+        let mut members: Vec<Member> = ids
+            .into_iter()
             .filter_map(|id| self.device(id))
             .map(|device| Member {
                 device: device.clone(),
                 alerts: self.alerts.member_alerts(device.id),
-                window_groups: named_groups
-                    .iter()
-                    .filter(|(g, _)| self.members.contains(&(*g, device.id)))
-                    .map(|(_, slug)| (*slug).clone())
-                    .collect(),
+                window_groups: self.covering_slugs(&named_trees, device.id),
             })
             .collect();
         members.sort_by(|a, b| a.device.spec.name.as_str().cmp(b.device.spec.name.as_str()));
@@ -268,11 +395,13 @@ impl TenantData {
         }
     }
 
-    /// Slugs of the groups each device belongs to, in the tenant's group order.
+    /// Slugs of the groups each device belongs to, directly or through a descendant (a window
+    /// naming a group covers its whole tree), in the tenant's group order.
     fn groups_by_device(&self) -> HashMap<Uuid, Vec<GroupSlug>> {
+        let children = self.children();
         let mut by_device: HashMap<Uuid, Vec<GroupSlug>> = HashMap::new();
         for group in &self.groups {
-            for device in self.member_ids(group.id) {
+            for device in self.tree_member_ids_with(&children, group.id) {
                 by_device
                     .entry(device)
                     .or_default()
@@ -280,6 +409,17 @@ impl TenantData {
             }
         }
         by_device
+    }
+
+    fn tree_member_ids_with(
+        &self,
+        children: &HashMap<Uuid, Vec<Uuid>>,
+        group: Uuid,
+    ) -> BTreeSet<Uuid> {
+        self.tree_with(children, group)
+            .into_iter()
+            .flat_map(|g| self.member_ids(g))
+            .collect()
     }
 
     fn first_unknown_device(&self, ids: &[Uuid]) -> Option<Uuid> {
@@ -584,6 +724,11 @@ impl DeviceGroupRepository for MemoryStore {
             if group.filter.is_some() && !data.room_for_dynamic(group.id) {
                 return Err(CreateGroupError::TooManyDynamic);
             }
+            if let Some(parent) = group.parent_id {
+                data.placement(group.id, parent, false)
+                    .ok_or(CreateGroupError::ParentNotFound(parent))?
+                    .check()?;
+            }
             let mut members: BTreeSet<(Uuid, Uuid)> =
                 group.members.iter().map(|d| (group.id, *d)).collect();
             if let Some(filter) = &group.filter {
@@ -610,6 +755,7 @@ impl DeviceGroupRepository for MemoryStore {
                 updated_at: now,
                 created_by: actor.clone(),
                 updated_by: actor,
+                parent_id: group.parent_id,
             });
             data.members.extend(members);
             Ok(data.detail(data.groups.len() - 1))
@@ -707,6 +853,11 @@ impl DeviceGroupRepository for MemoryStore {
             {
                 return Err(UpdateGroupError::DeviceNotFound(missing));
             }
+            if let Some(Some(parent)) = changes.parent_id {
+                data.placement(id, parent, true)
+                    .ok_or(UpdateGroupError::ParentNotFound(parent))?
+                    .check()?;
+            }
             if changes.is_empty() {
                 return Ok(data.detail(index));
             }
@@ -733,6 +884,9 @@ impl DeviceGroupRepository for MemoryStore {
             if let Some(description) = changes.description {
                 stored.description = description;
             }
+            if let Some(parent) = changes.parent_id {
+                stored.parent_id = parent;
+            }
             stored.updated_at = now_after(stored.updated_at);
             stored.updated_by = actor;
             Ok(data.detail(index))
@@ -746,6 +900,12 @@ impl DeviceGroupRepository for MemoryStore {
         self.write(tenant, move |data, usage| {
             let index = data.group_index(&group).ok_or(LookupError::NotFound)?;
             let removed = data.groups.remove(index);
+            // Its children move to the top.
+            for group in &mut data.groups {
+                if group.parent_id == Some(removed.id) {
+                    group.parent_id = None;
+                }
+            }
             let before = data.members.len();
             data.members.retain(|(g, _)| *g != removed.id);
             usage.groups.release(1);
@@ -887,6 +1047,75 @@ impl DeviceGroupRepository for MemoryStore {
                 count: 0,
                 devices: Vec::new(),
             }))
+    }
+
+    async fn group_slugs(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, GroupSlug>, StoreError> {
+        let ids: HashSet<Uuid> = ids.iter().copied().collect();
+        let slugs = self
+            .read(tenant, move |data| {
+                data.groups
+                    .iter()
+                    .filter(|g| ids.contains(&g.id))
+                    .map(|g| (g.id, g.group_id.clone()))
+                    .collect()
+            })
+            .await?;
+        Ok(slugs.unwrap_or_default())
+    }
+
+    async fn get_group_tree(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+    ) -> Result<GroupDetail, LookupError> {
+        let group = group.clone();
+        self.read(tenant, move |data| {
+            data.group_index(&group)
+                .map(|index| data.detail_over(index, true))
+        })
+        .await?
+        .flatten()
+        .ok_or(LookupError::NotFound)
+    }
+
+    async fn tree_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<Vec<GroupReading>, LookupError> {
+        let group = group.clone();
+        self.read(tenant, move |data| {
+            let index = data.group_index(&group)?;
+            let members = data.shown_tree(data.groups[index].id);
+            Some(readings::group_page(data, &members, &query))
+        })
+        .await?
+        .flatten()
+        .ok_or(LookupError::NotFound)
+    }
+
+    async fn export_tree_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError> {
+        let data = self.tenant(tenant).ok_or(LookupError::NotFound)?;
+        let group = group.clone();
+        let members = self
+            .read(tenant, move |data| {
+                let index = data.group_index(&group)?;
+                Some(data.shown_tree(data.groups[index].id))
+            })
+            .await?
+            .flatten()
+            .ok_or(LookupError::NotFound)?;
+        Ok(readings::export_group(data, members, query))
     }
 }
 
@@ -1089,7 +1318,25 @@ impl ReadingRepository for MemoryStore {
             let index = data
                 .group_index(&group)
                 .ok_or(GroupBucketsError::NotFound)?;
-            data.group_series(data.groups[index].id, &choice, &query)
+            data.group_series(data.groups[index].id, &choice, &query, false)
+        })
+        .await?
+        .unwrap_or(Err(GroupBucketsError::NotFound))
+    }
+
+    async fn tree_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        let (group, choice, query) = (group.clone(), choice.clone(), query.clone());
+        self.read(tenant, move |data| {
+            let index = data
+                .group_index(&group)
+                .ok_or(GroupBucketsError::NotFound)?;
+            data.group_series(data.groups[index].id, &choice, &query, true)
         })
         .await?
         .unwrap_or(Err(GroupBucketsError::NotFound))

@@ -56,6 +56,7 @@ fn new_group(slug: &str, members: Vec<Uuid>) -> NewDeviceGroup {
         name: GroupName::parse(slug).expect("valid name"),
         description: None,
         members,
+        parent_id: None,
     }
 }
 

@@ -18,6 +18,8 @@ mod idempotency;
 pub use idempotency::*;
 mod labels;
 pub use labels::*;
+mod nesting;
+pub use nesting::*;
 mod readings;
 pub use readings::*;
 mod webhooks;
@@ -122,6 +124,10 @@ macro_rules! contract_tests {
             coverage_follows_dynamic_membership,
             a_tenant_keeps_a_bounded_number_of_dynamic_groups,
             sub_day_buckets_follow_the_wall_clock_through_dst,
+            nested_groups_echo_their_parent_and_deleting_it_leaves_children_at_the_top,
+            nesting_refuses_cycles_and_a_ninth_level,
+            tree_reads_count_each_device_once,
+            window_groups_cover_descendants_and_follow_the_tree,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {
@@ -244,6 +250,7 @@ fn new_group(slug: &str, name: &str) -> NewDeviceGroup {
         name: GroupName::parse(name).expect("valid name"),
         description: None,
         members: Vec::new(),
+        parent_id: None,
     }
 }
 
@@ -449,6 +456,7 @@ pub async fn group_updates_apply_partially_and_keep_names_unique<S: DeviceGroupR
         name: Some(GroupName::parse("Second").expect("valid")),
         description: Some(Some(Description::parse("lost").expect("valid"))),
         members: None,
+        parent_id: None,
     };
     let clash = store.update_group(&t, &alice(), &first_key, clash).await;
     assert!(

@@ -63,6 +63,12 @@ pub enum CreateGroupError {
         domain::membership::DYNAMIC_GROUPS_MAX
     )]
     TooManyDynamic,
+    /// The tenant has no group with the parent's id.
+    #[error("parent group {0} not found")]
+    ParentNotFound(Uuid),
+    /// The group would nest too deep.
+    #[error(transparent)]
+    Placement(#[from] domain::group::PlacementError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,6 +92,12 @@ pub enum UpdateGroupError {
         domain::membership::DYNAMIC_GROUPS_MAX
     )]
     TooManyDynamic,
+    /// The tenant has no group with the new parent's id.
+    #[error("parent group {0} not found")]
+    ParentNotFound(Uuid),
+    /// The new parent would make a cycle or nest the group's subtree too deep.
+    #[error(transparent)]
+    Placement(#[from] domain::group::PlacementError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -261,9 +273,11 @@ pub trait DeviceGroupRepository: Send + Sync {
     ///
     /// # Errors
     /// MUST return [`CreateGroupError::GroupIdTaken`] when the tenant has a group with that slug,
-    /// [`CreateGroupError::NameTaken`] when it has one with that name, and
-    /// [`CreateGroupError::DeviceNotFound`] naming the first member it has no device for; nothing
-    /// is stored then.
+    /// [`CreateGroupError::NameTaken`] when it has one with that name,
+    /// [`CreateGroupError::DeviceNotFound`] naming the first member it has no device for,
+    /// [`CreateGroupError::ParentNotFound`] when it has no group `parent_id` and
+    /// [`CreateGroupError::Placement`] when the group would be below level
+    /// [`GROUP_LEVELS_MAX`](domain::group::GROUP_LEVELS_MAX); nothing is stored then.
     async fn create_group(
         &self,
         tenant: &TenantId,
@@ -304,13 +318,18 @@ pub trait DeviceGroupRepository: Send + Sync {
     ) -> Result<GroupDetail, LookupError>;
 
     /// Applies `changes` atomically and bumps `updated_at` when there were any. New `members`
-    /// replace the whole member list.
+    /// replace the whole member list; a new `parent_id` moves the group with its subtree
+    /// (re-parentings of one tenant apply one after the other, so concurrent ones cannot make
+    /// a cycle between them).
     ///
     /// # Errors
     /// MUST return [`UpdateGroupError::NotFound`] for an unknown group,
-    /// [`UpdateGroupError::NameTaken`] when another group of the tenant has the new name, and
-    /// [`UpdateGroupError::DeviceNotFound`] naming the first new member it has no device for;
-    /// nothing changes then.
+    /// [`UpdateGroupError::NameTaken`] when another group of the tenant has the new name,
+    /// [`UpdateGroupError::DeviceNotFound`] naming the first new member it has no device for,
+    /// [`UpdateGroupError::ParentNotFound`] for a parent the tenant does not have, and
+    /// [`UpdateGroupError::Placement`] when the parent is the group or one of its descendants,
+    /// or the subtree's deepest group would be below level
+    /// [`GROUP_LEVELS_MAX`](domain::group::GROUP_LEVELS_MAX); nothing changes then.
     async fn update_group(
         &self,
         tenant: &TenantId,
@@ -319,7 +338,8 @@ pub trait DeviceGroupRepository: Send + Sync {
         changes: GroupChanges,
     ) -> Result<GroupDetail, UpdateGroupError>;
 
-    /// Deletes the group and its memberships; the devices stay.
+    /// Deletes the group and its memberships; the devices stay, and its children move to the
+    /// top (their `parent_id` becomes `None`).
     ///
     /// # Errors
     /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
@@ -377,6 +397,52 @@ pub trait DeviceGroupRepository: Send + Sync {
         query: ReadingQuery,
     ) -> Result<ReadingStream<GroupReading>, LookupError>;
 
+    /// The slugs of those of `ids` the tenant has a group for (the customer API shows a parent
+    /// by its slug).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn group_slugs(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, GroupSlug>, StoreError>;
+
+    /// As [`get_group`](Self::get_group), over the group's tree: its members and those of all
+    /// its descendants, each device once however many paths reach it (`group` is the group's
+    /// own row).
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
+    async fn get_group_tree(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+    ) -> Result<GroupDetail, LookupError>;
+
+    /// As [`group_readings`](Self::group_readings), of the devices of the group's tree (see
+    /// [`get_group_tree`](Self::get_group_tree)).
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such group.
+    async fn tree_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<Vec<GroupReading>, LookupError>;
+
+    /// As [`export_group_readings`](Self::export_group_readings), of the devices of the group's
+    /// tree.
+    ///
+    /// # Errors
+    /// As [`export_group_readings`](Self::export_group_readings).
+    async fn export_tree_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError>;
     /// The devices a dynamic group with `filter` would hold now, storing nothing: how many,
     /// and the first `limit` by name (byte order).
     ///
@@ -543,6 +609,19 @@ pub trait ReadingRepository: Send + Sync {
     /// MUST return [`GroupBucketsError::NotFound`] for an unknown group and
     /// [`GroupBucketsError::NotMember`] naming the first listed device that is no member.
     async fn group_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError>;
+
+    /// As [`ReadingRepository::group_buckets`] over the devices of the group's tree (the group
+    /// and all its descendants, each device once); a listed device must be one of them.
+    ///
+    /// # Errors
+    /// As [`ReadingRepository::group_buckets`].
+    async fn tree_buckets(
         &self,
         tenant: &TenantId,
         group: &GroupKey,

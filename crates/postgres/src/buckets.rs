@@ -115,21 +115,34 @@ const DEVICE_BEFORE: &str = "SELECT value FROM readings \
 /// raw edges, `$8` the listed devices (or null: all members), `$9` most series, `$10` whether
 /// the reading before `$11` is wanted.
 pub(crate) fn group_sql(ends: bool) -> String {
-    group_sql_over(ends, true)
+    group_sql_over(ends, true, false)
+}
+
+/// [`group_sql`] over the devices of group `$2`'s tree.
+fn tree_sql(ends: bool) -> String {
+    group_sql_over(ends, true, true)
 }
 
 /// [`group_sql`] aggregating readings only, for the benchmark's comparison.
 pub(crate) fn group_raw_sql() -> String {
-    group_sql_over(false, false)
+    group_sql_over(false, false, false)
 }
 
-fn group_sql_over(ends: bool, rollups: bool) -> String {
+fn group_sql_over(ends: bool, rollups: bool, tree: bool) -> String {
     // The members inline (not a CTE) wherever they filter, so the planner knows how many there
     // are: a large group is then a hash semi-join over a range of hours, not one index scan per
-    // member.
-    let members = "IN (SELECT m.device_id FROM device_group_members m \
-         WHERE m.tenant_id = $1 AND m.group_id = $2 \
-           AND ($8::uuid[] IS NULL OR m.device_id = ANY($8::uuid[])))";
+    // member. (`IN` counts a device of several of a tree's groups once.)
+    let groups = if tree {
+        format!("ANY({})", crate::tree::tree_ids())
+    } else {
+        "$2".to_owned()
+    };
+    let members = format!(
+        "IN (SELECT m.device_id FROM device_group_members m \
+         WHERE m.tenant_id = $1 AND m.group_id = {groups} \
+           AND ($8::uuid[] IS NULL OR m.device_id = ANY($8::uuid[])))"
+    );
+    let members = members.as_str();
     let tail = "before AS ( \
             SELECT c.*, CASE WHEN $10 THEN (SELECT b.value FROM readings b \
                WHERE b.tenant_id = $1 AND b.device_id = c.id AND b.ts < $11 \
@@ -175,6 +188,17 @@ const OUTSIDER: &str = "SELECT x.id FROM unnest($3::uuid[]) WITH ORDINALITY AS x
      WHERE NOT EXISTS (SELECT 1 FROM device_group_members m \
         WHERE m.tenant_id = $1 AND m.group_id = $2 AND m.device_id = x.id) \
      ORDER BY x.n LIMIT 1";
+
+/// [`OUTSIDER`] of group `$2`'s tree.
+fn tree_outsider_sql() -> String {
+    format!(
+        "SELECT x.id FROM unnest($3::uuid[]) WITH ORDINALITY AS x(id, n) \
+         WHERE NOT EXISTS (SELECT 1 FROM device_group_members m \
+            WHERE m.tenant_id = $1 AND m.group_id = ANY({}) AND m.device_id = x.id) \
+         ORDER BY x.n LIMIT 1",
+        crate::tree::tree_ids()
+    )
+}
 
 /// What a bucketed statement needs: the boundaries, the instants counted, the raw edges.
 struct Counted {
@@ -356,16 +380,19 @@ impl PgStore {
         group: &GroupKey,
         choice: &SeriesChoice,
         query: &BucketQuery,
+        tree: bool,
     ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
         let tenant_id = tenant.as_str();
         let tx = self.reader(tenant).await?;
         let find = tx.prepare(FIND_BY_ID).await.map_err(query_error)?;
         let custom_plans = tx.prepare(CUSTOM_PLANS).await.map_err(query_error)?;
-        let outsider = tx.prepare(OUTSIDER).await.map_err(query_error)?;
-        let statement = tx
-            .prepare(&group_sql(needs_ends(query)))
-            .await
-            .map_err(query_error)?;
+        let (outsider_sql, sql) = if tree {
+            (tree_outsider_sql(), tree_sql(needs_ends(query)))
+        } else {
+            (OUTSIDER.to_owned(), group_sql(needs_ends(query)))
+        };
+        let outsider = tx.prepare(&outsider_sql).await.map_err(query_error)?;
+        let statement = tx.prepare(&sql).await.map_err(query_error)?;
         let listed: Option<Vec<Uuid>> = choice.devices().map(<[Uuid]>::to_vec);
         let cap = i64::try_from(choice.cap()).unwrap_or(i64::MAX);
         let wants_before = query.wants_before();

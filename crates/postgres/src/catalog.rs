@@ -16,7 +16,7 @@ pub fn sql_catalog() -> Vec<(&'static str, String)> {
         ("MEMBERS_LATEST", shared::MEMBERS_LATEST.to_owned()),
         ("CUSTOM_PLANS", groups::CUSTOM_PLANS.to_owned()),
         ("MEMBERS", groups::members_sql()),
-        ("WINDOW_MEMBERSHIPS", groups::WINDOW_MEMBERSHIPS.to_owned()),
+        ("WINDOW_MEMBERSHIPS", groups::window_memberships_sql()),
         ("GROUP_BY_ID", groups::GET_BY_ID.to_owned()),
         ("GROUP_READINGS", groups::GROUP_READINGS.to_owned()),
         ("FIND_GROUP", groups::FIND_BY_ID.to_owned()),

@@ -23,6 +23,7 @@ use crate::rows::{
     DEVICE_STATE_JOIN,
 };
 use crate::shared::{first_missing_device, live_windows_sql};
+use crate::tree;
 use crate::tx::TenantTx;
 
 pub(crate) fn list_sql() -> String {
@@ -81,12 +82,14 @@ const LOCK_BY_ID: &str = "SELECT id, filter IS NOT NULL AS dynamic FROM device_g
      WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
 const LOCK_BY_SLUG: &str = "SELECT id, filter IS NOT NULL AS dynamic FROM device_groups \
      WHERE tenant_id = $1 AND group_id = $2 FOR UPDATE";
-const INSERT: &str = "INSERT INTO device_groups (tenant_id, id, group_id, name, description, created_by, updated_by) \
-     VALUES ($1, $2, $3, $4, $5, $6, $6)";
-// $4 says whether the description is being set (to $5, which may be NULL) or kept.
+const INSERT: &str = "INSERT INTO device_groups (tenant_id, id, group_id, name, description, created_by, updated_by, parent_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6, $7)";
+// $4 says whether the description is being set (to $5, which may be NULL) or kept, $7 the
+// same of the parent ($8).
 // greatest() keeps updated_at from going backwards if the server clock does.
 const UPDATE: &str = "UPDATE device_groups SET name = COALESCE($3, name), \
      description = CASE WHEN $4 THEN $5 ELSE description END, \
+     parent_id = CASE WHEN $7 THEN $8 ELSE parent_id END, \
      updated_at = greatest(now(), updated_at), updated_by = $6 WHERE tenant_id = $1 AND id = $2";
 const TOUCH: &str =
     "UPDATE device_groups SET updated_at = greatest(now(), updated_at), updated_by = $3 WHERE tenant_id = $1 AND id = $2";
@@ -132,18 +135,52 @@ pub fn members_sql() -> String {
 pub(crate) const CUSTOM_PLANS: &str =
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
 
-/// For the members of group `$2`, the groups they belong to that a live window names: one
-/// row per (member, named group). Starting from the few named groups keeps this small however
-/// large the group is (public for the plan test).
+/// For the members of group `$2`, the groups a live window names that they are in, directly
+/// or through a descendant: one row per (member, named group). Starting from the few named
+/// groups (and their trees) keeps this small however large the group is (public for the plan
+/// test).
 #[doc(hidden)]
-pub const WINDOW_MEMBERSHIPS: &str = "SELECT o.device_id, g.group_id \
-     FROM device_groups g \
-     JOIN device_group_members o ON o.tenant_id = g.tenant_id AND o.group_id = g.id \
-     JOIN device_group_members m ON m.tenant_id = o.tenant_id AND m.group_id = $2 AND m.device_id = o.device_id \
-     WHERE g.tenant_id = $1 AND g.group_id IN ( \
-        SELECT unnest(w.group_ids) FROM maintenance_windows w \
-        WHERE w.tenant_id = $1 AND w.enabled AND w.group_ids IS NOT NULL \
-          AND (w.ends_at IS NULL OR w.ends_at > now()))";
+#[must_use]
+pub fn window_memberships_sql() -> String {
+    format!(
+        "WITH RECURSIVE {} \
+         SELECT DISTINCT o.device_id, n.slug AS group_id FROM named n \
+         JOIN device_group_members o ON o.tenant_id = $1 AND o.group_id = n.id \
+         JOIN device_group_members m ON m.tenant_id = $1 AND m.group_id = $2 AND m.device_id = o.device_id",
+        tree::named_trees(&tree::live_window_slugs("now()"))
+    )
+}
+
+/// [`window_memberships_sql`] for the devices of group `$2`'s tree.
+fn tree_window_memberships_sql() -> String {
+    format!(
+        "WITH RECURSIVE {} \
+         SELECT DISTINCT o.device_id, n.slug AS group_id FROM named n \
+         JOIN device_group_members o ON o.tenant_id = $1 AND o.group_id = n.id \
+         WHERE o.device_id IN ({})",
+        tree::named_trees(&tree::live_window_slugs("now()")),
+        tree::tree_devices()
+    )
+}
+
+/// [`members_sql`] for the devices of group `$2`'s tree, each once.
+#[doc(hidden)]
+#[must_use]
+pub fn tree_members_sql() -> String {
+    format!(
+        "WITH members AS MATERIALIZED ({}) \
+         SELECT {DEVICE_COLUMNS}, o.acknowledged AS open_alert \
+         FROM members m \
+         JOIN devices d ON d.tenant_id = $1 AND d.id = m.device_id \
+         {DEVICE_STATE_JOIN} \
+         LEFT JOIN (SELECT a.device_id, bool_or(a.ack_by IS NOT NULL) AS acknowledged \
+                    FROM alerts a JOIN members am ON am.device_id = a.device_id \
+                    WHERE a.tenant_id = $1 AND a.state = 'open' \
+                    GROUP BY a.device_id) o \
+           ON o.device_id = d.id",
+        tree::tree_devices()
+    )
+}
 
 /// Newest readings of a group's members, newest first, by whichever of two paths reads fewer
 /// rows; both are in one statement, and the one whose gate is false is never run.
@@ -188,6 +225,50 @@ pub const GROUP_READINGS: &str = "WITH size AS ( \
                                         WHERE tenant_id = $1 AND group_id = $2) THEN true END \
         ORDER BY r.ts DESC, r.device_id LIMIT $4::bigint + $8::bigint) \
      ) newest ORDER BY ts DESC, id LIMIT $4 OFFSET $8";
+
+/// [`GROUP_READINGS`] over the devices of group `$2`'s tree, each once.
+#[doc(hidden)]
+#[must_use]
+pub fn tree_readings_sql() -> String {
+    format!(
+        "WITH members AS MATERIALIZED ({}), \
+         size AS (SELECT count(*) * count(*) AS squared FROM members), \
+         path AS ( \
+            SELECT (SELECT count(*) FROM (SELECT FROM devices WHERE tenant_id = $1 \
+                                          LIMIT (SELECT squared FROM size) + 1) few) \
+                   > (SELECT squared FROM size) AS per_member) \
+         SELECT id, name, unit, ts, value FROM ( \
+           (SELECT d.id, d.name, d.unit, r.ts, r.value \
+            FROM members m \
+            JOIN devices d ON d.tenant_id = $1 AND d.id = m.device_id \
+            CROSS JOIN LATERAL (SELECT ts, value FROM readings r \
+               WHERE r.tenant_id = $1 AND r.device_id = m.device_id AND r.ts >= $3 \
+                 AND ($5::timestamptz IS NULL OR r.ts < $5) \
+                 AND ($6::timestamptz IS NULL OR r.ts < $6 OR (r.ts = $6 AND m.device_id > $7)) \
+               ORDER BY r.ts DESC LIMIT $4::bigint + $8::bigint) r \
+            WHERE (SELECT per_member FROM path) \
+            ORDER BY r.ts DESC, d.id LIMIT $4::bigint + $8::bigint) \
+           UNION ALL \
+           (SELECT d.id, d.name, d.unit, r.ts, r.value \
+            FROM readings r \
+            JOIN devices d ON d.tenant_id = r.tenant_id AND d.id = r.device_id \
+            WHERE r.tenant_id = $1 AND r.ts >= $3 AND ($5::timestamptz IS NULL OR r.ts < $5) \
+              AND ($6::timestamptz IS NULL OR r.ts < $6 OR (r.ts = $6 AND r.device_id > $7)) \
+              AND NOT (SELECT per_member FROM path) \
+              AND CASE WHEN r.device_id IN (SELECT device_id FROM members) THEN true END \
+            ORDER BY r.ts DESC, r.device_id LIMIT $4::bigint + $8::bigint) \
+         ) newest ORDER BY ts DESC, id LIMIT $4 OFFSET $8",
+        tree::tree_devices()
+    )
+}
+
+/// [`EXPORT_MEMBERS`] for the devices of group `$2`'s tree.
+fn tree_export_members_sql() -> String {
+    format!(
+        "SELECT d.id, d.name, d.unit FROM devices d WHERE d.tenant_id = $1 AND d.id IN ({})",
+        tree::tree_devices()
+    )
+}
 
 /// The members of group `$2` as its readings show them.
 const EXPORT_MEMBERS: &str = "SELECT d.id, d.name, d.unit FROM device_group_members m \
@@ -278,14 +359,20 @@ struct DetailStatements {
 type DetailRows = (Option<Row>, Vec<Row>, u64, Vec<Row>, Vec<Row>);
 
 impl DetailStatements {
-    async fn prepare(client: &ClientWrapper) -> Result<Self, StoreError> {
-        let (windows_sql, members_sql) = (live_windows_sql(), members_sql());
+    /// `tree`: the statements of the group's tree ([`DeviceGroupRepository::get_group_tree`]).
+    async fn prepare(client: &ClientWrapper, tree: bool) -> Result<Self, StoreError> {
+        let windows_sql = live_windows_sql();
+        let (members_sql, memberships_sql) = if tree {
+            (tree_members_sql(), tree_window_memberships_sql())
+        } else {
+            (members_sql(), window_memberships_sql())
+        };
         let (group, windows, custom_plans, members, memberships) = tokio::try_join!(
             client.prepare_cached(GET_BY_ID),
             client.prepare_cached(&windows_sql),
             client.prepare_cached(CUSTOM_PLANS),
             client.prepare_cached(&members_sql),
-            client.prepare_cached(WINDOW_MEMBERSHIPS),
+            client.prepare_cached(&memberships_sql),
         )
         .map_err(query_error)?;
         Ok(Self {
@@ -323,7 +410,7 @@ async fn load_detail(
     tenant: &TenantId,
     id: Uuid,
 ) -> Result<Option<GroupDetail>, StoreError> {
-    let statements = DetailStatements::prepare(tx).await?;
+    let statements = DetailStatements::prepare(tx, false).await?;
     let tenant_id = tenant.as_str();
     let rows = statements
         .fetch(tx, &[&tenant_id, &id])
@@ -393,6 +480,12 @@ fn decode_detail(
     }))
 }
 
+/// Whether the write failed on the parent's foreign key: the parent is gone.
+fn parent_missing(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+        && e.as_db_error().and_then(|db| db.constraint()) == Some("device_groups_parent_fkey")
+}
+
 /// A group this transaction created or locked is gone: the database broke its promise.
 fn vanished(id: Uuid) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!(
@@ -400,7 +493,7 @@ fn vanished(id: Uuid) -> StoreError {
     ))
 }
 
-/// The rows of [`WINDOW_MEMBERSHIPS`] as each member's named groups, each slug parsed once.
+/// The rows of [`window_memberships_sql`] as each member's named groups, each slug parsed once.
 fn window_groups_by_device(
     rows: &[Row],
 ) -> Result<std::collections::HashMap<Uuid, Vec<GroupSlug>>, StoreError> {
@@ -469,21 +562,28 @@ async fn touch(
 }
 
 impl PgStore {
-    /// [`DeviceGroupRepository::export_group_readings`]: the group's members read first (the
-    /// answer shows their names and units), then their readings streamed.
+    /// [`DeviceGroupRepository::export_group_readings`] (of the group's tree with `tree`): the
+    /// members read first (the answer shows their names and units), then their readings
+    /// streamed.
     async fn export_group(
         &self,
         tenant: &TenantId,
         group: &GroupKey,
         query: ReadingQuery,
+        tree: bool,
     ) -> Result<ReadingStream<GroupReading>, LookupError> {
         let export = self.export_tx(tenant).await?;
         let id = find_group(&export, tenant, group, false)
             .await?
             .ok_or(LookupError::NotFound)?;
         let tenant_id = tenant.as_str();
+        let members_sql = if tree {
+            tree_export_members_sql()
+        } else {
+            EXPORT_MEMBERS.to_owned()
+        };
         let rows = export
-            .query(EXPORT_MEMBERS, &[&tenant_id, &id])
+            .query(&members_sql, &[&tenant_id, &id])
             .await
             .map_err(query_error)?;
         let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("device", reason);
@@ -525,6 +625,133 @@ impl PgStore {
         };
         Ok(crate::exports::stream(export, GROUP_EXPORT, &params, decode).await?)
     }
+
+    /// [`DeviceGroupRepository::get_group`], or with `tree` [`DeviceGroupRepository::get_group_tree`].
+    async fn detail_of(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        tree: bool,
+    ) -> Result<GroupDetail, LookupError> {
+        let detail = match group {
+            // The id is known: one round trip, which also tells whether the group exists.
+            GroupKey::Id(id) => {
+                let tx = self.reader(tenant).await?;
+                let statements = DetailStatements::prepare(tx.client(), tree).await?;
+                let tenant_id = tenant.as_str();
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, id];
+                let rows = tx
+                    .run(|client| statements.fetch(client, &params))
+                    .await
+                    .map_err(query_error)?;
+                decode_detail_off_io(rows).await?
+            }
+            GroupKey::Slug(_) => {
+                let tx = self.begin(tenant).await?;
+                let id = find_group(&tx, tenant, group, false)
+                    .await?
+                    .ok_or(LookupError::NotFound)?;
+                let statements = DetailStatements::prepare(&tx, tree).await?;
+                let tenant_id = tenant.as_str();
+                let rows = statements
+                    .fetch(&tx, &[&tenant_id, &id])
+                    .await
+                    .map_err(query_error)?;
+                let detail = decode_detail_off_io(rows).await?;
+                tx.commit_read().await.map_err(query_error)?;
+                detail
+            }
+        };
+        detail.ok_or(LookupError::NotFound)
+    }
+
+    /// [`DeviceGroupRepository::group_readings`], or with `tree`
+    /// [`DeviceGroupRepository::tree_readings`].
+    async fn readings_of(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+        tree: bool,
+    ) -> Result<Vec<GroupReading>, LookupError> {
+        let sql = if tree {
+            tree_readings_sql()
+        } else {
+            GROUP_READINGS.to_owned()
+        };
+        let limit = i64::from(query.limit());
+        let since = query.since().get();
+        let until = query.until().map(Timestamp::get);
+        let after_ts = query.after().map(|a| a.timestamp.get());
+        let after_id = query.after().map(|a| a.device_id);
+        let offset = i64::from(query.offset());
+        let tenant_id = tenant.as_str();
+        let rows = match group {
+            // The id is known: whether the group exists is asked in the same round trip (with
+            // the readings and the COMMIT).
+            GroupKey::Id(id) => {
+                let tx = self.reader(tenant).await?;
+                let statement = tx.prepare(&sql).await.map_err(query_error)?;
+                let find = tx.prepare(FIND_BY_ID).await.map_err(query_error)?;
+                let custom_plans = tx.prepare(CUSTOM_PLANS).await.map_err(query_error)?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                    &tenant_id, id, &since, &limit, &until, &after_ts, &after_id, &offset,
+                ];
+                let (found, _, rows) = tx
+                    .run(|client| async {
+                        tokio::try_join!(
+                            biased;
+                            client.query_opt(&find, &params[..2]),
+                            client.execute(&custom_plans, &[]),
+                            client.query(&statement, &params),
+                        )
+                    })
+                    .await
+                    .map_err(query_error)?;
+                if found.is_none() {
+                    return Err(LookupError::NotFound);
+                }
+                rows
+            }
+            GroupKey::Slug(_) => {
+                let tx = self.begin(tenant).await?;
+                let statement = tx.prepare_cached(&sql).await.map_err(query_error)?;
+                let custom_plans = tx.prepare_cached(CUSTOM_PLANS).await.map_err(query_error)?;
+                let id = find_group(&tx, tenant, group, false)
+                    .await?
+                    .ok_or(LookupError::NotFound)?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+                    &tenant_id, &id, &since, &limit, &until, &after_ts, &after_id, &offset,
+                ];
+                let (_, rows) = tx
+                    .commit_with(async {
+                        tokio::try_join!(
+                            biased;
+                            tx.execute(&custom_plans, &[]),
+                            tx.query(&statement, &params),
+                        )
+                    })
+                    .await
+                    .map_err(query_error)?;
+                rows
+            }
+        };
+        let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("reading", reason);
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let name: String = row.try_get("name").map_err(query_error)?;
+                let unit: String = row.try_get("unit").map_err(query_error)?;
+                Ok(GroupReading {
+                    device_id: row.try_get("id").map_err(query_error)?,
+                    device_name: DeviceName::parse(&name).map_err(|e| corrupt(&e))?,
+                    unit: Unit::parse(&unit).map_err(|e| corrupt(&e))?,
+                    timestamp: timestamp(row, "ts")?,
+                    value: row.try_get("value").map_err(query_error)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?)
+    }
 }
 
 #[async_trait]
@@ -536,7 +763,64 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<ReadingStream<GroupReading>, LookupError> {
-        self.export_group(tenant, group, query).await
+        self.export_group(tenant, group, query, false).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn export_tree_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<ReadingStream<GroupReading>, LookupError> {
+        self.export_group(tenant, group, query, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn get_group_tree(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+    ) -> Result<GroupDetail, LookupError> {
+        self.detail_of(tenant, group, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn tree_readings(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+    ) -> Result<Vec<GroupReading>, LookupError> {
+        self.readings_of(tenant, group, query, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, groups = ids.len()))]
+    async fn group_slugs(
+        &self,
+        tenant: &TenantId,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, GroupSlug>, StoreError> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let tx = self.reader(tenant).await?;
+        let statement = tx.prepare(tree::SLUGS).await.map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &ids];
+        let rows = tx
+            .run(|client| client.query(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        rows.iter()
+            .map(|row| {
+                let slug: &str = row.try_get(1).map_err(query_error)?;
+                Ok((
+                    row.try_get(0).map_err(query_error)?,
+                    GroupSlug::parse(slug).map_err(|e| corrupt_row("group", e))?,
+                ))
+            })
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -672,6 +956,13 @@ impl DeviceGroupRepository for PgStore {
                 return Err(CreateGroupError::TooManyDynamic);
             }
         }
+        if let Some(parent) = group.parent_id {
+            tree::lock_tree(&tx, tenant).await?;
+            match tree::judge_placement(&tx, tenant, group.id, parent, false).await? {
+                tree::Judged::NoParent => return Err(CreateGroupError::ParentNotFound(parent)),
+                tree::Judged::Placed(placement) => placement.check()?,
+            }
+        }
         let statement = tx.prepare_cached(INSERT).await.map_err(query_error)?;
         let description = group.description.as_ref().map(Description::as_str);
         let inserted = tx
@@ -684,15 +975,18 @@ impl DeviceGroupRepository for PgStore {
                     &group.name.as_str(),
                     &description,
                     &actor.as_str(),
+                    &group.parent_id,
                 ],
             )
             .await;
         if let Err(e) = inserted {
-            return Err(match unique_violation(&e) {
-                Some("device_groups_group_id_key") => {
+            return Err(match (unique_violation(&e), group.parent_id) {
+                (Some("device_groups_group_id_key"), _) => {
                     CreateGroupError::GroupIdTaken(group.group_id)
                 }
-                Some("device_groups_name_key") => CreateGroupError::NameTaken(group.name),
+                (Some("device_groups_name_key"), _) => CreateGroupError::NameTaken(group.name),
+                // The parent was deleted since it was judged.
+                (_, Some(parent)) if parent_missing(&e) => CreateGroupError::ParentNotFound(parent),
                 _ => query_error(e).into(),
             });
         }
@@ -716,30 +1010,7 @@ impl DeviceGroupRepository for PgStore {
         tenant: &TenantId,
         group: &GroupKey,
     ) -> Result<GroupDetail, LookupError> {
-        let detail = match group {
-            // The id is known: one round trip, which also tells whether the group exists.
-            GroupKey::Id(id) => {
-                let tx = self.reader(tenant).await?;
-                let statements = DetailStatements::prepare(tx.client()).await?;
-                let tenant_id = tenant.as_str();
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, id];
-                let rows = tx
-                    .run(|client| statements.fetch(client, &params))
-                    .await
-                    .map_err(query_error)?;
-                decode_detail_off_io(rows).await?
-            }
-            GroupKey::Slug(_) => {
-                let tx = self.begin(tenant).await?;
-                let id = find_group(&tx, tenant, group, false)
-                    .await?
-                    .ok_or(LookupError::NotFound)?;
-                let detail = load_detail(&tx, tenant, id).await?;
-                tx.commit_read().await.map_err(query_error)?;
-                detail
-            }
-        };
-        detail.ok_or(LookupError::NotFound)
+        self.detail_of(tenant, group, false).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
@@ -754,6 +1025,9 @@ impl DeviceGroupRepository for PgStore {
         if changes.filter.is_some() {
             // Before the group's row, which device writes' new memberships wait on.
             membership::lock(&tx, tenant).await?;
+        }
+        if changes.parent_id.is_some() {
+            tree::lock_tree(&tx, tenant).await?;
         }
         // Locked: concurrent updates of one group apply one after the other, never interleaved.
         let (id, dynamic) = lock_group(&tx, tenant, group)
@@ -772,6 +1046,12 @@ impl DeviceGroupRepository for PgStore {
         {
             return Err(UpdateGroupError::TooManyDynamic);
         }
+        if let Some(Some(parent)) = changes.parent_id {
+            match tree::judge_placement(&tx, tenant, id, parent, true).await? {
+                tree::Judged::NoParent => return Err(UpdateGroupError::ParentNotFound(parent)),
+                tree::Judged::Placed(placement) => placement.check()?,
+            }
+        }
         if !changes.is_empty() {
             let statement = tx.prepare_cached(UPDATE).await.map_err(query_error)?;
             let name = changes.name.as_ref().map(GroupName::as_str);
@@ -780,6 +1060,8 @@ impl DeviceGroupRepository for PgStore {
                 .description
                 .as_ref()
                 .and_then(|d| d.as_ref().map(Description::as_str));
+            let sets_parent = changes.parent_id.is_some();
+            let parent = changes.parent_id.flatten();
             let updated = tx
                 .execute(
                     &statement,
@@ -790,13 +1072,18 @@ impl DeviceGroupRepository for PgStore {
                         &sets_description,
                         &description,
                         &actor.as_str(),
+                        &sets_parent,
+                        &parent,
                     ],
                 )
                 .await;
             if let Err(e) = updated {
-                return Err(match (unique_violation(&e), changes.name) {
-                    (Some("device_groups_name_key"), Some(name)) => {
+                return Err(match (unique_violation(&e), changes.name, parent) {
+                    (Some("device_groups_name_key"), Some(name), _) => {
                         UpdateGroupError::NameTaken(name)
+                    }
+                    (_, _, Some(parent)) if parent_missing(&e) => {
+                        UpdateGroupError::ParentNotFound(parent)
                     }
                     _ => query_error(e).into(),
                 });
@@ -912,80 +1199,6 @@ impl DeviceGroupRepository for PgStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<Vec<GroupReading>, LookupError> {
-        let limit = i64::from(query.limit());
-        let since = query.since().get();
-        let until = query.until().map(Timestamp::get);
-        let after_ts = query.after().map(|a| a.timestamp.get());
-        let after_id = query.after().map(|a| a.device_id);
-        let offset = i64::from(query.offset());
-        let tenant_id = tenant.as_str();
-        let rows = match group {
-            // The id is known: whether the group exists is asked in the same round trip (with
-            // the readings and the COMMIT).
-            GroupKey::Id(id) => {
-                let tx = self.reader(tenant).await?;
-                let statement = tx.prepare(GROUP_READINGS).await.map_err(query_error)?;
-                let find = tx.prepare(FIND_BY_ID).await.map_err(query_error)?;
-                let custom_plans = tx.prepare(CUSTOM_PLANS).await.map_err(query_error)?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-                    &tenant_id, id, &since, &limit, &until, &after_ts, &after_id, &offset,
-                ];
-                let (found, _, rows) = tx
-                    .run(|client| async {
-                        tokio::try_join!(
-                            biased;
-                            client.query_opt(&find, &params[..2]),
-                            client.execute(&custom_plans, &[]),
-                            client.query(&statement, &params),
-                        )
-                    })
-                    .await
-                    .map_err(query_error)?;
-                if found.is_none() {
-                    return Err(LookupError::NotFound);
-                }
-                rows
-            }
-            GroupKey::Slug(_) => {
-                let tx = self.begin(tenant).await?;
-                let statement = tx
-                    .prepare_cached(GROUP_READINGS)
-                    .await
-                    .map_err(query_error)?;
-                let custom_plans = tx.prepare_cached(CUSTOM_PLANS).await.map_err(query_error)?;
-                let id = find_group(&tx, tenant, group, false)
-                    .await?
-                    .ok_or(LookupError::NotFound)?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-                    &tenant_id, &id, &since, &limit, &until, &after_ts, &after_id, &offset,
-                ];
-                let (_, rows) = tx
-                    .commit_with(async {
-                        tokio::try_join!(
-                            biased;
-                            tx.execute(&custom_plans, &[]),
-                            tx.query(&statement, &params),
-                        )
-                    })
-                    .await
-                    .map_err(query_error)?;
-                rows
-            }
-        };
-        let corrupt = |reason: &dyn std::fmt::Display| corrupt_row("reading", reason);
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let name: String = row.try_get("name").map_err(query_error)?;
-                let unit: String = row.try_get("unit").map_err(query_error)?;
-                Ok(GroupReading {
-                    device_id: row.try_get("id").map_err(query_error)?,
-                    device_name: DeviceName::parse(&name).map_err(|e| corrupt(&e))?,
-                    unit: Unit::parse(&unit).map_err(|e| corrupt(&e))?,
-                    timestamp: timestamp(row, "ts")?,
-                    value: row.try_get("value").map_err(query_error)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?)
+        self.readings_of(tenant, group, query, false).await
     }
 }

@@ -180,14 +180,17 @@ const NAMED_LABELS: &str = "SELECT d.id, d.labels FROM devices d \
         WHERE w.tenant_id = $1 AND w.enabled AND w.labels IS NOT NULL \
           AND (w.ends_at IS NULL OR w.ends_at > $2))";
 
-/// For devices `$3`, the groups they belong to that a window of [`windows_at_sql`] names.
-const NAMED_MEMBERSHIPS: &str = "SELECT m.device_id, g.group_id \
-     FROM device_group_members m \
-     JOIN device_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
-     WHERE m.tenant_id = $1 AND m.device_id = ANY($3) AND g.group_id IN ( \
-        SELECT unnest(w.group_ids) FROM maintenance_windows w \
-        WHERE w.tenant_id = $1 AND w.enabled AND w.group_ids IS NOT NULL \
-          AND (w.ends_at IS NULL OR w.ends_at > $2))";
+/// For devices `$3`, the groups a window of [`windows_at_sql`] names that they are in, directly
+/// or through one of the group's descendants (a named group covers its whole tree).
+fn named_memberships_sql() -> String {
+    format!(
+        "WITH RECURSIVE {} \
+         SELECT DISTINCT m.device_id, n.slug AS group_id FROM named n \
+         JOIN device_group_members m ON m.tenant_id = $1 AND m.group_id = n.id \
+         WHERE m.device_id = ANY($3)",
+        crate::tree::named_trees(&crate::tree::live_window_slugs("$2"))
+    )
+}
 
 /// What a device's state and alerts are judged from, as loaded under its row lock.
 #[derive(Debug, Clone)]
@@ -701,10 +704,10 @@ impl CoverageStatements {
     pub(crate) async fn prepare(
         client: &deadpool_postgres::ClientWrapper,
     ) -> Result<Self, StoreError> {
-        let windows_sql = windows_at_sql();
+        let (windows_sql, memberships_sql) = (windows_at_sql(), named_memberships_sql());
         let (windows, memberships, labels) = tokio::try_join!(
             client.prepare_cached(&windows_sql),
-            client.prepare_cached(NAMED_MEMBERSHIPS),
+            client.prepare_cached(&memberships_sql),
             client.prepare_cached(NAMED_LABELS),
         )
         .map_err(query_error)?;

@@ -42,6 +42,7 @@ mod revisions;
 mod rollups;
 mod rows;
 mod shared;
+mod tree;
 mod tx;
 mod webhooks;
 mod windows;
@@ -49,7 +50,9 @@ mod windows;
 #[doc(hidden)]
 pub use catalog::sql_catalog;
 #[doc(hidden)]
-pub use groups::{members_sql, GROUP_READINGS};
+pub use groups::{
+    members_sql, tree_members_sql, tree_readings_sql, window_memberships_sql, GROUP_READINGS,
+};
 pub use migrations::{migrate, schema_fingerprint};
 pub use partitions::PartitionReport;
 pub use pool::{is_unreachable, PgSettings, PgStore};

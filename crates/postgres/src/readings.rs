@@ -164,7 +164,18 @@ impl ReadingRepository for PgStore {
         choice: &SeriesChoice,
         query: &BucketQuery,
     ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
-        self.bucket_group(tenant, group, choice, query).await
+        self.bucket_group(tenant, group, choice, query, false).await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn tree_buckets(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        choice: &SeriesChoice,
+        query: &BucketQuery,
+    ) -> Result<Vec<SeriesStats>, GroupBucketsError> {
+        self.bucket_group(tenant, group, choice, query, true).await
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]

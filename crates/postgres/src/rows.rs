@@ -38,6 +38,7 @@ macro_rules! group_columns {
             ".updated_by, ",
             $g,
             ".filter, ",
+            ".parent_id, ",
             "(SELECT coalesce(sum(c.members), 0)::bigint FROM group_member_counts c WHERE c.tenant_id = ",
             $g,
             ".tenant_id AND c.group_id = ",
@@ -74,6 +75,7 @@ pub(crate) fn group_from_row(row: &Row) -> Result<DeviceGroup, StoreError> {
         updated_at: timestamp(row, "updated_at")?,
         created_by: actor(row, "created_by")?,
         updated_by: actor(row, "updated_by")?,
+        parent_id: row.try_get("parent_id").map_err(query_error)?,
     })
 }
 

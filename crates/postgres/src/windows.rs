@@ -68,20 +68,27 @@ fn update_sql() -> String {
     )
 }
 /// A window's scope over devices `d`: each list that is set (`$2` sites, `$3` types, `$4`
-/// group slugs) must hold the device's value, and the device must carry the labels `$5`.
-const SCOPE_CONDITIONS: &str = "d.tenant_id = $1 \
-     AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
-     AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
-     AND ($5::jsonb IS NULL OR d.labels @> $5) \
-     AND ($4::text[] IS NULL OR EXISTS ( \
-         SELECT 1 FROM device_group_members m \
-         JOIN device_groups g ON g.tenant_id = m.tenant_id AND g.id = m.group_id \
-         WHERE m.tenant_id = d.tenant_id AND m.device_id = d.id AND g.group_id = ANY($4)))";
+/// group slugs) must hold the device's value, and the device must carry the labels `$5`; a
+/// named group holds the members of its whole tree. The groups are found once per statement (an uncorrelated subquery), not per device.
+fn scope_conditions() -> String {
+    format!(
+        "d.tenant_id = $1 \
+         AND ($2::text[] IS NULL OR d.site_id = ANY($2)) \
+         AND ($3::text[] IS NULL OR d.device_type = ANY($3)) \
+         AND ($5::jsonb IS NULL OR d.labels @> $5) \
+         AND ($4::text[] IS NULL OR EXISTS ( \
+             SELECT 1 FROM device_group_members m \
+             WHERE m.tenant_id = d.tenant_id AND m.device_id = d.id AND m.group_id = ANY(ARRAY( \
+                WITH RECURSIVE {} SELECT id FROM named))))",
+        crate::tree::named_trees("SELECT unnest($4::text[])")
+    )
+}
 /// Devices in a window's scope, by name.
 fn scope_sql() -> String {
     format!(
-        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE {SCOPE_CONDITIONS} \
-         ORDER BY d.name COLLATE \"C\""
+        "SELECT {DEVICE_COLUMNS} FROM devices d {DEVICE_STATE_JOIN} WHERE {} \
+         ORDER BY d.name COLLATE \"C\"",
+        scope_conditions()
     )
 }
 /// A dry run's look at a scope: its first `$6` devices, how many it holds, how many devices
@@ -90,8 +97,9 @@ fn preview_sql() -> [String; 3] {
     [
         format!("{} LIMIT $6", scope_sql()),
         format!(
-            "SELECT (SELECT count(*) FROM devices d WHERE {SCOPE_CONDITIONS}), \
-             (SELECT count(*) FROM devices WHERE tenant_id = $1)"
+            "SELECT (SELECT count(*) FROM devices d WHERE {}), \
+             (SELECT count(*) FROM devices WHERE tenant_id = $1)",
+            scope_conditions()
         ),
         UNKNOWN_GROUPS.to_owned(),
     ]

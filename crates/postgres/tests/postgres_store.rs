@@ -415,6 +415,7 @@ async fn writes_from_outside_the_service_move_revisions_too() {
                     name: domain::GroupName::parse(slug).expect("valid"),
                     description: None,
                     members: Vec::new(),
+                    parent_id: None,
                 },
             )
             .await
@@ -485,6 +486,7 @@ async fn a_pooled_connection_never_carries_a_transaction_to_the_next_operation()
         name: GroupName::parse(slug).expect("valid"),
         description: None,
         members: Vec::new(),
+        parent_id: None,
     };
     let (a, b) = (
         TenantId::parse("tenant-a").expect("valid"),
@@ -1027,6 +1029,7 @@ async fn dynamic_memberships_stay_exact_under_concurrent_device_filter_and_delet
     let mut groups = Vec::new();
     for (slug, v) in [("grp-a", "a"), ("grp-b", "b")] {
         let g = NewDeviceGroup {
+            parent_id: None,
             id: uuid::Uuid::new_v4(),
             group_id: GroupSlug::parse(slug).expect("valid"),
             name: GroupName::parse(slug).expect("valid"),
@@ -1093,6 +1096,7 @@ async fn dynamic_memberships_stay_exact_under_concurrent_device_filter_and_delet
                     .await
                     .map_err(|e| format!("device create: {e}"))?;
                 let g = NewDeviceGroup {
+                    parent_id: None,
                     id: uuid::Uuid::new_v4(),
                     group_id: GroupSlug::parse(&format!("grp-brief-{round}")).expect("valid"),
                     name: GroupName::parse(&format!("brief {round}")).expect("valid"),

@@ -40,6 +40,10 @@ pub struct DeviceGroupCreateBody {
     /// Makes the group dynamic: its members are the devices the filter selects, now and as
     /// devices change; adding or removing members one by one is then refused (409).
     pub filter: Option<GroupFilterBody>,
+    /// The slug (`group_id`) of the group to nest it under, of this tenant; trees are at most
+    /// 8 levels deep. Default: none, a top-level group.
+    #[schema(example = "grp-building-a", max_length = 64)]
+    pub parent_id: Option<String>,
 }
 
 /// Body of `PATCH /customer/device-groups/{group_id}`. Absent fields stay as they are;
@@ -61,6 +65,12 @@ pub struct DeviceGroupUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<GroupFilterBody>)]
     pub filter: Option<Option<GroupFilterBody>>,
+    /// The slug of the group to move it under (with its descendants), or `null` to move it to
+    /// the top. Not itself or one of its descendants; the moved subtree must stay within 8
+    /// levels.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 64)]
+    pub parent_id: Option<Option<String>>,
 }
 
 /// A device group as the customer API shows it.
@@ -89,6 +99,8 @@ pub struct DeviceGroupView {
     pub created_by: String,
     /// Subject (`sub` of the token) that changed it last.
     pub updated_by: String,
+    /// The slug of the group it is nested under, or null for a top-level group.
+    pub parent_id: Option<String>,
 }
 
 /// `GET /customer/device-groups`.
@@ -135,8 +147,10 @@ pub struct MembershipChangedView {
     pub member: bool,
 }
 
-impl From<&DeviceGroup> for DeviceGroupView {
-    fn from(g: &DeviceGroup) -> Self {
+impl DeviceGroupView {
+    /// The group, its parent (if any) shown by `parent`'s slug.
+    #[must_use]
+    pub fn of(g: &DeviceGroup, parent: Option<&GroupSlug>) -> Self {
         Self {
             id: g.id,
             group_id: g.group_id.as_str().to_owned(),
@@ -148,6 +162,7 @@ impl From<&DeviceGroup> for DeviceGroupView {
             updated_at: g.updated_at.get(),
             created_by: g.created_by.as_str().to_owned(),
             updated_by: g.updated_by.as_str().to_owned(),
+            parent_id: parent.map(|p| p.as_str().to_owned()),
         }
     }
 }
@@ -158,6 +173,21 @@ pub struct CheckedGroupCreate {
     pub name: GroupName,
     pub description: Option<Description>,
     pub filter: Option<GroupFilter>,
+    /// The parent's slug.
+    pub parent: Option<GroupSlug>,
+}
+
+/// The parts of an update request, checked: the changes but the parent, and the parent's slug
+/// (`Some(None)`: to the top), which the handler resolves to the parent's id.
+#[derive(Debug)]
+pub struct CheckedGroupUpdate {
+    pub changes: GroupChanges,
+    pub parent: Option<Option<GroupSlug>>,
+}
+
+/// The customer API's form of a parent: a slug.
+fn parent_slug(raw: &str) -> Result<GroupSlug, ApiError> {
+    GroupSlug::parse(raw).map_err(|e| ApiError::invalid("parent_id", e))
 }
 
 impl DeviceGroupCreateBody {
@@ -176,6 +206,7 @@ impl DeviceGroupCreateBody {
             name: GroupName::parse(&self.name).map_err(|e| ApiError::invalid("name", e))?,
             description: description(self.description.as_deref())?,
             filter: filter_of_create(self.filter, false)?,
+            parent: self.parent_id.as_deref().map(parent_slug).transpose()?,
         })
     }
 }
@@ -183,11 +214,19 @@ impl DeviceGroupCreateBody {
 impl DeviceGroupUpdateBody {
     /// # Errors
     /// 400 `No fields to update` for an empty body; 422 naming the first invalid field.
-    pub fn try_into_domain(self) -> Result<GroupChanges, ApiError> {
-        if self.name.is_none() && self.description.is_none() && self.filter.is_none() {
+    pub fn try_into_domain(self) -> Result<CheckedGroupUpdate, ApiError> {
+        if self.name.is_none()
+            && self.description.is_none()
+            && self.parent_id.is_none()
+            && self.filter.is_none()
+        {
             return Err(ApiError::bad_request("No fields to update"));
         }
-        Ok(GroupChanges {
+        let parent = self
+            .parent_id
+            .map(|p| p.as_deref().map(parent_slug).transpose())
+            .transpose()?;
+        let changes = GroupChanges {
             filter: filter_of_update(self.filter, false)?,
             name: not_null("name", self.name)?
                 .map(|n| GroupName::parse(&n).map_err(|e| ApiError::invalid("name", e)))
@@ -197,6 +236,9 @@ impl DeviceGroupUpdateBody {
                 .map(|d| description(d.as_deref()))
                 .transpose()?,
             members: None,
-        })
+            // Resolved from `parent` by the handler.
+            parent_id: None,
+        };
+        Ok(CheckedGroupUpdate { changes, parent })
     }
 }

@@ -648,7 +648,7 @@ mod tests {
         let patch = DeviceGroupUpdateBody {
             filter: None,
             name: Some(None),
-            description: None,
+            ..Default::default()
         };
         assert_eq!(
             patch.try_into_domain().unwrap_err().detail(),

@@ -42,6 +42,10 @@ pub struct GroupCreateBody {
     /// Makes the group dynamic: its members are the devices the filter selects, now and as
     /// devices change (never together with `device_ids`).
     pub filter: Option<GroupFilterBody>,
+    /// The UUID of the group to nest it under (of this tenant; trees are at most 8 levels
+    /// deep). Default: none, a top-level group.
+    #[schema(value_type = Option<Uuid>)]
+    pub parent_id: Option<String>,
 }
 
 /// Body of `PUT /api/groups/{group_id}`: every field optional; `device_ids` replaces the whole
@@ -67,6 +71,11 @@ pub struct GroupUpdateBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<GroupFilterBody>)]
     pub filter: Option<Option<GroupFilterBody>>,
+    /// The UUID of the group to move it under (with its descendants), or null to move it to the
+    /// top. Not itself or one of its descendants; the moved subtree must stay within 8 levels.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    pub parent_id: Option<Option<String>>,
 }
 
 /// A device's alert status from its latest reading.
@@ -169,6 +178,8 @@ pub struct GroupDetailView {
     pub created_by: String,
     /// Subject (`sub` of the token) that changed it last.
     pub updated_by: String,
+    /// The UUID of the group it is nested under, or null for a top-level group.
+    pub parent_id: Option<Uuid>,
 }
 
 /// A group in a list.
@@ -197,6 +208,8 @@ pub struct GroupListItemView {
     pub created_by: String,
     /// Subject (`sub` of the token) that changed it last.
     pub updated_by: String,
+    /// The UUID of the group it is nested under, or null for a top-level group.
+    pub parent_id: Option<Uuid>,
 }
 
 /// A reading of one of a group's devices.
@@ -243,6 +256,7 @@ impl From<&DeviceGroup> for GroupListItemView {
             updated_at: g.updated_at.get(),
             created_by: g.created_by.as_str().to_owned(),
             updated_by: g.updated_by.as_str().to_owned(),
+            parent_id: g.parent_id,
         }
     }
 }
@@ -297,6 +311,7 @@ impl GroupDetailView {
             updated_at: g.updated_at.get(),
             created_by: g.created_by.as_str().to_owned(),
             updated_by: g.updated_by.as_str().to_owned(),
+            parent_id: g.parent_id,
         }
     }
 }
@@ -338,4 +353,57 @@ pub(crate) fn device_ids(values: &[String]) -> Result<Vec<Uuid>, ApiError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(domain::group::without_repeats(ids))
+}
+
+/// Query of the group reads that may cover the group's descendants too.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TreeParams {
+    /// `true`: cover the group and all its descendants, each device counted once however many
+    /// of the groups hold it. Default `false`: the group's own members.
+    #[param(value_type = Option<bool>)]
+    pub include_descendants: Option<String>,
+}
+
+impl TreeParams {
+    /// # Errors
+    /// 422 naming `include_descendants` for anything but `true` or `false`.
+    pub fn descendants(&self) -> Result<bool, ApiError> {
+        match self.include_descendants.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::invalid(
+                "include_descendants",
+                "must be true or false",
+            )),
+        }
+    }
+}
+
+/// The Group API's form of a parent: a group UUID.
+///
+/// # Errors
+/// 422 naming `parent_id` for anything else (a slug, most often).
+pub(crate) fn parent_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| {
+        ApiError::invalid(
+            "parent_id",
+            format!(
+                "'{raw}' is not a group UUID; the Group API takes the parent's UUID \
+                 (slugs are for /customer/device-groups)"
+            ),
+        )
+    })
+}
+
+/// A parent the store refused, as either family says it: `shown` is the parent as the client
+/// gave it.
+pub(crate) fn parent_refused(
+    shown: &str,
+    placement: Option<domain::group::PlacementError>,
+) -> ApiError {
+    match placement {
+        Some(e) => ApiError::invalid("parent_id", e),
+        None => ApiError::invalid("parent_id", format!("the tenant has no group '{shown}'")),
+    }
 }

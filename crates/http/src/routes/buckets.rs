@@ -62,6 +62,7 @@ pub(crate) async fn group(
     bucketed: Bucketed,
     choice: &SeriesChoice,
     request: &actix_web::HttpRequest,
+    tree: bool,
 ) -> Result<HttpResponse, ApiError> {
     let Bucketed {
         query,
@@ -69,35 +70,42 @@ pub(crate) async fn group(
         zone,
     } = bucketed;
     let group = GroupKey::Id(group_id);
-    let stats = app::readings::group_buckets(readings, &caller.tenant, &group, choice, &query)
-        .await
-        .map_err(|e| match e {
-            GroupBucketsError::NotFound => not_found(),
-            GroupBucketsError::NotMember(id) => ApiError::invalid(
-                "device_ids",
-                format!("device {id} is not a member of the group"),
-            ),
-            GroupBucketsError::TooManyBuckets => ApiError::invalid(
-                "interval",
-                format!(
-                    "an answer holds at most {} buckets over all its series ({} series of {} \
+    let stats = if tree {
+        app::readings::tree_buckets(readings, &caller.tenant, &group, choice, &query).await
+    } else {
+        app::readings::group_buckets(readings, &caller.tenant, &group, choice, &query).await
+    }
+    .map_err(|e| match e {
+        GroupBucketsError::NotFound => not_found(),
+        GroupBucketsError::NotMember(id) => ApiError::invalid(
+            "device_ids",
+            if tree {
+                format!("device {id} is not a member of the group or its descendants")
+            } else {
+                format!("device {id} is not a member of the group")
+            },
+        ),
+        GroupBucketsError::TooManyBuckets => ApiError::invalid(
+            "interval",
+            format!(
+                "an answer holds at most {} buckets over all its series ({} series of {} \
                      buckets asked); widen the interval, shorten the range, or narrow the \
                      series with top or device_ids",
-                    domain::bucket::MAX_BUCKETS_PER_ANSWER,
-                    choice.most_series(),
-                    query.grid.len()
-                ),
+                domain::bucket::MAX_BUCKETS_PER_ANSWER,
+                choice.most_series(),
+                query.grid.len()
             ),
-            GroupBucketsError::TooManySeries => ApiError::invalid(
-                "device_ids",
-                format!(
-                    "more than {} members have readings in the range; narrow the answer with \
+        ),
+        GroupBucketsError::TooManySeries => ApiError::invalid(
+            "device_ids",
+            format!(
+                "more than {} members have readings in the range; narrow the answer with \
                      device_ids or top",
-                    domain::bucket::MAX_SERIES
-                ),
+                domain::bucket::MAX_SERIES
             ),
-            GroupBucketsError::Store(e) => e.into(),
-        })?;
+        ),
+        GroupBucketsError::Store(e) => e.into(),
+    })?;
     let series: Vec<SeriesView> = stats.iter().map(|s| SeriesView::of(s, &query)).collect();
     if wants_csv(request) {
         // The file is named after the group: one more (small) read, for exports only.

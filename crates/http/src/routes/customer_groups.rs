@@ -47,6 +47,77 @@ fn lookup_error(e: LookupError) -> ApiError {
     }
 }
 
+/// The id of the group whose slug the client gave as `parent_id`.
+async fn parent_of(
+    groups: &dyn DeviceGroupRepository,
+    tenant: &domain::TenantId,
+    parent: &GroupSlug,
+) -> Result<Uuid, ApiError> {
+    match groups
+        .get_group_row(tenant, &GroupKey::Slug(parent.clone()))
+        .await
+    {
+        Ok(group) => Ok(group.id),
+        Err(LookupError::NotFound) => Err(parent_missing(parent)),
+        Err(LookupError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// 422 for a parent slug the tenant has no group for; a UUID (the Group API's form) is told
+/// where UUIDs belong.
+fn parent_missing(parent: &GroupSlug) -> ApiError {
+    let raw = parent.as_str();
+    let hint = if Uuid::parse_str(raw).is_ok() {
+        "; the customer API takes the parent's slug (group UUIDs are for /api/groups)"
+    } else {
+        ""
+    };
+    ApiError::invalid(
+        "parent_id",
+        format!("the tenant has no group '{raw}'{hint}"),
+    )
+}
+
+/// 422 for a parent the store refused (gone since it was looked up, or a bad placement).
+fn parent_refused(
+    parent: Option<&GroupSlug>,
+    placement: Option<domain::group::PlacementError>,
+) -> ApiError {
+    match (placement, parent) {
+        (Some(e), _) => ApiError::invalid("parent_id", e),
+        (None, Some(parent)) => parent_missing(parent),
+        (None, None) => ApiError::invalid("parent_id", "the parent group no longer exists"),
+    }
+}
+
+/// The groups as the customer API shows them, each parent by its slug (read only when some
+/// group has one).
+async fn views(
+    groups: &dyn DeviceGroupRepository,
+    tenant: &domain::TenantId,
+    rows: &[domain::DeviceGroup],
+) -> Result<Vec<DeviceGroupView>, ApiError> {
+    let parents: Vec<Uuid> = rows.iter().filter_map(|g| g.parent_id).collect();
+    let slugs = if parents.is_empty() {
+        std::collections::HashMap::new()
+    } else {
+        groups.group_slugs(tenant, &parents).await?
+    };
+    Ok(rows
+        .iter()
+        .map(|g| DeviceGroupView::of(g, g.parent_id.and_then(|p| slugs.get(&p))))
+        .collect())
+}
+
+async fn view(
+    groups: &dyn DeviceGroupRepository,
+    tenant: &domain::TenantId,
+    group: &domain::DeviceGroup,
+) -> Result<DeviceGroupView, ApiError> {
+    let mut shown = views(groups, tenant, std::slice::from_ref(group)).await?;
+    Ok(shown.remove(0))
+}
+
 /// The customer API never sends members, so a missing device here is a broken invariant.
 fn unexpected_member_error(id: Uuid) -> ApiError {
     ApiError::internal(anyhow::anyhow!(
@@ -73,7 +144,7 @@ pub async fn list(
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let page = groups.list_groups(&caller.tenant, &params.query()?).await?;
-    let groups: Vec<DeviceGroupView> = page.items.iter().map(DeviceGroupView::from).collect();
+    let groups: Vec<DeviceGroupView> = views(groups.as_ref(), &caller.tenant, &page.items).await?;
     Ok(HttpResponse::Ok().json(DeviceGroupListView {
         total: page.total,
         groups,
@@ -109,12 +180,17 @@ pub async fn create(
     idempotency
         .run(&caller.tenant, async {
             let checked = body.0.try_into_domain()?;
+            let parent_id = match &checked.parent {
+                Some(parent) => Some(parent_of(groups.as_ref(), &caller.tenant, parent).await?),
+                None => None,
+            };
             let wanted = CreateGroup {
                 group_id: checked.group_id,
                 name: checked.name,
                 description: checked.description,
                 filter: checked.filter,
                 members: Vec::new(),
+                parent_id,
             };
             let detail =
                 app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
@@ -127,9 +203,16 @@ pub async fn create(
                         CreateGroupError::NameTaken(name) => name_taken(&name),
                         CreateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
                         e @ CreateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
+                        CreateGroupError::ParentNotFound(_) => {
+                            parent_refused(checked.parent.as_ref(), None)
+                        }
+                        CreateGroupError::Placement(e) => parent_refused(None, Some(e)),
                         CreateGroupError::Store(e) => e.into(),
                     })?;
-            Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
+            Ok(
+                HttpResponse::Ok()
+                    .json(view(groups.as_ref(), &caller.tenant, &detail.group).await?),
+            )
         })
         .await
 }
@@ -156,7 +239,7 @@ pub async fn get(
         .get_group_row(&caller.tenant, &key(&path)?)
         .await
         .map_err(lookup_error)?;
-    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&group)))
+    Ok(HttpResponse::Ok().json(view(groups.as_ref(), &caller.tenant, &group).await?))
 }
 
 /// The group of a membership route (`{group_id}/devices/{device_id}`) as [`get`] answers it:
@@ -194,9 +277,25 @@ pub async fn update(
     path: web::Path<String>,
     body: JsonBody<DeviceGroupUpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = body.0.try_into_domain()?;
+    let checked = body.0.try_into_domain()?;
+    let group = key(&path)?;
+    let mut changes = checked.changes;
+    changes.parent_id = match &checked.parent {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(parent)) => {
+            // An unknown group is a 404 before its parent is looked at.
+            groups
+                .get_group_row(&caller.tenant, &group)
+                .await
+                .map_err(lookup_error)?;
+            Some(Some(
+                parent_of(groups.as_ref(), &caller.tenant, parent).await?,
+            ))
+        }
+    };
     let detail = groups
-        .update_group(&caller.tenant, &caller.actor, &key(&path)?, changes)
+        .update_group(&caller.tenant, &caller.actor, &group, changes)
         .await
         .map_err(|e| match e {
             UpdateGroupError::NotFound => group_not_found(),
@@ -204,9 +303,13 @@ pub async fn update(
             UpdateGroupError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
             e @ UpdateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
             UpdateGroupError::DeviceNotFound(id) => unexpected_member_error(id),
+            UpdateGroupError::ParentNotFound(_) => {
+                parent_refused(checked.parent.as_ref().and_then(Option::as_ref), None)
+            }
+            UpdateGroupError::Placement(e) => parent_refused(None, Some(e)),
             UpdateGroupError::Store(e) => e.into(),
         })?;
-    Ok(HttpResponse::Ok().json(DeviceGroupView::from(&detail.group)))
+    Ok(HttpResponse::Ok().json(view(groups.as_ref(), &caller.tenant, &detail.group).await?))
 }
 
 /// Delete a group and its memberships; its devices stay.

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::api::buckets::{GroupReadingsAnswer, SeriesParams};
 use crate::api::group_api::{
-    device_ids, group_api_name, AlertSummaryView, GroupCreateBody, GroupDetailView,
-    GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
+    device_ids, group_api_name, parent_refused, parent_uuid, AlertSummaryView, GroupCreateBody,
+    GroupDetailView, GroupListItemView, GroupReadingView, GroupReadingsView, GroupUpdateBody,
+    TreeParams,
 };
 use crate::api::group_filter::{
     filter_of_create, filter_of_update, GroupPreviewBody, GroupPreviewView, DEFINED_BY_FILTER,
@@ -104,12 +105,14 @@ pub async fn create(
             let description = description(body.description.as_deref())?;
             let filter = filter_of_create(body.filter, body.device_ids.is_some())?;
             let members = device_ids(body.device_ids.as_deref().unwrap_or_default())?;
+            let parent_id = body.parent_id.as_deref().map(parent_uuid).transpose()?;
             let wanted = CreateGroup {
                 group_id: None,
                 name,
                 description,
                 filter,
                 members,
+                parent_id,
             };
             let detail =
                 app::groups::create(groups.as_ref(), &caller.tenant, &caller.actor, wanted)
@@ -124,6 +127,10 @@ pub async fn create(
                         CreateGroupError::NameTaken(name) => name_taken(&name),
                         CreateGroupError::DeviceNotFound(id) => device_not_found(id),
                         e @ CreateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
+                        CreateGroupError::ParentNotFound(id) => {
+                            parent_refused(&id.to_string(), None)
+                        }
+                        CreateGroupError::Placement(e) => parent_refused("", Some(e)),
                         CreateGroupError::Store(e) => e.into(),
                     })?;
             let view =
@@ -196,11 +203,12 @@ pub async fn list(
 /// A group with its devices and alert summary.
 #[utoipa::path(
     get, path = "/api/groups/{group_id}", tag = "groups", operation_id = "get_group",
-    params(("group_id" = Uuid, Path, description = "Group UUID")),
+    params(("group_id" = Uuid, Path, description = "Group UUID"), TreeParams),
     responses(
-        (status = 200, description = "The group", body = GroupDetailView),
+        (status = 200, description = "The group (with `include_descendants=true`, its devices and summary are those of its whole tree, each device once)", body = GroupDetailView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 422, description = "Bad `include_descendants`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -210,8 +218,23 @@ pub async fn get(
     groups: web::Data<dyn DeviceGroupRepository>,
     views: web::Data<GroupViews>,
     path: web::Path<String>,
+    tree: web::Query<TreeParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
+    if tree.descendants()? {
+        // The tree's detail is kept as other views are (not patched by readings: the kept
+        // detail's patch reads one group's members).
+        return group_view(
+            &caller,
+            groups.as_ref(),
+            &views,
+            &path,
+            View::Detail,
+            true,
+            |detail, now| serde_json::to_vec(&GroupDetailView::at(detail, now)),
+        )
+        .await;
+    }
     let body = views
         .detail(
             &caller.tenant,
@@ -242,22 +265,26 @@ pub async fn get(
 
 /// The JSON `view` of the group at `path`: kept, or read and rendered by `render` off the I/O
 /// thread, valid until a window starts or ends and worth keeping for a large group.
+/// With `tree`, of the group's whole tree (kept apart from the group's own).
 async fn group_view(
     caller: &Caller,
     groups: &dyn DeviceGroupRepository,
     views: &GroupViews,
     path: &str,
     view: View,
+    tree: bool,
     render: impl FnOnce(&GroupDetail, Timestamp) -> serde_json::Result<Vec<u8>> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let group = group_key(path)?;
-    let key = Key::group(&caller.tenant, &group, view);
+    let key = Key::group(&caller.tenant, &group, view).descendants(tree);
     let body = views
         .get_or_render(key, || async {
-            let detail = groups
-                .get_group(&caller.tenant, &group)
-                .await
-                .map_err(lookup(path))?;
+            let detail = if tree {
+                groups.get_group_tree(&caller.tenant, &group).await
+            } else {
+                groups.get_group(&caller.tenant, &group).await
+            }
+            .map_err(lookup(path))?;
             let now = Timestamp::now();
             off_io_thread(move || {
                 let body = render(&detail, now).map_err(|e| ApiError::internal(e.into()))?;
@@ -317,6 +344,10 @@ pub async fn update(
             .map(|d| description(d.as_deref()))
             .transpose()?,
         members: device_ids_given.map(|ids| device_ids(&ids)).transpose()?,
+        parent_id: body
+            .parent_id
+            .map(|p| p.as_deref().map(parent_uuid).transpose())
+            .transpose()?,
     };
     let detail = groups
         .update_group(&caller.tenant, &caller.actor, &key, changes)
@@ -327,6 +358,8 @@ pub async fn update(
             UpdateGroupError::DeviceNotFound(id) => device_not_found(id),
             UpdateGroupError::DefinedByFilter => ApiError::conflict(DEFINED_BY_FILTER),
             e @ UpdateGroupError::TooManyDynamic => ApiError::invalid("filter", e),
+            UpdateGroupError::ParentNotFound(id) => parent_refused(&id.to_string(), None),
+            UpdateGroupError::Placement(e) => parent_refused("", Some(e)),
             UpdateGroupError::Store(e) => e.into(),
         })?;
     Ok(HttpResponse::Ok().json(GroupDetailView::at(&detail, Timestamp::now())))
@@ -363,14 +396,14 @@ pub async fn delete(
 /// one series per member with readings in the range.
 #[utoipa::path(
     get, path = "/api/groups/{group_id}/readings", tag = "groups", operation_id = "list_group_readings",
-    params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams, SeriesParams),
+    params(("group_id" = Uuid, Path, description = "Group UUID"), ReadingsParams, SeriesParams, TreeParams),
     responses(
         (status = 200, description = "The readings. With `Accept: text/csv`, the page as CSV with the columns `device_id,device_name,timestamp,value,unit`, as an attachment (`Content-Disposition: attachment; filename=\"<group name>-readings.csv\"`). With `Accept: application/x-ndjson`, every reading of the range (up to `limit`, at most 10,000,000) streamed, one reading object per line as in `readings`; a stream cut short (store failure, or its 15-minute deadline) ends without its last chunk. With `interval`: the buckets (`GroupReadingBuckets`); in CSV one row per bucket with the columns `device_id,device_name,unit,start,end,<agg…>,count`, as an attachment",
             content((GroupReadingsAnswer = "application/json"), (String = "text/csv"), (GroupReadingView = "application/x-ndjson")),
             headers(("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"<name>-readings.csv\"`"))),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
-        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`), `interval` (also: more than 10000 buckets), `agg`, `timezone`, `fill`, `top` or `device_ids` (also: a device that is no member, or more than 1000 series); `cursor` or `offset` with `interval`", body = ErrorBody),
+        (status = 422, description = "Bad `hours`, `limit`, `start_time`, `end_time`, `offset` or `cursor` (a cursor of another route, device, group, tenant or query; `cursor` with `offset`), `interval` (also: more than 10000 buckets), `agg`, `timezone`, `fill`, `top` or `device_ids` (also: a device that is no member, or more than 1000 series); `cursor` or `offset` with `interval`; bad `include_descendants`", body = ErrorBody),
         (status = 503, description = "Store unavailable, or as many NDJSON exports running as allowed", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -385,10 +418,12 @@ pub async fn readings(
     path: web::Path<String>,
     params: web::Query<ReadingsParams>,
     series: web::Query<SeriesParams>,
+    tree: web::Query<TreeParams>,
     readings_store: web::Data<dyn ReadingRepository>,
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
+    let tree = tree.descendants()?;
     let bucketed = params.buckets()?;
     let choice = series.choice(bucketed.is_some())?;
     if let Some(bucketed) = bucketed {
@@ -402,32 +437,51 @@ pub async fn readings(
             bucketed,
             &choice,
             &request,
+            tree,
         )
         .await;
     }
     let group = GroupKey::Id(group_id);
     if wants_ndjson(&request) {
         let query = params.export()?;
-        let rows = groups
-            .export_group_readings(&caller.tenant, &group, query)
-            .await
-            .map_err(lookup(&path))?;
+        let rows = if tree {
+            groups
+                .export_tree_readings(&caller.tenant, &group, query)
+                .await
+        } else {
+            groups
+                .export_group_readings(&caller.tenant, &group, query)
+                .await
+        }
+        .map_err(lookup(&path))?;
         return Ok(ndjson(rows, |r| GroupReadingView::from(r)));
     }
-    let page = params.page(Scope::Group(group_id), auth.cursor_key(), &caller.tenant)?;
+    // A tree's pages are another walk than the group's: their cursors do not mix.
+    let scope = if tree {
+        Scope::GroupTree(group_id)
+    } else {
+        Scope::Group(group_id)
+    };
+    let page = params.page(scope, auth.cursor_key(), &caller.tenant)?;
     let tenant = caller.tenant.clone();
     let key = auth.cursor_key().clone();
     // The page, whether more follow, and the cursor of the next.
     let read = || async {
-        let mut readings = groups
-            .group_readings(&tenant, &group, page.query.one_more())
-            .await
-            .map_err(lookup(&path))?;
+        let mut readings = if tree {
+            groups
+                .tree_readings(&tenant, &group, page.query.one_more())
+                .await
+        } else {
+            groups
+                .group_readings(&tenant, &group, page.query.one_more())
+                .await
+        }
+        .map_err(lookup(&path))?;
         let has_more = readings.len() > page.query.limit() as usize;
         readings.truncate(page.query.limit() as usize);
         let next_cursor = has_more.then(|| readings.last()).flatten().map(|last| {
             Cursor::after(
-                Scope::Group(group_id),
+                scope,
                 &page.query,
                 page.selection,
                 ReadingPosition {
@@ -489,7 +543,7 @@ pub async fn readings(
     // Only first pages are kept: a page after a cursor or an offset is one client's walk.
     // (A first page's key is its normalised query, which is also what its cursor carries.)
     let body = if page.first {
-        let key = Key::readings(&caller.tenant, &group, &page.query);
+        let key = Key::readings(&caller.tenant, &group, &page.query).descendants(tree);
         views.get_or_render(key, render).await?
     } else {
         render().await?.body
@@ -500,11 +554,12 @@ pub async fn readings(
 /// The group's alert summary (the `alert_summary` of the group detail).
 #[utoipa::path(
     get, path = "/api/groups/{group_id}/alerts", tag = "groups", operation_id = "get_group_alerts",
-    params(("group_id" = Uuid, Path, description = "Group UUID")),
+    params(("group_id" = Uuid, Path, description = "Group UUID"), TreeParams),
     responses(
-        (status = 200, description = "The alert summary", body = AlertSummaryView),
+        (status = 200, description = "The alert summary (with `include_descendants=true`, of the group's whole tree, each device counted once)", body = AlertSummaryView),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "`GROUP_005` group not found", body = ErrorBody),
+        (status = 422, description = "Bad `include_descendants`", body = ErrorBody),
         (status = 503, description = "Store unavailable", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -514,13 +569,16 @@ pub async fn alerts(
     groups: web::Data<dyn DeviceGroupRepository>,
     views: web::Data<GroupViews>,
     path: web::Path<String>,
+    tree: web::Query<TreeParams>,
 ) -> Result<HttpResponse, ApiError> {
+    let tree = tree.descendants()?;
     group_view(
         &caller,
         groups.as_ref(),
         &views,
         &path,
         View::Alerts,
+        tree,
         |detail, now| serde_json::to_vec(&AlertSummaryView::from(detail.summary(now))),
     )
     .await

@@ -14,6 +14,7 @@ use crate::api::buckets::SeriesParams;
 use crate::api::customer_windows::{DryRunParams, OccurrenceParams, WindowListParams};
 use crate::api::devices::DeviceFilterParams;
 use crate::api::events::EventParams;
+use crate::api::group_api::TreeParams;
 use crate::api::params::{ListParams, ReadingsDeleteParams, ReadingsParams};
 use crate::api::webhooks::DeliveryListParams;
 use crate::error::ErrorBody;
@@ -242,15 +243,17 @@ route_table! {
         post => groups::create,
     }
     "/api/groups/preview" query(QueryKeys::none()) { post => groups::preview }
-    "/api/groups/{group_id}" query(QueryKeys::none()) {
+    "/api/groups/{group_id}" query(QueryKeys::of::<TreeParams>()) {
         get => groups::get,
         put => groups::update if_match(GroupApiWrites, groups::get, Body),
         delete => groups::delete if_match(GroupApiWrites, groups::get, Gone),
     }
-    "/api/groups/{group_id}/readings" query(QueryKeys::of::<ReadingsParams>().and::<SeriesParams>()) {
+    "/api/groups/{group_id}/readings"
+        query(QueryKeys::of::<ReadingsParams>().and::<SeriesParams>().and::<TreeParams>())
+    {
         get => groups::readings,
     }
-    "/api/groups/{group_id}/alerts" query(QueryKeys::none()) { get => groups::alerts }
+    "/api/groups/{group_id}/alerts" query(QueryKeys::of::<TreeParams>()) { get => groups::alerts }
     "/api/webhooks" query(QueryKeys::none()) {
         get => webhooks::list,
         post => webhooks::create,

@@ -554,6 +554,7 @@ async fn patching_a_group_description_to_null_asks_the_repository_to_clear_it() 
                         name: None,
                         description: Some(None),
                         members: None,
+                        parent_id: None,
                     }
         })
         .times(1)

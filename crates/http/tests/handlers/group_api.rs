@@ -632,6 +632,7 @@ async fn updating_an_api_group_passes_device_ids_as_the_new_member_list_without_
                         name: Some(GroupName::parse("Building B").expect("valid")),
                         description: None,
                         members: Some(vec![uuid(DEVICE_B), uuid(DEVICE_A)]),
+                        parent_id: None,
                     }
         })
         .times(1)
@@ -710,6 +711,7 @@ async fn updating_an_api_group_description_to_null_clears_it_and_keeps_the_membe
                         name: None,
                         description: Some(None),
                         members: None,
+                        parent_id: None,
                     }
         })
         .times(1)

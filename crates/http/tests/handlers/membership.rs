@@ -97,8 +97,8 @@ async fn putting_a_device_in_a_group_answers_200_with_member_true() {
         json!({"group_id": "grp-lobby", "device_id": DEVICE_A, "member": true})
     );
     // The tag of the group as its GET answers it.
-    let group = serde_json::to_vec(&http_api::api::customer_groups::DeviceGroupView::from(
-        &lobby,
+    let group = serde_json::to_vec(&http_api::api::customer_groups::DeviceGroupView::of(
+        &lobby, None,
     ))
     .expect("serialisable");
     assert_eq!(

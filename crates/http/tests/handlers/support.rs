@@ -363,6 +363,7 @@ pub fn stored_group(group_id: &str, name: &str) -> DeviceGroup {
         updated_at: now,
         created_by: actor(CREATOR),
         updated_by: actor(EDITOR),
+        parent_id: None,
     }
 }
 
@@ -412,6 +413,7 @@ pub fn saved_group(new: NewDeviceGroup) -> GroupDetail {
             updated_at: now,
             created_by: actor(SUB),
             updated_by: actor(SUB),
+            parent_id: None,
         },
         members,
         windows: Vec::new(),
