@@ -128,6 +128,7 @@ macro_rules! contract_tests {
             nesting_refuses_cycles_and_a_ninth_level,
             tree_reads_count_each_device_once,
             window_groups_cover_descendants_and_follow_the_tree,
+            concurrent_reparentings_never_make_a_cycle,
         );
     };
     (@each $fresh:expr; $($story:ident,)*) => {

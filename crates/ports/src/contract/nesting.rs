@@ -568,3 +568,43 @@ where
     assert_eq!(covered().await, [false, false]);
     assert_eq!(muted_in_room().await, [false]);
 }
+
+/// Two re-parentings that would together make a cycle (A under B, B under A), sent at once:
+/// exactly one applies, the other is refused as a cycle, however they interleave.
+pub async fn concurrent_reparentings_never_make_a_cycle<S>(store: &S)
+where
+    S: DeviceGroupRepository,
+{
+    let t = tenant("contract-nesting-race");
+    for round in 0..10 {
+        let a = new_group(&format!("grp-a{round}"), &format!("A{round}"));
+        let b = new_group(&format!("grp-b{round}"), &format!("B{round}"));
+        for g in [&a, &b] {
+            store
+                .create_group(&t, &alice(), g.clone())
+                .await
+                .expect("created");
+        }
+        let (a_under_b, b_under_a) = futures_util::future::join(
+            store.update_group(&t, &alice(), &GroupKey::Id(a.id), moved_to(Some(b.id))),
+            store.update_group(&t, &alice(), &GroupKey::Id(b.id), moved_to(Some(a.id))),
+        )
+        .await;
+        let refused = |r: &Result<_, UpdateGroupError>| {
+            matches!(r, Err(UpdateGroupError::Placement(PlacementError::Cycle)))
+        };
+        assert!(
+            (a_under_b.is_ok() && refused(&b_under_a))
+                || (b_under_a.is_ok() && refused(&a_under_b)),
+            "round {round}: one applies, one is refused"
+        );
+        let parents = (
+            parent_of(store, &t, a.id).await,
+            parent_of(store, &t, b.id).await,
+        );
+        assert!(
+            parents == (Some(b.id), None) || parents == (None, Some(a.id)),
+            "round {round}: {parents:?}"
+        );
+    }
+}
