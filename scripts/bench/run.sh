@@ -3,7 +3,7 @@
 # through the service's own API, wrk load per scenario, pgbench / COPY references in the same
 # run, and BENCHMARKS.md at the repository root.
 #
-#   BENCH_SCALE=full|small   (default full, ~19 min on 2 cores; small about two minutes, for development)
+#   BENCH_SCALE=full|small   (default full, ~25 min on 2 cores; small about two minutes, for development)
 #   BENCH_CONNS              wrk connections = pgbench clients = IOT_DB_POOL_SIZE (default 4)
 #   BENCH_WARM, BENCH_SECS   wrk warm-up / measured seconds (full 5/15, small 1/2)
 #   BENCH_BULK_CONNS         wrk connections of the bulk-ingest scenario (default 2)
