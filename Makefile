@@ -52,6 +52,6 @@ clients:
 	./scripts/clients.sh
 
 # Release build, a throwaway tuned PostgreSQL, the dataset seeded through the API, wrk load with
-# pgbench/COPY references in the same run; writes BENCHMARKS.md (full: ~19 min on 2 cores). BENCH_SCALE=small: ~3 min.
+# pgbench/COPY references in the same run; writes BENCHMARKS.md (full: ~25 min on 2 cores). BENCH_SCALE=small: ~3 min.
 bench:
 	./scripts/bench/run.sh

@@ -3,7 +3,7 @@
 # through the service's own API, wrk load per scenario, pgbench / COPY references in the same
 # run, and BENCHMARKS.md at the repository root.
 #
-#   BENCH_SCALE=full|small   (default full, ~19 min on 2 cores; small about two minutes, for development)
+#   BENCH_SCALE=full|small   (default full, ~25 min on 2 cores; small about two minutes, for development)
 #   BENCH_CONNS              wrk connections = pgbench clients = IOT_DB_POOL_SIZE (default 4)
 #   BENCH_WARM, BENCH_SECS   wrk warm-up / measured seconds (full 5/15, small 1/2)
 #   BENCH_BULK_CONNS         wrk connections of the bulk-ingest scenario (default 2)
@@ -171,20 +171,29 @@ log "seeding through the API"
 python3 "$here/seed.py" --base "$base" --bin "$server_bin" --scale "$scale" --out "$results/seed.json"
 # The service rolls ended hours up in the background (a bounded job a minute); the seeded hours
 # are rolled up here at once, as that job would, so it does not run under the measured scenarios.
+# roll_up_pending: every pending hour that has ended, rolled up at once in SQL: the statement of
+# the service's job (`ROLL_HOUR`) for each hour, through the index (a LATERAL per hour: joined on
+# the tenant alone with the hour as a filter, the planner may compare every reading with every
+# pending hour).
+roll_up_pending() {
+    psql -c "WITH p AS (DELETE FROM reading_rollups_pending WHERE bucket < date_trunc('hour', now(), 'UTC')
+                        RETURNING tenant_id, bucket)
+             INSERT INTO reading_rollups_hour (tenant_id, device_id, bucket, n, total, lo, hi, first_ts,
+                                               first_value, last_ts, last_value)
+             SELECT p.tenant_id, h.* FROM p CROSS JOIN LATERAL (
+                SELECT r.device_id, p.bucket, count(*) AS n, sum(r.value) AS total, min(r.value) AS lo,
+                       max(r.value) AS hi, min(r.ts) AS first_ts,
+                       (min(ARRAY[date_part('epoch', r.ts), r.value]))[2] AS first_value, max(r.ts) AS last_ts,
+                       (max(ARRAY[date_part('epoch', r.ts), r.value]))[2] AS last_value
+                FROM readings r WHERE r.tenant_id = p.tenant_id AND r.ts >= p.bucket
+                                  AND r.ts < p.bucket + interval '1 hour'
+                GROUP BY r.device_id) h
+             ON CONFLICT (tenant_id, device_id, bucket) DO UPDATE SET n = EXCLUDED.n, total = EXCLUDED.total,
+                lo = EXCLUDED.lo, hi = EXCLUDED.hi, first_ts = EXCLUDED.first_ts,
+                first_value = EXCLUDED.first_value, last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value"
+}
 log "rolling up the seeded hours"
-psql -c "WITH p AS (DELETE FROM reading_rollups_pending WHERE bucket < date_trunc('hour', now(), 'UTC')
-                    RETURNING tenant_id, bucket)
-         INSERT INTO reading_rollups_hour (tenant_id, device_id, bucket, n, total, lo, hi, first_ts,
-                                           first_value, last_ts, last_value)
-         SELECT r.tenant_id, r.device_id, p.bucket, count(*), sum(r.value), min(r.value), max(r.value),
-                min(r.ts), (min(ARRAY[date_part('epoch', r.ts), r.value]))[2],
-                max(r.ts), (max(ARRAY[date_part('epoch', r.ts), r.value]))[2]
-         FROM p JOIN readings r ON r.tenant_id = p.tenant_id AND r.ts >= p.bucket
-                               AND r.ts < p.bucket + interval '1 hour'
-         GROUP BY r.tenant_id, r.device_id, p.bucket
-         ON CONFLICT (tenant_id, device_id, bucket) DO UPDATE SET n = EXCLUDED.n, total = EXCLUDED.total,
-            lo = EXCLUDED.lo, hi = EXCLUDED.hi, first_ts = EXCLUDED.first_ts,
-            first_value = EXCLUDED.first_value, last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value"
+roll_up_pending
 log "VACUUM ANALYZE"
 psql -c "VACUUM (ANALYZE)" 
 psql -At -c "SELECT pg_size_pretty(pg_database_size('iot'))" >"$results/db_size.txt"
@@ -210,12 +219,13 @@ run_wrk() {
     echo "$name $t0 $(date +%s.%N)" >>"$results/windows.txt"  # the measured run's wall-clock span
     printf '  %-26s %s\n' "$name" "$(grep BENCH_RESULT "$results/wrk_${name}.txt" | cut -d' ' -f2- || echo FAILED)" >&2
 }
-# run_pgbench NAME [TAG]: every file of the scenario, picked at random per transaction.
+# run_pgbench NAME [TAG] [WARM]: every file of the scenario, picked at random per transaction,
+# after WARM seconds of warm-up (default pg_warm).
 run_pgbench() {
-    local name=$1 tag=${2:-} files=()
+    local name=$1 tag=${2:-} files=() pw=${3:-$pg_warm}
     for f in "$work/pgbench/$name"/*.sql; do files+=(-f "$f"); done
-    if (( pg_warm > 0 )); then
-        "${as_pg[@]}" "$pgbench" -n -M prepared -c "$pool" -j "$(( pool < 2 ? 1 : 2 ))" -T "$pg_warm" -h 127.0.0.1 -p "$pg_port" \
+    if (( pw > 0 )); then
+        "${as_pg[@]}" "$pgbench" -n -M prepared -c "$pool" -j "$(( pool < 2 ? 1 : 2 ))" -T "$pw" -h 127.0.0.1 -p "$pg_port" \
             -U postgres -D tenant=$tenant "${files[@]}" iot >/dev/null 2>&1 || true
     fi
     "${as_pg[@]}" "$pgbench" -n -M prepared -c "$pool" -j "$(( pool < 2 ? 1 : 2 ))" -T "$pg_secs" -h 127.0.0.1 -p "$pg_port" \
@@ -236,11 +246,8 @@ run_wrk group_alerts get
 warm_calls group_readings_small; run_wrk group_readings_small get
 warm_calls group_readings_large; run_wrk group_readings_large get
 run_wrk device_readings get
-warm_calls bucket_group_hourly; run_wrk bucket_group_hourly get
-warm_calls bucket_device_year; run_wrk bucket_device_year get
 log "pgbench references (-M prepared -c $pool, the same statements in a tenant-bound transaction)"
-for s in device_get group_list group_detail_small group_detail_large group_readings_small group_readings_large device_readings \
-         bucket_group_hourly bucket_group_hourly_raw bucket_device_year; do
+for s in device_get group_list group_detail_small group_detail_large group_readings_small group_readings_large device_readings; do
     run_pgbench "$s"
 done
 
@@ -340,6 +347,56 @@ mv "$results/wrk_group_detail_large.txt" "$results/wrk_group_detail_large.double
 mv "$results/wrk_group_detail_large.first.txt" "$results/wrk_group_detail_large.txt"
 unkept=(group_detail_large)
 run_unkept .double
+
+# --- buckets at a chart's density (issue 16) ---------------------------------------------------
+# The issue's scenario: the 10,000-device group at one reading a minute over the 24 bucketed
+# hours (14.4 million readings). Seeded in SQL as the owner, as HTTP would take far longer: the
+# group's readings in those hours are replaced by one a minute (FK checks off for the insert:
+# every device exists), the hours marked pending as an ingest marks them, then rolled up with the
+# statement of the service's job. Last, as it changes the readings every other scenario reads.
+# Both the service and its references read the same rows in the same run.
+read -r hour_start hour_end group_id < <(python3 -c '
+import json, sys
+seed, targets = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+end = seed["now"] // 3600 * 3600
+print(end - 86400, end, targets["largest"]["id"])' "$results/seed.json" "$results/targets.json")
+log "buckets at a chart's density: the largest group at one reading a minute over 24 h (SQL), rolled up"
+psql >"$results/dense.txt" 2>&1 <<SQL
+\timing on
+SET session_replication_role = replica;
+DELETE FROM readings r USING device_group_members m
+ WHERE m.tenant_id = '$tenant' AND m.group_id = '$group_id' AND r.tenant_id = m.tenant_id
+   AND r.device_id = m.device_id AND r.ts >= to_timestamp($hour_start) AND r.ts < to_timestamp($hour_end);
+INSERT INTO readings (tenant_id, device_id, ts, value)
+SELECT '$tenant', m.device_id, t, round((20 + 5 * sin(date_part('epoch', t) / 3600.0 + m.k))::numeric, 3)::float8
+FROM generate_series(to_timestamp($hour_start), to_timestamp($hour_end) - interval '1 minute', interval '1 minute') AS t
+CROSS JOIN (SELECT device_id, row_number() OVER (ORDER BY device_id) % 100 AS k FROM device_group_members
+            WHERE tenant_id = '$tenant' AND group_id = '$group_id') m;
+RESET session_replication_role;
+INSERT INTO reading_rollups_pending (tenant_id, bucket)
+SELECT '$tenant', h FROM generate_series(to_timestamp($hour_start), to_timestamp($hour_end) - interval '1 hour',
+                                         interval '1 hour') AS h
+ON CONFLICT DO NOTHING;
+SQL
+grep -E '^(Time|DELETE|INSERT)' "$results/dense.txt" | tr '\n' ' ' >&2; echo >&2
+t_roll=$(date +%s.%N)
+roll_up_pending
+python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' "$t_roll" "$(date +%s.%N)" >"$results/dense_rollup_secs.txt"
+psql -c "VACUUM (ANALYZE) readings, reading_rollups_hour"
+psql -At -c "SELECT count(*) FROM readings r JOIN device_group_members m ON m.tenant_id = r.tenant_id
+               AND m.device_id = r.device_id AND m.group_id = '$group_id'
+             WHERE r.tenant_id = '$tenant' AND r.ts >= to_timestamp($hour_start) AND r.ts < to_timestamp($hour_end)" \
+    >"$results/dense_readings.txt"
+psql -At -c "SELECT count(*) FROM reading_rollups_hour WHERE tenant_id = '$tenant'
+               AND bucket >= to_timestamp($hour_start) AND bucket < to_timestamp($hour_end)" >"$results/dense_rollups.txt"
+log "bucket scenarios (wrk -t1 -c$conns) and their references: rollups, and the same answer from raw readings"
+warm_calls bucket_group_hourly; run_wrk bucket_group_hourly get
+warm_calls bucket_device_year; run_wrk bucket_device_year get
+run_pgbench bucket_group_hourly
+run_pgbench bucket_device_year
+# Seconds a transaction: no warm-up (the VACUUM read the table; a warm-up would cost a query).
+run_pgbench bucket_group_hourly_raw "" 0
+psql -f "$work/explain_buckets.sql" >>"$results/explain.txt" 2>&1 || true
 
 # --- peak memory, then the report --------------------------------------------------------------
 stop_server
