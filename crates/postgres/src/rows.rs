@@ -38,6 +38,7 @@ macro_rules! group_columns {
             ".updated_by, ",
             $g,
             ".filter, ",
+            $g,
             ".parent_id, ",
             "(SELECT coalesce(sum(c.members), 0)::bigint FROM group_member_counts c WHERE c.tenant_id = ",
             $g,
