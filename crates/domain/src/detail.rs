@@ -9,6 +9,7 @@ use crate::alert::{AlertSummary, MemberState};
 use crate::device::Device;
 use crate::group::{DeviceGroup, GroupSlug};
 use crate::reading::ReadingPoint;
+use crate::state::DeviceState;
 use crate::window::{CoverageIndex, MaintenanceWindow};
 use crate::Timestamp;
 
@@ -18,6 +19,18 @@ pub struct MemberAlerts {
     pub open: bool,
     pub acknowledged: bool,
 }
+
+/// A member's state and alerts as they are now, newer than a kept [`GroupDetail`]'s: what a
+/// summary needs of a device whose status, freshness or alerts changed since the detail was
+/// read, while nothing else did (no device, group, membership or window write).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemberPatch {
+    pub state: DeviceState,
+    pub alerts: MemberAlerts,
+}
+
+/// Patches by device id. Ids of devices that are not members are ignored.
+pub type MemberPatches = HashMap<Uuid, MemberPatch>;
 
 /// A member device (with its kept state) and what its maintenance is judged from.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +56,13 @@ impl GroupDetail {
     /// active at `now` covers it (site, type, group and recurrence, as the window says).
     #[must_use]
     pub fn assess(&self, now: Timestamp) -> Vec<MemberState> {
+        self.assess_patched(now, &MemberPatches::new())
+    }
+
+    /// [`GroupDetail::assess`] with the members `patches` names in the state and alerts it
+    /// gives them.
+    #[must_use]
+    pub fn assess_patched(&self, now: Timestamp, patches: &MemberPatches) -> Vec<MemberState> {
         // Activity depends on time only, so it is decided once per window, not once per member;
         // the scopes are indexed once, so members are checked against the windows that name them.
         let active = CoverageIndex::active_at(self.windows.iter().map(|w| &w.definition), now);
@@ -50,17 +70,18 @@ impl GroupDetail {
             .iter()
             .map(|m| {
                 let spec = &m.device.spec;
+                let (state, alerts) = patched(m, patches);
                 MemberState {
-                    alert: m.device.state.alert_status,
+                    alert: state.alert_status,
                     in_maintenance: active.covers(
                         spec.site_id.as_ref(),
                         spec.device_type.as_ref(),
                         &spec.labels,
                         &m.window_groups,
                     ),
-                    freshness: m.device.state.freshness(spec.stale_after, now),
-                    open_alert: m.alerts.open,
-                    acknowledged: m.alerts.open && m.alerts.acknowledged,
+                    freshness: state.freshness(spec.stale_after, now),
+                    open_alert: alerts.open,
+                    acknowledged: alerts.open && alerts.acknowledged,
                 }
             })
             .collect()
@@ -72,10 +93,26 @@ impl GroupDetail {
         summary_of(&self.assess(now))
     }
 
+    /// The summary with `patches` applied ([`GroupDetail::assess_patched`]).
+    #[must_use]
+    pub fn summary_patched(&self, now: Timestamp, patches: &MemberPatches) -> AlertSummary {
+        summary_of(&self.assess_patched(now, patches))
+    }
+
     /// The first instant after `now` at which time alone changes [`GroupDetail::assess`]: a
     /// window starting or ending, or a member turning stale. None: only a change of the data can.
     #[must_use]
     pub fn next_change(&self, now: Timestamp) -> Option<Timestamp> {
+        self.next_change_patched(now, &MemberPatches::new())
+    }
+
+    /// [`GroupDetail::next_change`] with `patches` applied.
+    #[must_use]
+    pub fn next_change_patched(
+        &self,
+        now: Timestamp,
+        patches: &MemberPatches,
+    ) -> Option<Timestamp> {
         let windows = self
             .windows
             .iter()
@@ -83,7 +120,7 @@ impl GroupDetail {
         let staleness = self
             .members
             .iter()
-            .filter_map(|m| m.device.state.stale_from(m.device.spec.stale_after))
+            .filter_map(|m| patched(m, patches).0.stale_from(m.device.spec.stale_after))
             .filter(|t| *t > now);
         windows.chain(staleness).min()
     }
@@ -103,6 +140,18 @@ impl GroupDetail {
             }
         }
         changed
+    }
+}
+
+/// A member's state and alerts: its patch's when `patches` has one.
+fn patched<'a>(member: &'a Member, patches: &'a MemberPatches) -> (&'a DeviceState, MemberAlerts) {
+    // Most summaries have no patch: no id is hashed for them.
+    match (!patches.is_empty())
+        .then(|| patches.get(&member.device.id))
+        .flatten()
+    {
+        Some(patch) => (&patch.state, patch.alerts),
+        None => (&member.device.state, member.alerts),
     }
 }
 
@@ -260,6 +309,77 @@ mod tests {
             4,
             "normal + warning + critical is the device count"
         );
+    }
+
+    #[test]
+    fn patches_replace_the_state_and_alerts_of_the_members_they_name_and_no_others() {
+        let (a, b) = (
+            member("a", "s1", Some(10.0), &[]),
+            member("b", "s1", Some(35.0), &[]),
+        );
+        let stale_after = crate::StaleAfter::from_secs(60).expect("valid");
+        let mut c = member("c", "s1", Some(10.0), &[]);
+        c.device.spec.stale_after = Some(stale_after);
+        let (a_id, c_id) = (a.device.id, c.device.id);
+        let d = detail(vec![a, b, c], Vec::new());
+        let critical = DeviceState::default()
+            .after_reading(
+                &d.members[0].device.spec.thresholds,
+                ReadingPoint {
+                    timestamp: at(0),
+                    value: 45.0,
+                },
+            )
+            .expect("first reading");
+        let patches: MemberPatches = [
+            (
+                a_id,
+                MemberPatch {
+                    state: critical,
+                    alerts: MemberAlerts {
+                        open: true,
+                        acknowledged: true,
+                    },
+                },
+            ),
+            // Not a member: ignored.
+            (
+                Uuid::new_v4(),
+                MemberPatch {
+                    state: critical,
+                    alerts: MemberAlerts::default(),
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let before = d.summary(at(0));
+        let after = d.summary_patched(at(0), &patches);
+        assert_eq!((before.normal, before.warning, before.critical), (2, 1, 0));
+        assert_eq!((after.normal, after.warning, after.critical), (1, 1, 1));
+        assert_eq!((after.open_alerts, after.acknowledged), (1, 1));
+        assert_eq!(after.total(), 3);
+        // A patch's newer reading moves when the member turns stale.
+        let later = DeviceState {
+            last_reading: Some(ReadingPoint {
+                timestamp: at(30),
+                value: 10.0,
+            }),
+            ..d.members[2].device.state
+        };
+        let moved: MemberPatches = [(
+            c_id,
+            MemberPatch {
+                state: later,
+                alerts: MemberAlerts::default(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        let (kept, patched) = (d.next_change(at(0)), d.next_change_patched(at(0), &moved));
+        assert!(patched > kept, "{kept:?} then {patched:?}");
+        assert_eq!(d.summary_patched(at(20), &moved).stale, 0);
+        assert_eq!(d.summary(at(20)).stale, 1);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use alerting::{
     AckMode, AckNote, Acknowledgement, Alert, AlertCursor, AlertEvent, AlertKind, AlertRecord,
     AlertState, EventType, NewAlertEvent, Severity, Transition, WindowReport,
 };
-pub use detail::{GroupDetail, Member, MemberAlerts};
+pub use detail::{GroupDetail, Member, MemberAlerts, MemberPatch, MemberPatches};
 pub use device::{
     Device, DeviceChanges, DeviceName, DeviceSpec, DeviceStatus, NewDevice, ThresholdError,
     Thresholds, Unit,

@@ -8,10 +8,14 @@
 //! one small revision query instead of the whole read. The revision lives in the store, so a
 //! write through any instance of the service makes every instance's copy stale at once.
 //!
-//! A group's alert summary counts statuses, not readings: it is kept at the tenant's *status*
-//! revision ([`TenantRevisions::status_revision`]), which readings that change no device's
-//! status leave alone, so a tenant ingesting all the time still has its summaries kept. The
-//! readings keep the full revision.
+//! A group's alert summary counts statuses, not readings. Its loaded structure is kept at the
+//! tenant's [`StateMark`]: the *scope* revision, moved only by writes of devices, groups,
+//! memberships and windows, and the last number of the tenant's event log. Under ingest the
+//! statuses of a few devices change many times a second, and each such change is an event
+//! naming the device; so a request reads the states of the devices named by the events since
+//! the kept mark (one small statement) and counts the kept structure with them patched in,
+//! instead of reading thousands of members again. Past [`MAX_PATCHES`] devices, or when the
+//! scope moved, it reads the group afresh. The readings keep the full revision.
 //!
 //! The detail shows the latest readings, so under ingest its body is stale at every request. But
 //! while the status revision holds, readings are all that changed: every status, alert, window
@@ -24,8 +28,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
-use domain::{GroupDetail, ReadingQuery, TenantId, Timestamp};
-use ports::{GroupKey, Revision, Revisions, StoreError, TenantRevisions};
+use domain::{AlertSummary, GroupDetail, MemberPatches, ReadingQuery, TenantId, Timestamp};
+use ports::{GroupKey, Revision, Revisions, StateMark, StoreError, TenantRevisions};
 use time::Duration;
 use uuid::Uuid;
 
@@ -37,6 +41,11 @@ pub const MIN_MEMBERS: usize = 100;
 /// Members from which patching or rendering a detail is worth moving off the I/O thread; below,
 /// the move costs more than the work.
 pub const OFF_IO_MEMBERS: usize = 256;
+
+/// Devices whose newer states a kept summary takes in before its group is read afresh. Under
+/// ingest a tenant's changes name a few dozen devices a second, so a large group is read again
+/// about once a minute; each patch costs a hash entry, and a request copies them all.
+pub const MAX_PATCHES: usize = 1024;
 
 /// Memory the kept bodies may take, in bytes.
 pub const DEFAULT_CAPACITY: u64 = 32 * 1024 * 1024;
@@ -123,15 +132,10 @@ impl Key {
         }
     }
 
-    /// The revision the view is kept at: the status revision for an alert summary (it moves
-    /// only with what may change one), the full one for anything showing readings.
+    /// The revision a body is kept at by [`GroupViews::get_or_render`]: the full one (alert
+    /// summaries are kept by [`GroupViews::summary`], at a [`StateMark`]).
     async fn revision(&self, revisions: &dyn TenantRevisions) -> Result<Revision, StoreError> {
-        match self.view {
-            ViewKind::Group(View::Alerts) => revisions.status_revision(&self.tenant).await,
-            ViewKind::Group(View::Detail) | ViewKind::Readings(_) => {
-                revisions.revision(&self.tenant).await
-            }
-        }
+        revisions.revision(&self.tenant).await
     }
 
     /// Bytes the key takes in memory, its tenant's name included.
@@ -168,6 +172,17 @@ enum Entry {
         detail_size: usize,
         body: Bytes,
     },
+    /// A group's alert summary: its structure as read at (or after) `mark`, the states of the
+    /// devices changed since (up to the mark the body is of), and the body; holding until
+    /// `valid_until`.
+    Summary {
+        mark: StateMark,
+        valid_until: Option<Timestamp>,
+        detail: Arc<GroupDetail>,
+        detail_size: usize,
+        patches: Arc<MemberPatches>,
+        body: Bytes,
+    },
     /// The view was worth keeping when last rendered, but without a revision to keep it at: the
     /// next request asks the revision before it renders.
     WorthKeeping,
@@ -183,6 +198,16 @@ impl quick_cache::Weighter<Key, Entry> for EntrySize {
             Entry::Detail {
                 body, detail_size, ..
             } => body.len() + detail_size,
+            Entry::Summary {
+                body,
+                detail_size,
+                patches,
+                ..
+            } => {
+                body.len()
+                    + detail_size
+                    + patches.capacity() * std::mem::size_of::<(Uuid, domain::MemberPatch)>()
+            }
             Entry::WorthKeeping => 0,
         };
         // Everything an entry holds counts against the capacity (never 0: quick_cache would
@@ -238,8 +263,8 @@ impl GroupViews {
             return render().await.map(|r| r.body);
         };
         let revision = match self.kept.get(&key) {
-            // A detail is kept by [`GroupViews::detail`] only.
-            None | Some(Entry::Detail { .. }) => None,
+            // Details and summaries are kept by their own methods.
+            None | Some(Entry::Detail { .. } | Entry::Summary { .. }) => None,
             Some(Entry::Kept {
                 valid_until: Some(until),
                 ..
@@ -366,6 +391,121 @@ impl GroupViews {
         );
         Ok(body)
     }
+}
+
+impl GroupViews {
+    /// The body of a group's alert summary (`key`, an [`View::Alerts`] key): `load` reads the
+    /// group (or its tree) and `render` writes the summary. Kept (from the second request of a
+    /// group of [`MIN_MEMBERS`] or more) as its structure at the tenant's [`StateMark`] with the
+    /// states of the devices changed since patched in: a request whose mark holds gets the kept
+    /// body, one whose events moved counts the kept structure with the new states (one small
+    /// statement), and one whose scope moved, or past [`MAX_PATCHES`] devices, or past the kept
+    /// structure's time, reads afresh. The mark is asked before `load` reads, so what is kept is
+    /// at least as new as its mark.
+    ///
+    /// # Errors
+    /// `load`'s, `render`'s, and the store's when asked for the mark or the changes.
+    pub async fn summary<E, L>(
+        &self,
+        key: Key,
+        load: impl FnOnce() -> L,
+        render: impl FnOnce(AlertSummary) -> Result<Vec<u8>, E> + Send + 'static,
+    ) -> Result<Bytes, E>
+    where
+        L: std::future::Future<Output = Result<GroupDetail, E>>,
+        E: From<StoreError> + Send + 'static,
+    {
+        let Some(revisions) = &self.revisions else {
+            let detail = load().await?;
+            return count(Arc::new(detail), Arc::default(), render)
+                .await
+                .map(|(body, _)| body);
+        };
+        let tenant = key.tenant.clone();
+        let kept = self.kept.get(&key);
+        let (mark, detail, detail_size, patches) = match kept {
+            Some(Entry::Summary {
+                mark,
+                valid_until,
+                detail,
+                detail_size: size,
+                patches,
+                body,
+            }) if valid_until.is_none_or(|until| Timestamp::now() < until) => {
+                let now = revisions.state_changes(&tenant, mark, MAX_PATCHES).await?;
+                if now.mark == mark {
+                    return Ok(body);
+                }
+                match now.changed {
+                    Some(changed) if patches.len() + changed.len() <= MAX_PATCHES => {
+                        let mut more = MemberPatches::clone(&patches);
+                        more.extend(changed);
+                        (now.mark, detail, size, Arc::new(more))
+                    }
+                    _ => {
+                        let detail = load().await?;
+                        let size = detail_size(&detail);
+                        (now.mark, Arc::new(detail), size, Arc::default())
+                    }
+                }
+            }
+            Some(Entry::Summary { .. } | Entry::WorthKeeping) => {
+                let mark = revisions.state_mark(&tenant).await?;
+                let detail = load().await?;
+                let size = detail_size(&detail);
+                (mark, Arc::new(detail), size, Arc::default())
+            }
+            // A first request, or one of a group not worth keeping: no mark is asked.
+            None | Some(Entry::Kept { .. } | Entry::Detail { .. }) => {
+                let detail = load().await?;
+                let worth_keeping = detail.members.len() >= MIN_MEMBERS;
+                let (body, _) = count(Arc::new(detail), Arc::default(), render).await?;
+                if worth_keeping {
+                    self.kept.insert(key, Entry::WorthKeeping);
+                } else {
+                    self.kept.remove(&key);
+                }
+                return Ok(body);
+            }
+        };
+        if detail.members.len() < MIN_MEMBERS {
+            self.kept.remove(&key);
+            return count(detail, patches, render).await.map(|(body, _)| body);
+        }
+        let (body, valid_until) = count(Arc::clone(&detail), Arc::clone(&patches), render).await?;
+        self.kept.insert(
+            key,
+            Entry::Summary {
+                mark,
+                valid_until,
+                detail,
+                detail_size,
+                patches,
+                body: body.clone(),
+            },
+        );
+        Ok(body)
+    }
+}
+
+/// The summary of `detail` with `patches` applied, rendered, and when time alone changes it:
+/// off the I/O thread for a large group.
+async fn count<E>(
+    detail: Arc<GroupDetail>,
+    patches: Arc<MemberPatches>,
+    render: impl FnOnce(AlertSummary) -> Result<Vec<u8>, E> + Send + 'static,
+) -> Result<(Bytes, Option<Timestamp>), E>
+where
+    E: From<StoreError> + Send + 'static,
+{
+    let large = detail.members.len() >= OFF_IO_MEMBERS;
+    off_io_thread_if(large, move || {
+        let now = Timestamp::now();
+        let summary = detail.summary_patched(now, &patches);
+        let body = render(summary)?;
+        Ok((Bytes::from(body), detail.next_change_patched(now, &patches)))
+    })
+    .await?
 }
 
 /// A copy of `detail` with its members' latest readings as `latest` says; `None` when none of
@@ -509,7 +649,7 @@ mod tests {
         assert_ne!(key(), key().descendants(true));
         // The group's view is kept (rendered twice, then hit); the tree's is rendered apart.
         let mut mock = ports::MockTenantRevisions::new();
-        mock.expect_status_revision().returning(|_| Ok(Revision(1)));
+        mock.expect_revision().returning(|_| Ok(Revision(1)));
         let views = GroupViews::new(Some(Arc::new(mock)), 1024 * 1024);
         let answer = |key: Key, body: &'static str| {
             let views = &views;
@@ -590,36 +730,6 @@ mod tests {
             get(&views, rendered("d", true)).await,
             (Bytes::from("d"), true)
         );
-    }
-
-    #[actix_web::test]
-    async fn an_alert_summary_is_kept_at_the_status_revision_and_the_detail_at_the_full_one() {
-        let mut mock = ports::MockTenantRevisions::new();
-        // The full revision moves at every ask (readings keep arriving); the status one holds.
-        let asked = std::sync::atomic::AtomicI64::new(0);
-        mock.expect_revision().returning(move |_| {
-            Ok(Revision(
-                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
-            ))
-        });
-        mock.expect_status_revision().returning(|_| Ok(Revision(7)));
-        let views = GroupViews::new(Some(Arc::new(mock)), 1024 * 1024);
-        let tenant = TenantId::parse("t").expect("valid");
-        let group = GroupKey::Id(uuid::Uuid::nil());
-        for view in [View::Alerts, View::Detail] {
-            let mut renders = 0;
-            for _ in 0..4 {
-                views
-                    .get_or_render::<StoreError, _>(Key::group(&tenant, &group, view), || {
-                        renders += 1;
-                        async { Ok(rendered("x", true)) }
-                    })
-                    .await
-                    .expect("answered");
-            }
-            let expected = if view == View::Alerts { 2 } else { 4 };
-            assert_eq!(renders, expected, "{view:?}");
-        }
     }
 
     #[actix_web::test]
@@ -743,6 +853,92 @@ mod tests {
             members,
             windows: Vec::new(),
         }
+    }
+
+    /// The summary of the kept [`detail_of`] group (`values`) as `GroupViews::summary` answers.
+    async fn summary_of(views: &GroupViews, values: &[Option<f64>], reads: &mut u32) -> u64 {
+        let key = Key::group(
+            &TenantId::parse("t").expect("valid"),
+            &GroupKey::Id(GROUP),
+            View::Alerts,
+        );
+        let values = values.to_vec();
+        let body = views
+            .summary::<StoreError, _>(
+                key,
+                || {
+                    *reads += 1;
+                    async move { Ok(detail_of(&values, Timestamp::now())) }
+                },
+                |summary| Ok(summary.critical.to_string().into_bytes()),
+            )
+            .await
+            .expect("answered");
+        std::str::from_utf8(&body)
+            .expect("utf-8")
+            .parse()
+            .expect("a count")
+    }
+
+    #[actix_web::test]
+    async fn a_kept_summary_takes_at_most_max_patches_then_reads_the_group_again() {
+        let critical = domain::MemberPatch {
+            state: detail_of(&[Some(45.0)], Timestamp::now()).members[0]
+                .device
+                .state,
+            alerts: domain::MemberAlerts::default(),
+        };
+        // Member i has id i + 1 (see detail_of).
+        let patches = |from: u128, n: usize| -> Vec<(Uuid, domain::MemberPatch)> {
+            (0..n as u128)
+                .map(|i| (Uuid::from_u128(from + i), critical))
+                .collect()
+        };
+        let mut mock = ports::MockTenantRevisions::new();
+        mock.expect_state_mark().times(1).returning(|_| {
+            Ok(StateMark {
+                scope: Revision(1),
+                seq: 1,
+            })
+        });
+        let answers = std::sync::Mutex::new(
+            vec![
+                // 10 members turn critical, then MAX_PATCHES - 10 more: exactly full.
+                patches(1, 10),
+                patches(11, MAX_PATCHES - 10),
+                // One more does not fit: the group is read again.
+                patches(MAX_PATCHES as u128 + 1, 1),
+            ]
+            .into_iter()
+            .enumerate(),
+        );
+        mock.expect_state_changes()
+            .times(3)
+            .returning(move |_, kept, _| {
+                let (n, changed) = answers.lock().expect("not poisoned").next().expect("asked");
+                Ok(ports::StateChanges {
+                    mark: StateMark {
+                        seq: kept.seq + 1 + n as i64,
+                        ..kept
+                    },
+                    changed: Some(changed),
+                })
+            });
+        let views = GroupViews::new(Some(Arc::new(mock)), 64 * 1024 * 1024);
+        let normal = vec![Some(1.0); MAX_PATCHES + 100];
+        let mut reads = 0;
+        assert_eq!(summary_of(&views, &normal, &mut reads).await, 0);
+        assert_eq!(summary_of(&views, &normal, &mut reads).await, 0);
+        assert_eq!(reads, 2, "worth keeping, then kept");
+        assert_eq!(summary_of(&views, &normal, &mut reads).await, 10);
+        assert_eq!(
+            summary_of(&views, &normal, &mut reads).await,
+            MAX_PATCHES as u64
+        );
+        assert_eq!(reads, 2, "patched, not read");
+        // The read finds them all normal again (the store's truth): what it reads is served.
+        assert_eq!(summary_of(&views, &normal, &mut reads).await, 0);
+        assert_eq!(reads, 3);
     }
 
     fn revs(full: i64, status: i64) -> Revisions {

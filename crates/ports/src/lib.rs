@@ -193,6 +193,26 @@ pub struct Revisions {
     pub status: Revision,
 }
 
+/// Where a tenant's alert states stand, for a kept summary: the scope revision (moved by every
+/// write of devices, groups, memberships or windows, and by a freshness change no event
+/// records) and the last number of its event log. Between two marks of the same scope, every
+/// change a summary counts is a change of a device that an event in between names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateMark {
+    pub scope: Revision,
+    pub seq: i64,
+}
+
+/// What [`TenantRevisions::state_changes`] read, all in one snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChanges {
+    pub mark: StateMark,
+    /// Each device the events after the kept mark name, with its state and alerts now (empty
+    /// when no event came); `None` when they cannot bring a kept summary up to date: the scope
+    /// moved, the log no longer holds all those events, or they name more devices than asked.
+    pub changed: Option<Vec<(Uuid, domain::MemberPatch)>>,
+}
+
 /// What [`TenantRevisions::members_latest`] read, all in one snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MembersLatest {
@@ -929,6 +949,24 @@ pub trait TenantRevisions: Send + Sync {
         group: Uuid,
         kept: Revisions,
     ) -> Result<MembersLatest, StoreError>;
+
+    /// The tenant's [`StateMark`] now.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn state_mark(&self, tenant: &TenantId) -> Result<StateMark, StoreError>;
+
+    /// The mark now and what changed since `kept` (see [`StateChanges`]), naming at most
+    /// `limit` devices: all in one snapshot.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn state_changes(
+        &self,
+        tenant: &TenantId,
+        kept: StateMark,
+        limit: usize,
+    ) -> Result<StateChanges, StoreError>;
 }
 
 /// The answer a create gave, kept so that a retry with its `Idempotency-Key` gets it again.

@@ -159,9 +159,13 @@ const FOLLOW_VALUES: &str = "UPDATE alerts a SET last_value = v.value \
      WHERE a.tenant_id = $1 AND a.id = v.id";
 
 /// Moves the tenant's status revision (see migration V7) for a write that changes what a
-/// summary counts without touching an alert: a device's freshness.
-const BUMP_STATUS_REVISION: &str =
-    "INSERT INTO tenant_status_revisions AS r (tenant_id, shard, revision) \
+/// summary counts without touching an alert: a device's freshness. When `$2`, no event records
+/// that change, so the scope revision moves too (migration V17) and kept summaries read afresh.
+const BUMP_STATUS_REVISION: &str = "WITH scope AS ( \
+        INSERT INTO tenant_scope_revisions AS s (tenant_id, shard, revision) \
+        SELECT $1, pg_backend_pid() % 256, 1 WHERE $2::boolean \
+        ON CONFLICT (tenant_id, shard) DO UPDATE SET revision = s.revision + 1) \
+     INSERT INTO tenant_status_revisions AS r (tenant_id, shard, revision) \
      VALUES ($1, pg_backend_pid() % 256, 1) \
      ON CONFLICT (tenant_id, shard) DO UPDATE SET revision = r.revision + 1";
 
@@ -339,6 +343,9 @@ pub(crate) struct Changes {
     pub window_events: Vec<WindowEvent>,
     /// A summary may count differently (a freshness changed) though no alert did.
     pub status_moved: bool,
+    /// Of `status_moved`: a freshness changed that no `device.state` event records (a device
+    /// stale by time alone, before the evaluator opened its stale alert, got a reading).
+    pub unlogged_freshness: bool,
 }
 
 /// A device's status or recorded freshness changed (see [`recorded_freshness`]).
@@ -403,14 +410,14 @@ impl Changes {
     }
 
     /// Logs `device.state` when the device's status or recorded freshness differs from what
-    /// `kept` had.
+    /// `kept` had; whether it did.
     fn log_device_state(
         &mut self,
         kept: &Kept,
         state: &DeviceState,
         stale_open: bool,
         at: Timestamp,
-    ) {
+    ) -> bool {
         let before = (
             kept.state.alert_status,
             recorded_freshness(&kept.state, kept.stale_alert.is_some()),
@@ -424,6 +431,7 @@ impl Changes {
                 at,
             });
         }
+        before != after
     }
 
     pub(crate) fn merge(&mut self, other: Self) {
@@ -440,6 +448,7 @@ impl Changes {
             }
         }
         self.status_moved |= other.status_moved;
+        self.unlogged_freshness |= other.unlogged_freshness;
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -535,9 +544,10 @@ pub(crate) fn after_readings(
             }
         }
     }
-    changes.log_device_state(kept, &state, stale_open, now);
+    let logged = changes.log_device_state(kept, &state, stale_open, now);
     changes.status_moved = state.alert_status != kept.state.alert_status
         || freshness != kept.state.freshness(kept.stale_after, now);
+    changes.unlogged_freshness = changes.status_moved && !logged;
     changes.states.push((kept.id, state));
     Ok(changes)
 }
@@ -574,6 +584,7 @@ pub(crate) fn after_thresholds(
         }
         changes.status_moved = true;
     }
+    // A status change is always logged, so it needs no scope move.
     changes.log_device_state(kept, &state, kept.stale_alert.is_some(), now);
     changes.states.push((kept.id, state));
     Ok(changes)
@@ -628,9 +639,10 @@ pub(crate) fn after_removal(
             }
         }
     }
-    changes.log_device_state(kept, &state, stale_open, now);
+    let logged = changes.log_device_state(kept, &state, stale_open, now);
     changes.status_moved = state.alert_status != kept.state.alert_status
         || freshness != kept.state.freshness(kept.stale_after, now);
+    changes.unlogged_freshness = changes.status_moved && !logged;
     changes.states.push((kept.id, state));
     Ok(changes)
 }
@@ -857,6 +869,7 @@ pub(crate) struct ChangeParams {
     values: (Vec<Uuid>, Vec<f64>),
     events: EventParams,
     status_moved: bool,
+    scope_moved: bool,
 }
 
 /// Columns of `KEEP_STATE`.
@@ -1027,6 +1040,7 @@ impl ChangeParams {
             values: changes.values.iter().copied().unzip(),
             events,
             status_moved: changes.status_moved,
+            scope_moved: changes.unlogged_freshness,
         }
     }
 }
@@ -1113,7 +1127,7 @@ impl WriteStatements {
             if !p.status_moved {
                 return Ok(0);
             }
-            client.execute(&self.bump, &[&tenant]).await
+            client.execute(&self.bump, &[&tenant, &p.scope_moved]).await
         };
         let events = async {
             let e = &p.events;

@@ -3,13 +3,16 @@
 //! revision by every write but readings and kept states that change no status (migration V7).
 
 use async_trait::async_trait;
+use domain::{MemberAlerts, MemberPatch};
 use domain::{ReadingPoint, TenantId};
-use ports::{MembersLatest, Revision, Revisions, StoreError, TenantRevisions};
+use ports::{
+    MembersLatest, Revision, Revisions, StateChanges, StateMark, StoreError, TenantRevisions,
+};
 use uuid::Uuid;
 
 use crate::error::query_error;
 use crate::pool::PgStore;
-use crate::rows::timestamp;
+use crate::rows::{state_from_row, timestamp};
 
 #[async_trait]
 impl TenantRevisions for PgStore {
@@ -89,6 +92,88 @@ impl TenantRevisions for PgStore {
         Ok(MembersLatest {
             revisions,
             latest: read.then_some(latest),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn state_mark(&self, tenant: &TenantId) -> Result<StateMark, StoreError> {
+        let tx = self.reader(tenant).await?;
+        let statement = tx
+            .prepare(crate::shared::STATE_MARK)
+            .await
+            .map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant_id];
+        let row = tx
+            .run(|client| client.query_one(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        Ok(StateMark {
+            scope: Revision(row.try_get(0).map_err(query_error)?),
+            seq: row.try_get(1).map_err(query_error)?,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn state_changes(
+        &self,
+        tenant: &TenantId,
+        kept: StateMark,
+        limit: usize,
+    ) -> Result<StateChanges, StoreError> {
+        let tx = self.reader(tenant).await?;
+        let statement = tx
+            .prepare(crate::shared::STATE_CHANGES)
+            .await
+            .map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        // One over the limit, to tell "exactly the limit" from "more".
+        let asked = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&tenant_id, &kept.scope.0, &kept.seq, &asked];
+        let rows = tx
+            .run(|client| client.query(&statement, &params))
+            .await
+            .map_err(query_error)?;
+        let mut mark = None;
+        let mut changed = Vec::with_capacity(rows.len().saturating_sub(1));
+        for row in &rows {
+            let device: Option<Uuid> = row.try_get(2).map_err(query_error)?;
+            match device {
+                None => {
+                    let first_seq: Option<i64> = row.try_get(8).map_err(query_error)?;
+                    mark = Some((
+                        StateMark {
+                            scope: Revision(row.try_get(0).map_err(query_error)?),
+                            seq: row.try_get(1).map_err(query_error)?,
+                        },
+                        first_seq,
+                    ));
+                }
+                Some(device) => {
+                    let open_alert: Option<bool> = row.try_get(7).map_err(query_error)?;
+                    changed.push((
+                        device,
+                        MemberPatch {
+                            state: state_from_row(row, 3)?,
+                            alerts: MemberAlerts {
+                                open: open_alert.is_some(),
+                                acknowledged: open_alert.unwrap_or(false),
+                            },
+                        },
+                    ));
+                }
+            }
+        }
+        let (mark, first_seq) =
+            mark.ok_or_else(|| StoreError::Unknown(anyhow::anyhow!("the mark row is missing")))?;
+        // The statement's own gate, so "nothing changed" and "cannot tell" stay apart.
+        let complete = mark.scope == kept.scope
+            && (mark.seq == kept.seq || first_seq.unwrap_or(mark.seq + 1) <= kept.seq + 1)
+            && changed.len() <= limit;
+        Ok(StateChanges {
+            mark,
+            changed: complete.then_some(changed),
         })
     }
 }

@@ -42,6 +42,44 @@ pub(crate) const MEMBERS_LATEST: &str = "WITH r AS MATERIALIZED ( \
      WHERE m.tenant_id = $1 AND m.group_id = $2 \
        AND (SELECT revision <> $3 AND status_revision = $4 FROM r)";
 
+/// The tenant's state mark (scope revision, last event seq; migration V17), 0 before any write.
+pub(crate) const STATE_MARK: &str = concat!(
+    "SELECT (SELECT coalesce(sum(revision), 0)::bigint FROM tenant_scope_revisions ",
+    "WHERE tenant_id = $1), ",
+    "coalesce((SELECT last_seq FROM alert_event_counters WHERE tenant_id = $1), 0)"
+);
+
+/// The state mark and the lowest event seq the log holds (the row whose `device_id` is NULL),
+/// then, only when the scope revision is `$2` and the log holds every event after seq `$3`,
+/// each device (at most `$4`) the events after `$3` name, with its kept state and whether it
+/// has open alerts (NULL without one, else whether one is acknowledged). One statement: one
+/// snapshot, and a tenant's events commit in the order of their seqs, so the states are those
+/// of the mark returned. A deleted device moved the scope, so every named device has a row.
+pub(crate) const STATE_CHANGES: &str = "WITH r AS MATERIALIZED ( \
+        SELECT (SELECT coalesce(sum(revision), 0)::bigint FROM tenant_scope_revisions \
+                WHERE tenant_id = $1) AS scope, \
+               coalesce((SELECT last_seq FROM alert_event_counters WHERE tenant_id = $1), 0) \
+                   AS seq, \
+               (SELECT min(seq) FROM events WHERE tenant_id = $1) AS first_seq), \
+     changed AS MATERIALIZED ( \
+        SELECT DISTINCT e.device_id FROM events e \
+        WHERE e.tenant_id = $1 AND e.seq > $3 AND e.device_id IS NOT NULL \
+          AND (SELECT scope = $2 AND seq > $3 AND coalesce(first_seq, seq + 1) <= $3 + 1 FROM r) \
+        LIMIT $4) \
+     SELECT scope, seq, NULL::uuid AS device_id, NULL::timestamptz AS ts, NULL::float8 AS value, \
+            NULL::text AS alert_status, NULL::timestamptz AS since, NULL::boolean AS open_alert, \
+            first_seq \
+     FROM r \
+     UNION ALL \
+     SELECT NULL, NULL, d.id, l.ts, l.value, l.alert_status, coalesce(l.since, l.ts), \
+            o.acknowledged, NULL \
+     FROM changed c \
+     JOIN devices d ON d.tenant_id = $1 AND d.id = c.device_id \
+     LEFT JOIN latest_readings l ON l.tenant_id = $1 AND l.device_id = d.id \
+     LEFT JOIN LATERAL (SELECT bool_or(a.ack_by IS NOT NULL) AS acknowledged FROM alerts a \
+                        WHERE a.tenant_id = $1 AND a.device_id = d.id AND a.state = 'open') o \
+       ON true";
+
 /// The windows that may mute alerts now: enabled and not ended.
 pub(crate) fn live_windows_sql() -> String {
     format!(

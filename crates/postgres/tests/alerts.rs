@@ -353,6 +353,138 @@ async fn the_status_revision_stays_for_readings_that_change_no_status() {
     assert_ne!(s6, s5, "warning -> critical");
 }
 
+/// A kept summary's changes: between two marks of one scope, exactly the devices whose status,
+/// freshness or alerts changed, with their states then; `None` whenever they could miss one (the
+/// scope moved, a freshness changed that no event records, the log was pruned past the mark,
+/// more devices than asked).
+#[tokio::test]
+async fn state_changes_name_the_devices_a_summary_counts_differently_and_nothing_else() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let t = tenant();
+    let (a, b) = (
+        created(&store, device("a", None, None)).await,
+        created(&store, device("b", None, None)).await,
+    );
+    let ingest = |id: Uuid, at: i64, value: f64| {
+        let (store, t) = (&store, &t);
+        async move {
+            store
+                .ingest(t, batch(&[(id, ago(at), value)]))
+                .await
+                .expect("ingested");
+        }
+    };
+    ingest(a, 100, 20.0).await;
+    ingest(b, 100, 20.0).await;
+    let m0 = store.state_mark(&t).await.expect("mark");
+    let changes = |kept, limit| {
+        let (store, t) = (&store, &t);
+        async move { store.state_changes(t, kept, limit).await.expect("changes") }
+    };
+
+    ingest(a, 90, 21.0).await;
+    let same = changes(m0, 10).await;
+    assert_eq!(
+        (same.mark, same.changed),
+        (m0, Some(Vec::new())),
+        "normal -> normal: nothing a summary counts"
+    );
+
+    ingest(a, 80, 35.0).await;
+    let warned = changes(m0, 10).await;
+    assert_eq!(warned.mark.scope, m0.scope);
+    assert!(warned.mark.seq > m0.seq);
+    let changed = warned.changed.expect("complete");
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let (id, patch) = changed[0];
+    assert_eq!(id, a);
+    assert_eq!(patch.state.alert_status, AlertStatus::Warning);
+    assert_eq!(patch.state.last_reading.map(|r| r.value), Some(35.0));
+    assert!(patch.alerts.open && !patch.alerts.acknowledged);
+    assert_eq!(changes(m0, 0).await.changed, None, "more than asked");
+
+    let m1 = warned.mark;
+    let alert = store
+        .list_alerts(
+            &t,
+            &AlertQuery {
+                filter: AlertFilter::default(),
+                limit: 1,
+                after: None,
+            },
+        )
+        .await
+        .expect("listed")
+        .alerts[0]
+        .record
+        .id;
+    store
+        .acknowledge(
+            &t,
+            alert,
+            domain::Acknowledgement {
+                by: actor(),
+                at: Timestamp::now(),
+                mode: domain::AckMode::UntilResolved,
+                until: None,
+                note: None,
+            },
+        )
+        .await
+        .expect("acknowledged");
+    let acked = changes(m1, 10).await;
+    let changed = acked.changed.expect("complete");
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].1.alerts.acknowledged, "{changed:?}");
+
+    // A write of the scope: read afresh.
+    let m2 = acked.mark;
+    store
+        .update_device(
+            &t,
+            &actor(),
+            b,
+            DeviceChanges {
+                name: Some(DeviceName::parse("b2").expect("valid")),
+                ..DeviceChanges::default()
+            },
+        )
+        .await
+        .expect("updated");
+    let renamed = changes(m2, 10).await;
+    assert_ne!(renamed.mark.scope, m2.scope);
+    assert_eq!(renamed.changed, None);
+
+    // Stale by time alone (no evaluator ran), then a reading: a freshness no event records.
+    let c = created(&store, device("c", None, Some(1))).await;
+    ingest(c, 10, 20.0).await;
+    let m3 = store.state_mark(&t).await.expect("mark");
+    ingest(c, 0, 20.0).await;
+    let refreshed = changes(m3, 10).await;
+    assert_ne!(refreshed.mark.scope, m3.scope, "stale -> fresh, unlogged");
+    assert_eq!(refreshed.changed, None);
+
+    // The log pruned past a mark: its changes cannot be told.
+    let m4 = refreshed.mark;
+    ingest(b, 5, 45.0).await;
+    assert!(changes(m4, 10).await.changed.is_some());
+    let future = Timestamp::now()
+        .checked_add(Duration::days(1))
+        .expect("in range");
+    ports::EventLog::prune(&store, future, 10_000)
+        .await
+        .expect("pruned");
+    ingest(b, 4, 20.0).await;
+    assert_eq!(changes(m4, 10).await.changed, None, "pruned past the mark");
+    let m5 = store.state_mark(&t).await.expect("mark");
+    assert_eq!(
+        changes(m5, 10).await.changed,
+        Some(Vec::new()),
+        "a mark after the pruning"
+    );
+}
+
 /// New thresholds judge the latest reading again in the device update's transaction: the
 /// status and its `since` change at the update, and the alert opens with no value.
 #[tokio::test]

@@ -572,14 +572,24 @@ pub async fn alerts(
     tree: web::Query<TreeParams>,
 ) -> Result<HttpResponse, ApiError> {
     let tree = tree.descendants()?;
-    group_view(
-        &caller,
-        groups.as_ref(),
-        &views,
-        &path,
-        View::Alerts,
-        tree,
-        |detail, now| serde_json::to_vec(&AlertSummaryView::from(detail.summary(now))),
-    )
-    .await
+    let group = group_key(&path)?;
+    let key = Key::group(&caller.tenant, &group, View::Alerts).descendants(tree);
+    let body = views
+        .summary(
+            key,
+            || async {
+                if tree {
+                    groups.get_group_tree(&caller.tenant, &group).await
+                } else {
+                    groups.get_group(&caller.tenant, &group).await
+                }
+                .map_err(lookup(&path))
+            },
+            |summary| {
+                serde_json::to_vec(&AlertSummaryView::from(summary))
+                    .map_err(|e| ApiError::internal(e.into()))
+            },
+        )
+        .await?;
+    Ok(json_body(body))
 }

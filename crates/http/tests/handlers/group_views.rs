@@ -54,12 +54,43 @@ fn revisions(m: &mut Mocks, full: &'static [i64], status: &'static [i64]) {
     m.revisions = Some(mock);
 }
 
+/// The tenant's state marks as the mock store reports them: `marks` in turn for each ask of
+/// the mark, `changes` in turn for each ask of the changes since a kept one.
+fn marks(m: &mut Mocks, marks: Vec<ports::StateMark>, changes: Vec<ports::StateChanges>) {
+    let mut mock = ports::MockTenantRevisions::new();
+    let asked = marks.len();
+    let marks = Mutex::new(marks.into_iter());
+    mock.expect_state_mark()
+        .times(asked)
+        .returning(move |_| Ok(marks.lock().expect("not poisoned").next().expect("a mark")));
+    let asked = changes.len();
+    let changes = Mutex::new(changes.into_iter());
+    mock.expect_state_changes()
+        .times(asked)
+        .returning(move |_, _, limit| {
+            assert_eq!(limit, http_api::group_views::MAX_PATCHES);
+            Ok(changes
+                .lock()
+                .expect("not poisoned")
+                .next()
+                .expect("changes"))
+        });
+    m.revisions = Some(mock);
+}
+
+fn mark(scope: i64, seq: i64) -> ports::StateMark {
+    ports::StateMark {
+        scope: ports::Revision(scope),
+        seq,
+    }
+}
+
 #[actix_web::test]
-async fn a_large_groups_alert_summary_is_read_once_per_status_revision() {
+async fn a_large_groups_alert_summary_is_read_once_per_scope_and_patched_by_changed_states() {
     let mut m = Mocks::bare();
-    // Reads: twice (found worth keeping, then kept at 1), then again at 2.
+    // Reads: twice (found worth keeping, then kept at (1, 10)), then once the scope moved.
     let reads = Arc::new(Mutex::new(vec![
-        large_group(50.0),
+        large_group(45.0),
         large_group(35.0),
         large_group(35.0),
     ]));
@@ -68,10 +99,45 @@ async fn a_large_groups_alert_summary_is_read_once_per_status_revision() {
         .withf(|t, key| t.as_str() == TENANT && *key == GroupKey::Id(uuid(GROUP_ID)))
         .times(3)
         .returning(move |_, _| Ok(reads.lock().expect("not poisoned").pop().expect("a read")));
-    // Asked before each request that finds the view worth keeping or kept: all but the first.
-    revisions(&mut m, &[], &[1, 1, 2, 2]);
+    // The first member turns critical with an open alert (event 11); a device of another group
+    // changes too (event 12); then a membership write moves the scope.
+    let first = large_group(0.0).members[0].device.id;
+    let critical = large_group(45.0).members[0].device.state;
+    let patch = domain::MemberPatch {
+        state: critical,
+        alerts: domain::MemberAlerts {
+            open: true,
+            acknowledged: false,
+        },
+    };
+    let stranger = domain::MemberPatch {
+        state: critical,
+        alerts: domain::MemberAlerts::default(),
+    };
+    marks(
+        &mut m,
+        vec![mark(1, 10)],
+        vec![
+            ports::StateChanges {
+                mark: mark(1, 10),
+                changed: Some(Vec::new()),
+            },
+            ports::StateChanges {
+                mark: mark(1, 12),
+                changed: Some(vec![(first, patch), (uuid::Uuid::new_v4(), stranger)]),
+            },
+            ports::StateChanges {
+                mark: mark(1, 12),
+                changed: Some(Vec::new()),
+            },
+            ports::StateChanges {
+                mark: mark(2, 12),
+                changed: None,
+            },
+        ],
+    );
     let alerts = format!("{API_GROUPS}/{GROUP_ID}/alerts");
-    let answers = call_all(m, (0..5).map(|_| get(&alerts)).collect()).await;
+    let answers = call_all(m, (0..6).map(|_| get(&alerts)).collect()).await;
     for answer in &answers {
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
         assert_eq!(
@@ -80,13 +146,26 @@ async fn a_large_groups_alert_summary_is_read_once_per_status_revision() {
         );
     }
     let n = http_api::group_views::MIN_MEMBERS;
-    assert_eq!(answers[0].json()["warning"], n, "{}", answers[0].text());
+    let counts = |i: usize| {
+        let j = answers[i].json();
+        (
+            j["warning"].clone(),
+            j["critical"].clone(),
+            j["open_alerts"].clone(),
+        )
+    };
+    assert_eq!(counts(0), (json!(n), json!(0), json!(0)));
     assert_eq!(
         answers[2].body, answers[1].body,
-        "kept while the revision holds"
+        "kept while the mark holds"
     );
-    assert_eq!(answers[3].json()["critical"], n, "read again once it moved");
+    assert_eq!(
+        counts(3),
+        (json!(n - 1), json!(1), json!(1)),
+        "the changed member patched in, the stranger ignored, without a read"
+    );
     assert_eq!(answers[4].body, answers[3].body);
+    assert_eq!(counts(5), (json!(0), json!(n), json!(0)), "read again");
 }
 
 /// The revisions of a store in which readings alone arrive: (1, 1) when the detail is first read,
@@ -231,9 +310,16 @@ async fn a_kept_view_lasts_only_until_a_window_starts_or_ends() {
         .expect_get_group()
         .times(3)
         .returning(move |_, _| Ok(detail.clone()));
-    // Requests 2 (worth keeping: kept at 7), 3 (kept and in time: a hit) and 4 (past its
+    // Requests 2 (worth keeping: kept at (7, 7)), 3 (kept and in time: a hit) and 4 (past its
     // time: asked, read again).
-    revisions(&mut m, &[], &[7, 7, 7]);
+    marks(
+        &mut m,
+        vec![mark(7, 7), mark(7, 7)],
+        vec![ports::StateChanges {
+            mark: mark(7, 7),
+            changed: Some(Vec::new()),
+        }],
+    );
     let state = m.into_state();
     let app = test::init_service(App::new().configure(http_api::configure(&state))).await;
     let uri = format!("{API_GROUPS}/{GROUP_ID}/alerts");
