@@ -247,3 +247,151 @@ async fn a_kept_detail_answers_as_a_fresh_read_while_readings_arrive() {
     assert_eq!(warned["alert_summary"]["warning"], 1);
     assert_eq!(warned["alert_summary"]["open_alerts"], 1);
 }
+
+/// A large group's kept alert summary (and its tree's), brought up to date by the states of the
+/// devices newer events name, answers exactly what a server keeping nothing reads afresh:
+/// statuses, alerts and acknowledgements changing under ingest, readings that change nothing,
+/// then a write of the scope (a device's labels, which a window's scope names).
+#[tokio::test]
+async fn a_kept_summary_answers_as_a_fresh_read_while_statuses_change() {
+    let db = TestDatabase::create().await;
+    let (kept, fresh) = tokio::join!(
+        TestApp::spawn_on(Some(db.url())),
+        TestApp::spawn_with(Some(db.url()), &[("IOT_GROUP_VIEWS_MB", "0")])
+    );
+    let t = token("kept-summary", &["admin"]);
+    let mut ids = Vec::new();
+    for i in 0..http_api::group_views::MIN_MEMBERS + 10 {
+        let (status, device) = kept
+            .post(
+                "/api/devices",
+                &t,
+                json!({"name": format!("d{i:04}"), "threshold_warning_upper": 30,
+                       "threshold_critical_upper": 40}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        ids.push(device["id"].as_str().unwrap().to_owned());
+    }
+    let (status, root) = kept.post("/api/groups", &t, json!({"name": "Root"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{root}");
+    let (status, group) = kept
+        .post(
+            "/api/groups",
+            &t,
+            json!({"name": "All", "device_ids": ids, "parent_id": root["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let alerts = format!("/api/groups/{}/alerts", group["id"].as_str().unwrap());
+    let tree = format!(
+        "/api/groups/{}/alerts?include_descendants=true",
+        root["id"].as_str().unwrap()
+    );
+    // Both servers' answers, asserted equal; the kept one asked twice (kept, then a hit).
+    let same = |path: String| {
+        let (kept, fresh, t) = (&kept, &fresh, &t);
+        async move {
+            let (status, first) = kept.get(&path, t).await;
+            assert_eq!(status, StatusCode::OK, "{first}");
+            let (_, second) = kept.get(&path, t).await;
+            let (_, read_afresh) = fresh.get(&path, t).await;
+            assert_eq!(first, read_afresh, "{path}: kept vs read afresh");
+            assert_eq!(second, read_afresh, "{path}: kept vs read afresh");
+            read_afresh
+        }
+    };
+    let both = || async { (same(alerts.clone()).await, same(tree.clone()).await) };
+    let all: Vec<(&str, String, f64)> = ids.iter().map(|id| (id.as_str(), ago(60), 10.0)).collect();
+    let readings = |r: &[(&str, String, f64)]| -> Vec<(String, String, f64)> {
+        r.iter()
+            .map(|(d, at, v)| ((*d).to_owned(), at.clone(), *v))
+            .collect()
+    };
+    let send = |r: Vec<(String, String, f64)>| {
+        let (kept, t) = (&kept, &t);
+        async move {
+            let r: Vec<(&str, &str, f64)> = r
+                .iter()
+                .map(|(d, at, v)| (d.as_str(), at.as_str(), *v))
+                .collect();
+            ingest(kept, t, &r).await;
+        }
+    };
+    let (summary, of_tree) = both().await;
+    assert_eq!(summary["freshness"]["no_data"], ids.len(), "{summary}");
+    assert_eq!(summary, of_tree);
+
+    send(readings(&all)).await;
+    assert_eq!(both().await.0["freshness"]["fresh"], ids.len());
+
+    // Statuses change: two warnings, one critical.
+    send(vec![
+        (ids[0].clone(), ago(50), 35.0),
+        (ids[1].clone(), ago(50), 36.0),
+        (ids[2].clone(), ago(50), 45.0),
+    ])
+    .await;
+    let (warned, _) = both().await;
+    assert_eq!(
+        (warned["warning"].clone(), warned["critical"].clone()),
+        (json!(2), json!(1)),
+        "{warned}"
+    );
+    assert_eq!(warned["open_alerts"], 3);
+
+    // Readings that change no status, then an acknowledgement and a resolution.
+    send(vec![
+        (ids[0].clone(), ago(40), 34.0),
+        (ids[5].clone(), ago(40), 12.0),
+    ])
+    .await;
+    both().await;
+    let (status, list) = kept.get("/api/alerts?state=open&limit=10", &t).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let alert_id = list["alerts"][0]["id"]
+        .as_str()
+        .expect("an alert")
+        .to_owned();
+    let (status, body) = kept
+        .post(
+            &format!("/api/alerts/{alert_id}/ack"),
+            &t,
+            json!({"mode": "until_resolved"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(both().await.0["acknowledged"], 1);
+    send(vec![(ids[1].clone(), ago(30), 20.0)]).await;
+    let (resolved, _) = both().await;
+    assert_eq!(
+        (resolved["warning"].clone(), resolved["open_alerts"].clone()),
+        (json!(1), json!(2))
+    );
+
+    // A write of the scope: a label a window names mutes the device.
+    let (status, window) = kept
+        .post(
+            "/customer/maintenance-windows",
+            &t,
+            json!({"name": "Labelled", "starts_at": "2020-01-01T00:00:00Z", "labels": {"zone": "north"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{window}");
+    assert_eq!(both().await.0["in_maintenance"], 0);
+    let (status, body) = kept
+        .request(
+            reqwest::Method::PUT,
+            &format!("/api/devices/{}", ids[2]),
+            Some(&t),
+            Some(json!({"labels": {"zone": "north"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (muted, _) = both().await;
+    assert_eq!(
+        (muted["in_maintenance"].clone(), muted["suppressed"].clone()),
+        (json!(1), json!(1)),
+        "{muted}"
+    );
+}

@@ -8,7 +8,6 @@ use uuid::Uuid;
 use crate::alert::{AlertSummary, MemberState};
 use crate::device::Device;
 use crate::group::{DeviceGroup, GroupSlug};
-use crate::reading::ReadingPoint;
 use crate::state::DeviceState;
 use crate::window::{CoverageIndex, MaintenanceWindow};
 use crate::Timestamp;
@@ -23,7 +22,7 @@ pub struct MemberAlerts {
 /// A member's state and alerts as they are now, newer than a kept [`GroupDetail`]'s: what a
 /// summary needs of a device whose status, freshness or alerts changed since the detail was
 /// read, while nothing else did (no device, group, membership or window write).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct MemberPatch {
     pub state: DeviceState,
     pub alerts: MemberAlerts,
@@ -125,17 +124,17 @@ impl GroupDetail {
         windows.chain(staleness).min()
     }
 
-    /// The detail with each member's latest reading as `latest` says (none for a member it does
-    /// not name), all else as it was. Valid only while nothing but readings changed since the
-    /// detail was read: no status, window, membership or alert (the store's status revision
-    /// says so), so each member's status and `since` still hold. Whether anything changed.
-    pub fn apply_latest(&mut self, latest: &HashMap<Uuid, ReadingPoint>) -> bool {
+    /// The detail with each member's kept state and alerts as `states` says (the default state,
+    /// no reading and no alert, for a member it does not name), all else as it was. Valid only
+    /// while no device, group, membership or window changed since the detail was read (the
+    /// store's scope revision says so). Whether anything changed.
+    pub fn apply_states(&mut self, states: &MemberPatches) -> bool {
         let mut changed = false;
         for member in &mut self.members {
-            let reading = latest.get(&member.device.id).copied();
-            let state = &mut member.device.state;
-            if state.last_reading != reading {
-                state.last_reading = reading;
+            let patch = states.get(&member.device.id).copied().unwrap_or_default();
+            if member.device.state != patch.state || member.alerts != patch.alerts {
+                member.device.state = patch.state;
+                member.alerts = patch.alerts;
                 changed = true;
             }
         }
@@ -427,8 +426,24 @@ mod tests {
         assert_eq!(detail(Vec::new(), Vec::new()).next_change(at(0)), None);
     }
 
+    /// Every member's state as kept now, `a` with a newer reading (and whatever status it made).
+    fn states_of(d: &GroupDetail) -> MemberPatches {
+        d.members
+            .iter()
+            .map(|m| {
+                (
+                    m.device.id,
+                    MemberPatch {
+                        state: m.device.state,
+                        alerts: m.alerts,
+                    },
+                )
+            })
+            .collect()
+    }
+
     #[test]
-    fn latest_readings_replace_only_the_members_last_readings() {
+    fn kept_states_replace_only_the_members_states_and_alerts() {
         let mut d = detail(
             vec![
                 member("a", "s1", Some(10.0), &[]),
@@ -438,35 +453,42 @@ mod tests {
             Vec::new(),
         );
         let before = d.clone();
-        let later = ReadingPoint {
-            timestamp: at(1),
-            value: 12.0,
-        };
-        let (a, b) = (d.members[0].device.id, d.members[1].device.id);
-        let b_reading = d.members[1]
+        let mut states = states_of(&d);
+        assert!(!d.apply_states(&states), "nothing new");
+        let a = d.members[0].device.id;
+        let critical = d.members[0]
             .device
             .state
-            .last_reading
-            .expect("b has a reading");
-        let latest = HashMap::from([(a, later), (b, b_reading)]);
-        assert!(d.apply_latest(&latest), "a's reading is new");
-        assert_eq!(d.members[0].device.state.last_reading, Some(later));
+            .after_reading(
+                &d.members[0].device.spec.thresholds,
+                ReadingPoint {
+                    timestamp: at(1),
+                    value: 45.0,
+                },
+            )
+            .expect("newer");
+        let patch = MemberPatch {
+            state: critical,
+            alerts: MemberAlerts {
+                open: true,
+                acknowledged: false,
+            },
+        };
+        states.insert(a, patch);
+        // c is not named: the default state (no reading), which it had.
+        states.remove(&d.members[2].device.id);
+        assert!(d.apply_states(&states), "a changed");
         assert_eq!(
-            (
-                d.members[0].device.state.alert_status,
-                d.members[0].device.state.since
-            ),
-            (
-                before.members[0].device.state.alert_status,
-                before.members[0].device.state.since
-            ),
-            "the status and since it began are the store's, kept"
+            (d.members[0].device.state, d.members[0].alerts),
+            (patch.state, patch.alerts)
         );
+        assert_eq!(d.members[0].device.spec, before.members[0].device.spec);
         assert_eq!(d.members[1], before.members[1]);
         assert_eq!(d.members[2], before.members[2]);
         assert_eq!((&d.group, &d.windows), (&before.group, &before.windows));
+        assert_eq!(d.summary(at(1)).critical, 1);
         assert!(
-            !d.clone().apply_latest(&latest),
+            !d.clone().apply_states(&states),
             "nothing new the second time"
         );
     }
@@ -482,7 +504,13 @@ mod tests {
             timestamp: at(2),
             value: 11.0,
         };
-        d.apply_latest(&HashMap::from([(d.members[0].device.id, later)]));
+        let mut states = states_of(&d);
+        states
+            .get_mut(&d.members[0].device.id)
+            .expect("a member")
+            .state
+            .last_reading = Some(later);
+        d.apply_states(&states);
         let next = d.next_change(at(0)).expect("turns stale");
         assert!(next > first, "{next:?} after {first:?}");
         assert_eq!(

@@ -18,13 +18,13 @@
 //! scope moved, it reads the group afresh. The readings keep the full revision.
 //!
 //! The detail shows the latest readings, so under ingest its body is stale at every request. But
-//! while the status revision holds, readings are all that changed: every status, alert, window
-//! and membership is as it was. So the detail's loaded structure is kept too (of any group,
-//! small ones included), and a request whose full revision moved but whose status revision did
-//! not reads only the members' latest readings (one statement, the same snapshot as both
-//! revisions), patches a copy of the structure and renders it, instead of reading it all again.
+//! while the scope revision holds, the members' kept states (latest reading, status) and alerts
+//! are all that changed: every device, window and membership is as it was. So the detail's
+//! loaded structure is kept too (of any group, small ones included), and a request whose full
+//! revision moved but whose scope revision did not reads only the members' states (one
+//! statement, the same snapshot as both revisions), patches a copy of the structure and renders
+//! it, instead of reading it all again.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::web::Bytes;
@@ -299,8 +299,8 @@ impl GroupViews {
 
     /// The body of group `group`'s detail (`GET /api/groups/{id}`), from what is kept:
     /// - the full revision is the one the kept body is of (and its time holds): that body;
-    /// - only the status revision is the same: the kept structure with the members' latest
-    ///   readings, read in the same snapshot as the revisions, rendered by `render`;
+    /// - only the scope revision is the same: the kept structure with the members' states and
+    ///   alerts, read in the same snapshot as the revisions, rendered by `render`;
     /// - else (or nothing kept, or its time ran out): what `load` reads, rendered by `render`.
     ///
     /// Then kept with the revisions it is of. When a full read is due, the revisions are asked
@@ -508,17 +508,17 @@ where
     .await?
 }
 
-/// A copy of `detail` with its members' latest readings as `latest` says; `None` when none of
-/// them moved (the detail's `members` of the group the readings are of).
+/// A copy of `detail` with its members' states and alerts as `states` says; `None` when none of
+/// them moved (the detail's `members` of the group the states are of).
 async fn patched(
     detail: Arc<GroupDetail>,
-    latest: Vec<(Uuid, domain::ReadingPoint)>,
+    states: Vec<(Uuid, domain::MemberPatch)>,
 ) -> Result<Option<Arc<GroupDetail>>, StoreError> {
     let members = detail.members.len();
     off_io_thread_if(members >= OFF_IO_MEMBERS, move || {
-        let latest: HashMap<Uuid, domain::ReadingPoint> = latest.into_iter().collect();
+        let states: MemberPatches = states.into_iter().collect();
         let mut copy = GroupDetail::clone(&detail);
-        copy.apply_latest(&latest).then(|| Arc::new(copy))
+        copy.apply_states(&states).then(|| Arc::new(copy))
     })
     .await
 }
@@ -941,10 +941,10 @@ mod tests {
         assert_eq!(reads, 3);
     }
 
-    fn revs(full: i64, status: i64) -> Revisions {
+    fn revs(full: i64, scope: i64) -> Revisions {
         Revisions {
             full: Revision(full),
-            status: Revision(status),
+            scope: Revision(scope),
         }
     }
 
@@ -982,7 +982,8 @@ mod tests {
 
     /// A store at revisions (1, 1) when the detail is first read, whose `members_latest`
     /// answers `answers` in turn (checking it is asked with the revisions of what is kept).
-    /// The revisions `members_latest` is asked with, those it answers, and the readings.
+    /// The revisions `members_latest` is asked with, those it answers, and the members' values
+    /// (each the latest reading of a member's state).
     type Answer = (Revisions, Revisions, Option<Vec<(Uuid, f64)>>);
 
     fn store(answers: Vec<Answer>) -> GroupViews {
@@ -1002,11 +1003,15 @@ mod tests {
                         latest: latest.clone().map(|l| {
                             l.into_iter()
                                 .map(|(id, value)| {
+                                    let state = detail_of(&[Some(value)], Timestamp::now()).members
+                                        [0]
+                                    .device
+                                    .state;
                                     (
                                         id,
-                                        domain::ReadingPoint {
-                                            timestamp: Timestamp::now(),
-                                            value,
+                                        domain::MemberPatch {
+                                            state,
+                                            alerts: domain::MemberAlerts::default(),
                                         },
                                     )
                                 })
@@ -1052,7 +1057,7 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_moved_status_revision_reads_the_detail_again() {
+    async fn a_moved_scope_revision_reads_the_detail_again() {
         let views = store(vec![
             (revs(1, 1), revs(2, 2), None),
             (revs(2, 2), revs(2, 2), None),

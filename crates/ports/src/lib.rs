@@ -186,11 +186,12 @@ pub use domain::{GroupDetail, Member};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Revision(pub i64);
 
-/// A tenant's two revisions, read together (see [`TenantRevisions`]).
+/// A tenant's full and scope revisions, read together (see [`TenantRevisions`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Revisions {
     pub full: Revision,
-    pub status: Revision,
+    /// The scope revision of the [`StateMark`].
+    pub scope: Revision,
 }
 
 /// Where a tenant's alert states stand, for a kept summary: the scope revision (moved by every
@@ -217,9 +218,9 @@ pub struct StateChanges {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MembersLatest {
     pub revisions: Revisions,
-    /// Each member's latest reading (members without one are absent): read only when the full
-    /// revision moved from the one given and the status revision did not, else `None`.
-    pub latest: Option<Vec<(Uuid, ReadingPoint)>>,
+    /// Each member's kept state (its latest reading and status) and alerts: read only when the
+    /// full revision moved from the one given and the scope revision did not, else `None`.
+    pub latest: Option<Vec<(Uuid, domain::MemberPatch)>>,
 }
 
 /// One reading of a group's member, with what a reader needs to show it.
@@ -930,16 +931,17 @@ pub trait TenantRevisions: Send + Sync {
     /// [`StoreError`] only.
     async fn status_revision(&self, tenant: &TenantId) -> Result<Revision, StoreError>;
 
-    /// Both revisions, in one snapshot.
+    /// The full and scope revisions, in one snapshot.
     ///
     /// # Errors
     /// [`StoreError`] only.
     async fn revisions(&self, tenant: &TenantId) -> Result<Revisions, StoreError>;
 
-    /// Both revisions and, when only readings moved since `kept` (the full revision differs,
-    /// the status one does not), the latest reading of each member of group `group`: all in one
-    /// snapshot, so the readings are exactly those of the revisions returned. A kept group
-    /// detail is then brought up to date by its members' readings alone.
+    /// The full and scope revisions and, when the full revision moved since `kept` and the scope
+    /// did not (readings, statuses and alerts changed; no device, group, membership or window),
+    /// the kept state and alerts of each member of group `group`: all in one snapshot, so they
+    /// are exactly those of the revisions returned. A kept group detail is then brought up to
+    /// date by its members' states alone.
     ///
     /// # Errors
     /// [`StoreError`] only.

@@ -3,8 +3,8 @@
 //! revision by every write but readings and kept states that change no status (migration V7).
 
 use async_trait::async_trait;
+use domain::TenantId;
 use domain::{MemberAlerts, MemberPatch};
-use domain::{ReadingPoint, TenantId};
 use ports::{
     MembersLatest, Revision, Revisions, StateChanges, StateMark, StoreError, TenantRevisions,
 };
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::query_error;
 use crate::pool::PgStore;
-use crate::rows::{state_from_row, timestamp};
+use crate::rows::state_from_row;
 
 #[async_trait]
 impl TenantRevisions for PgStore {
@@ -41,7 +41,7 @@ impl TenantRevisions for PgStore {
             .map_err(query_error)?;
         Ok(Revisions {
             full: Revision(row.try_get(0).map_err(query_error)?),
-            status: Revision(row.try_get(1).map_err(query_error)?),
+            scope: Revision(row.try_get(1).map_err(query_error)?),
         })
     }
 
@@ -59,7 +59,7 @@ impl TenantRevisions for PgStore {
             .map_err(query_error)?;
         let tenant_id = tenant.as_str();
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-            [&tenant_id, &group, &kept.full.0, &kept.status.0];
+            [&tenant_id, &group, &kept.full.0, &kept.scope.0];
         let rows = tx
             .run(|client| client.query(&statement, &params))
             .await
@@ -73,22 +73,16 @@ impl TenantRevisions for PgStore {
                 None => {
                     revisions = Some(Revisions {
                         full: Revision(row.try_get(0).map_err(query_error)?),
-                        status: Revision(row.try_get(1).map_err(query_error)?),
+                        scope: Revision(row.try_get(1).map_err(query_error)?),
                     });
                 }
-                Some(device) => latest.push((
-                    device,
-                    ReadingPoint {
-                        timestamp: timestamp(row, 3)?,
-                        value: row.try_get(4).map_err(query_error)?,
-                    },
-                )),
+                Some(device) => latest.push((device, patch_from_row(row)?)),
             }
         }
         let revisions = revisions
             .ok_or_else(|| StoreError::Unknown(anyhow::anyhow!("the revisions row is missing")))?;
         // The statement's own gate, so an empty group's empty list still says "read".
-        let read = revisions.full != kept.full && revisions.status == kept.status;
+        let read = revisions.full != kept.full && revisions.scope == kept.scope;
         Ok(MembersLatest {
             revisions,
             latest: read.then_some(latest),
@@ -150,19 +144,7 @@ impl TenantRevisions for PgStore {
                         first_seq,
                     ));
                 }
-                Some(device) => {
-                    let open_alert: Option<bool> = row.try_get(7).map_err(query_error)?;
-                    changed.push((
-                        device,
-                        MemberPatch {
-                            state: state_from_row(row, 3)?,
-                            alerts: MemberAlerts {
-                                open: open_alert.is_some(),
-                                acknowledged: open_alert.unwrap_or(false),
-                            },
-                        },
-                    ));
-                }
+                Some(device) => changed.push((device, patch_from_row(row)?)),
             }
         }
         let (mark, first_seq) =
@@ -176,6 +158,19 @@ impl TenantRevisions for PgStore {
             changed: complete.then_some(changed),
         })
     }
+}
+
+/// A device's kept state (columns 3 to 6) and open alerts (column 7) in a row of
+/// [`crate::shared::MEMBERS_LATEST`] or [`crate::shared::STATE_CHANGES`].
+fn patch_from_row(row: &tokio_postgres::Row) -> Result<MemberPatch, StoreError> {
+    let open_alert: Option<bool> = row.try_get(7).map_err(query_error)?;
+    Ok(MemberPatch {
+        state: state_from_row(row, 3)?,
+        alerts: MemberAlerts {
+            open: open_alert.is_some(),
+            acknowledged: open_alert.unwrap_or(false),
+        },
+    })
 }
 
 impl PgStore {

@@ -17,30 +17,38 @@ pub(crate) const REVISION: &str =
 pub(crate) const STATUS_REVISION: &str =
     "SELECT coalesce(sum(revision), 0)::bigint FROM tenant_status_revisions WHERE tenant_id = $1";
 
-/// Both revisions of the tenant, in one snapshot (one statement).
+/// The tenant's full and scope revisions, in one snapshot (one statement).
 pub(crate) const REVISIONS: &str = concat!(
     "SELECT (SELECT coalesce(sum(revision), 0)::bigint FROM tenant_revisions WHERE tenant_id = $1), ",
-    "(SELECT coalesce(sum(revision), 0)::bigint FROM tenant_status_revisions WHERE tenant_id = $1)"
+    "(SELECT coalesce(sum(revision), 0)::bigint FROM tenant_scope_revisions WHERE tenant_id = $1)"
 );
 
-/// Both revisions (the row whose `device_id` is NULL) and, only when the full revision is not
-/// `$3` and the status revision is `$4` (a kept detail's), the latest reading of each member of
-/// group `$2`. One statement: one snapshot, so no status change can slip in between the
-/// revisions and the readings. The gate is an InitPlan, a one-time filter: when it is false the
+/// The full and scope revisions (the row whose `device_id` is NULL) and, only when the full
+/// revision is not `$3` and the scope revision is `$4` (a kept detail's), each member of group
+/// `$2` with its kept state and whether it has open alerts (NULL without one, else whether one
+/// is acknowledged). One statement: one snapshot, so no change can slip in between the
+/// revisions and the states. The gate is an InitPlan, a one-time filter: when it is false the
 /// members are never scanned.
 pub(crate) const MEMBERS_LATEST: &str = "WITH r AS MATERIALIZED ( \
         SELECT (SELECT coalesce(sum(revision), 0)::bigint FROM tenant_revisions \
                 WHERE tenant_id = $1) AS revision, \
-               (SELECT coalesce(sum(revision), 0)::bigint FROM tenant_status_revisions \
-                WHERE tenant_id = $1) AS status_revision) \
-     SELECT revision, status_revision, NULL::uuid AS device_id, NULL::timestamptz AS ts, \
-            NULL::float8 AS value FROM r \
+               (SELECT coalesce(sum(revision), 0)::bigint FROM tenant_scope_revisions \
+                WHERE tenant_id = $1) AS scope) \
+     SELECT revision, scope, NULL::uuid AS device_id, NULL::timestamptz AS ts, \
+            NULL::float8 AS value, NULL::text AS alert_status, NULL::timestamptz AS since, \
+            NULL::boolean AS open_alert FROM r \
      UNION ALL \
-     SELECT NULL, NULL, l.device_id, l.ts, l.value \
+     SELECT NULL, NULL, m.device_id, l.ts, l.value, l.alert_status, coalesce(l.since, l.ts), \
+            o.acknowledged \
      FROM device_group_members m \
-     JOIN latest_readings l ON l.tenant_id = m.tenant_id AND l.device_id = m.device_id \
+     LEFT JOIN latest_readings l ON l.tenant_id = m.tenant_id AND l.device_id = m.device_id \
+     LEFT JOIN (SELECT a.device_id, bool_or(a.ack_by IS NOT NULL) AS acknowledged \
+                FROM alerts a JOIN device_group_members am \
+                  ON am.tenant_id = a.tenant_id AND am.device_id = a.device_id \
+                WHERE a.tenant_id = $1 AND am.group_id = $2 AND a.state = 'open' \
+                GROUP BY a.device_id) o ON o.device_id = m.device_id \
      WHERE m.tenant_id = $1 AND m.group_id = $2 \
-       AND (SELECT revision <> $3 AND status_revision = $4 FROM r)";
+       AND (SELECT revision <> $3 AND scope = $4 FROM r)";
 
 /// The tenant's state mark (scope revision, last event seq; migration V17), 0 before any write.
 pub(crate) const STATE_MARK: &str = concat!(

@@ -169,40 +169,31 @@ async fn a_large_groups_alert_summary_is_read_once_per_scope_and_patched_by_chan
 }
 
 /// The revisions of a store in which readings alone arrive: (1, 1) when the detail is first read,
-/// then the full revision moves at every request and the status one stays; the members' latest
-/// readings are `latest` in turn.
-fn readings_arrive(m: &mut Mocks, latest: Vec<Vec<(&'static str, f64)>>) {
+/// then the full revision moves at every request and the scope one stays; the members' kept
+/// states are `states` in turn (a member left out has no reading).
+fn readings_arrive(m: &mut Mocks, states: Vec<Vec<(&'static str, domain::MemberPatch)>>) {
     let mut mock = ports::MockTenantRevisions::new();
     mock.expect_revisions().times(1).returning(|_| {
         Ok(ports::Revisions {
             full: ports::Revision(1),
-            status: ports::Revision(1),
+            scope: ports::Revision(1),
         })
     });
     let asked = Arc::new(Mutex::new(0usize));
-    let reading_at = Timestamp::new(time::macros::datetime!(2025-10-20 11:00 UTC)).expect("valid");
     mock.expect_members_latest()
-        .times(latest.len())
+        .times(states.len())
         .returning(move |_, _, kept| {
             let mut n = asked.lock().expect("not poisoned");
             *n += 1;
             Ok(ports::MembersLatest {
                 revisions: ports::Revisions {
                     full: ports::Revision(kept.full.0 + 1),
-                    status: kept.status,
+                    scope: kept.scope,
                 },
                 latest: Some(
-                    latest[*n - 1]
+                    states[*n - 1]
                         .iter()
-                        .map(|(id, value)| {
-                            (
-                                uuid(id),
-                                domain::ReadingPoint {
-                                    timestamp: reading_at,
-                                    value: *value,
-                                },
-                            )
-                        })
+                        .map(|(id, patch)| (uuid(id), *patch))
                         .collect(),
                 ),
             })
@@ -211,19 +202,55 @@ fn readings_arrive(m: &mut Mocks, latest: Vec<Vec<(&'static str, f64)>>) {
 }
 
 #[actix_web::test]
-async fn a_kept_detail_shows_new_readings_without_reading_the_group_again() {
+async fn a_kept_detail_shows_new_states_without_reading_the_group_again() {
     let mut m = Mocks::bare();
     let thresholds = Thresholds::new(None, None, Some(30.0), Some(40.0)).expect("ordered");
     // Read once: A normal at 10, B without readings.
-    let group = api_group(vec![
-        member(DEVICE_A, "a", thresholds, Some(10.0)),
-        member(DEVICE_B, "b", thresholds, None),
-    ]);
+    let a = member(DEVICE_A, "a", thresholds, Some(10.0));
+    let group = api_group(vec![a.clone(), member(DEVICE_B, "b", thresholds, None)]);
     m.groups
         .expect_get_group()
         .times(1)
         .returning(move |_, _| Ok(group.clone()));
-    readings_arrive(&mut m, vec![vec![(DEVICE_A, 12.0)], vec![(DEVICE_A, 12.5)]]);
+    // The store's states: A at 12 (still normal since the first reading), then critical at 45
+    // with an open alert.
+    let reading_at = Timestamp::new(time::macros::datetime!(2025-10-20 11:00 UTC)).expect("valid");
+    let after = |state: domain::DeviceState, value: f64| {
+        state
+            .after_reading(
+                &thresholds,
+                domain::ReadingPoint {
+                    timestamp: reading_at,
+                    value,
+                },
+            )
+            .expect("newer")
+    };
+    let normal = after(a.device.state, 12.0);
+    let critical = after(normal, 45.0);
+    let open = domain::MemberAlerts {
+        open: true,
+        acknowledged: false,
+    };
+    readings_arrive(
+        &mut m,
+        vec![
+            vec![(
+                DEVICE_A,
+                domain::MemberPatch {
+                    state: normal,
+                    alerts: domain::MemberAlerts::default(),
+                },
+            )],
+            vec![(
+                DEVICE_A,
+                domain::MemberPatch {
+                    state: critical,
+                    alerts: open,
+                },
+            )],
+        ],
+    );
     let detail = format!("{API_GROUPS}/{GROUP_ID}");
     let answers = call_all(m, (0..3).map(|_| get(&detail)).collect()).await;
     for answer in &answers {
@@ -231,14 +258,29 @@ async fn a_kept_detail_shows_new_readings_without_reading_the_group_again() {
     }
     let state = |i: usize| answers[i].json()["devices"][0]["state"].clone();
     assert_eq!(state(0)["last_value"], 10.0);
-    for (i, value) in [(1, 12.0), (2, 12.5)] {
-        assert_eq!(state(i)["last_value"], value, "{}", answers[i].text());
-        assert_eq!(state(i)["last_reading_at"], "2025-10-20T11:00:00Z");
-        assert_eq!(
-            (state(i)["alert_status"].clone(), state(i)["since"].clone()),
-            (state(0)["alert_status"].clone(), state(0)["since"].clone()),
-            "the status is the one read: only readings moved"
-        );
+    assert_eq!(state(1)["last_value"], 12.0, "{}", answers[1].text());
+    assert_eq!(state(1)["last_reading_at"], "2025-10-20T11:00:00Z");
+    assert_eq!(
+        (state(1)["alert_status"].clone(), state(1)["since"].clone()),
+        (state(0)["alert_status"].clone(), state(0)["since"].clone()),
+        "normal since the first reading, as the store keeps it"
+    );
+    assert_eq!(state(2)["last_value"], 45.0);
+    assert_eq!(
+        (state(2)["alert_status"].clone(), state(2)["since"].clone()),
+        (json!("critical"), json!("2025-10-20T11:00:00Z")),
+        "{}",
+        answers[2].text()
+    );
+    let summary = |i: usize| answers[i].json()["alert_summary"].clone();
+    assert_eq!(
+        (
+            summary(2)["critical"].clone(),
+            summary(2)["open_alerts"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    for i in 1..3 {
         assert_eq!(
             answers[i].json()["devices"][1],
             answers[0].json()["devices"][1]
