@@ -130,6 +130,18 @@ def main():
         "device_readings": [f"/api/devices/{x}/readings?hours=24&limit=100" for x in sample],
         "single_ingest": [f"/api/devices/{x}/readings" for x in sample],
     }
+    # Issue 17: the alerts of the dynamic group (every device, by label) and of the tree root with
+    # its descendants (10 x 1,000 at full scale); the device list filtered by the same label, a
+    # page of 100 (the list has no default limit: without one it answers every match, measured too
+    # for the record) -- X-Total-Count still counts every match.
+    dyn, tree = seed.get("dynamic_group"), seed.get("tree_root")
+    if dyn:
+        labels = "&".join(f"label={k}:{v}" for k, v in dyn["label"].items())
+        paths["group_alerts_dynamic"] = [f"/api/groups/{dyn['id']}/alerts"]
+        paths["device_list_label"] = [f"/api/devices?{labels}&limit=100"]
+        paths["device_list_label_all"] = [f"/api/devices?{labels}"]
+    if tree:
+        paths["group_alerts_tree"] = [f"/api/groups/{tree['id']}/alerts?include_descendants=true"]
     # Buckets (issue 16): hourly buckets of the largest group over the last 24 whole hours (top=1000,
     # the most series an answer holds), daily buckets of the year device over the last 365 days.
     hour_end = seed["now"] // 3600 * 3600
@@ -208,6 +220,8 @@ def main():
         "group_list": [tx([list_page, list_count, "COMMIT"])],
         "group_detail_small": [detail(smallest["id"])],
         "group_detail_large": [detail(largest["id"])],
+        # The dynamic group's members are rows as a static group's: the same statements.
+        **({"group_detail_dynamic": [detail(dyn["id"])]} if dyn else {}),
         "group_readings_small": [readings(smallest["id"])],
         "group_readings_large": [readings(largest["id"])],
         "device_readings": [tx([bind(SQL["DEVICE_EXISTS"], T, q(x) + "::uuid"),
@@ -250,7 +264,7 @@ def main():
         f"hourly buckets (GROUP_BUCKETS, 24 h, top=1000), {largest['size']}-device group at one reading a minute",
         bind(SQL["GROUP_BUCKETS"], tenant_lit, g, hours, start, end, "ARRAY[]::timestamptz[]",
              "ARRAY[]::timestamptz[]", "NULL::uuid[]", "1000", "false", start)))
-    json.dump({"largest": largest, "smallest": smallest, "sample": sample},
+    json.dump({"largest": largest, "smallest": smallest, "sample": sample, "dynamic": dyn, "tree": tree},
               open(f"{d}/targets.json", "w"))
 
 

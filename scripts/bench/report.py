@@ -13,7 +13,8 @@ import re
 
 BULK = 10_000
 # The scenarios of the ingest-while-reading phase (run.sh: ingest_reads, "_ingest" appended).
-INGEST_READS = ["device_get_ingest", "group_alerts_ingest", "group_detail_large_ingest",
+INGEST_READS = ["device_get_ingest", "group_alerts_ingest", "group_alerts_dynamic_ingest",
+                "group_alerts_tree_ingest", "device_list_label_ingest", "group_detail_large_ingest",
                 "group_detail_small_ingest", "group_list_ingest"]
 # The writer is said to have held its pace when it reached this share of it in every run.
 WRITER_HELD = 0.95
@@ -120,9 +121,18 @@ def main():
     conns, pool = meta.get("conns", "?"), meta.get("pool", "?")
 
     big, small = targets.get("largest", {}), targets.get("smallest", {})
+    # Issue 17: the dynamic group (every device, by label) and the tree (a root over the middle tier).
+    dyn, tree = targets.get("dynamic") or {}, targets.get("tree") or {}
+    dyn_label = ", ".join(f"`{k}: {v}`" for k, v in (dyn.get("label") or {}).items()) or "a label"
+    dyn_name = f"dynamic group ({dyn.get('size', '?')} devices by label)"
+    tree_name = (f"tree ({seed.get('tree_root', {}).get('children', '?')} × {seed.get('tree_root', {}).get('child_size', '?')} "
+                 f"devices under one root), `include_descendants=true`")
+    label_name = f"Device list `?label=…&limit=100` (matching {dyn.get('size', '?')} devices)"
     W = {n: wrk(R, n) for n in [
         "device_get", "customer_group_list", "group_list", "group_detail_small", "group_detail_large",
         "group_alerts", "group_readings_small", "group_readings_large", "device_readings",
+        "group_alerts_dynamic", "group_alerts_tree", "device_list_label", "device_list_label_all",
+        "group_alerts_dynamic_unkept", "group_alerts_tree_unkept",
         "single_ingest", "bulk_ingest", "group_detail_large.double",
         "device_get.norls", "group_list.norls", "group_readings_large.norls",
         "group_detail_large_unkept", "group_alerts_unkept", "group_readings_small_unkept",
@@ -130,7 +140,8 @@ def main():
         "bucket_group_hourly", "bucket_device_year",
         *INGEST_READS]}
     P = {n: pgbench(R, n) for n in [
-        "device_get", "group_list", "group_detail_small", "group_detail_large", "group_readings_small",
+        "device_get", "group_list", "group_detail_small", "group_detail_large", "group_detail_dynamic",
+        "group_readings_small",
         "group_readings_large", "device_readings", "single_ingest", "device_get.norls",
         "bucket_group_hourly", "bucket_group_hourly_raw", "bucket_device_year"]}
     C = copy_ref(R)
@@ -154,6 +165,10 @@ def main():
         ("group_detail_small", f"Group detail, {small.get('size', '?')}-device group", "group_detail_small"),
         ("group_detail_large", f"Group detail, {big.get('size', '?')}-device group", "group_detail_large"),
         ("group_alerts", f"Group alerts, {big.get('size', '?')}-device group", "group_detail_large"),
+        ("group_alerts_dynamic", f"Group alerts, {dyn_name}", "group_detail_dynamic"),
+        ("group_alerts_tree", f"Group alerts, {tree_name}", None),
+        ("device_list_label", label_name, None),
+        ("device_list_label_all", f"Device list `?label=…`, default page (all {dyn.get('size', '?')} matches)", None),
         ("group_readings_small", f"Group readings `hours=24&limit=1000`, {small.get('size', '?')}-device group",
          "group_readings_small"),
         ("group_readings_large", f"Group readings `hours=24&limit=1000`, {big.get('size', '?')}-device group",
@@ -163,6 +178,8 @@ def main():
          "group_detail_large"),
         ("group_alerts_unkept", f"Group alerts, {big.get('size', '?')}-device group, *without kept views*",
          "group_detail_large"),
+        ("group_alerts_dynamic_unkept", f"Group alerts, {dyn_name}, *without kept views*", "group_detail_dynamic"),
+        ("group_alerts_tree_unkept", f"Group alerts, {tree_name}, *without kept views*", None),
         ("group_readings_small_unkept",
          f"Group readings, {small.get('size', '?')}-device group, *without kept views*", "group_readings_small"),
         ("group_readings_large_unkept",
@@ -236,6 +253,10 @@ def main():
     for key, name, stat, limit in [
             ("group_alerts_ingest", f"Group alerts ({big.get('size')} devices) {ingest_title}", "p50_ms", 5),
             ("group_alerts_ingest", f"Group alerts ({big.get('size')} devices) {ingest_title}", "p99_ms", 25),
+            ("group_alerts_dynamic_ingest", f"Group alerts, {dyn_name}, {ingest_title}", "p50_ms", 5),
+            ("group_alerts_dynamic_ingest", f"Group alerts, {dyn_name}, {ingest_title}", "p99_ms", 25),
+            ("group_alerts_tree_ingest", f"Group alerts, {tree_name}, {ingest_title}", "p50_ms", 5),
+            ("group_alerts_tree_ingest", f"Group alerts, {tree_name}, {ingest_title}", "p99_ms", 25),
             ("group_detail_large_ingest", f"Group detail ({big.get('size')} devices) {ingest_title}", "p50_ms", 40)]:
         w = W.get(key)
         label = f"{name} {stat[:3]} ≤ {limit} ms"
@@ -244,7 +265,8 @@ def main():
         else:
             check(label, "not measured", None, "")
     for key, name in [("group_detail_small_ingest", f"Group detail ({small.get('size')} devices)"),
-                      ("group_list_ingest", "Group list")]:
+                      ("group_list_ingest", "Group list"),
+                      ("device_list_label_ingest", label_name)]:
         w = W.get(key)
         label = f"{name} {ingest_title} ≥ 0.30 × device GET under the same ingest"
         if w and dg and dg["rps"]:
@@ -252,6 +274,14 @@ def main():
             check(label, f"{r:.2f} ({rate(w['rps'])} vs {rate(dg['rps'])}/s)", r >= 0.30, f"{r / 0.30:.2f}× of target")
         else:
             check(label, "not measured", None, "")
+    # The label filter without ingest too: against device GET measured in the same (kept-view) phase.
+    w, quiet_dg = W.get("device_list_label"), W.get("device_get")
+    label = f"{label_name} ≥ 0.30 × device GET, no ingest (same phase)"
+    if w and quiet_dg and quiet_dg["rps"]:
+        r = w["rps"] / quiet_dg["rps"]
+        check(label, f"{r:.2f} ({rate(w['rps'])} vs {rate(quiet_dg['rps'])}/s)", r >= 0.30, f"{r / 0.30:.2f}× of target")
+    else:
+        check(label, "not measured", None, "")
     b = W.get("bulk_ingest")
     if b and C:
         http_rate = b["rps"] * BULK
@@ -309,6 +339,13 @@ def main():
         L.append(f"- Large tenant `{seed.get('tenant')}`: {len(seed.get('devices', [])):,} devices with thresholds; "
                  f"groups of {gtxt} devices; {seed.get('readings', 0):,} readings over {seed.get('days')} days "
                  f"({seed.get('per_device')} per device); {seed.get('windows')} maintenance windows")
+        dgroup, tr = seed.get("dynamic_group"), seed.get("tree_root")
+        if dgroup or tr:
+            L.append(f"- Issue 17: every device of `{seed.get('tenant')}` is created with the label {dyn_label}"
+                     + (f"; a dynamic group `{{\"labels\": {json.dumps(dgroup['label'])}}}` matches all "
+                        f"{dgroup['size']:,} of them" if dgroup else "")
+                     + (f"; a root group (no members of its own) is the parent of the {tr['children']} × "
+                        f"{tr['child_size']:,} groups, so its tree covers {tr['size']:,} devices, each once" if tr else ""))
         if st:
             L.append(f"- {len(st)} small tenants × {len(st[0]['devices'])} devices, {seed.get('small_readings', 0):,} readings in all")
         L.append(f"- Seeded through the HTTP API in {seed.get('seconds')} s (devices, groups with `device_ids`, "
@@ -317,7 +354,12 @@ def main():
 
     L.append("## Scenarios\n")
     L.append(f"HTTP through wrk at {conns} connections; reference = pgbench at {pool} clients on the same SQL "
-             "(for group alerts the reference is the group-detail SQL, which is what the endpoint runs). "
+             "(for group alerts the reference is the group-detail SQL, which is what the endpoint runs; the dynamic "
+             "group's members are rows as a static group's, so its reference is the same SQL for that group; the "
+             "tree's alerts and the label-filtered device list have none: their statements are not in "
+             "`iot-api sql-catalog`). The label-filtered list asks a page of 100 (`limit=100`; the device list has no "
+             "default limit, so without one it answers every match, also measured) and counts every match "
+             "(`X-Total-Count`). "
              "Ratio = service req/s ÷ reference tx/s.\n")
     L.append("**Kept views.** The service keeps the rendered detail and alerts of groups of 100+ devices, and "
              "group readings as JSON, with the tenant's revision (moved on by every write) and the "
@@ -429,6 +471,9 @@ def main():
         for key, label in [
                 ("device_get_ingest", "Device GET `/api/devices/{id}`"),
                 ("group_alerts_ingest", f"Group alerts, {big.get('size', '?')}-device group"),
+                ("group_alerts_dynamic_ingest", f"Group alerts, {dyn_name}"),
+                ("group_alerts_tree_ingest", f"Group alerts, {tree_name}"),
+                ("device_list_label_ingest", label_name),
                 ("group_detail_large_ingest", f"Group detail, {big.get('size', '?')}-device group"),
                 ("group_detail_small_ingest", f"Group detail, {small.get('size', '?')}-device group"),
                 ("group_list_ingest", "Group list `/api/groups`")]:

@@ -243,11 +243,17 @@ run_wrk group_list get
 run_wrk group_detail_small get
 run_wrk group_detail_large get
 run_wrk group_alerts get
+# Issue 17: a dynamic group (every device, by label), a tree (a root over the 10 x 1,000 groups) with
+# its descendants, and the device list filtered by that label (a page of 100, then every match).
+run_wrk group_alerts_dynamic get
+run_wrk group_alerts_tree get
+run_wrk device_list_label get
+run_wrk device_list_label_all get
 warm_calls group_readings_small; run_wrk group_readings_small get
 warm_calls group_readings_large; run_wrk group_readings_large get
 run_wrk device_readings get
 log "pgbench references (-M prepared -c $pool, the same statements in a tenant-bound transaction)"
-for s in device_get group_list group_detail_small group_detail_large group_readings_small group_readings_large device_readings; do
+for s in device_get group_list group_detail_small group_detail_large group_detail_dynamic group_readings_small group_readings_large device_readings; do
     run_pgbench "$s"
 done
 
@@ -265,7 +271,7 @@ for t in "${rls_tables[@]}"; do psql -c "ALTER TABLE $t ENABLE ROW LEVEL SECURIT
 
 # The views the service keeps make repeated reads of unchanged data cheap; these runs show the
 # cost of reading PostgreSQL every time (as when the tenant is written to continuously).
-unkept=(group_detail_large group_alerts group_readings_small group_readings_large)
+unkept=(group_detail_large group_alerts group_alerts_dynamic group_alerts_tree group_readings_small group_readings_large)
 run_unkept() {  # run_unkept [TAG]
     stop_server; start_server 0
     for s in "${unkept[@]}"; do
@@ -287,7 +293,8 @@ psql -f "$work/explain.sql" >"$results/explain.txt" 2>&1 || true
 # The writer runs through the five warm-ups and measured runs, then is told to stop (its own
 # --duration bounds it should the signal never come).
 ingest_rate=${BENCH_INGEST_RATE:-2000}
-ingest_reads=(device_get group_alerts group_detail_large group_detail_small group_list)
+ingest_reads=(device_get group_alerts group_alerts_dynamic group_alerts_tree device_list_label group_detail_large
+              group_detail_small group_list)
 log "ingest while reading: a writer at $ingest_rate readings/s (batches of 100) under ${#ingest_reads[@]} read scenarios"
 python3 "$here/writer.py" --base "$base" --seed "$results/seed.json" --rate "$ingest_rate" --batch 100 \
     --duration $(( ${#ingest_reads[@]} * (warm + secs + 3) + 30 )) \

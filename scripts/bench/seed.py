@@ -23,12 +23,15 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 SCALES = {
-    # big tenant devices, readings per device, group sizes (size, count), small tenants, devices each
+    # big tenant devices, readings per device, group sizes (size, count), small tenants, devices each;
+    # tree: the size of the groups that are the children of one root (issue 17: a tree of 10 x 1,000)
     "full": dict(devices=10_000, per_device=1_000, groups=[(10_000, 1), (1_000, 10), (10, 100)],
-                 small_tenants=9, small_devices=100, windows=100),
+                 small_tenants=9, small_devices=100, windows=100, tree=1_000),
     "small": dict(devices=500, per_device=100, groups=[(500, 1), (50, 10), (10, 100)],
-                  small_tenants=9, small_devices=20, windows=100),
+                  small_tenants=9, small_devices=20, windows=100, tree=50),
 }
+# Every device of the big tenant carries this label; a dynamic group selects them all by it.
+FLEET_LABEL = {"fleet": "bench"}
 BATCH = 10_000
 DAYS = 7
 WORKERS = 6
@@ -112,7 +115,7 @@ def iso(t):
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_devices(api, pool, tok, tenant, count, label):
+def create_devices(api, pool, tok, tenant, count, label, labels=None):
     bar = Progress(label, count)
 
     def one(i):
@@ -127,6 +130,8 @@ def create_devices(api, pool, tok, tenant, count, label):
             "threshold_warning_upper": 30.0,
             "threshold_critical_upper": 40.0,
         }
+        if labels:
+            body["labels"] = labels
         dev = api.call("POST", "/api/devices", tok, body)
         bar.add()
         return dev["id"]
@@ -185,7 +190,7 @@ def main():
     ingest_pool = ThreadPoolExecutor(3)
 
     sys.stderr.write(f"seeding ({args.scale}) through {args.base}\n")
-    devices = create_devices(api, pool, tok, big, cfg["devices"], "devices (big tenant)")
+    devices = create_devices(api, pool, tok, big, cfg["devices"], "devices (big tenant)", FLEET_LABEL)
 
     small = []
     for t in range(1, cfg["small_tenants"] + 1):
@@ -195,24 +200,40 @@ def main():
         small.append({"tenant": name, "token": stok, "devices": ids})
 
     # Groups: every size in turn; members are consecutive slices (wrapping), so sizes are exact.
+    # The groups of the tree's size are created as the children of one root (with no members of
+    # its own): their slices start at distinct multiples of the size (k * 7 mod 10 runs over all
+    # ten), so the root's tree covers every device once.
     groups = {}
-    total_groups = sum(n for _, n in cfg["groups"])
+    total_groups = sum(n for _, n in cfg["groups"]) + 2  # + the tree's root + the dynamic group
     bar = Progress("groups", total_groups)
+    root = api.call("POST", "/api/groups", tok, {"name": "bench tree root",
+                                                 "description": f"parent of the {cfg['tree']}-device groups"})
+    bar.add()
     for size, count in cfg["groups"]:
         made = []
 
         def one(k, size=size):
             offset = (k * size * 7) % len(devices)
             members = [devices[(offset + j) % len(devices)] for j in range(size)]
-            g = api.call("POST", "/api/groups", tok,
-                         {"name": f"bench group {size}-{k:03d}", "description": f"{size} devices",
-                          "device_ids": members})
+            body = {"name": f"bench group {size}-{k:03d}", "description": f"{size} devices",
+                    "device_ids": members}
+            if size == cfg["tree"]:
+                body["parent_id"] = root["id"]
+            g = api.call("POST", "/api/groups", tok, body)
             bar.add()
             return {"id": g["id"], "slug": g["group_id"], "size": size}
 
         made = list(pool.map(one, range(count)))
         groups[str(size)] = made
+    # A dynamic group matching every device of the tenant by its label (issue 17), made after the
+    # devices: its members are selected once, as rows (device writes re-select them).
+    dyn = api.call("POST", "/api/groups", tok, {"name": "bench dynamic fleet", "description": "every device, by label",
+                                                "filter": {"labels": FLEET_LABEL}})
+    assert len(dyn["devices"]) == len(devices), (len(dyn["devices"]), len(devices))
+    bar.add()
     bar.finish()
+    tree_size = sum(g["size"] for g in groups[str(cfg["tree"])])
+    assert tree_size == len(devices), (tree_size, len(devices))
 
     # Maintenance windows: a mix of one-off, recurring, site-scoped and group-scoped (the group
     # ones feed the window_groups column of the group-detail query).
@@ -271,6 +292,10 @@ def main():
         "token": tok,
         "devices": devices,
         "groups": groups,
+        "dynamic_group": {"id": dyn["id"], "slug": dyn["group_id"], "size": len(dyn["devices"]),
+                          "label": FLEET_LABEL},
+        "tree_root": {"id": root["id"], "slug": root["group_id"], "size": tree_size,
+                      "children": len(groups[str(cfg["tree"])]), "child_size": cfg["tree"]},
         "small_tenants": small,
         "readings": readings,
         "small_readings": small_readings,
