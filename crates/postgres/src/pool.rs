@@ -66,6 +66,8 @@ pub struct PgStore {
     /// The slots of streamed exports, each of which holds a connection while it runs.
     pub(crate) exports: std::sync::Arc<tokio::sync::Semaphore>,
     export_slots: usize,
+    /// Device lists' counts, kept at the tenant's scope revision (see `devices::ListCounts`).
+    pub(crate) list_counts: std::sync::Arc<crate::devices::KeptListCounts>,
 }
 
 /// The pool a thread uses, in order of first use: threads number themselves as they come.
@@ -109,6 +111,7 @@ impl PgStore {
             config,
             exports: std::sync::Arc::new(tokio::sync::Semaphore::new(default_export_slots(size))),
             export_slots: default_export_slots(size),
+            list_counts: std::sync::Arc::default(),
         })
     }
 

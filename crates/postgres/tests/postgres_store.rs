@@ -1156,3 +1156,111 @@ async fn dynamic_memberships_stay_exact_under_concurrent_device_filter_and_delet
         );
     }
 }
+
+/// A device list's total is kept per filter at the tenant's scope revision: it follows device
+/// writes made through another instance (a create, a relabelling, a delete) at once, and pages
+/// walked in name order (a filter matching most devices) or sorted (a selective one) are the
+/// same pages.
+#[tokio::test]
+async fn device_list_totals_follow_writes_of_another_instance_and_pages_keep_their_order() {
+    use domain::{DeviceChanges, DeviceFilter, Labels, ListQuery, TenantId};
+    use ports::DeviceRepository as _;
+    let db = TestDatabase::create().await;
+    let (reader, writer) = (db.store().await, db.store().await);
+    let tenant = TenantId::parse("list-counts").expect("valid");
+    let actor = domain::Actor::parse("tester").expect("valid");
+    let labelled = |name: &str, fleet: &str| {
+        let mut device = connected_device(name, "C");
+        device.spec.labels = Labels::parse([("fleet", fleet)]).expect("valid");
+        device
+    };
+    let mut ids = Vec::new();
+    // 30 in fleet "a" (named so that byte order and creation order differ), 3 in fleet "b".
+    for i in 0..33 {
+        let fleet = if i % 11 == 0 { "b" } else { "a" };
+        let device = labelled(&format!("d{:02}", (i * 7) % 33), fleet);
+        ids.push(device.id);
+        writer
+            .create_device(&tenant, &actor, device)
+            .await
+            .expect("created");
+    }
+    let fleet = |value: &str| {
+        DeviceFilter::default()
+            .with_label_conditions(&[format!("fleet:{value}")])
+            .expect("valid")
+    };
+    let page = |filter: DeviceFilter, limit: i64, offset: i64| {
+        let (reader, tenant) = (&reader, &tenant);
+        async move {
+            let query = ListQuery::new(None, Some(limit), Some(offset)).expect("valid");
+            let page = reader
+                .list_devices(tenant, &filter, &query)
+                .await
+                .expect("listed");
+            let names: Vec<String> = page
+                .items
+                .iter()
+                .map(|d| d.spec.name.as_str().to_owned())
+                .collect();
+            (page.total, names)
+        }
+    };
+    let every = |filter: DeviceFilter| {
+        let (reader, tenant) = (&reader, &tenant);
+        async move {
+            let mut names: Vec<String> = reader
+                .list_devices(tenant, &filter, &ListQuery::all())
+                .await
+                .expect("listed")
+                .items
+                .iter()
+                .map(|d| d.spec.name.as_str().to_owned())
+                .collect();
+            names.sort_unstable();
+            names
+        }
+    };
+    let all_a = every(fleet("a")).await;
+    assert_eq!(all_a.len(), 30);
+    // The broad filter's pages (walked) and the selective one's (sorted), in byte order.
+    let (total, first) = page(fleet("a"), 10, 0).await;
+    assert_eq!((total, first.as_slice()), (30, &all_a[..10]));
+    let (_, third) = page(fleet("a"), 10, 20).await;
+    assert_eq!(third.as_slice(), &all_a[20..]);
+    let (total, b) = page(fleet("b"), 2, 1).await;
+    assert_eq!((total, b.len()), (3, 2));
+    assert_eq!(b.as_slice(), &every(fleet("b")).await[1..]);
+    assert_eq!(
+        page(fleet("a"), 10, 30).await,
+        (30, Vec::new()),
+        "past the end"
+    );
+
+    // Writes through the other instance: the kept totals follow at once.
+    writer
+        .create_device(&tenant, &actor, labelled("e00", "a"))
+        .await
+        .expect("created");
+    assert_eq!(page(fleet("a"), 1, 0).await.0, 31);
+    writer
+        .update_device(
+            &tenant,
+            &actor,
+            ids[1],
+            DeviceChanges {
+                labels: Some(Labels::parse([("fleet", "b")]).expect("valid")),
+                ..DeviceChanges::default()
+            },
+        )
+        .await
+        .expect("relabelled");
+    assert_eq!(page(fleet("a"), 1, 0).await.0, 30);
+    assert_eq!(page(fleet("b"), 1, 0).await.0, 4);
+    writer
+        .delete_device(&tenant, ids[0])
+        .await
+        .expect("deleted");
+    assert_eq!(page(fleet("b"), 1, 0).await.0, 3);
+    assert_eq!(page(DeviceFilter::default(), 1, 0).await.0, 33, "no filter");
+}
