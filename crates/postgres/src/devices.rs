@@ -91,11 +91,14 @@ fn list_sql(filter: &DeviceFilter) -> (String, String) {
     (page, counts)
 }
 
-/// For the rest of the transaction, a sort costs more than any other plan: a page of a filter
-/// that matches most devices is then a walk of `devices_name_order_idx` (migration V18) that
-/// stops once the page is full. The planner cannot see that itself: it has no statistics of
-/// label containment to tell a filter matching 10,000 devices from one matching 100.
-const NO_SORT: &str = "SELECT set_config('enable_sort', 'off', true)";
+/// For the rest of the transaction, a sort (incremental ones included: the unique
+/// `(tenant_id, name)` index is ordered by the tenant, then the database's collation) costs more
+/// than any other plan: a page of a filter that matches most devices is then a walk of
+/// `devices_name_order_idx` (migration V18) that stops once the page is full. The planner cannot
+/// see that itself: it has no statistics of label containment to tell a filter matching 10,000
+/// devices from one matching 100.
+const NO_SORT: &str = "SELECT set_config('enable_sort', 'off', true), \
+     set_config('enable_incremental_sort', 'off', true)";
 
 /// The counts a device list needs: the filter's matches (the total it answers) and the tenant's
 /// devices (which tell how selective the filter is), at the scope revision they were read at.
@@ -328,9 +331,16 @@ impl DeviceRepository for PgStore {
         let rows = if counts.matches == 0 || offset >= counts.matches {
             Vec::new()
         } else {
+            let walk = filter.alert_status.is_none() && counts.walk_is_cheaper(limit, offset);
+            // The walk is a statement of its own, so its plans (a generic one is kept after a
+            // few runs, whatever the settings then) are only ever made with sorts off.
+            let page_sql = if walk {
+                format!("{page_sql} /* walk */")
+            } else {
+                page_sql
+            };
             let tx = self.reader(tenant).await?;
             let page = tx.prepare(&page_sql).await.map_err(query_error)?;
-            let walk = filter.alert_status.is_none() && counts.walk_is_cheaper(limit, offset);
             let no_sort = tx.prepare(NO_SORT).await.map_err(query_error)?;
             params.push(&limit);
             params.push(&offset);
