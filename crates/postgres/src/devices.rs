@@ -344,11 +344,17 @@ impl DeviceRepository for PgStore {
             let no_sort = tx.prepare(NO_SORT).await.map_err(query_error)?;
             params.push(&limit);
             params.push(&offset);
+            // Both sent at the first poll (see `ReadTx::run`), so both run inside the
+            // transaction, in order.
             tx.run(|client| async {
-                if walk {
-                    client.execute(&no_sort, &[]).await?;
-                }
-                client.query(&page, &params).await
+                let no_sort = async {
+                    if walk {
+                        client.execute(&no_sort, &[]).await?;
+                    }
+                    Ok(())
+                };
+                let ((), rows) = tokio::try_join!(biased; no_sort, client.query(&page, &params))?;
+                Ok(rows)
             })
             .await
             .map_err(query_error)?
