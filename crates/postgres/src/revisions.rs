@@ -18,27 +18,19 @@ use crate::rows::state_from_row;
 impl TenantRevisions for PgStore {
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn revision(&self, tenant: &TenantId) -> Result<Revision, StoreError> {
-        self.sum_of(tenant, crate::shared::REVISION).await
+        let row = self.row_of(tenant, crate::shared::REVISION).await?;
+        Ok(Revision(row.try_get(0).map_err(query_error)?))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn status_revision(&self, tenant: &TenantId) -> Result<Revision, StoreError> {
-        self.sum_of(tenant, crate::shared::STATUS_REVISION).await
+        let row = self.row_of(tenant, crate::shared::STATUS_REVISION).await?;
+        Ok(Revision(row.try_get(0).map_err(query_error)?))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn revisions(&self, tenant: &TenantId) -> Result<Revisions, StoreError> {
-        let tx = self.reader(tenant).await?;
-        let statement = tx
-            .prepare(crate::shared::REVISIONS)
-            .await
-            .map_err(query_error)?;
-        let tenant_id = tenant.as_str();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant_id];
-        let row = tx
-            .run(|client| client.query_one(&statement, &params))
-            .await
-            .map_err(query_error)?;
+        let row = self.row_of(tenant, crate::shared::REVISIONS).await?;
         Ok(Revisions {
             full: Revision(row.try_get(0).map_err(query_error)?),
             scope: Revision(row.try_get(1).map_err(query_error)?),
@@ -91,17 +83,7 @@ impl TenantRevisions for PgStore {
 
     #[tracing::instrument(skip_all, fields(tenant = %tenant))]
     async fn state_mark(&self, tenant: &TenantId) -> Result<StateMark, StoreError> {
-        let tx = self.reader(tenant).await?;
-        let statement = tx
-            .prepare(crate::shared::STATE_MARK)
-            .await
-            .map_err(query_error)?;
-        let tenant_id = tenant.as_str();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&tenant_id];
-        let row = tx
-            .run(|client| client.query_one(&statement, &params))
-            .await
-            .map_err(query_error)?;
+        let row = self.row_of(tenant, crate::shared::STATE_MARK).await?;
         Ok(StateMark {
             scope: Revision(row.try_get(0).map_err(query_error)?),
             seq: row.try_get(1).map_err(query_error)?,
@@ -183,8 +165,12 @@ fn patch_from_row(row: &tokio_postgres::Row) -> Result<MemberPatch, StoreError> 
 }
 
 impl PgStore {
-    /// One of the tenant's revisions, by its statement: one round trip.
-    async fn sum_of(&self, tenant: &TenantId, sql: &str) -> Result<Revision, StoreError> {
+    /// The one row of a statement of the tenant's revisions (`$1` the tenant): one round trip.
+    async fn row_of(
+        &self,
+        tenant: &TenantId,
+        sql: &str,
+    ) -> Result<tokio_postgres::Row, StoreError> {
         let tx = self.reader(tenant).await?;
         let statement = tx.prepare(sql).await.map_err(query_error)?;
         let tenant_id = tenant.as_str();
@@ -193,6 +179,6 @@ impl PgStore {
             .run(|client| client.query_one(&statement, &params))
             .await
             .map_err(query_error)?;
-        Ok(Revision(row.try_get(0).map_err(query_error)?))
+        Ok(row)
     }
 }
