@@ -682,6 +682,51 @@ fn by_name(groups: &mut [DeviceGroup]) {
     groups.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
 }
 
+/// Which devices of a group its readings show: its own members, or its whole tree's.
+type Reach = fn(&TenantData, Uuid) -> Vec<readings::Shown>;
+
+impl MemoryStore {
+    /// A page of the readings of the devices `reach` shows of `group`.
+    async fn readings_of(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+        reach: Reach,
+    ) -> Result<Vec<GroupReading>, LookupError> {
+        let group = group.clone();
+        self.read(tenant, move |data| {
+            let index = data.group_index(&group)?;
+            let members = reach(data, data.groups[index].id);
+            Some(readings::group_page(data, &members, &query))
+        })
+        .await?
+        .flatten()
+        .ok_or(LookupError::NotFound)
+    }
+
+    /// The export of the readings of the devices `reach` shows of `group`.
+    async fn export_of(
+        &self,
+        tenant: &TenantId,
+        group: &GroupKey,
+        query: ReadingQuery,
+        reach: Reach,
+    ) -> Result<ReadingStream<GroupReading>, LookupError> {
+        let data = self.tenant(tenant).ok_or(LookupError::NotFound)?;
+        let group = group.clone();
+        let members = self
+            .read(tenant, move |data| {
+                let index = data.group_index(&group)?;
+                Some(reach(data, data.groups[index].id))
+            })
+            .await?
+            .flatten()
+            .ok_or(LookupError::NotFound)?;
+        Ok(readings::export_group(data, members, query))
+    }
+}
+
 #[async_trait]
 impl DeviceGroupRepository for MemoryStore {
     async fn list_groups(
@@ -986,15 +1031,8 @@ impl DeviceGroupRepository for MemoryStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<Vec<GroupReading>, LookupError> {
-        let group = group.clone();
-        self.read(tenant, move |data| {
-            let index = data.group_index(&group)?;
-            let members = data.shown_members(data.groups[index].id);
-            Some(readings::group_page(data, &members, &query))
-        })
-        .await?
-        .flatten()
-        .ok_or(LookupError::NotFound)
+        self.readings_of(tenant, group, query, TenantData::shown_members)
+            .await
     }
 
     async fn export_group_readings(
@@ -1003,17 +1041,8 @@ impl DeviceGroupRepository for MemoryStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<ReadingStream<GroupReading>, LookupError> {
-        let data = self.tenant(tenant).ok_or(LookupError::NotFound)?;
-        let group = group.clone();
-        let members = self
-            .read(tenant, move |data| {
-                let index = data.group_index(&group)?;
-                Some(data.shown_members(data.groups[index].id))
-            })
-            .await?
-            .flatten()
-            .ok_or(LookupError::NotFound)?;
-        Ok(readings::export_group(data, members, query))
+        self.export_of(tenant, group, query, TenantData::shown_members)
+            .await
     }
 
     async fn preview_filter(
@@ -1088,15 +1117,8 @@ impl DeviceGroupRepository for MemoryStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<Vec<GroupReading>, LookupError> {
-        let group = group.clone();
-        self.read(tenant, move |data| {
-            let index = data.group_index(&group)?;
-            let members = data.shown_tree(data.groups[index].id);
-            Some(readings::group_page(data, &members, &query))
-        })
-        .await?
-        .flatten()
-        .ok_or(LookupError::NotFound)
+        self.readings_of(tenant, group, query, TenantData::shown_tree)
+            .await
     }
 
     async fn export_tree_readings(
@@ -1105,17 +1127,8 @@ impl DeviceGroupRepository for MemoryStore {
         group: &GroupKey,
         query: ReadingQuery,
     ) -> Result<ReadingStream<GroupReading>, LookupError> {
-        let data = self.tenant(tenant).ok_or(LookupError::NotFound)?;
-        let group = group.clone();
-        let members = self
-            .read(tenant, move |data| {
-                let index = data.group_index(&group)?;
-                Some(data.shown_tree(data.groups[index].id))
-            })
-            .await?
-            .flatten()
-            .ok_or(LookupError::NotFound)?;
-        Ok(readings::export_group(data, members, query))
+        self.export_of(tenant, group, query, TenantData::shown_tree)
+            .await
     }
 }
 
