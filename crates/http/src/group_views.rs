@@ -340,9 +340,8 @@ impl GroupViews {
         let (at, detail, detail_size) = match kept {
             None => {
                 let at = revisions.revisions(tenant).await?;
-                let detail = load().await?;
-                let size = detail_size(&detail);
-                (at, Arc::new(detail), size)
+                let (detail, size) = loaded(load).await?;
+                (at, detail, size)
             }
             Some((kept_at, valid_until, detail, size, body)) => {
                 let now = revisions.members_latest(tenant, group, kept_at).await?;
@@ -368,9 +367,8 @@ impl GroupViews {
                         }
                     },
                     None => {
-                        let detail = load().await?;
-                        let size = detail_size(&detail);
-                        (now.revisions, Arc::new(detail), size)
+                        let (detail, size) = loaded(load).await?;
+                        (now.revisions, detail, size)
                     }
                 }
             }
@@ -443,17 +441,15 @@ impl GroupViews {
                         (now.mark, detail, size, Arc::new(more))
                     }
                     _ => {
-                        let detail = load().await?;
-                        let size = detail_size(&detail);
-                        (now.mark, Arc::new(detail), size, Arc::default())
+                        let (detail, size) = loaded(load).await?;
+                        (now.mark, detail, size, Arc::default())
                     }
                 }
             }
             Some(Entry::Summary { .. } | Entry::WorthKeeping) => {
                 let mark = revisions.state_mark(&tenant).await?;
-                let detail = load().await?;
-                let size = detail_size(&detail);
-                (mark, Arc::new(detail), size, Arc::default())
+                let (detail, size) = loaded(load).await?;
+                (mark, detail, size, Arc::default())
             }
             // A first request, or one of a group not worth keeping: no mark is asked.
             None | Some(Entry::Kept { .. } | Entry::Detail { .. }) => {
@@ -486,6 +482,16 @@ impl GroupViews {
         );
         Ok(body)
     }
+}
+
+/// The group as `load` reads it, shared, with the bytes it will weigh when kept.
+async fn loaded<E, L>(load: impl FnOnce() -> L) -> Result<(Arc<GroupDetail>, usize), E>
+where
+    L: std::future::Future<Output = Result<GroupDetail, E>>,
+{
+    let detail = load().await?;
+    let size = detail_size(&detail);
+    Ok((Arc::new(detail), size))
 }
 
 /// The summary of `detail` with `patches` applied, rendered, and when time alone changes it:

@@ -145,7 +145,7 @@ impl PgStore {
             total.max_size += status.max_size;
             total.size += status.size;
             total.available += status.available;
-            total.waiting += status.waiting;
+            total.waiting += held_back_by_a_full_pool(status);
         }
         total
     }
@@ -273,5 +273,37 @@ impl HealthProbe for PgStore {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(query_error)?;
         Ok(())
+    }
+}
+
+/// Users held back because their pool is full. deadpool's own `waiting` is users minus size, so
+/// it also counts a user whose slot is still connecting; a gauge of requests queued behind a full
+/// pool should not show a pool that is merely filling.
+fn held_back_by_a_full_pool(status: deadpool_postgres::Status) -> usize {
+    let users = (status.size + status.waiting).saturating_sub(status.available);
+    users.saturating_sub(status.max_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_back_by_a_full_pool;
+    use deadpool_postgres::Status;
+
+    #[test]
+    fn only_users_a_full_pool_holds_back_are_waiting() {
+        let status = |max_size, size, available, waiting| Status {
+            max_size,
+            size,
+            available,
+            waiting,
+        };
+        // Filling: one slot made, a second user connecting its own.
+        assert_eq!(held_back_by_a_full_pool(status(4, 1, 0, 1)), 0);
+        // Idle slots: nobody waits.
+        assert_eq!(held_back_by_a_full_pool(status(4, 3, 2, 0)), 0);
+        // Full and busy, two more users queued.
+        assert_eq!(held_back_by_a_full_pool(status(2, 2, 0, 2)), 2);
+        // Not yet full, but more users than slots could ever serve.
+        assert_eq!(held_back_by_a_full_pool(status(2, 1, 0, 3)), 2);
     }
 }

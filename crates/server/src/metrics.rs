@@ -98,7 +98,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_gauge!(
         "iot_db_pool_waiting",
-        "Requests waiting for a PostgreSQL connection"
+        "Requests waiting for a slot of a full PostgreSQL pool"
     );
     metrics::describe_gauge!(
         "iot_db_pool_max",
