@@ -63,6 +63,103 @@ pub fn slug_list() -> Array {
     list
 }
 
+/// A label key: 1 to 63 of `a-z 0-9 . _ - /` (the domain's `valid_key`).
+pub const LABEL_KEY: &str = r"^[a-z0-9._/-]+$";
+/// A label value: no control characters (the domain's `valid_value`).
+pub const LABEL_VALUE: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
+
+/// A set of labels as the domain takes it: at most 32 pairs, each key and value valid; null
+/// too when `nullable`, and at least `min_pairs`.
+fn label_map(
+    nullable: bool,
+    min_pairs: Option<usize>,
+    description: &str,
+    example: serde_json::Value,
+) -> Object {
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(domain::label::LABEL_KEY_MAX))
+        .pattern(Some(LABEL_KEY));
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(domain::label::LABEL_VALUE_MAX))
+        .pattern(Some(LABEL_VALUE));
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::new(Type::Object)
+    };
+    ObjectBuilder::new()
+        .schema_type(schema_type)
+        .property_names(Some(key))
+        .additional_properties(Some(value))
+        .min_properties(min_pairs)
+        .max_properties(Some(domain::label::LABELS_MAX))
+        .description(Some(description))
+        .examples([example])
+        .build()
+}
+
+/// A device's `labels` on create.
+#[must_use]
+pub fn device_labels() -> Object {
+    label_map(
+        false,
+        None,
+        "Free labels: at most 32 pairs, keys of 1 to 63 characters of `a-z 0-9 . _ - /`, string \
+         values of at most 128 characters without control characters. Default `{}`.",
+        serde_json::json!({"floor": "3", "team/owner": "ops"}),
+    )
+}
+
+/// A device's `labels` on update.
+#[must_use]
+pub fn device_labels_update() -> Object {
+    label_map(
+        false,
+        None,
+        "The new labels, replacing the old ones whole (`{}` removes them all); same limits as on \
+         create.",
+        serde_json::json!({"floor": "4"}),
+    )
+}
+
+/// A dynamic group's `filter.labels`.
+#[must_use]
+pub fn filter_labels() -> Object {
+    label_map(
+        true,
+        Some(1),
+        "Labels the device carries, every one (1 to 32 pairs, as device labels).",
+        serde_json::json!({"floor": "3"}),
+    )
+}
+
+/// A window's `labels` on create.
+#[must_use]
+pub fn window_labels() -> Object {
+    label_map(
+        true,
+        Some(1),
+        "Labels a device must all carry to be covered (1 to 32 pairs, as device labels); null \
+         does not narrow.",
+        serde_json::json!({"zone": "north"}),
+    )
+}
+
+/// A window's `labels` on update.
+#[must_use]
+pub fn window_labels_update() -> Object {
+    label_map(
+        true,
+        Some(1),
+        "New labels a device must all carry (1 to 32 pairs, as device labels), or null to stop \
+         narrowing by label.",
+        serde_json::json!({"zone": "south"}),
+    )
+}
+
 /// `recurring.dow`: absent or null for every day, else 0 (Sunday) to 6, at least one.
 #[must_use]
 pub fn days_of_week() -> Array {
@@ -117,4 +214,58 @@ pub fn member_ids() -> Array {
         .items(uuid())
         .max_items(Some(100_000))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LABEL_KEY, LABEL_VALUE};
+    use domain::label::{valid_key, valid_value, LABEL_KEY_MAX, LABEL_VALUE_MAX};
+
+    /// The spec's patterns and lengths, as a client applies them.
+    fn by_spec(pattern: &str, max: usize, text: &str) -> bool {
+        let regex = regex::Regex::new(pattern).expect("the spec's pattern compiles");
+        regex.is_match(text) && text.chars().count() <= max
+    }
+
+    #[test]
+    fn label_patterns_say_what_the_domain_checks() {
+        let keys = [
+            "floor",
+            "team/owner",
+            "a.b_c-d",
+            "0",
+            "",
+            "Floor",
+            "flo or",
+            "é",
+            "a:b",
+            "a\n",
+        ];
+        let long_key = "k".repeat(LABEL_KEY_MAX + 1);
+        for key in keys.iter().copied().chain([long_key.as_str()]) {
+            let spec = !key.is_empty() && by_spec(LABEL_KEY, LABEL_KEY_MAX, key);
+            assert_eq!(spec, valid_key(key), "key {key:?}");
+        }
+        let values = [
+            "",
+            "3",
+            "north wing",
+            "été ☃",
+            "a\tb",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\u{a0}b",
+            "\u{9f}",
+        ];
+        let long_value = "v".repeat(LABEL_VALUE_MAX + 1);
+        let longest = "é".repeat(LABEL_VALUE_MAX);
+        for value in values
+            .iter()
+            .copied()
+            .chain([long_value.as_str(), longest.as_str()])
+        {
+            let spec = by_spec(LABEL_VALUE, LABEL_VALUE_MAX, value);
+            assert_eq!(spec, valid_value(value), "value {value:?}");
+        }
+    }
 }

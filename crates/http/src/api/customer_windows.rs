@@ -115,9 +115,9 @@ pub struct MaintenanceWindowCreateBody {
     /// not narrow.
     #[schema(schema_with = crate::schemas::slug_list)]
     pub group_ids: Option<Vec<String>>,
-    /// Labels a device must all carry to be covered (at most 32 pairs, as device labels); null
+    /// Labels a device must all carry to be covered (1 to 32 pairs, as device labels); null
     /// does not narrow.
-    #[schema(value_type = Option<std::collections::HashMap<String, String>>, example = json!({"zone": "north"}))]
+    #[schema(schema_with = crate::schemas::window_labels)]
     pub labels: Option<serde_json::Value>,
     /// Whether the window acts at all. Default true.
     #[serde(default = "enabled_by_default")]
@@ -162,7 +162,7 @@ pub struct MaintenanceWindowUpdateBody {
     pub group_ids: Option<Option<Vec<String>>>,
     /// New labels a device must all carry, or null to stop narrowing by label.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<std::collections::HashMap<String, String>>)]
+    #[schema(schema_with = crate::schemas::window_labels_update)]
     pub labels: Option<Option<serde_json::Value>>,
     /// Turn the window on or off.
     #[serde(default, deserialize_with = "present")]

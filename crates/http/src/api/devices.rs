@@ -97,7 +97,7 @@ pub struct DeviceCreateBody {
     /// Free labels: at most 32 pairs, keys of 1 to 63 characters of `a-z 0-9 . _ - /`, string
     /// values of at most 128 characters without control characters. Default `{}`.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = std::collections::HashMap<String, String>, example = json!({"floor": "3", "team/owner": "ops"}))]
+    #[schema(schema_with = crate::schemas::device_labels)]
     pub labels: Option<Option<serde_json::Value>>,
 }
 
@@ -175,7 +175,7 @@ pub struct DeviceUpdateBody {
     /// The new labels, replacing the old ones whole (`{}` removes them all); same limits as on
     /// create.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = std::collections::HashMap<String, String>)]
+    #[schema(schema_with = crate::schemas::device_labels_update)]
     pub labels: Option<Option<serde_json::Value>>,
 }
 

@@ -27,8 +27,8 @@ pub struct GroupFilterBody {
     /// Device types (at most 1,000): the device's `device_type` is one of them.
     #[schema(schema_with = crate::schemas::label_list)]
     pub device_types: Option<Vec<String>>,
-    /// Labels the device carries, every one (at most 32 pairs, as device labels).
-    #[schema(value_type = Option<std::collections::HashMap<String, String>>, example = json!({"floor": "3"}))]
+    /// Labels the device carries, every one (1 to 32 pairs, as device labels).
+    #[schema(schema_with = crate::schemas::filter_labels)]
     pub labels: Option<serde_json::Value>,
     /// Device statuses: the device's `status` is one of them.
     #[schema(value_type = Option<Vec<super::devices::DeviceStatusDto>>)]
