@@ -260,6 +260,25 @@ on_both_stores! {
         let window_id = window["window_id"].as_str().expect("window id");
         let (_, covered) = app.get(&format!("/customer/maintenance-windows/{window_id}/devices"), &admin).await;
         assert_eq!(covered["total"], 1, "{covered}");
+        // "Why muted" names the window that reaches the device through the floor's parent.
+        let why = format!("/api/devices/{x}/maintenance");
+        let windows_of = |answer: &Value| -> Vec<String> {
+            answer["windows"].as_array().expect("windows").iter()
+                .map(|w| w["window"]["window_id"].as_str().expect("window id").to_owned())
+                .collect()
+        };
+        let (status, answer) = app.get(&why, &admin).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(windows_of(&answer), [window_id], "{answer}");
+        assert_eq!(answer["windows"][0]["active_now"], true, "{answer}");
+
+        // A dynamic group under the site reaches its matches the same way, two levels down.
+        let y = create_device(&app, &admin, json!({"name": "y", "unit": "°C", "labels": {"zone": "north"}})).await;
+        customer_group(&app, &admin, json!({
+            "name": "North", "parent_id": slug(&floor), "filter": {"labels": {"zone": "north"}},
+        })).await;
+        let (_, answer) = app.get(&format!("/api/devices/{y}/maintenance"), &admin).await;
+        assert_eq!(windows_of(&answer), [window_id], "{answer}");
 
         // The floor moves to the top: the window no longer covers its member.
         let (status, _) = app.patch(&format!("/customer/device-groups/{}", slug(&floor)), &admin, json!({"parent_id": null})).await;
@@ -268,6 +287,10 @@ on_both_stores! {
         assert_eq!(detail_now["devices"][0]["in_maintenance"], false, "{detail_now}");
         let (_, covered) = app.get(&format!("/customer/maintenance-windows/{window_id}/devices"), &admin).await;
         assert_eq!(covered["total"], 0, "{covered}");
+        for device in [&x, &y] {
+            let (_, answer) = app.get(&format!("/api/devices/{device}/maintenance"), &admin).await;
+            assert!(windows_of(&answer).is_empty(), "{answer}");
+        }
     }
 }
 

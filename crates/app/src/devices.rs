@@ -1,9 +1,7 @@
 //! Devices: the groups a device belongs to, a page at a time.
 
 use domain::window::covering_device;
-use domain::{
-    Device, DeviceCoverage, DeviceGroup, GroupSlug, ListQuery, Page, TenantId, Timestamp,
-};
+use domain::{Device, DeviceCoverage, DeviceGroup, ListQuery, Page, TenantId, Timestamp};
 use ports::{DeviceRepository, LookupError, MaintenanceWindowRepository, StoreError};
 use uuid::Uuid;
 
@@ -58,12 +56,8 @@ pub async fn maintenance(
     now: Timestamp,
 ) -> Result<Vec<DeviceCoverage>, LookupError> {
     let device = devices.get_device(tenant, id).await?;
-    let groups: Vec<GroupSlug> = devices
-        .groups_of_device(tenant, id)
-        .await?
-        .into_iter()
-        .map(|g| g.group_id)
-        .collect();
+    // A window naming a group covers its descendants' members too: the ancestors count.
+    let groups = devices.groups_reaching_device(tenant, id).await?;
     // A tenant keeps at most WINDOWS_PER_TENANT_MAX windows: all of them are read.
     let all = windows.list_windows(tenant, &ListQuery::all()).await?.items;
     Ok(covering_device(
@@ -81,7 +75,8 @@ mod tests {
     use std::collections::HashMap;
 
     use domain::{
-        Actor, DeviceName, DeviceSpec, DeviceState, DeviceStatus, Thresholds, Unit, WindowSlug,
+        Actor, DeviceName, DeviceSpec, DeviceState, DeviceStatus, GroupSlug, Thresholds, Unit,
+        WindowSlug,
     };
     use ports::MockMaintenanceWindowRepository;
 
@@ -153,7 +148,7 @@ mod tests {
             .expect_get_device()
             .times(1)
             .returning(|_, _| Err(LookupError::NotFound));
-        devices.expect_groups_of_device().never();
+        devices.expect_groups_reaching_device().never();
         let mut windows = MockMaintenanceWindowRepository::new();
         windows.expect_list_windows().never();
         let answer =
@@ -162,29 +157,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_devices_maintenance_is_judged_with_its_own_groups_and_every_window() {
+    async fn a_devices_maintenance_is_judged_with_the_groups_reaching_it_and_every_window() {
         let mut devices = ports::MockDeviceRepository::new();
         devices
             .expect_get_device()
             .returning(|_, id| Ok(device(id.as_u128())));
+        // Its own group and that group's parent: a window naming either covers it.
         devices
-            .expect_groups_of_device()
+            .expect_groups_reaching_device()
             .times(1)
             .returning(|_, _| {
-                let now = Timestamp::now();
-                Ok(vec![DeviceGroup {
-                    filter: None,
-                    id: Uuid::from_u128(9),
-                    group_id: GroupSlug::parse("grp-mine").expect("valid"),
-                    name: domain::GroupName::parse("Mine").expect("valid"),
-                    description: None,
-                    member_count: 1,
-                    created_at: now,
-                    updated_at: now,
-                    created_by: Actor::parse("a").expect("valid"),
-                    updated_by: Actor::parse("a").expect("valid"),
-                    parent_id: None,
-                }])
+                Ok(vec![
+                    GroupSlug::parse("grp-mine").expect("valid"),
+                    GroupSlug::parse("grp-site").expect("valid"),
+                ])
             });
         let mut windows = MockMaintenanceWindowRepository::new();
         windows
@@ -218,10 +204,11 @@ mod tests {
                     }
                 };
                 Ok(Page {
-                    total: 2,
+                    total: 3,
                     items: vec![
                         window("mw-mine", "grp-mine"),
                         window("mw-other", "grp-other"),
+                        window("mw-site", "grp-site"),
                     ],
                 })
             });
@@ -234,8 +221,8 @@ mod tests {
         )
         .await
         .expect("found");
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].window.window_id.as_str(), "mw-mine");
-        assert!(found[0].active_now);
+        let ids: Vec<&str> = found.iter().map(|c| c.window.window_id.as_str()).collect();
+        assert_eq!(ids, ["mw-mine", "mw-site"]);
+        assert!(found.iter().all(|c| c.active_now));
     }
 }

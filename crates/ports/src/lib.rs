@@ -546,6 +546,17 @@ pub trait DeviceRepository: Send + Sync {
         tenant: &TenantId,
         id: Uuid,
     ) -> Result<Vec<DeviceGroup>, LookupError>;
+
+    /// The slugs of every group whose tree holds the device: the groups it is a member of and
+    /// all their ancestors, each once, in no set order (a window naming any of them covers it).
+    ///
+    /// # Errors
+    /// MUST return [`LookupError::NotFound`] when the tenant has no such device.
+    async fn groups_reaching_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Vec<GroupSlug>, LookupError>;
 }
 
 /// Readings of one tenant's devices.

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use domain::{
-    Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, DeviceSpec, Labels, ListQuery,
-    NewDevice, Page, TenantId,
+    Actor, Device, DeviceChanges, DeviceFilter, DeviceGroup, DeviceSpec, GroupSlug, Labels,
+    ListQuery, NewDevice, Page, TenantId,
 };
 use ports::{CreateDeviceError, DeviceRepository, LookupError, StoreError, UpdateDeviceError};
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
-use crate::error::{query_error, unique_violation};
+use crate::error::{corrupt_row, query_error, unique_violation};
 use crate::keeping::{
     after_thresholds, alert_from_row, device_states_of_sql, judge_with_coverage, kept_from_row,
     open_alerts_sql, ChangeParams, WriteStatements, LOCK_DEVICES_FOR_STATE,
@@ -226,6 +226,22 @@ const GROUPS_OF_DEVICE: &str = concat!(
     " FROM device_groups g JOIN device_group_members dm ON dm.tenant_id = g.tenant_id AND dm.group_id = g.id",
     " WHERE g.tenant_id = $1 AND dm.device_id = $2 ORDER BY g.name COLLATE \"C\""
 );
+
+/// The slugs of the groups whose trees hold device `$2`: its groups and their ancestors, the
+/// walk up bounded by the most levels a tree may have.
+fn groups_reaching_device_sql() -> String {
+    format!(
+        "WITH RECURSIVE up(id, level) AS ( \
+            SELECT dm.group_id, 1 FROM device_group_members dm \
+            WHERE dm.tenant_id = $1 AND dm.device_id = $2 \
+            UNION \
+            SELECT g.parent_id, u.level + 1 FROM up u \
+            JOIN device_groups g ON g.tenant_id = $1 AND g.id = u.id \
+            WHERE g.parent_id IS NOT NULL AND u.level < {GROUP_LEVELS_MAX}) \
+         SELECT DISTINCT g.group_id FROM up JOIN device_groups g ON g.tenant_id = $1 AND g.id = up.id",
+        GROUP_LEVELS_MAX = domain::group::GROUP_LEVELS_MAX
+    )
+}
 
 /// A spec as the SQL parameters of an insert or update take it.
 struct SpecParams {
@@ -585,5 +601,38 @@ impl DeviceRepository for PgStore {
             .iter()
             .map(group_from_row)
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    async fn groups_reaching_device(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+    ) -> Result<Vec<GroupSlug>, LookupError> {
+        let tx = self.reader(tenant).await?;
+        let reaching_sql = groups_reaching_device_sql();
+        let (exists, reaching) =
+            tokio::try_join!(tx.prepare(EXISTS), tx.prepare(&reaching_sql)).map_err(query_error)?;
+        let tenant_id = tenant.as_str();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant_id, &id];
+        let (found, rows) = tx
+            .run(|client| async {
+                tokio::try_join!(
+                    biased;
+                    client.query_opt(&exists, &params),
+                    client.query(&reaching, &params),
+                )
+            })
+            .await
+            .map_err(query_error)?;
+        if found.is_none() {
+            return Err(LookupError::NotFound);
+        }
+        rows.iter()
+            .map(|row| {
+                let slug: &str = row.try_get(0).map_err(query_error)?;
+                GroupSlug::parse(slug).map_err(|e| corrupt_row("device group", e).into())
+            })
+            .collect()
     }
 }

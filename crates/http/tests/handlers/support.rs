@@ -143,6 +143,7 @@ impl Mocks {
         m.devices.expect_update_device().never();
         m.devices.expect_delete_device().never();
         m.devices.expect_groups_of_device().never();
+        m.devices.expect_groups_reaching_device().never();
         m.readings.expect_ingest().never();
         m.readings.expect_device_readings().never();
         m.windows.expect_list_windows().never();

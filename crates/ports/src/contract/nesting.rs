@@ -494,9 +494,37 @@ where
             .map(|s| s.in_maintenance)
             .collect::<Vec<_>>()
     };
+    // The groups reaching a device (what a "why muted" answer judges with): its own and above.
+    let mine = &t;
+    let reaching = |device: Uuid| async move {
+        let mut slugs: Vec<String> = store
+            .groups_reaching_device(mine, device)
+            .await
+            .expect("found")
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect();
+        slugs.sort();
+        slugs
+    };
     assert_eq!(scope().await, in_scope(&["x", "y"]), "two levels below");
     assert_eq!(covered().await, [true, true]);
     assert_eq!(muted_in_room().await, [true]);
+    assert_eq!(
+        reaching(y.id).await,
+        in_scope(&["grp-floor", "grp-room", "grp-site"])
+    );
+    assert_eq!(reaching(x.id).await, in_scope(&["grp-floor", "grp-site"]));
+    assert!(matches!(
+        store.groups_reaching_device(&t, Uuid::new_v4()).await,
+        Err(LookupError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .groups_reaching_device(&tenant("contract-nesting-other"), y.id)
+            .await,
+        Err(LookupError::NotFound)
+    ));
     let preview = store
         .preview_scope(&t, &w.definition, 10)
         .await
@@ -547,6 +575,7 @@ where
     assert_eq!(scope().await, in_scope(&["x"]));
     assert_eq!(covered().await, [true, false]);
     assert_eq!(muted_in_room().await, [false]);
+    assert_eq!(reaching(y.id).await, in_scope(&["grp-room"]));
     store
         .update_group(
             &t,
