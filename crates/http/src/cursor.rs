@@ -124,6 +124,8 @@ pub struct Cursor {
 pub struct Given {
     pub range: bool,
     pub limit: bool,
+    /// `include_descendants` (a group's own members or its tree).
+    pub tree: bool,
 }
 
 impl Cursor {
@@ -202,8 +204,9 @@ impl Cursor {
         read_payload(payload).ok_or_else(refused)
     }
 
-    /// The query of the page after this cursor, for a request to `scope` that parsed as
-    /// `asked` and gave the parameters `given` itself.
+    /// The scope and query of the page after this cursor, for a request to `scope` that parsed
+    /// as `asked` and gave the parameters `given` itself (what it left out, the cursor's apply:
+    /// a tree's cursor sent without `include_descendants` goes on over the tree).
     ///
     /// # Errors
     /// 422 naming `cursor` when the cursor is of another route, device, group or query.
@@ -212,12 +215,18 @@ impl Cursor {
         scope: Scope,
         asked: &ReadingQuery,
         given: Given,
-    ) -> Result<ReadingQuery, ApiError> {
+    ) -> Result<(Scope, ReadingQuery), ApiError> {
         let other = |what: &str| {
             ApiError::invalid(
                 "cursor",
                 format!("belongs to another query ({what}); send it with the parameters of the page that gave it"),
             )
+        };
+        let scope = match (self.scope, scope) {
+            (Scope::GroupTree(tree), Scope::Group(group)) if tree == group && !given.tree => {
+                self.scope
+            }
+            _ => scope,
         };
         if self.scope != scope {
             return Err(other(match (self.scope, scope) {
@@ -248,7 +257,7 @@ impl Cursor {
             i64::from(self.selection.limit),
         )
         .map_err(|_| other("other parameters"))?;
-        Ok(base.resumed(self.since, self.until, self.after))
+        Ok((scope, base.resumed(self.since, self.until, self.after)))
     }
 }
 
@@ -399,16 +408,19 @@ mod tests {
         let same = Given {
             range: true,
             limit: true,
+            tree: true,
         };
-        let resumed = made
+        let (scope, resumed) = made
             .resume(Scope::Device(device), &query(), same)
             .expect("same query");
+        assert_eq!(scope, Scope::Device(device));
         assert_eq!(resumed.after(), Some(made.after));
         assert_eq!(resumed.since(), made.since);
         assert_eq!(resumed.limit(), 10);
         let bare = Given {
             range: false,
             limit: false,
+            tree: false,
         };
         let defaults = ReadingQuery::last_hours(Timestamp::now(), 24, 1000).expect("valid");
         assert!(made.resume(Scope::Device(device), &defaults, bare).is_ok());
@@ -431,5 +443,41 @@ mod tests {
                 refused.detail()
             );
         }
+    }
+
+    #[test]
+    fn a_trees_cursor_sent_without_include_descendants_goes_on_over_the_tree() {
+        let group = Uuid::new_v4();
+        let tree = cursor(Scope::GroupTree(group));
+        let given = |tree: bool| Given {
+            range: true,
+            limit: true,
+            tree,
+        };
+        let (scope, _) = tree
+            .resume(Scope::Group(group), &query(), given(false))
+            .expect("the cursor's tree applies");
+        assert_eq!(scope, Scope::GroupTree(group));
+        // Said otherwise, or of another group, or the group's cursor asked over the tree: refused.
+        for (made, asked, given) in [
+            (tree, Scope::Group(group), given(true)),
+            (tree, Scope::Group(Uuid::new_v4()), given(false)),
+            (
+                cursor(Scope::Group(group)),
+                Scope::GroupTree(group),
+                given(true),
+            ),
+        ] {
+            let refused = made.resume(asked, &query(), given).expect_err("refused");
+            assert!(
+                refused.detail().starts_with("cursor: "),
+                "{}",
+                refused.detail()
+            );
+        }
+        let (scope, _) = cursor(Scope::Group(group))
+            .resume(Scope::Group(group), &query(), given(false))
+            .expect("the group's own");
+        assert_eq!(scope, Scope::Group(group));
     }
 }

@@ -101,6 +101,9 @@ pub struct ReadingsParams {
 
 /// What a raw page asks of the store, and what its `next_cursor` is made of.
 pub(crate) struct RawPage {
+    /// What the page is of: as asked, or the cursor's (a tree's cursor sent without
+    /// `include_descendants`).
+    pub scope: crate::cursor::Scope,
     /// The page's query (range, position or offset, limit).
     pub query: ReadingQuery,
     /// The query's parameters as its cursors carry them (the first page's).
@@ -183,6 +186,7 @@ impl ReadingsParams {
     pub(crate) fn page(
         &self,
         scope: crate::cursor::Scope,
+        tree_given: bool,
         key: &crate::cursor::CursorKey,
         tenant: &domain::TenantId,
     ) -> Result<RawPage, ApiError> {
@@ -200,14 +204,18 @@ impl ReadingsParams {
                         || self.start_time.is_some()
                         || self.end_time.is_some(),
                     limit: self.limit.is_some(),
+                    tree: tree_given,
                 };
+                let (scope, query) = cursor.resume(scope, &asked, given)?;
                 Ok(RawPage {
-                    query: cursor.resume(scope, &asked, given)?,
+                    scope,
+                    query,
                     selection: cursor.selection,
                     first: false,
                 })
             }
             (None, Some(raw)) => Ok(RawPage {
+                scope,
                 query: asked
                     .skipping(integer("offset", Some(raw), 0)?)
                     .map_err(reading_query_error)?,
@@ -215,6 +223,7 @@ impl ReadingsParams {
                 first: false,
             }),
             (None, None) => Ok(RawPage {
+                scope,
                 query: asked,
                 selection: Selection::of(&asked),
                 first: true,

@@ -337,7 +337,7 @@ pub async fn readings(
         return Ok(ndjson(rows, reading_view));
     }
     let id = device_id(&path)?;
-    let page = params.page(Scope::Device(id), auth.cursor_key(), &caller.tenant)?;
+    let page = params.page(Scope::Device(id), true, auth.cursor_key(), &caller.tenant)?;
     // The device is read first for CSV: its name and unit are in every row and the file name.
     let device = if wants_csv(&request) {
         Some(

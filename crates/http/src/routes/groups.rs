@@ -423,6 +423,7 @@ pub async fn readings(
     request: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let group_id = Uuid::parse_str(&path).map_err(|_| group_not_found(&path))?;
+    let tree_given = tree.include_descendants.is_some();
     let tree = tree.descendants()?;
     let bucketed = params.buckets()?;
     let choice = series.choice(bucketed.is_some())?;
@@ -456,13 +457,15 @@ pub async fn readings(
         .map_err(lookup(&path))?;
         return Ok(ndjson(rows, |r| GroupReadingView::from(r)));
     }
-    // A tree's pages are another walk than the group's: their cursors do not mix.
+    // A tree's pages are another walk than the group's: their cursors do not mix, but a tree's
+    // cursor sent without `include_descendants` goes on over the tree.
     let scope = if tree {
         Scope::GroupTree(group_id)
     } else {
         Scope::Group(group_id)
     };
-    let page = params.page(scope, auth.cursor_key(), &caller.tenant)?;
+    let page = params.page(scope, tree_given, auth.cursor_key(), &caller.tenant)?;
+    let (scope, tree) = (page.scope, matches!(page.scope, Scope::GroupTree(_)));
     let tenant = caller.tenant.clone();
     let key = auth.cursor_key().clone();
     // The page, whether more follow, and the cursor of the next.
