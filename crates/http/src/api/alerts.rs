@@ -154,8 +154,10 @@ pub struct AcknowledgementView {
     pub mode: AckModeDto,
     /// For mode `until`: when it ends by itself (RFC 3339, UTC); else null.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub until: Option<OffsetDateTime>,
     /// The note left with it, or null.
+    #[schema(required = true)]
     pub note: Option<String>,
 }
 
@@ -195,14 +197,17 @@ pub struct AlertView {
     pub opened_at: OffsetDateTime,
     /// When it resolved (RFC 3339, UTC), or null while open.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub resolved_at: Option<OffsetDateTime>,
     /// The latest reading's value seen while open, or null (stale alerts).
+    #[schema(required = true)]
     pub last_value: Option<f64>,
     /// Whether an active maintenance window covers the device (as last recorded).
     pub suppressed: bool,
     /// The ids of those windows; empty when not suppressed.
     pub suppressed_by: Vec<String>,
     /// The acknowledgement, or null.
+    #[schema(required = true)]
     pub acknowledgement: Option<AcknowledgementView>,
 }
 
@@ -246,6 +251,7 @@ pub struct AlertEventView {
     /// The alert's severity after the change.
     pub severity: SeverityDto,
     /// The reading that caused it, or null when no reading did.
+    #[schema(required = true)]
     pub value: Option<f64>,
     /// Whether an active window covered the device when it happened.
     pub suppressed: bool,
@@ -289,6 +295,7 @@ pub struct AlertListView {
     /// The alerts.
     pub alerts: Vec<AlertView>,
     /// Pass it as `cursor` for the next page; null on the last one.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -84,8 +84,10 @@ pub struct DeviceGroupView {
     /// Display name, unique within the tenant.
     pub name: String,
     /// Free text, or null.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// A dynamic group's filter (its members are the devices it selects), or null.
+    #[schema(required = true)]
     pub filter: Option<GroupFilterView>,
     /// Number of devices in the group.
     pub member_count: u64,
@@ -100,6 +102,7 @@ pub struct DeviceGroupView {
     /// Subject (`sub` of the token) that changed it last.
     pub updated_by: String,
     /// The slug of the group it is nested under, or null for a top-level group.
+    #[schema(required = true)]
     pub parent_id: Option<String>,
 }
 

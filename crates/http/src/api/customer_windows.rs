@@ -183,16 +183,22 @@ pub struct MaintenanceWindowView {
     pub starts_at: OffsetDateTime,
     /// When the window closes (exclusive), or null when open-ended.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub ends_at: Option<OffsetDateTime>,
     /// The daily slot, or null.
+    #[schema(required = true)]
     pub recurring: Option<Recurring>,
     /// Sites covered, or null for all.
+    #[schema(required = true)]
     pub site_ids: Option<Vec<String>>,
     /// Device types covered, or null for all.
+    #[schema(required = true)]
     pub device_types: Option<Vec<String>>,
     /// Groups whose members alone the window covers, or null.
+    #[schema(required = true)]
     pub group_ids: Option<Vec<String>>,
     /// Labels a device must all carry to be covered, or null.
+    #[schema(required = true)]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
     /// Whether the window acts.
     pub enabled: bool,
@@ -488,6 +494,7 @@ pub struct OccurrenceView {
     pub starts_at: OffsetDateTime,
     /// When it ends (exclusive), or null for an open-ended window.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub ends_at: Option<OffsetDateTime>,
 }
 
@@ -579,6 +586,7 @@ pub struct DeviceWindowView {
     /// Whether it mutes the device now.
     pub active_now: bool,
     /// The occurrence under way, else the next one; null when none is to come.
+    #[schema(required = true)]
     pub next_occurrence: Option<OccurrenceView>,
 }
 

@@ -191,19 +191,25 @@ pub struct DeviceView {
     /// Connection state.
     pub status: DeviceStatusDto,
     /// Site, or null.
+    #[schema(required = true)]
     pub site_id: Option<String>,
     /// Device type, or null.
+    #[schema(required = true)]
     pub device_type: Option<String>,
     /// Warning below this, or null.
+    #[schema(required = true)]
     pub threshold_warning_lower: Option<f64>,
     /// Warning above this, or null.
+    #[schema(required = true)]
     pub threshold_warning_upper: Option<f64>,
     /// Critical below this, or null.
+    #[schema(required = true)]
     pub threshold_critical_lower: Option<f64>,
     /// Critical above this, or null.
+    #[schema(required = true)]
     pub threshold_critical_upper: Option<f64>,
     /// Seconds without a reading after which the device is stale, or null: never.
-    #[schema(minimum = 1, maximum = 31_536_000)]
+    #[schema(required = true, minimum = 1, maximum = 31_536_000)]
     pub stale_after_s: Option<u32>,
     /// Its labels (`{}` when none), by key.
     #[schema(value_type = std::collections::HashMap<String, String>, example = json!({"floor": "3"}))]
@@ -255,11 +261,14 @@ pub struct DeviceStateView {
     /// When that status began: the reading (or the threshold change) that started it (RFC 3339,
     /// UTC); null without a reading.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub since: Option<OffsetDateTime>,
     /// The latest reading's timestamp (RFC 3339, UTC), or null.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_reading_at: Option<OffsetDateTime>,
     /// The latest reading's value, or null.
+    #[schema(required = true)]
     pub last_value: Option<f64>,
     /// `fresh`, `stale` or `no_data`, now.
     pub freshness: FreshnessDto,

@@ -161,8 +161,10 @@ pub struct GroupDetailView {
     /// Group name.
     pub name: String,
     /// Group description, or null.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// A dynamic group's filter (its members are the devices it selects), or null.
+    #[schema(required = true)]
     pub filter: Option<GroupFilterView>,
     /// The group's devices, ordered by name.
     pub devices: Vec<GroupDeviceView>,
@@ -179,6 +181,7 @@ pub struct GroupDetailView {
     /// Subject (`sub` of the token) that changed it last.
     pub updated_by: String,
     /// The UUID of the group it is nested under, or null for a top-level group.
+    #[schema(required = true)]
     pub parent_id: Option<Uuid>,
 }
 
@@ -193,8 +196,10 @@ pub struct GroupListItemView {
     /// Group name.
     pub name: String,
     /// Group description, or null.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// A dynamic group's filter (its members are the devices it selects), or null.
+    #[schema(required = true)]
     pub filter: Option<GroupFilterView>,
     /// Number of devices in the group.
     pub device_count: u64,
@@ -209,6 +214,7 @@ pub struct GroupListItemView {
     /// Subject (`sub` of the token) that changed it last.
     pub updated_by: String,
     /// The UUID of the group it is nested under, or null for a top-level group.
+    #[schema(required = true)]
     pub parent_id: Option<Uuid>,
 }
 
@@ -240,6 +246,7 @@ pub struct GroupReadingsView {
     /// Whether more readings of the range follow this page.
     pub has_more: bool,
     /// Send as `cursor` (with the same parameters) for the next page; null on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

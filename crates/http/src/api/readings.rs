@@ -92,6 +92,7 @@ pub struct DeviceReadingsView {
     /// Whether more readings of the range follow this page.
     pub has_more: bool,
     /// Send as `cursor` (with the same parameters) for the next page; null on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

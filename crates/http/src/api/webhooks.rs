@@ -181,6 +181,7 @@ pub struct WebhookView {
     /// failed for 3 days, saying why in `disabled_reason`.
     pub enabled: bool,
     /// Why the service disabled it; null otherwise.
+    #[schema(required = true)]
     pub disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -226,9 +227,11 @@ pub struct DeliveryAttemptView {
     pub at: OffsetDateTime,
     /// The receiver's HTTP status; null when none came (timeout, connection error, refused
     /// address).
+    #[schema(required = true)]
     pub status: Option<u16>,
     pub duration_ms: u64,
     /// What went wrong; null for a 2xx.
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -251,6 +254,7 @@ pub struct DeliveryView {
     #[schema(example = "alert.opened")]
     pub event_type: String,
     /// The event's `seq` (the stream's `id`); null for a test delivery.
+    #[schema(required = true)]
     pub event_seq: Option<i64>,
     /// The latest 20 attempts, oldest first.
     pub attempts: Vec<DeliveryAttemptView>,
@@ -259,7 +263,7 @@ pub struct DeliveryView {
     pub state: String,
     /// When it is tried next; null once delivered or failed.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<OffsetDateTime>,
 }
 
