@@ -161,13 +161,10 @@ const FOLLOW_VALUES: &str = "UPDATE alerts a SET last_value = v.value \
 /// Moves the tenant's status revision (see migration V7) for a write that changes what a
 /// summary counts without touching an alert: a device's freshness. When `$2`, no event records
 /// that change, so the scope revision moves too (migration V17) and kept summaries read afresh.
-const BUMP_STATUS_REVISION: &str = "WITH scope AS ( \
-        INSERT INTO tenant_scope_revisions AS s (tenant_id, shard, revision) \
-        SELECT $1, pg_backend_pid() % 256, 1 WHERE $2::boolean \
-        ON CONFLICT (tenant_id, shard) DO UPDATE SET revision = s.revision + 1) \
-     INSERT INTO tenant_status_revisions AS r (tenant_id, shard, revision) \
-     VALUES ($1, pg_backend_pid() % 256, 1) \
-     ON CONFLICT (tenant_id, shard) DO UPDATE SET revision = r.revision + 1";
+/// (By the functions of migration V19, which never wait for another writer's revision row.)
+const BUMP_STATUS_REVISION: &str = "SELECT \
+        (SELECT move_tenant_scope_revision($1) WHERE $2::boolean), \
+        move_tenant_status_revision($1)";
 
 /// The windows that may cover a device at `$2`: enabled and not ended then.
 fn windows_at_sql() -> String {

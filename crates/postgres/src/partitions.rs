@@ -173,7 +173,7 @@ impl PgStore {
             if !report.dropped.is_empty() || report.deleted_from_default > 0 {
                 // Readings are gone: views kept of any tenant's readings are stale. (Dropping a
                 // partition, or deleting from one directly, fires no trigger of `readings`.)
-                tx.execute("UPDATE tenant_revisions SET revision = revision + 1", &[])
+                tx.execute("SELECT move_every_revision('tenant_revisions')", &[])
                     .await?;
             }
             tx.commit().await?;

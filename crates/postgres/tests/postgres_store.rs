@@ -1264,3 +1264,137 @@ async fn device_list_totals_follow_writes_of_another_instance_and_pages_keep_the
     assert_eq!(page(fleet("b"), 1, 0).await.0, 3);
     assert_eq!(page(DeviceFilter::default(), 1, 0).await.0, 33, "no filter");
 }
+
+/// The shard `function` (of migration V19) moved for tenant `moving`.
+async fn moved(client: &tokio_postgres::Client, function: &str) -> i32 {
+    let row = client
+        .query_one(&format!("SELECT {function}('moving')"), &[])
+        .await;
+    row.unwrap_or_else(|e| panic!("{function}: {e}")).get(0)
+}
+
+/// A writer never waits for another writer's revision row (migration V19): two backends once
+/// shared a row (by `pg_backend_pid() % 256`) and, each holding a lock the other wanted, one of
+/// them was failed as a deadlock. A transaction keeps moving the row it took first; another
+/// transaction meanwhile takes another row (adding one: the tenant has no other); the revision
+/// is the sum of every move once both commit.
+#[tokio::test]
+async fn revision_moves_never_wait_for_another_writers_row() {
+    let db = TestDatabase::create().await;
+    let _migrated = db.store().await;
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(db.url(), NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+    };
+    let (first, second) = (connect().await, connect().await);
+    // One row of each, committed, so both writers below see it and want it.
+    first
+        .batch_execute(
+            "BEGIN; SELECT set_config('role', 'iot_app', true), \
+             set_config('app.tenant_id', 'moving', true); \
+             SELECT move_tenant_revision('moving'), move_tenant_status_revision('moving'), \
+             move_tenant_scope_revision('moving'); COMMIT",
+        )
+        .await
+        .expect("a first row of each");
+    for client in [&first, &second] {
+        // Bound as the service binds its transactions; a wait would end at the lock timeout.
+        client
+            .batch_execute(
+                "BEGIN; SELECT set_config('role', 'iot_app', true), \
+                 set_config('app.tenant_id', 'moving', true), \
+                 set_config('lock_timeout', '3s', true)",
+            )
+            .await
+            .expect("begin, bound");
+    }
+    for table in [
+        "tenant_revisions",
+        "tenant_status_revisions",
+        "tenant_scope_revisions",
+    ] {
+        let function = format!("move_{}", table.trim_end_matches('s'));
+        let held = moved(&first, &function).await;
+        // Numbers of the sequence: never the rows (0 to 255) an older instance may still write.
+        assert!(held >= 1_000_000, "{table}: shard {held}");
+        assert_eq!(
+            moved(&first, &function).await,
+            held,
+            "{table}: the row already held"
+        );
+        let other = moved(&second, &function).await;
+        assert_ne!(other, held, "{table}: another row, without waiting");
+        assert_eq!(
+            moved(&second, &function).await,
+            other,
+            "{table}: the row already held"
+        );
+    }
+    for client in [&first, &second] {
+        client.batch_execute("COMMIT").await.expect("committed");
+    }
+    const TABLES: [&str; 3] = [
+        "tenant_revisions",
+        "tenant_status_revisions",
+        "tenant_scope_revisions",
+    ];
+    let rows_and_sum = |table: &'static str| {
+        let first = &first;
+        async move {
+            let sql = format!(
+                "SELECT count(*), sum(revision)::bigint FROM {table} WHERE tenant_id = 'moving'"
+            );
+            let row = first.query_one(&sql, &[]).await.expect("read");
+            (row.get::<_, i64>(0), row.get::<_, i64>(1))
+        }
+    };
+    for table in TABLES {
+        assert_eq!(
+            rows_and_sum(table).await,
+            (2, 5),
+            "{table}: two rows, five moves"
+        );
+    }
+
+    // A write bound to no tenant moves every tenant's revision without waiting for a writer's
+    // row: the rows no one holds fold into one new row (their sum and one), the held row stays.
+    second
+        .batch_execute(
+            "BEGIN; SELECT set_config('role', 'iot_app', true), \
+             set_config('app.tenant_id', 'moving', true)",
+        )
+        .await
+        .expect("begin, bound");
+    first
+        .batch_execute("SET lock_timeout = '3s'")
+        .await
+        .expect("set");
+    for table in TABLES {
+        let function = format!("move_{}", table.trim_end_matches('s'));
+        moved(&second, &function).await;
+        first
+            .execute(&format!("SELECT move_every_revision('{table}')"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{table}: the unbound move waited: {e}"));
+    }
+    second.batch_execute("COMMIT").await.expect("committed");
+    for table in TABLES {
+        assert_eq!(
+            rows_and_sum(table).await,
+            (2, 7),
+            "{table}: the held row and the fold; five, one bound move and the unbound one"
+        );
+        first
+            .execute(&format!("SELECT move_every_revision('{table}')"), &[])
+            .await
+            .expect("moved");
+        assert_eq!(
+            rows_and_sum(table).await,
+            (1, 8),
+            "{table}: folded into one row"
+        );
+    }
+}
