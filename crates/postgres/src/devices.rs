@@ -389,6 +389,8 @@ impl DeviceRepository for PgStore {
         device: NewDevice,
     ) -> Result<Device, CreateDeviceError> {
         let tx = self.begin(tenant).await?;
+        // Before any row lock (the module docs of `membership`): the insert's own included.
+        membership::lock(&tx, tenant).await?;
         let statement = tx
             .prepare_cached(&insert_sql())
             .await
@@ -425,7 +427,6 @@ impl DeviceRepository for PgStore {
                 })
             }
         };
-        membership::lock(&tx, tenant).await?;
         membership::refresh_device(&tx, tenant, device.id).await?;
         tx.commit().await.map_err(query_error)?;
         Ok(device_from_row(&row)?)
@@ -453,6 +454,8 @@ impl DeviceRepository for PgStore {
         changes: DeviceChanges,
     ) -> Result<Device, UpdateDeviceError> {
         let tx = self.begin(tenant).await?;
+        // Before the device's row lock (the module docs of `membership`).
+        membership::lock(&tx, tenant).await?;
         let tenant_id = tenant.as_str();
         let (select_sql, states_sql, open_sql) =
             (get_sql(), device_states_of_sql(), open_alerts_sql());
@@ -524,7 +527,6 @@ impl DeviceRepository for PgStore {
             }
         };
         // Its dynamic groups follow the new values before the windows are judged by them.
-        membership::lock(&tx, tenant).await?;
         membership::refresh_device(&tx, tenant, id).await?;
         // New thresholds judge the latest reading again, in this transaction; the windows
         // covering the device are those of its new site, type, labels and groups.

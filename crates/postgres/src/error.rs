@@ -23,6 +23,9 @@ pub(crate) fn query_error(e: tokio_postgres::Error) -> StoreError {
                 // The statement or lock timeout (or a cancel) ended a statement: busy, not broken.
                 || *code == SqlState::QUERY_CANCELED
                 || *code == SqlState::LOCK_NOT_AVAILABLE
+                // Broken to free a cycle of waits: rolled back whole, so retrying is safe.
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
         }
     };
     let e = anyhow!(e).context("PostgreSQL query failed");
