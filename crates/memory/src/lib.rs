@@ -1307,27 +1307,16 @@ impl DeviceRepository for MemoryStore {
     ) -> Result<Vec<GroupSlug>, LookupError> {
         self.read(tenant, move |data| {
             data.device(id)?;
-            let by_id: HashMap<Uuid, &DeviceGroup> =
-                data.groups.iter().map(|g| (g.id, g)).collect();
-            let mut reached: HashSet<Uuid> = HashSet::new();
-            let mut level: Vec<Uuid> = data
+            let reached: HashSet<Uuid> = data
                 .groups
                 .iter()
                 .filter(|g| data.members.contains(&(g.id, id)))
-                .map(|g| g.id)
+                .flat_map(|g| data.ancestry(g.id))
                 .collect();
-            // Each group is walked from once, so even a cycle could not make it loop.
-            while !level.is_empty() {
-                level = level
-                    .into_iter()
-                    .filter(|g| reached.insert(*g))
-                    .filter_map(|g| by_id.get(&g)?.parent_id)
-                    .collect();
-            }
             Some(
-                reached
+                data.groups
                     .iter()
-                    .filter_map(|g| by_id.get(g))
+                    .filter(|g| reached.contains(&g.id))
                     .map(|g| g.group_id.clone())
                     .collect(),
             )

@@ -227,22 +227,6 @@ const GROUPS_OF_DEVICE: &str = concat!(
     " WHERE g.tenant_id = $1 AND dm.device_id = $2 ORDER BY g.name COLLATE \"C\""
 );
 
-/// The slugs of the groups whose trees hold device `$2`: its groups and their ancestors, the
-/// walk up bounded by the most levels a tree may have.
-fn groups_reaching_device_sql() -> String {
-    format!(
-        "WITH RECURSIVE up(id, level) AS ( \
-            SELECT dm.group_id, 1 FROM device_group_members dm \
-            WHERE dm.tenant_id = $1 AND dm.device_id = $2 \
-            UNION \
-            SELECT g.parent_id, u.level + 1 FROM up u \
-            JOIN device_groups g ON g.tenant_id = $1 AND g.id = u.id \
-            WHERE g.parent_id IS NOT NULL AND u.level < {GROUP_LEVELS_MAX}) \
-         SELECT DISTINCT g.group_id FROM up JOIN device_groups g ON g.tenant_id = $1 AND g.id = up.id",
-        GROUP_LEVELS_MAX = domain::group::GROUP_LEVELS_MAX
-    )
-}
-
 /// A spec as the SQL parameters of an insert or update take it.
 struct SpecParams {
     name: String,
@@ -612,7 +596,7 @@ impl DeviceRepository for PgStore {
         id: Uuid,
     ) -> Result<Vec<GroupSlug>, LookupError> {
         let tx = self.reader(tenant).await?;
-        let reaching_sql = groups_reaching_device_sql();
+        let reaching_sql = crate::tree::groups_reaching_device();
         let (exists, reaching) =
             tokio::try_join!(tx.prepare(EXISTS), tx.prepare(&reaching_sql)).map_err(query_error)?;
         let tenant_id = tenant.as_str();

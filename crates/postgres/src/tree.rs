@@ -33,6 +33,21 @@ pub(crate) fn tree_devices() -> String {
     )
 }
 
+/// The slugs of the groups whose trees hold device `$2`: its groups and their ancestors, the
+/// walk up bounded by the most levels a tree may have.
+pub(crate) fn groups_reaching_device() -> String {
+    format!(
+        "WITH RECURSIVE up(id, level) AS ( \
+            SELECT dm.group_id, 1 FROM device_group_members dm \
+            WHERE dm.tenant_id = $1 AND dm.device_id = $2 \
+            UNION \
+            SELECT g.parent_id, u.level + 1 FROM up u \
+            JOIN device_groups g ON g.tenant_id = $1 AND g.id = u.id \
+            WHERE g.parent_id IS NOT NULL AND u.level < {GROUP_LEVELS_MAX}) \
+         SELECT DISTINCT g.group_id FROM up JOIN device_groups g ON g.tenant_id = $1 AND g.id = up.id"
+    )
+}
+
 /// A CTE `named(slug, id, level)`: the groups whose slugs `slugs` (a subquery or array
 /// expression of text) selects, each with all its descendants under the named group's slug. A
 /// window's `group_ids` naming a group covers the members of its whole tree. Starts a `WITH
